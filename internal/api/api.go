@@ -1,0 +1,144 @@
+// Package api serves the RealWorld Conduit JSON API under /api for mobile
+// apps and other programs. Wire shapes (the {"user": …} envelopes) live here
+// and nowhere else.
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
+)
+
+// handler holds what the API handlers use.
+type handler struct {
+	svc    *conduit.Service
+	tokens *auth.Tokens
+}
+
+// New returns the API handler; its routes start with /api/.
+func New(svc *conduit.Service, tokens *auth.Tokens) http.Handler {
+	h := &handler{svc: svc, tokens: tokens}
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("POST /api/users/login", h.login)
+	mux.HandleFunc("POST /api/users", h.register)
+	mux.HandleFunc("GET /api/user", h.requireAuth(h.currentUser))
+	mux.HandleFunc("PUT /api/user", h.requireAuth(h.updateUser))
+
+	mux.HandleFunc("GET /api/profiles/{username}", h.profile)
+	mux.HandleFunc("POST /api/profiles/{username}/follow", h.requireAuth(h.follow))
+	mux.HandleFunc("DELETE /api/profiles/{username}/follow", h.requireAuth(h.unfollow))
+
+	mux.HandleFunc("GET /api/articles", h.listArticles)
+	mux.HandleFunc("GET /api/articles/feed", h.requireAuth(h.feed))
+	mux.HandleFunc("POST /api/articles", h.requireAuth(h.createArticle))
+	mux.HandleFunc("GET /api/articles/{slug}", h.article)
+	mux.HandleFunc("PUT /api/articles/{slug}", h.requireAuth(h.updateArticle))
+	mux.HandleFunc("DELETE /api/articles/{slug}", h.requireAuth(h.deleteArticle))
+	mux.HandleFunc("POST /api/articles/{slug}/favorite", h.requireAuth(h.favorite))
+	mux.HandleFunc("DELETE /api/articles/{slug}/favorite", h.requireAuth(h.unfavorite))
+
+	mux.HandleFunc("GET /api/articles/{slug}/comments", h.comments)
+	mux.HandleFunc("POST /api/articles/{slug}/comments", h.requireAuth(h.addComment))
+	mux.HandleFunc("DELETE /api/articles/{slug}/comments/{id}", h.requireAuth(h.deleteComment))
+
+	mux.HandleFunc("GET /api/tags", h.tags)
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, conduit.ErrNotFound)
+	})
+	return cors(h.authenticate(mux))
+}
+
+// authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
+// A missing header is an anonymous request; a bad token is a 401 even on
+// endpoints that allow anonymous access, so clients learn it has expired.
+func (h *handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		header := r.Header.Get("Authorization")
+		if header == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		scheme, token, _ := strings.Cut(header, " ")
+		if !strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer") {
+			writeError(w, r, conduit.ErrUnauthenticated)
+			return
+		}
+		id, err := h.tokens.Verify(strings.TrimSpace(token))
+		if err != nil {
+			writeError(w, r, conduit.ErrUnauthenticated)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithUserID(r.Context(), id)))
+	})
+}
+
+func (h *handler) requireAuth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if auth.UserID(r.Context()) == 0 {
+			writeError(w, r, conduit.ErrUnauthenticated)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// cors lets browser apps on other origins call the API. Tokens travel in a
+// header, never in cookies, so allowing any origin exposes nothing.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", "*")
+		hd.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			hd.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Requested-With")
+			hd.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// errorBody is the spec's GenericErrorModel.
+type errorBody struct {
+	Errors map[string][]string `json:"errors"`
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpx.Status(err)
+	httpx.LogError(r, status, err)
+	var ve conduit.ValidationError
+	if errors.As(err, &ve) {
+		httpx.WriteJSON(w, status, errorBody{Errors: ve})
+		return
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Token realm="conduit"`)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	httpx.WriteJSON(w, status, errorBody{Errors: map[string][]string{"body": {msg}}})
+}
+
+// queryInt reads an optional non-negative integer query parameter.
+func queryInt(r *http.Request, name string, v conduit.ValidationError) int {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		v.Add(name, "must be a non-negative integer")
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,110 @@
+package api
+
+import (
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+// timeFormat is ISO 8601 in UTC with milliseconds, as the spec's examples
+// and the conformance suite expect.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+type userDTO struct {
+	Email    string `json:"email"`
+	Token    string `json:"token"`
+	Username string `json:"username"`
+	Bio      string `json:"bio"`
+	Image    string `json:"image"`
+}
+
+type userResponse struct {
+	User userDTO `json:"user"`
+}
+
+type profileDTO struct {
+	Username  string `json:"username"`
+	Bio       string `json:"bio"`
+	Image     string `json:"image"`
+	Following bool   `json:"following"`
+}
+
+type profileResponse struct {
+	Profile profileDTO `json:"profile"`
+}
+
+func toProfile(p conduit.Profile) profileDTO {
+	return profileDTO{Username: p.Username, Bio: p.Bio, Image: p.Image, Following: p.Following}
+}
+
+type articleDTO struct {
+	Slug           string     `json:"slug"`
+	Title          string     `json:"title"`
+	Description    string     `json:"description"`
+	Body           *string    `json:"body,omitempty"` // absent in lists, per the spec
+	TagList        []string   `json:"tagList"`
+	CreatedAt      string     `json:"createdAt"`
+	UpdatedAt      string     `json:"updatedAt"`
+	Favorited      bool       `json:"favorited"`
+	FavoritesCount int        `json:"favoritesCount"`
+	Author         profileDTO `json:"author"`
+}
+
+func toArticle(a conduit.Article, withBody bool) articleDTO {
+	dto := articleDTO{
+		Slug: a.Slug, Title: a.Title, Description: a.Description, TagList: a.Tags,
+		CreatedAt: formatTime(a.CreatedAt), UpdatedAt: formatTime(a.UpdatedAt),
+		Favorited: a.Favorited, FavoritesCount: a.FavoritesCount, Author: toProfile(a.Author),
+	}
+	if dto.TagList == nil {
+		dto.TagList = []string{}
+	}
+	if withBody {
+		dto.Body = &a.Body
+	}
+	return dto
+}
+
+type articleResponse struct {
+	Article articleDTO `json:"article"`
+}
+
+type articlesResponse struct {
+	Articles      []articleDTO `json:"articles"`
+	ArticlesCount int          `json:"articlesCount"`
+}
+
+func toArticles(p conduit.ArticlePage) articlesResponse {
+	out := articlesResponse{Articles: make([]articleDTO, len(p.Articles)), ArticlesCount: p.Count}
+	for i, a := range p.Articles {
+		out.Articles[i] = toArticle(a, false)
+	}
+	return out
+}
+
+type commentDTO struct {
+	ID        int64      `json:"id"`
+	CreatedAt string     `json:"createdAt"`
+	UpdatedAt string     `json:"updatedAt"`
+	Body      string     `json:"body"`
+	Author    profileDTO `json:"author"`
+}
+
+func toComment(c conduit.Comment) commentDTO {
+	return commentDTO{ID: c.ID, CreatedAt: formatTime(c.CreatedAt), UpdatedAt: formatTime(c.UpdatedAt),
+		Body: c.Body, Author: toProfile(c.Author)}
+}
+
+type commentResponse struct {
+	Comment commentDTO `json:"comment"`
+}
+
+type commentsResponse struct {
+	Comments []commentDTO `json:"comments"`
+}
+
+type tagsResponse struct {
+	Tags []string `json:"tags"`
+}

@@ -1,0 +1,194 @@
+package auth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInvalidToken is returned for any token that is malformed, signed with
+// an unknown key, tampered with or expired. Callers need no finer reason.
+var ErrInvalidToken = errors.New("invalid token")
+
+// Key is one HMAC-SHA256 signing key with its id.
+type Key struct {
+	ID     string
+	Secret []byte
+}
+
+// Tokens issues and verifies JWTs (HS256). The first key signs; every key
+// verifies, so a key can be rotated in by putting it first and rotated out
+// once the tokens it signed have expired.
+type Tokens struct {
+	keys []Key
+	ttl  time.Duration
+	now  func() time.Time
+}
+
+// NewTokens returns a Tokens with the given keys and token lifetime.
+func NewTokens(keys []Key, ttl time.Duration) (*Tokens, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("auth: at least one signing key is needed")
+	}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if k.ID == "" || len(k.Secret) < 32 {
+			return nil, fmt.Errorf("auth: key %q needs an id and a secret of at least 32 bytes", k.ID)
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("auth: key id %q is used twice", k.ID)
+		}
+		seen[k.ID] = true
+	}
+	return &Tokens{keys: keys, ttl: ttl, now: time.Now}, nil
+}
+
+// TTL is how long an issued token stays valid.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+type header struct {
+	Alg string `json:"alg"`
+	Typ string `json:"typ"`
+	Kid string `json:"kid"`
+}
+
+type claims struct {
+	Sub string `json:"sub"`
+	Iat int64  `json:"iat"`
+	Exp int64  `json:"exp"`
+}
+
+var b64 = base64.RawURLEncoding
+
+// Issue returns a signed token for the user id.
+func (t *Tokens) Issue(userID int64) string {
+	k := t.keys[0]
+	now := t.now()
+	h, _ := json.Marshal(header{Alg: "HS256", Typ: "JWT", Kid: k.ID})
+	c, _ := json.Marshal(claims{Sub: strconv.FormatInt(userID, 10), Iat: now.Unix(), Exp: now.Add(t.ttl).Unix()})
+	signing := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
+	return signing + "." + b64.EncodeToString(sign(k.Secret, signing))
+}
+
+// Verify checks a token and returns the user id it was issued for.
+func (t *Tokens) Verify(token string) (int64, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(token) > 4096 {
+		return 0, ErrInvalidToken
+	}
+	var h header
+	if err := decodePart(parts[0], &h); err != nil || h.Alg != "HS256" {
+		return 0, ErrInvalidToken
+	}
+	var secret []byte
+	for _, k := range t.keys {
+		if k.ID == h.Kid {
+			secret = k.Secret
+			break
+		}
+	}
+	sig, err := b64.DecodeString(parts[2])
+	if secret == nil || err != nil || !hmac.Equal(sig, sign(secret, parts[0]+"."+parts[1])) {
+		return 0, ErrInvalidToken
+	}
+	var c claims
+	if err := decodePart(parts[1], &c); err != nil || t.now().Unix() >= c.Exp {
+		return 0, ErrInvalidToken
+	}
+	id, err := strconv.ParseInt(c.Sub, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ErrInvalidToken
+	}
+	return id, nil
+}
+
+func decodePart(s string, v any) error {
+	b, err := b64.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func sign(secret []byte, s string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(s))
+	return m.Sum(nil)
+}
+
+// ParseKeys reads keys written as "id:base64secret" separated by commas,
+// the form of the --jwt-keys flag.
+func ParseKeys(s string) ([]Key, error) {
+	var keys []Key
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		id, enc, ok := strings.Cut(item, ":")
+		if !ok {
+			return nil, fmt.Errorf("key %q: want id:base64secret", id)
+		}
+		secret, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: secret is not base64: %w", id, err)
+		}
+		keys = append(keys, Key{ID: id, Secret: secret})
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no keys given")
+	}
+	return keys, nil
+}
+
+// LoadOrCreateKeyFile reads the keys in path (same form as ParseKeys), or
+// creates the file with one new random key when it does not exist, so that
+// a restarted single server keeps accepting the tokens it issued.
+func LoadOrCreateKeyFile(path string) ([]Key, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return ParseKeys(string(b))
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	id := make([]byte, 4)
+	_, _ = rand.Read(id)
+	line := fmt.Sprintf("%x:%s\n", id, base64.StdEncoding.EncodeToString(secret))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	// O_EXCL: if two processes start at once, one creates and the other reads.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return LoadOrCreateKeyFile(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteString(line); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return ParseKeys(line)
+}

@@ -1,0 +1,95 @@
+// Package cache implements conduit.Cache: Memory for a single node.
+package cache
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Memory is an in-process cache with a size bound and hit/miss counters.
+//
+// Delete leaves a short tombstone: a Set for that key in the next moment is
+// dropped. This closes the cache-aside race in which a reader loads a value,
+// a writer changes the row and deletes the key, and the reader then stores
+// the value it loaded before the write.
+type Memory struct {
+	mu     sync.Mutex
+	items  map[string]entry
+	max    int
+	hold   time.Duration
+	now    func() time.Time
+	hits   atomic.Uint64
+	misses atomic.Uint64
+}
+
+type entry struct {
+	value     []byte // nil for a tombstone
+	expiresAt time.Time
+}
+
+// NewMemory returns a cache holding at most maxItems values.
+func NewMemory(maxItems int) *Memory {
+	return &Memory{items: make(map[string]entry), max: maxItems, hold: 2 * time.Second, now: time.Now}
+}
+
+// Get returns the value under key if present and fresh.
+func (m *Memory) Get(_ context.Context, key string) ([]byte, bool) {
+	m.mu.Lock()
+	e, ok := m.items[key]
+	m.mu.Unlock()
+	if !ok || e.value == nil || m.now().After(e.expiresAt) {
+		m.misses.Add(1)
+		return nil, false
+	}
+	m.hits.Add(1)
+	return e.value, true
+}
+
+// Set stores value under key for ttl, unless key was deleted a moment ago.
+func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.items[key]; ok && e.value == nil && now.Before(e.expiresAt) {
+		return
+	}
+	if len(m.items) >= m.max {
+		m.evict(now)
+	}
+	m.items[key] = entry{value: value, expiresAt: now.Add(ttl)}
+}
+
+// Delete removes keys and blocks their re-insertion for a moment.
+func (m *Memory) Delete(_ context.Context, keys ...string) {
+	until := m.now().Add(m.hold)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		m.items[k] = entry{expiresAt: until}
+	}
+}
+
+// evict drops expired entries, and if that is not enough, about a tenth of
+// the rest (map order is random, so this is random eviction).
+func (m *Memory) evict(now time.Time) {
+	for k, e := range m.items {
+		if now.After(e.expiresAt) {
+			delete(m.items, k)
+		}
+	}
+	drop := len(m.items) - m.max*9/10
+	for k := range m.items {
+		if drop <= 0 {
+			break
+		}
+		delete(m.items, k)
+		drop--
+	}
+}
+
+// Stats returns the hit and miss counts since start.
+func (m *Memory) Stats() (hits, misses uint64) {
+	return m.hits.Load(), m.misses.Load()
+}

@@ -1,0 +1,123 @@
+// Package conduit is the domain of the Conduit blogging platform: its types,
+// its errors and its use cases (Service). It knows nothing of HTTP or SQL; the
+// storage, cache and password hashing it needs are interfaces declared here and
+// plugged in by cmd/conduit.
+package conduit
+
+import (
+	"context"
+	"time"
+)
+
+// User is a registered account. PasswordHash never leaves the server.
+type User struct {
+	ID           int64
+	Username     string
+	Email        string
+	PasswordHash string
+	Bio          string
+	Image        string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Profile is the public view of a user, as seen by a viewer. ID is internal
+// and never shown to clients.
+type Profile struct {
+	ID        int64
+	Username  string
+	Bio       string
+	Image     string
+	Following bool
+}
+
+// Article is a blog post with its author as seen by the viewer who asked.
+type Article struct {
+	ID             int64
+	Slug           string
+	Title          string
+	Description    string
+	Body           string
+	Tags           []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FavoritesCount int
+	Favorited      bool
+	Author         Profile
+}
+
+// Comment is a comment on an article.
+type Comment struct {
+	ID        int64
+	ArticleID int64
+	Body      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Author    Profile
+}
+
+// ArticleFilter selects a page of articles. Empty strings match everything.
+type ArticleFilter struct {
+	Tag         string
+	Author      string // username
+	FavoritedBy string // username
+	Limit       int
+	Offset      int
+}
+
+// ArticlePage is one page of a list and the total number of matching articles.
+type ArticlePage struct {
+	Articles []Article
+	Count    int
+}
+
+// Store is the persistence the domain needs. Implementations map their
+// driver's errors to ErrNotFound and *DuplicateError. viewerID 0 means an
+// anonymous viewer: Following and Favorited are then false.
+type Store interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id int64) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	UpdateUser(ctx context.Context, u *User) error
+
+	UserByUsername(ctx context.Context, username string) (User, error)
+	Follow(ctx context.Context, followerID, followeeID int64) error
+	Unfollow(ctx context.Context, followerID, followeeID int64) error
+	IsFollowing(ctx context.Context, followerID, followeeID int64) (bool, error)
+
+	CreateArticle(ctx context.Context, a *Article) error
+	ArticleBySlug(ctx context.Context, viewerID int64, slug string) (Article, error)
+	UpdateArticle(ctx context.Context, a *Article) error
+	DeleteArticle(ctx context.Context, id int64) error
+	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)
+	Feed(ctx context.Context, viewerID int64, limit, offset int) (ArticlePage, error)
+
+	// Favorite and Unfavorite are idempotent and return the new count.
+	Favorite(ctx context.Context, userID, articleID int64) (int, error)
+	Unfavorite(ctx context.Context, userID, articleID int64) (int, error)
+	IsFavorited(ctx context.Context, userID, articleID int64) (bool, error)
+
+	CreateComment(ctx context.Context, c *Comment) error
+	Comments(ctx context.Context, viewerID, articleID int64) ([]Comment, error)
+	CommentByID(ctx context.Context, articleID, id int64) (Comment, error)
+	DeleteComment(ctx context.Context, id int64) error
+
+	Tags(ctx context.Context) ([]string, error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Cache holds encoded values for a while. Misses are normal; a cache that is
+// down behaves like one that always misses.
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, bool)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
+	Delete(ctx context.Context, keys ...string)
+}
+
+// PasswordHasher hashes and checks passwords with a slow KDF.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+	Check(hash, password string) bool
+}

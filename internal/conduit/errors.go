@@ -1,0 +1,53 @@
+package conduit
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Sentinel errors of the domain. The HTTP layers map them to statuses.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrForbidden          = errors.New("forbidden")
+	ErrInvalidCredentials = errors.New("email or password is invalid")
+	ErrUnauthenticated    = errors.New("authentication required")
+)
+
+// DuplicateError is returned by a Store when a unique constraint is violated.
+type DuplicateError struct {
+	Field string // "username", "email" or "slug"
+}
+
+func (e *DuplicateError) Error() string { return e.Field + " already exists" }
+
+// ValidationError lists messages per field, as the RealWorld spec's 422
+// {"errors": {"field": ["message"]}} expects.
+type ValidationError map[string][]string
+
+func (v ValidationError) Error() string {
+	fields := make([]string, 0, len(v))
+	for f := range v {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	parts := make([]string, 0, len(fields))
+	for _, f := range fields {
+		parts = append(parts, f+" "+strings.Join(v[f], ", "))
+	}
+	return "validation failed: " + strings.Join(parts, "; ")
+}
+
+// Add records a message for field.
+func (v ValidationError) Add(field, format string, args ...any) {
+	v[field] = append(v[field], fmt.Sprintf(format, args...))
+}
+
+// Err returns v as an error, or nil when there is nothing in it.
+func (v ValidationError) Err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,510 @@
+package conduit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Service holds the use cases shared by the JSON API and the HTML site.
+// Every rule ("only the author may edit", validation, cache invalidation)
+// lives here once.
+type Service struct {
+	store  Store
+	cache  Cache
+	hasher PasswordHasher
+	now    func() time.Time
+}
+
+// NewService wires the use cases to their dependencies.
+func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
+	return &Service{store: store, cache: cache, hasher: hasher, now: time.Now}
+}
+
+// cacheTTL bounds how long a value may live in a cache even if an
+// invalidation were missed; invalidation on write is what keeps reads fresh.
+const cacheTTL = 5 * time.Minute
+
+// Cache keys. Cached values never hold viewer-specific fields.
+const keyTags = "tags"
+
+func keyArticle(slug string) string  { return "article:" + slug }
+func keyUser(id int64) string        { return "user:" + strconv.FormatInt(id, 10) }
+func keyUsername(name string) string { return "username:" + strings.ToLower(name) }
+
+// NewUser is what a person signs up with.
+type NewUser struct {
+	Username, Email, Password string
+}
+
+// Register validates and creates a user.
+func (s *Service) Register(ctx context.Context, in NewUser) (User, error) {
+	in.Username = strings.TrimSpace(in.Username)
+	in.Email = strings.ToLower(strings.TrimSpace(in.Email))
+	v := ValidationError{}
+	checkUsername(v, in.Username)
+	checkEmail(v, in.Email)
+	checkPassword(v, in.Password)
+	if err := v.Err(); err != nil {
+		return User{}, err
+	}
+	hash, err := s.hasher.Hash(in.Password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now().UTC()
+	u := User{Username: in.Username, Email: in.Email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, &u); err != nil {
+		return User{}, duplicateToValidation(err)
+	}
+	return u, nil
+}
+
+// Login checks credentials. A wrong email and a wrong password give the same
+// error so that the answer does not reveal which accounts exist.
+func (s *Service) Login(ctx context.Context, email, password string) (User, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	v := ValidationError{}
+	if email == "" {
+		v.Add("email", "can't be blank")
+	}
+	if password == "" {
+		v.Add("password", "can't be blank")
+	}
+	if err := v.Err(); err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		s.hasher.Check(dummyHash, password) // spend the same time as a real check
+		return User{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if !s.hasher.Check(u.PasswordHash, password) {
+		return User{}, ErrInvalidCredentials
+	}
+	return u, nil
+}
+
+// dummyHash is a bcrypt hash of a random string, checked against when the
+// email is unknown.
+const dummyHash = "$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3EHw7wHzUexQLa0GL6V6h6u"
+
+// User returns the user with the given id.
+func (s *Service) User(ctx context.Context, id int64) (User, error) {
+	return s.store.UserByID(ctx, id)
+}
+
+// UserPatch holds the fields a user may change; nil means unchanged.
+type UserPatch struct {
+	Username, Email, Password, Bio, Image *string
+}
+
+// UpdateUser applies a patch to the user's own account.
+func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	oldUsername := u.Username
+	v := ValidationError{}
+	if p.Username != nil {
+		u.Username = strings.TrimSpace(*p.Username)
+		checkUsername(v, u.Username)
+	}
+	if p.Email != nil {
+		u.Email = strings.ToLower(strings.TrimSpace(*p.Email))
+		checkEmail(v, u.Email)
+	}
+	if p.Bio != nil {
+		u.Bio = *p.Bio
+		if len([]rune(u.Bio)) > MaxBio {
+			v.Add("bio", "is too long (maximum is %d characters)", MaxBio)
+		}
+	}
+	if p.Image != nil {
+		u.Image = strings.TrimSpace(*p.Image)
+		checkImage(v, u.Image)
+	}
+	if p.Password != nil && *p.Password != "" {
+		checkPassword(v, *p.Password)
+	}
+	if err := v.Err(); err != nil {
+		return User{}, err
+	}
+	if p.Password != nil && *p.Password != "" {
+		if u.PasswordHash, err = s.hasher.Hash(*p.Password); err != nil {
+			return User{}, fmt.Errorf("hash password: %w", err)
+		}
+	}
+	u.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateUser(ctx, &u); err != nil {
+		return User{}, duplicateToValidation(err)
+	}
+	s.cache.Delete(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	return u, nil
+}
+
+// Profile returns the profile of username as seen by viewerID (0: anonymous).
+func (s *Service) Profile(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	p, err := cached(ctx, s.cache, keyUsername(username), func() (Profile, error) {
+		u, err := s.store.UserByUsername(ctx, username)
+		return profileOf(u), err
+	})
+	if err != nil {
+		return Profile{}, err
+	}
+	return s.withFollowing(ctx, viewerID, p)
+}
+
+// profileByID returns the viewer-independent profile of a user.
+func (s *Service) profileByID(ctx context.Context, id int64) (Profile, error) {
+	return cached(ctx, s.cache, keyUser(id), func() (Profile, error) {
+		u, err := s.store.UserByID(ctx, id)
+		return profileOf(u), err
+	})
+}
+
+func (s *Service) withFollowing(ctx context.Context, viewerID int64, p Profile) (Profile, error) {
+	if viewerID == 0 || viewerID == p.ID {
+		return p, nil
+	}
+	f, err := s.store.IsFollowing(ctx, viewerID, p.ID)
+	p.Following = f
+	return p, err
+}
+
+func profileOf(u User) Profile {
+	return Profile{ID: u.ID, Username: u.Username, Bio: u.Bio, Image: u.Image}
+}
+
+// Follow makes viewerID follow username. Following oneself is refused.
+func (s *Service) Follow(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	p, err := s.Profile(ctx, viewerID, username)
+	if err != nil {
+		return Profile{}, err
+	}
+	if p.ID == viewerID {
+		return Profile{}, ValidationError{"username": {"you cannot follow yourself"}}
+	}
+	if err := s.store.Follow(ctx, viewerID, p.ID); err != nil {
+		return Profile{}, err
+	}
+	p.Following = true
+	return p, nil
+}
+
+// Unfollow undoes Follow; unfollowing someone not followed is not an error.
+func (s *Service) Unfollow(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	p, err := s.Profile(ctx, viewerID, username)
+	if err != nil {
+		return Profile{}, err
+	}
+	if err := s.store.Unfollow(ctx, viewerID, p.ID); err != nil {
+		return Profile{}, err
+	}
+	p.Following = false
+	return p, nil
+}
+
+// NewArticle is what an author writes.
+type NewArticle struct {
+	Title, Description, Body string
+	Tags                     []string
+}
+
+// CreateArticle validates and stores an article by authorID.
+func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArticle) (Article, error) {
+	v := ValidationError{}
+	in.Title = strings.TrimSpace(in.Title)
+	in.Description = strings.TrimSpace(in.Description)
+	checkText(v, "title", in.Title, MaxTitle)
+	checkText(v, "description", in.Description, MaxDescription)
+	checkText(v, "body", in.Body, MaxBody)
+	tags := normalizeTags(v, in.Tags)
+	if err := v.Err(); err != nil {
+		return Article{}, err
+	}
+	author, err := s.profileByID(ctx, authorID)
+	if err != nil {
+		return Article{}, err
+	}
+	now := s.now().UTC()
+	a := Article{
+		Title: in.Title, Description: in.Description, Body: in.Body, Tags: tags,
+		CreatedAt: now, UpdatedAt: now, Author: author,
+	}
+	if err := s.saveWithUniqueSlug(ctx, &a, s.store.CreateArticle); err != nil {
+		return Article{}, err
+	}
+	s.cache.Delete(ctx, keyTags)
+	return a, nil
+}
+
+// saveWithUniqueSlug gives a the slug of its title, or that slug with a
+// random suffix when another article already has it, and saves it.
+func (s *Service) saveWithUniqueSlug(ctx context.Context, a *Article, save func(context.Context, *Article) error) error {
+	base := Slugify(a.Title)
+	a.Slug = base
+	for range 5 {
+		err := save(ctx, a)
+		var dup *DuplicateError
+		if !errors.As(err, &dup) || dup.Field != "slug" {
+			return err
+		}
+		a.Slug = slugWithSuffix(base)
+	}
+	return errors.New("could not find a free slug")
+}
+
+// Article returns the article with slug as seen by viewerID.
+func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	a, err := cached(ctx, s.cache, keyArticle(slug), func() (Article, error) {
+		return s.store.ArticleBySlug(ctx, 0, slug)
+	})
+	if err != nil {
+		return Article{}, err
+	}
+	// The author's profile is cached on its own so that a profile change
+	// needs one invalidation, not one per article.
+	if a.Author, err = s.profileByID(ctx, a.Author.ID); err != nil {
+		return Article{}, err
+	}
+	if viewerID == 0 {
+		return a, nil
+	}
+	if a.Favorited, err = s.store.IsFavorited(ctx, viewerID, a.ID); err != nil {
+		return Article{}, err
+	}
+	if a.Author, err = s.withFollowing(ctx, viewerID, a.Author); err != nil {
+		return Article{}, err
+	}
+	return a, nil
+}
+
+// ArticlePatch holds the fields an author may change; nil means unchanged.
+type ArticlePatch struct {
+	Title, Description, Body *string
+	Tags                     *[]string
+}
+
+// UpdateArticle applies a patch; only the author may do it.
+func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string, p ArticlePatch) (Article, error) {
+	a, err := s.ownArticle(ctx, viewerID, slug)
+	if err != nil {
+		return Article{}, err
+	}
+	v := ValidationError{}
+	titleChanged := false
+	if p.Title != nil {
+		t := strings.TrimSpace(*p.Title)
+		titleChanged = t != a.Title
+		a.Title = t
+		checkText(v, "title", a.Title, MaxTitle)
+	}
+	if p.Description != nil {
+		a.Description = strings.TrimSpace(*p.Description)
+		checkText(v, "description", a.Description, MaxDescription)
+	}
+	if p.Body != nil {
+		a.Body = *p.Body
+		checkText(v, "body", a.Body, MaxBody)
+	}
+	if p.Tags != nil {
+		a.Tags = normalizeTags(v, *p.Tags)
+	}
+	if err := v.Err(); err != nil {
+		return Article{}, err
+	}
+	a.UpdatedAt = s.now().UTC()
+	if titleChanged {
+		err = s.saveWithUniqueSlug(ctx, &a, s.store.UpdateArticle)
+	} else {
+		err = s.store.UpdateArticle(ctx, &a)
+	}
+	if err != nil {
+		return Article{}, err
+	}
+	s.cache.Delete(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
+	return a, nil
+}
+
+// DeleteArticle removes an article with its comments and favorites; only
+// the author may do it.
+func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string) error {
+	a, err := s.ownArticle(ctx, viewerID, slug)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
+		return err
+	}
+	s.cache.Delete(ctx, keyArticle(slug), keyTags)
+	return nil
+}
+
+func (s *Service) ownArticle(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	a, err := s.Article(ctx, viewerID, slug)
+	if err != nil {
+		return Article{}, err
+	}
+	if a.Author.ID != viewerID {
+		return Article{}, ErrForbidden
+	}
+	return a, nil
+}
+
+// Page limits.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+	MaxOffset    = 1_000_000
+)
+
+func checkPage(limit, offset int) (int, int, error) {
+	v := ValidationError{}
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		v.Add("limit", "must be between 1 and %d", MaxLimit)
+	}
+	if offset < 0 || offset > MaxOffset {
+		v.Add("offset", "must be between 0 and %d", MaxOffset)
+	}
+	return limit, offset, v.Err()
+}
+
+// Articles lists articles, newest first.
+func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
+	var err error
+	if f.Limit, f.Offset, err = checkPage(f.Limit, f.Offset); err != nil {
+		return ArticlePage{}, err
+	}
+	return s.store.ListArticles(ctx, viewerID, f)
+}
+
+// Feed lists the articles of the authors viewerID follows, newest first.
+func (s *Service) Feed(ctx context.Context, viewerID int64, limit, offset int) (ArticlePage, error) {
+	var err error
+	if limit, offset, err = checkPage(limit, offset); err != nil {
+		return ArticlePage{}, err
+	}
+	return s.store.Feed(ctx, viewerID, limit, offset)
+}
+
+// Favorite marks the article as a favorite of viewerID.
+func (s *Service) Favorite(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	return s.setFavorite(ctx, viewerID, slug, true)
+}
+
+// Unfavorite removes the article from viewerID's favorites.
+func (s *Service) Unfavorite(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	return s.setFavorite(ctx, viewerID, slug, false)
+}
+
+func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, on bool) (Article, error) {
+	a, err := s.Article(ctx, viewerID, slug)
+	if err != nil {
+		return Article{}, err
+	}
+	change := s.store.Unfavorite
+	if on {
+		change = s.store.Favorite
+	}
+	if a.FavoritesCount, err = change(ctx, viewerID, a.ID); err != nil {
+		return Article{}, err
+	}
+	a.Favorited = on
+	s.cache.Delete(ctx, keyArticle(slug))
+	return a, nil
+}
+
+// AddComment adds a comment by viewerID to the article.
+func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body string) (Comment, error) {
+	v := ValidationError{}
+	checkText(v, "body", body, MaxComment)
+	if err := v.Err(); err != nil {
+		return Comment{}, err
+	}
+	a, err := s.Article(ctx, viewerID, slug)
+	if err != nil {
+		return Comment{}, err
+	}
+	author, err := s.profileByID(ctx, viewerID)
+	if err != nil {
+		return Comment{}, err
+	}
+	now := s.now().UTC()
+	c := Comment{ArticleID: a.ID, Body: body, CreatedAt: now, UpdatedAt: now, Author: author}
+	if err := s.store.CreateComment(ctx, &c); err != nil {
+		return Comment{}, err
+	}
+	return c, nil
+}
+
+// Comments lists an article's comments, oldest first.
+func (s *Service) Comments(ctx context.Context, viewerID int64, slug string) ([]Comment, error) {
+	a, err := s.Article(ctx, 0, slug)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Comments(ctx, viewerID, a.ID)
+}
+
+// DeleteComment removes a comment; only its author may do it.
+func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string, id int64) error {
+	a, err := s.Article(ctx, 0, slug)
+	if err != nil {
+		return err
+	}
+	c, err := s.store.CommentByID(ctx, a.ID, id)
+	if err != nil {
+		return err
+	}
+	if c.Author.ID != viewerID {
+		return ErrForbidden
+	}
+	return s.store.DeleteComment(ctx, id)
+}
+
+// Tags lists the tags in use, most used first.
+func (s *Service) Tags(ctx context.Context) ([]string, error) {
+	return cached(ctx, s.cache, keyTags, func() ([]string, error) {
+		return s.store.Tags(ctx)
+	})
+}
+
+// Ping reports whether the store answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// cached returns the value under key, or loads, stores and returns it.
+// Errors are not cached.
+func cached[T any](ctx context.Context, c Cache, key string, load func() (T, error)) (T, error) {
+	var v T
+	if b, ok := c.Get(ctx, key); ok && json.Unmarshal(b, &v) == nil {
+		return v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	if b, err := json.Marshal(v); err == nil {
+		c.Set(ctx, key, b, cacheTTL)
+	}
+	return v, nil
+}
+
+func duplicateToValidation(err error) error {
+	var dup *DuplicateError
+	if errors.As(err, &dup) {
+		return ValidationError{dup.Field: {"has already been taken"}}
+	}
+	return err
+}

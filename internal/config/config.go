@@ -1,0 +1,160 @@
+// Package config reads Conduit's settings from flags with environment
+// variable equivalents (flags win), validates them once and prints them with
+// secrets masked.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the conduit binary.
+type Config struct {
+	Addr            string
+	DataDir         string
+	DatabaseURL     string
+	JWTKeys         string // secret: id:base64,… ; empty means a key file in DataDir
+	TokenTTL        time.Duration
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	DrainDelay      time.Duration
+	CacheItems      int
+	BcryptCost      int
+}
+
+// option binds one flag to its environment variable.
+type option struct {
+	flag, env, usage string
+	set              func(fs *flag.FlagSet, name, usage string)
+}
+
+// options lists the settings; each subcommand registers the ones it uses.
+func (c *Config) options() map[string]option {
+	str := func(p *string, def string) func(*flag.FlagSet, string, string) {
+		return func(fs *flag.FlagSet, n, u string) { fs.StringVar(p, n, def, u) }
+	}
+	dur := func(p *time.Duration, def time.Duration) func(*flag.FlagSet, string, string) {
+		return func(fs *flag.FlagSet, n, u string) { fs.DurationVar(p, n, def, u) }
+	}
+	num := func(p *int, def int) func(*flag.FlagSet, string, string) {
+		return func(fs *flag.FlagSet, n, u string) { fs.IntVar(p, n, def, u) }
+	}
+	list := []option{
+		{"addr", "CONDUIT_ADDR", "address to listen on", str(&c.Addr, ":8080")},
+		{"data-dir", "CONDUIT_DATA_DIR", "directory for the embedded database and the signing key", str(&c.DataDir, "./data")},
+		{"database-url", "CONDUIT_DATABASE_URL", "database URL: postgres://… for PostgreSQL; empty for embedded SQLite in the data dir", str(&c.DatabaseURL, "")},
+		{"jwt-keys", "CONDUIT_JWT_KEYS", "token signing keys as id:base64secret[,id:base64secret…]; the first signs. Empty: a key generated once in the data dir", str(&c.JWTKeys, "")},
+		{"token-ttl", "CONDUIT_TOKEN_TTL", "how long a sign-in token stays valid", dur(&c.TokenTTL, 30*24*time.Hour)},
+		{"log-format", "CONDUIT_LOG_FORMAT", "log format: text or json", str(&c.LogFormat, "text")},
+		{"log-level", "CONDUIT_LOG_LEVEL", "log level: debug, info, warn or error", str(&c.LogLevel, "info")},
+		{"shutdown-timeout", "CONDUIT_SHUTDOWN_TIMEOUT", "how long in-flight requests may take to finish on shutdown", dur(&c.ShutdownTimeout, 15*time.Second)},
+		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
+		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds", num(&c.CacheItems, 10000)},
+		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (10-14)", num(&c.BcryptCost, 10)},
+	}
+	m := make(map[string]option, len(list))
+	for _, o := range list {
+		m[o.flag] = o
+	}
+	return m
+}
+
+// Parse reads the named settings from args and getenv into a Config. Unknown
+// flags, bad values and stray arguments are errors; -h prints usage to out
+// and returns flag.ErrHelp.
+func Parse(cmd, summary string, names []string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var c Config
+	opts := c.options()
+	fs := flag.NewFlagSet("conduit "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: conduit %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", cmd, summary)
+		for _, n := range names {
+			o := opts[n]
+			f := fs.Lookup(n)
+			fmt.Fprintf(out, "  --%s (%s)\n        %s", n, o.env, o.usage)
+			if f.DefValue != "" {
+				fmt.Fprintf(out, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(out)
+		}
+	}
+	for _, n := range names {
+		o, ok := opts[n]
+		if !ok {
+			panic("config: unknown option " + n)
+		}
+		o.set(fs, n, o.usage)
+		if v := getenv(o.env); v != "" {
+			if err := fs.Set(n, v); err != nil {
+				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("conduit %s: unexpected argument %q (see --help)", cmd, fs.Arg(0))
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.LogFormat != "" && c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("--database-url must start with postgres:// (leave it empty for the embedded SQLite database)"))
+	}
+	if c.TokenTTL < 0 || c.ShutdownTimeout < 0 || c.DrainDelay < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.CacheItems < 0 {
+		errs = append(errs, errors.New("--cache-items must not be negative"))
+	}
+	if c.BcryptCost != 0 && (c.BcryptCost < 4 || c.BcryptCost > 16) {
+		errs = append(errs, fmt.Errorf("--bcrypt-cost must be between 4 and 16, not %d", c.BcryptCost))
+	}
+	return errors.Join(errs...)
+}
+
+// SQLitePath is where the embedded database lives.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "conduit.db") }
+
+// KeyFile is where a generated signing key is kept.
+func (c Config) KeyFile() string { return filepath.Join(c.DataDir, "jwt.keys") }
+
+// DatabaseDescription names the database without its password, for logs.
+func (c Config) DatabaseDescription() string {
+	if c.DatabaseURL == "" {
+		return "sqlite " + c.SQLitePath()
+	}
+	return MaskURL(c.DatabaseURL)
+}
+
+// MaskURL hides the password in a URL's user info.
+func MaskURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return s
+	}
+	user := s[scheme+3 : at]
+	if name, _, ok := strings.Cut(user, ":"); ok {
+		return s[:scheme+3] + name + ":***" + s[at:]
+	}
+	return s
+}

@@ -1,0 +1,125 @@
+package httpx
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+// Middleware wraps a handler.
+type Middleware func(http.Handler) http.Handler
+
+// Chain applies middleware so that the first one listed runs first.
+func Chain(h http.Handler, mw ...Middleware) http.Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request's id, set by the Log middleware.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// StatusRecorder remembers the status a handler wrote.
+type StatusRecorder struct {
+	http.ResponseWriter
+	Status int
+}
+
+// WriteHeader records the status.
+func (s *StatusRecorder) WriteHeader(code int) {
+	if s.Status == 0 {
+		s.Status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Write records an implicit 200.
+func (s *StatusRecorder) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Observer is told about every finished request (metrics).
+type Observer func(r *http.Request, status int, elapsed time.Duration)
+
+// Log gives each request an id (X-Request-Id, kept from a trusted proxy
+// when well-formed), recovers panics as 500s, and logs one line per request
+// with the matched route. It never logs headers or bodies, so tokens and
+// passwords stay out of the logs.
+func Log(logger *slog.Logger, observe Observer) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			id := r.Header.Get("X-Request-Id")
+			if !validRequestID(id) {
+				id = newRequestID()
+			}
+			w.Header().Set("X-Request-Id", id)
+			r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+			rec := &StatusRecorder{ResponseWriter: w}
+			defer func() {
+				if p := recover(); p != nil {
+					if p == http.ErrAbortHandler {
+						panic(p)
+					}
+					logger.Error("panic", slog.String("request_id", id), slog.Any("panic", p),
+						slog.String("stack", string(debug.Stack())))
+					if rec.Status == 0 {
+						http.Error(rec, "internal error", http.StatusInternalServerError)
+					}
+				}
+				status := rec.Status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				elapsed := time.Since(start)
+				if observe != nil {
+					observe(r, status, elapsed)
+				}
+				logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.Group("http",
+						slog.String("method", r.Method),
+						slog.String("route", r.Pattern),
+						slog.String("path", r.URL.Path),
+						slog.Int("status", status),
+						slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+						slog.String("request_id", id),
+					))
+			}()
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

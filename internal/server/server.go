@@ -1,0 +1,129 @@
+// Package server assembles the HTTP surface (the API under /api/, the HTML
+// site under /, health, readiness and metrics) and runs it with timeouts and
+// a graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/conduit-dev/conduit/internal/httpx"
+)
+
+// Pinger reports whether a dependency answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps is what the server serves.
+type Deps struct {
+	API      http.Handler // routes under /api/
+	Web      http.Handler // everything else; nil for an API-only node
+	DB       Pinger
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP server of one Conduit node.
+type Server struct {
+	handler http.Handler
+	ready   atomic.Bool
+	db      Pinger
+	logger  *slog.Logger
+}
+
+// New builds the handler. The server reports not-ready until MarkReady.
+func New(d Deps) *Server {
+	s := &Server{db: d.DB, logger: d.Logger}
+	m := newMetrics(d.Registry)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/api/", d.API)
+	if d.Web != nil {
+		mux.Handle("/", d.Web)
+	}
+	s.handler = httpx.Chain(mux, httpx.Log(d.Logger, m.observe))
+	return s
+}
+
+// Handler returns the root handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// MarkReady makes /readyz succeed (while the database answers).
+func (s *Server) MarkReady() { s.ready.Store(true) }
+
+// healthz says the process is up; it checks nothing else, so a slow
+// database never gets a healthy process restarted.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz says this node should get traffic: started, not draining, and its
+// database answers within a second.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if !s.ready.Load() {
+		http.Error(w, "not ready: starting or draining", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		http.Error(w, "not ready: database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// Run serves on ln until ctx is done, then drains: /readyz fails at once,
+// requests are still served for drainDelay (so a load balancer notices),
+// then the listener closes and in-flight requests get up to
+// shutdownTimeout to finish.
+func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownTimeout time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.MarkReady()
+	s.logger.Info("listening", slog.String("addr", ln.Addr().String()))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.ready.Store(false)
+	s.logger.Info("draining", slog.Duration("drain_delay", drainDelay))
+	time.Sleep(drainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.logger.Warn("shutdown timed out; closing remaining connections")
+		err = srv.Close()
+	}
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	return err
+}

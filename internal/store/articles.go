@@ -1,0 +1,286 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+// CreateArticle inserts a with its tags and sets its ID.
+func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		err := tx.queryRow(ctx, `
+			INSERT INTO articles (slug, author_id, title, description, body, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
+			a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt,
+		).Scan(&a.ID)
+		if err != nil {
+			return err
+		}
+		return insertTags(ctx, tx, a.ID, a.Tags)
+	})
+}
+
+func insertTags(ctx context.Context, tx *sqlTx, articleID int64, tags []string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(tags))
+	for _, t := range tags {
+		args = append(args, articleID, t)
+	}
+	q := `INSERT INTO article_tags (article_id, tag) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?), ", len(tags)), ", ")
+	_, err := tx.exec(ctx, q, args...)
+	return err
+}
+
+// UpdateArticle writes the editable fields of a and replaces its tags.
+func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		res, err := tx.exec(ctx, `
+			UPDATE articles
+			SET slug = ?, title = ?, description = ?, body = ?, updated_at = ?
+			WHERE id = ?`,
+			a.Slug, a.Title, a.Description, a.Body, a.UpdatedAt, a.ID)
+		if err := mustAffect(res, err); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM article_tags WHERE article_id = ?`, a.ID); err != nil {
+			return err
+		}
+		return insertTags(ctx, tx, a.ID, a.Tags)
+	})
+}
+
+// DeleteArticle removes the article; its tags, favorites and comments go
+// with it (ON DELETE CASCADE).
+func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		res, err := tx.exec(ctx, `DELETE FROM articles WHERE id = ?`, id)
+		return mustAffect(res, err)
+	})
+}
+
+// articleSelect reads an article with its author and the viewer's flags.
+// The two EXISTS take the viewer id (0 for anonymous: no rows match).
+const articleSelect = `
+	SELECT a.id, a.slug, a.title, a.description, %s, a.created_at, a.updated_at,
+	       a.favorites_count, u.id, u.username, u.bio, u.image,
+	       EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = ? AND f.article_id = a.id),
+	       EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = ? AND fo.followee_id = a.author_id)
+	FROM articles a
+	JOIN users u ON u.id = a.author_id`
+
+func selectArticles(withBody bool) string {
+	body := "''"
+	if withBody {
+		body = "a.body"
+	}
+	return strings.Replace(articleSelect, "%s", body, 1)
+}
+
+func scanArticle(row interface{ Scan(...any) error }) (conduit.Article, error) {
+	var a conduit.Article
+	err := row.Scan(&a.ID, &a.Slug, &a.Title, &a.Description, &a.Body, &a.CreatedAt, &a.UpdatedAt,
+		&a.FavoritesCount, &a.Author.ID, &a.Author.Username, &a.Author.Bio, &a.Author.Image,
+		&a.Favorited, &a.Author.Following)
+	return a, err
+}
+
+var articleBySlugQuery = selectArticles(true) + ` WHERE a.slug = ?`
+
+// ArticleBySlug returns one article with its body and tags.
+func (db *DB) ArticleBySlug(ctx context.Context, viewerID int64, slug string) (conduit.Article, error) {
+	a, err := scanArticle(db.queryRow(ctx, articleBySlugQuery, viewerID, viewerID, slug))
+	if err != nil {
+		return conduit.Article{}, db.mapErr(err)
+	}
+	list := []conduit.Article{a}
+	if err := db.loadTags(ctx, list); err != nil {
+		return conduit.Article{}, err
+	}
+	return list[0], nil
+}
+
+var listArticlesQuery = selectArticles(false)
+
+// ListArticles returns a page of articles, newest first, and the total
+// count for the filter: three queries whatever the page size.
+func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	var where []string
+	var args []any
+	if f.Tag != "" {
+		where = append(where, `a.id IN (SELECT article_id FROM article_tags WHERE tag = ?)`)
+		args = append(args, f.Tag)
+	}
+	if f.Author != "" {
+		where = append(where, `a.author_id = (SELECT id FROM users WHERE lower(username) = lower(?))`)
+		args = append(args, f.Author)
+	}
+	if f.FavoritedBy != "" {
+		where = append(where, `a.id IN (SELECT article_id FROM favorites
+			WHERE user_id = (SELECT id FROM users WHERE lower(username) = lower(?)))`)
+		args = append(args, f.FavoritedBy)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	return db.articlePage(ctx, viewerID, cond, args, f.Limit, f.Offset)
+}
+
+// Feed returns the newest articles of the authors viewerID follows.
+func (db *DB) Feed(ctx context.Context, viewerID int64, limit, offset int) (conduit.ArticlePage, error) {
+	cond := ` WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ?)`
+	return db.articlePage(ctx, viewerID, cond, []any{viewerID}, limit, offset)
+}
+
+func (db *DB) articlePage(ctx context.Context, viewerID int64, cond string, args []any, limit, offset int) (conduit.ArticlePage, error) {
+	var page conduit.ArticlePage
+	if err := db.queryRow(ctx, `SELECT count(*) FROM articles a`+cond, args...).Scan(&page.Count); err != nil {
+		return page, db.mapErr(err)
+	}
+	page.Articles = []conduit.Article{}
+	if page.Count <= offset {
+		return page, nil
+	}
+	q := listArticlesQuery + cond + ` ORDER BY a.id DESC LIMIT ? OFFSET ?`
+	all := append([]any{viewerID, viewerID}, args...)
+	all = append(all, limit, offset)
+	rows, err := db.query(ctx, q, all...)
+	if err != nil {
+		return page, db.mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanArticle(rows)
+		if err != nil {
+			return page, err
+		}
+		page.Articles = append(page.Articles, a)
+	}
+	if err := rows.Err(); err != nil {
+		return page, err
+	}
+	return page, db.loadTags(ctx, page.Articles)
+}
+
+// loadTags fills the tags of all articles with one query.
+func (db *DB) loadTags(ctx context.Context, articles []conduit.Article) error {
+	if len(articles) == 0 {
+		return nil
+	}
+	ids := make([]any, len(articles))
+	index := make(map[int64]int, len(articles))
+	for i := range articles {
+		ids[i] = articles[i].ID
+		index[articles[i].ID] = i
+		articles[i].Tags = []string{}
+	}
+	rows, err := db.query(ctx, `
+		SELECT article_id, tag FROM article_tags
+		WHERE article_id IN (`+placeholders(len(ids))+`)
+		ORDER BY article_id, tag`, ids...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var tag string
+		if err := rows.Scan(&id, &tag); err != nil {
+			return err
+		}
+		i := index[id]
+		articles[i].Tags = append(articles[i].Tags, tag)
+	}
+	return rows.Err()
+}
+
+// Favorite adds the favorite if absent and returns the article's count.
+func (db *DB) Favorite(ctx context.Context, userID, articleID int64) (int, error) {
+	return db.changeFavorite(ctx, articleID, +1, `
+		INSERT INTO favorites (user_id, article_id, created_at)
+		VALUES (?, ?, CURRENT_TIMESTAMP)
+		ON CONFLICT DO NOTHING`, userID)
+}
+
+// Unfavorite removes the favorite if present and returns the count.
+func (db *DB) Unfavorite(ctx context.Context, userID, articleID int64) (int, error) {
+	return db.changeFavorite(ctx, articleID, -1, `
+		DELETE FROM favorites WHERE user_id = ? AND article_id = ?`, userID)
+}
+
+// changeFavorite runs change and, only if it touched a row, moves the
+// counter by delta in the same transaction, so the count stays exact.
+func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, change string, userID int64) (int, error) {
+	var count int
+	err := db.tx(ctx, func(tx *sqlTx) error {
+		res, err := tx.exec(ctx, change, userID, articleID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			delta = 0
+		}
+		return tx.queryRow(ctx, `
+			UPDATE articles SET favorites_count = favorites_count + ?
+			WHERE id = ?
+			RETURNING favorites_count`, delta, articleID).Scan(&count)
+	})
+	return count, err
+}
+
+// IsFavorited reports whether userID has favorited articleID.
+func (db *DB) IsFavorited(ctx context.Context, userID, articleID int64) (bool, error) {
+	var ok bool
+	err := db.queryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM favorites WHERE user_id = ? AND article_id = ?)`,
+		userID, articleID).Scan(&ok)
+	return ok, db.mapErr(err)
+}
+
+// Tags lists tags in use, most used first.
+func (db *DB) Tags(ctx context.Context) ([]string, error) {
+	rows, err := db.query(ctx, `
+		SELECT tag FROM article_tags
+		GROUP BY tag
+		ORDER BY count(*) DESC, tag
+		LIMIT 100`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	tags := []string{}
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		tags = append(tags, t)
+	}
+	return tags, rows.Err()
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return conduit.ErrNotFound
+	}
+	return nil
+}

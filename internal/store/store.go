@@ -1,0 +1,163 @@
+// Package store implements conduit.Store on SQL databases: embedded SQLite
+// for a single server and PostgreSQL for a separate database tier. The SQL
+// is shared where the dialects agree (it is written with '?' and rebound for
+// PostgreSQL); what differs lives in a dialect value.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/store/migrations"
+)
+
+// dialect is what differs between the databases.
+type dialect struct {
+	name string // also the migrations folder
+	// rebind turns '?' placeholders into the dialect's form.
+	rebind func(q string) string
+	// uniqueField names the field of a unique-constraint violation, or "".
+	uniqueField func(err error) string
+	// migrateLock, if set, runs first in every migration transaction.
+	migrateLock string
+}
+
+// DB is a conduit.Store. Reads and writes may use separate pools: SQLite
+// funnels every write through one connection so that writers queue in Go
+// instead of failing with "database is locked".
+type DB struct {
+	read, write *sql.DB
+	d           dialect
+}
+
+var _ conduit.Store = (*DB)(nil)
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	return db.read.PingContext(ctx)
+}
+
+// Dialect is "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d.name }
+
+// Migrate applies pending migrations and returns how many ran.
+func (db *DB) Migrate(ctx context.Context) (int, error) {
+	return migrations.Apply(ctx, db.write, db.d.name, func(n int) string { return db.d.rebind("?") }, db.d.migrateLock)
+}
+
+// CheckSchema returns an error unless the database has every migration the
+// code expects, so a server never runs against an old schema.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	cur, err := migrations.Current(ctx, db.write)
+	if err != nil {
+		return err
+	}
+	want, err := migrations.Latest(db.d.name)
+	if err != nil {
+		return err
+	}
+	if cur < want {
+		return fmt.Errorf("database schema is at version %d, this build needs %d: run 'conduit migrate'", cur, want)
+	}
+	return nil
+}
+
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.d.rebind(q), args...)
+}
+
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.d.rebind(q), args...)
+}
+
+// tx runs fn in a write transaction, committing if fn returns nil.
+func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
+	t, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.mapErr(err)
+	}
+	defer t.Rollback()
+	if err := fn(&sqlTx{t, db.d}); err != nil {
+		return db.mapErr(err)
+	}
+	return db.mapErr(t.Commit())
+}
+
+// sqlTx rebinds queries like DB does.
+type sqlTx struct {
+	tx *sql.Tx
+	d  dialect
+}
+
+func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
+}
+
+func (t *sqlTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// mapErr turns driver errors into the domain's.
+func (db *DB) mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return conduit.ErrNotFound
+	}
+	if f := db.d.uniqueField(err); f != "" {
+		return &conduit.DuplicateError{Field: f}
+	}
+	return err
+}
+
+// fieldOfIndex names the field guarded by one of our unique indexes, found
+// in a driver's error text.
+func fieldOfIndex(msg string) string {
+	for _, f := range []string{"username", "email", "slug"} {
+		if strings.Contains(msg, f) {
+			return f
+		}
+	}
+	return "unique"
+}
+
+// dollarRebind turns '?' into $1, $2, … (no '?' appears inside our SQL
+// string literals, so a plain scan is enough).
+func dollarRebind(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+const userColumns = `id, username, email, password_hash, bio, image, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (conduit.User, error) {
+	var u conduit.User
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Bio, &u.Image, &u.CreatedAt, &u.UpdatedAt)
+	return u, err
+}
+
+// CreateUser inserts u and sets its ID.
+func (db *DB) CreateUser(ctx context.Context, u *conduit.User) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		return tx.queryRow(ctx, `
+			INSERT INTO users (username, email, password_hash, bio, image, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
+			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
+		).Scan(&u.ID)
+	})
+}
+
+// UserByID returns the user with id.
+func (db *DB) UserByID(ctx context.Context, id int64) (conduit.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return u, db.mapErr(err)
+}
+
+// UserByEmail returns the user with email (stored lower-cased).
+func (db *DB) UserByEmail(ctx context.Context, email string) (conduit.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
+	return u, db.mapErr(err)
+}
+
+// UserByUsername returns the user with username, ignoring case.
+func (db *DB) UserByUsername(ctx context.Context, username string) (conduit.User, error) {
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower(?)`, username))
+	return u, db.mapErr(err)
+}
+
+// UpdateUser writes every field of u.
+func (db *DB) UpdateUser(ctx context.Context, u *conduit.User) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		res, err := tx.exec(ctx, `
+			UPDATE users
+			SET username = ?, email = ?, password_hash = ?, bio = ?, image = ?, updated_at = ?
+			WHERE id = ?`,
+			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.UpdatedAt, u.ID)
+		return mustAffect(res, err)
+	})
+}
+
+// Follow records that followerID follows followeeID; repeating it is a no-op.
+func (db *DB) Follow(ctx context.Context, followerID, followeeID int64) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		_, err := tx.exec(ctx, `
+			INSERT INTO follows (follower_id, followee_id, created_at)
+			VALUES (?, ?, CURRENT_TIMESTAMP)
+			ON CONFLICT DO NOTHING`, followerID, followeeID)
+		return err
+	})
+}
+
+// Unfollow removes the follow, if any.
+func (db *DB) Unfollow(ctx context.Context, followerID, followeeID int64) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		_, err := tx.exec(ctx, `DELETE FROM follows WHERE follower_id = ? AND followee_id = ?`, followerID, followeeID)
+		return err
+	})
+}
+
+// IsFollowing reports whether followerID follows followeeID.
+func (db *DB) IsFollowing(ctx context.Context, followerID, followeeID int64) (bool, error) {
+	var ok bool
+	err := db.queryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM follows WHERE follower_id = ? AND followee_id = ?)`,
+		followerID, followeeID).Scan(&ok)
+	return ok, db.mapErr(err)
+}
