@@ -13,6 +13,9 @@ var (
 	ErrForbidden          = errors.New("forbidden")
 	ErrInvalidCredentials = errors.New("email or password is invalid")
 	ErrUnauthenticated    = errors.New("authentication required")
+	// ErrUnavailable marks failures of a dependency (database unreachable,
+	// timeouts): the request may succeed if retried later.
+	ErrUnavailable = errors.New("service unavailable")
 )
 
 // DuplicateError is returned by a Store when a unique constraint is violated.

@@ -9,10 +9,6 @@ import (
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
-// ErrUnavailable marks failures of a dependency (database down, timeouts):
-// the client may retry later.
-var ErrUnavailable = errors.New("service unavailable")
-
 // Status maps an error to an HTTP status and a message safe to show.
 // Validation errors carry their own messages; everything unexpected is a
 // 500 with a generic message.
@@ -29,7 +25,7 @@ func Status(err error) (int, string) {
 		return http.StatusUnauthorized, "email or password is invalid"
 	case errors.Is(err, conduit.ErrUnauthenticated):
 		return http.StatusUnauthorized, "authentication required"
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, conduit.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "the service is busy or a dependency is down; try again shortly"
 	case errors.Is(err, context.Canceled):
 		return 499, "request canceled" // client went away; nobody reads this
