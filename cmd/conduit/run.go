@@ -53,7 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
-	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost"}
+	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
+	"db-statement-timeout", "db-connect-timeout"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -101,7 +102,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("migrate", "Applies pending schema migrations to the database and exits.",
-		[]string{"data-dir", "database-url"}, args, getenv, stderr)
+		[]string{"data-dir", "database-url", "db-connect-timeout"}, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	if cfg.DatabaseURL != "" {
-		return nil, errors.New("PostgreSQL is not supported by this build yet")
+		return store.OpenPostgres(ctx, cfg.DatabaseURL, store.PostgresOptions{
+			MaxConns:         cfg.DBMaxConns,
+			ConnLifetime:     cfg.DBConnLifetime,
+			StatementTimeout: cfg.DBStatementTimeout,
+			ConnectTimeout:   cfg.DBConnectTimeout,
+		})
 	}
 	return store.OpenSQLite(ctx, cfg.SQLitePath())
 }
