@@ -16,6 +16,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/config"
+	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
 )
@@ -54,7 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
-	"db-statement-timeout", "db-connect-timeout"}
+	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
+	"idempotency-ttl"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -62,6 +64,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := newLogger(cfg, stdout)
+	proxies, err := httpx.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 
 	db, err := openStore(ctx, cfg)
 	if err != nil {
@@ -91,6 +97,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		DB:       db,
 		Logger:   logger,
 		Registry: reg,
+		Limit: httpx.LimitOptions{
+			MaxInFlight: cfg.MaxInFlight,
+			MaxQueue:    cfg.MaxQueue,
+			MaxWait:     cfg.QueueWait,
+		},
+		TrustedProxies: proxies,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

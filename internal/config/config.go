@@ -32,6 +32,13 @@ type Config struct {
 	DBConnLifetime     time.Duration
 	DBStatementTimeout time.Duration
 	DBConnectTimeout   time.Duration
+
+	// Stage 3: several nodes behind a load balancer.
+	MaxInFlight    int           // concurrent requests per node; 0: no limit
+	MaxQueue       int           // requests that may wait for a slot
+	QueueWait      time.Duration // longest wait for a slot before a 503
+	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
+	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 }
 
 // option binds one flag to its environment variable.
@@ -63,6 +70,11 @@ func (c *Config) options() map[string]option {
 		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds", num(&c.CacheItems, 10000)},
 		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (10-14)", num(&c.BcryptCost, 10)},
+		{"max-inflight", "CONDUIT_MAX_INFLIGHT", "requests one node serves at once; beyond that and a short queue it answers 503 with Retry-After (0: no limit)", num(&c.MaxInFlight, 128)},
+		{"max-queue", "CONDUIT_MAX_QUEUE", "requests that may wait for a free slot when --max-inflight are running", num(&c.MaxQueue, 64)},
+		{"queue-wait", "CONDUIT_QUEUE_WAIT", "longest a request waits for a free slot before it is shed with 503", dur(&c.QueueWait, 100*time.Millisecond)},
+		{"trusted-proxies", "CONDUIT_TRUSTED_PROXIES", "comma-separated addresses or CIDR prefixes of the load balancers whose X-Forwarded-For is believed (empty: nobody)", str(&c.TrustedProxies, "")},
+		{"idempotency-ttl", "CONDUIT_IDEMPOTENCY_TTL", "how long the response to a write with an Idempotency-Key is kept for repeats", dur(&c.IdempotencyTTL, 24*time.Hour)},
 		{"db-max-conns", "CONDUIT_DB_MAX_CONNS", "PostgreSQL: connection pool size per process (0: 4 per CPU, at least 10)", num(&c.DBMaxConns, 0)},
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
@@ -135,6 +147,9 @@ func (c *Config) validate() error {
 	if c.TokenTTL < 0 || c.ShutdownTimeout < 0 || c.DrainDelay < 0 ||
 		c.DBConnLifetime < 0 || c.DBStatementTimeout < 0 || c.DBConnectTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if c.MaxInFlight < 0 || c.MaxQueue < 0 || c.QueueWait < 0 || c.IdempotencyTTL < 0 {
+		errs = append(errs, errors.New("--max-inflight, --max-queue, --queue-wait and --idempotency-ttl must not be negative"))
 	}
 	if c.CacheItems < 0 {
 		errs = append(errs, errors.New("--cache-items must not be negative"))

@@ -59,8 +59,8 @@ type Observer func(r *http.Request, status int, elapsed time.Duration)
 
 // Log gives each request an id (X-Request-Id, kept from a trusted proxy
 // when well-formed), recovers panics as 500s, and logs one line per request
-// with the matched route. It never logs headers or bodies, so tokens and
-// passwords stay out of the logs.
+// with the matched route and the client address (see RealIP). It never
+// logs headers or bodies, so tokens and passwords stay out of the logs.
 func Log(logger *slog.Logger, observe Observer) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +99,7 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 						slog.Int("status", status),
 						slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 						slog.String("request_id", id),
+						slog.String("client_ip", ClientAddr(r)),
 					))
 			}()
 			next.ServeHTTP(rec, r)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 type metrics struct {
@@ -53,5 +55,20 @@ func RegisterCacheStats(reg *prometheus.Registry, name string, stats func() (hit
 			Name: "conduit_cache_misses_total", Help: "Cache lookups that found nothing.",
 			ConstLabels: prometheus.Labels{"cache": name},
 		}, func() float64 { _, m := stats(); return float64(m) }),
+	)
+}
+
+// registerLimiter exports the overload limiter's state.
+func registerLimiter(reg *prometheus.Registry, l *httpx.Limiter) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "conduit_http_shed_total", Help: "Requests refused with 503 because the node was at its concurrency limit.",
+		}, func() float64 { return float64(l.Shed()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "conduit_http_in_flight", Help: "Requests being served now (limited ones only).",
+		}, func() float64 { return float64(l.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "conduit_http_queued", Help: "Requests waiting for a free slot now.",
+		}, func() float64 { return float64(l.Queued()) }),
 	)
 }

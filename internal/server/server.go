@@ -30,6 +30,12 @@ type Deps struct {
 	DB       Pinger
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// Limit bounds concurrent requests (overload protection); a zero
+	// MaxInFlight serves everything. Health, readiness and metrics are
+	// never limited.
+	Limit httpx.LimitOptions
+	// TrustedProxies may set X-Forwarded-For (the load balancers).
+	TrustedProxies httpx.TrustedProxies
 }
 
 // Server is the HTTP server of one Conduit node.
@@ -53,8 +59,25 @@ func New(d Deps) *Server {
 	if d.Web != nil {
 		mux.Handle("/", d.Web)
 	}
-	s.handler = httpx.Chain(mux, httpx.Log(d.Logger, m.observe))
+	lo := d.Limit
+	lo.Exempt = operational
+	lim := httpx.NewLimiter(lo)
+	if lim != nil {
+		registerLimiter(d.Registry, lim)
+	}
+	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe), lim.Middleware)
 	return s
+}
+
+// operational requests are the ones a load balancer and monitoring make;
+// they bypass the overload limit so that a busy node still reports itself
+// alive and ready.
+func operational(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // Handler returns the root handler (for tests and embedding).
