@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/config"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/idempotency"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
 )
@@ -93,7 +95,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	svc := conduit.NewService(db, memCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 
 	srv := server.New(server.Deps{
-		API:      api.New(svc, tokens),
+		API: api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
+			TTL:    cfg.IdempotencyTTL,
+			Logger: logger,
+		})),
 		DB:       db,
 		Logger:   logger,
 		Registry: reg,
@@ -104,6 +109,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 		TrustedProxies: proxies,
 	})
+	go purgeIdempotencyKeys(ctx, db, logger)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -165,4 +171,23 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// purgeIdempotencyKeys deletes expired idempotency keys every few minutes
+// (any node may do it; the delete is harmless when repeated).
+func purgeIdempotencyKeys(ctx context.Context, db *store.DB, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := db.PurgeIdempotencyKeys(ctx, time.Now()); err != nil {
+			logger.Warn("purging idempotency keys", slog.Any("error", err))
+		} else if n > 0 {
+			logger.Info("purged idempotency keys", slog.Int64("deleted", n))
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/idempotency"
 )
 
 // handler holds what the API handlers use.
@@ -20,8 +21,29 @@ type handler struct {
 	tokens *auth.Tokens
 }
 
+// Option configures optional parts of the API.
+type Option func(*options)
+
+type options struct {
+	idempotent func(http.Handler) http.Handler
+}
+
+// WithIdempotency makes writes sent with an Idempotency-Key header safe to
+// repeat: the first response is stored in s and replayed to repeats from
+// the same user, on any node.
+func WithIdempotency(s idempotency.Store, o idempotency.Options) Option {
+	return func(opts *options) {
+		o.User = func(r *http.Request) int64 { return auth.UserID(r.Context()) }
+		opts.idempotent = idempotency.Middleware(s, o)
+	}
+}
+
 // New returns the API handler; its routes start with /api/.
-func New(svc *conduit.Service, tokens *auth.Tokens) http.Handler {
+func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	h := &handler{svc: svc, tokens: tokens}
 	mux := http.NewServeMux()
 
@@ -52,7 +74,11 @@ func New(svc *conduit.Service, tokens *auth.Tokens) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)
 	})
-	return cors(h.authenticate(mux))
+	var routes http.Handler = mux
+	if o.idempotent != nil {
+		routes = o.idempotent(mux) // after authentication: keys are per user
+	}
+	return cors(h.authenticate(routes))
 }
 
 // authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
@@ -98,7 +124,7 @@ func cors(next http.Handler) http.Handler {
 		hd.Add("Vary", "Origin")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			hd.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
-			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Requested-With")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Requested-With, Idempotency-Key")
 			hd.Set("Access-Control-Max-Age", "86400")
 			w.WriteHeader(http.StatusNoContent)
 			return

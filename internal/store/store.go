@@ -147,7 +147,11 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
 		return db.mapErr(err)
 	}
 	defer t.Rollback()
-	if err := fn(&sqlTx{t, db.d}); err != nil {
+	st := &sqlTx{t, db.d}
+	if err := markClaimApplied(ctx, st); err != nil {
+		return db.mapErr(err)
+	}
+	if err := fn(st); err != nil {
 		return db.mapErr(err)
 	}
 	return db.mapErr(t.Commit())

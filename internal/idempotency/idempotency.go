@@ -1,0 +1,277 @@
+// Package idempotency makes writes safe to repeat. A client (or a load
+// balancer retrying on another node) sends a write with an Idempotency-Key
+// header; the first attempt runs and its response is stored in the
+// database, so any node answers a repeat with that response instead of
+// applying the write again.
+//
+// Exactly-once holds even when a node dies mid-request: an attempt owns the
+// key through a random token, and every write transaction of the request
+// marks the key "applied" in the same transaction, checking the token (see
+// WithClaim). A repeat takes over an abandoned attempt only if nothing was
+// applied, and the abandoned attempt can then no longer commit.
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Header is the request header carrying the key.
+const Header = "Idempotency-Key"
+
+// Key identifies one logical request: the same key from the same user for
+// the same method and path.
+type Key struct {
+	UserID int64 // 0 for anonymous requests
+	Key    string
+	Method string
+	Path   string
+}
+
+// Attempt is one try at running a keyed request.
+type Attempt struct {
+	Key
+	Fingerprint string    // hash of the body; a repeat must match it
+	Token       string    // random; identifies this attempt
+	Now         time.Time // the clock, for expiry and locks
+	LockFor     time.Duration
+	TTL         time.Duration
+}
+
+// Response is what is stored and replayed.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// Outcome says what to do with an attempt.
+type Outcome int
+
+const (
+	Run      Outcome = iota // the attempt owns the key: run the request
+	Replay                  // a response is stored: send it again
+	InFlight                // another attempt is running now
+	Mismatch                // the key was used for a different request body
+	Lost                    // an abandoned attempt applied a write but never stored its response
+)
+
+// Store keeps keys; internal/store implements it on SQLite and PostgreSQL.
+type Store interface {
+	// ClaimIdempotencyKey starts an attempt: it inserts the key, or
+	// reports what an earlier attempt left (with its response on Replay).
+	// Expired keys are replaced and abandoned unapplied attempts taken over.
+	ClaimIdempotencyKey(ctx context.Context, a Attempt) (Outcome, Response, error)
+	// CompleteIdempotencyKey stores the response of the attempt owning
+	// the key (by token).
+	CompleteIdempotencyKey(ctx context.Context, k Key, token string, r Response) error
+	// ReleaseIdempotencyKey forgets the key if the attempt applied
+	// nothing, so a repeat runs again; it reports whether it did.
+	ReleaseIdempotencyKey(ctx context.Context, k Key, token string) (bool, error)
+}
+
+// ErrClaimLost is returned by a write transaction whose attempt no longer
+// owns its key (it was taken over after being presumed dead).
+var ErrClaimLost = errors.New("idempotency key was taken over by another attempt")
+
+type claimKey struct{}
+
+// Claim is an attempt's hold on its key, carried in the request context so
+// the store can mark it applied inside each write transaction.
+type Claim struct {
+	Key
+	Token string
+}
+
+// WithClaim attaches a claim to ctx.
+func WithClaim(ctx context.Context, c Claim) context.Context {
+	return context.WithValue(ctx, claimKey{}, c)
+}
+
+// ClaimFrom returns the claim in ctx, if any.
+func ClaimFrom(ctx context.Context) (Claim, bool) {
+	c, ok := ctx.Value(claimKey{}).(Claim)
+	return c, ok
+}
+
+// Options configures the middleware.
+type Options struct {
+	TTL     time.Duration // how long a key is remembered (default 24 h)
+	LockFor time.Duration // after this an unfinished attempt counts as abandoned (default 30 s)
+	MaxBody int64         // bodies above this are refused (default 1 MiB)
+	// User returns the signed-in user of a request, 0 if anonymous. Keys
+	// are per user, so one user can never see another's response.
+	User   func(r *http.Request) int64
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Middleware applies idempotency keys to POST, PUT, PATCH and DELETE
+// requests that carry the header; others pass straight through. Errors
+// are written in the RealWorld JSON shape.
+func Middleware(s Store, o Options) func(http.Handler) http.Handler {
+	if o.TTL <= 0 {
+		o.TTL = 24 * time.Hour
+	}
+	if o.LockFor <= 0 {
+		o.LockFor = 30 * time.Second
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 1 << 20
+	}
+	if o.User == nil {
+		o.User = func(*http.Request) int64 { return 0 }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := r.Header.Get(Header)
+			if key == "" || !isWrite(r.Method) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if !validKey(key) {
+				writeError(w, http.StatusUnprocessableEntity, Header, "must be 1 to 255 printable ASCII characters")
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "body", "could not be read")
+				return
+			}
+			if int64(len(body)) > o.MaxBody {
+				writeError(w, http.StatusRequestEntityTooLarge, "body", "is too large")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			sum := sha256.Sum256(body)
+			a := Attempt{
+				Key:         Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path},
+				Fingerprint: hex.EncodeToString(sum[:]),
+				Token:       newToken(),
+				Now:         o.Now(),
+				LockFor:     o.LockFor,
+				TTL:         o.TTL,
+			}
+			outcome, stored, err := s.ClaimIdempotencyKey(r.Context(), a)
+			if err != nil {
+				o.Logger.ErrorContext(r.Context(), "idempotency claim failed", slog.Any("error", err))
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusServiceUnavailable, "body", "the service is busy or a dependency is down; try again shortly")
+				return
+			}
+			switch outcome {
+			case Replay:
+				w.Header().Set("Idempotent-Replayed", "true")
+				if stored.ContentType != "" {
+					w.Header().Set("Content-Type", stored.ContentType)
+				}
+				w.WriteHeader(stored.Status)
+				w.Write(stored.Body)
+				return
+			case InFlight:
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusConflict, Header, "a request with this key is still being processed; retry shortly")
+				return
+			case Mismatch:
+				writeError(w, http.StatusUnprocessableEntity, Header, "was already used for a different request")
+				return
+			case Lost:
+				writeError(w, http.StatusConflict, Header, "a request with this key was applied but its response was lost; read the resource to see the result")
+				return
+			}
+			claim := Claim{Key: a.Key, Token: a.Token}
+			rec := &recorder{header: w.Header()}
+			next.ServeHTTP(rec, r.WithContext(WithClaim(r.Context(), claim)))
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			// Store before answering: once the client has the answer, a
+			// repeat must find it. The client may be gone; finish anyway.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+			defer cancel()
+			resp := Response{Status: rec.status, ContentType: w.Header().Get("Content-Type"), Body: rec.body.Bytes()}
+			released := false
+			if rec.status >= 500 {
+				// A failure that applied nothing may be retried for real.
+				released, err = s.ReleaseIdempotencyKey(ctx, claim.Key, claim.Token)
+			}
+			if !released && err == nil {
+				err = s.CompleteIdempotencyKey(ctx, claim.Key, claim.Token, resp)
+			}
+			if err != nil {
+				o.Logger.ErrorContext(r.Context(), "storing idempotent response failed", slog.Any("error", err))
+			}
+			w.WriteHeader(rec.status)
+			w.Write(resp.Body)
+		})
+	}
+}
+
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recorder buffers a handler's status and body; headers go straight to the
+// real writer's map.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+
+// writeError writes the RealWorld error shape {"errors":{field:[msg]}}.
+func writeError(w http.ResponseWriter, status int, field, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]map[string][]string{"errors": {field: {msg}}})
+}

@@ -1,0 +1,176 @@
+package idempotency_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/api"
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/idempotency"
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// newAPI serves the real API with idempotency keys on db.
+func newAPI(t *testing.T, db *store.DB) *httptest.Server {
+	t.Helper()
+	keys, err := auth.ParseKeys("k1:c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens(keys, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := conduit.NewService(db, cache.NewMemory(100), auth.Bcrypt{Cost: 4})
+	h := api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type reply struct {
+	status   int
+	body     string
+	replayed bool
+}
+
+func send(t *testing.T, srv *httptest.Server, method, path, token, key, body string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
+	if key != "" {
+		req.Header.Set(idempotency.Header, key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return reply{}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, string(b), resp.Header.Get("Idempotent-Replayed") == "true"}
+}
+
+func register(t *testing.T, srv *httptest.Server, name string) string {
+	t.Helper()
+	r := send(t, srv, "POST", "/api/users", "", "", `{"user":{"username":"`+name+`","email":"`+name+`@example.com","password":"password1"}}`)
+	var out struct{ User struct{ Token string } }
+	if r.status != 201 || json.Unmarshal([]byte(r.body), &out) != nil {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	return out.User.Token
+}
+
+func articleCount(t *testing.T, srv *httptest.Server, author string) int {
+	t.Helper()
+	r := send(t, srv, "GET", "/api/articles?author="+author, "", "", "")
+	var out struct{ ArticlesCount int }
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	return out.ArticlesCount
+}
+
+const article = `{"article":{"title":"Hello","description":"d","body":"b","tagList":["x"]}}`
+
+func TestRepeatIsReplayedNotReapplied(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		srv := newAPI(t, db)
+		tok := register(t, srv, "alice")
+
+		first := send(t, srv, "POST", "/api/articles", tok, "key-1", article)
+		second := send(t, srv, "POST", "/api/articles", tok, "key-1", article)
+		if first.status != 201 || first.replayed {
+			t.Fatalf("first: %+v, want a fresh 201", first)
+		}
+		if second.status != 201 || !second.replayed || second.body != first.body {
+			t.Fatalf("repeat: %+v\nwant the first response replayed: %s", second, first.body)
+		}
+		if n := articleCount(t, srv, "alice"); n != 1 {
+			t.Fatalf("%d articles after a repeated create, want 1", n)
+		}
+		// A different body under the same key is an error, not a replay.
+		if r := send(t, srv, "POST", "/api/articles", tok, "key-1", strings.Replace(article, "Hello", "Other", 1)); r.status != 422 {
+			t.Fatalf("same key, other body: %+v, want 422", r)
+		}
+		// Without a key, or with a new one, writes apply again.
+		send(t, srv, "POST", "/api/articles", tok, "", article)
+		send(t, srv, "POST", "/api/articles", tok, "key-2", article)
+		if n := articleCount(t, srv, "alice"); n != 3 {
+			t.Fatalf("%d articles, want 3", n)
+		}
+		// A client error is remembered too: the repeat gets the same 422.
+		bad := `{"article":{"title":""}}`
+		r1 := send(t, srv, "POST", "/api/articles", tok, "key-3", bad)
+		r2 := send(t, srv, "POST", "/api/articles", tok, "key-3", bad)
+		if r1.status != 422 || r2.status != 422 || !r2.replayed || r1.body != r2.body {
+			t.Fatalf("invalid request and its repeat: %+v / %+v", r1, r2)
+		}
+		// Another user's identical key is theirs alone.
+		bob := register(t, srv, "bob")
+		if r := send(t, srv, "POST", "/api/articles", bob, "key-1", article); r.status != 201 || r.replayed {
+			t.Fatalf("bob with alice's key: %+v, want his own fresh 201", r)
+		}
+		// Keys are validated.
+		if r := send(t, srv, "POST", "/api/articles", tok, strings.Repeat("k", 256), article); r.status != 422 {
+			t.Fatalf("over-long key: %+v, want 422", r)
+		}
+	})
+}
+
+// Identical requests racing (a client retrying while its first try is still
+// running on another node): the write happens once; the others are told to
+// retry (409) or get the replay.
+func TestConcurrentDuplicatesApplyOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		srv := newAPI(t, db)
+		tok := register(t, srv, "carol")
+		// Favorite is a counter: applying it twice would show.
+		created := send(t, srv, "POST", "/api/articles", tok, "", article)
+		var a struct{ Article struct{ Slug string } }
+		json.Unmarshal([]byte(created.body), &a)
+		comment := `{"comment":{"body":"once"}}`
+
+		var wg sync.WaitGroup
+		replies := make(chan reply, 12)
+		for range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				replies <- send(t, srv, "POST", "/api/articles/"+a.Article.Slug+"/comments", tok, "dup", comment)
+			}()
+		}
+		wg.Wait()
+		close(replies)
+		fresh := 0
+		for r := range replies {
+			switch {
+			case r.status == 200 && !r.replayed:
+				fresh++
+			case r.status == 200 && r.replayed, r.status == 409:
+			default:
+				t.Errorf("reply %+v, want 200 or 409", r)
+			}
+		}
+		if fresh != 1 {
+			t.Fatalf("%d requests ran, want exactly 1", fresh)
+		}
+		r := send(t, srv, "GET", "/api/articles/"+a.Article.Slug+"/comments", "", "", "")
+		if n := strings.Count(r.body, `"once"`); n != 1 {
+			t.Fatalf("%d comments after 12 identical keyed requests, want 1: %s", n, r.body)
+		}
+	})
+}
