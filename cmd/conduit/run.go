@@ -55,6 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// cacheChannel is the PostgreSQL notification channel of cache invalidations.
+const cacheChannel = "conduit_cache"
+
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
@@ -92,7 +95,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	reg := prometheus.NewRegistry()
 	memCache := cache.NewMemory(max(cfg.CacheItems, 1))
 	server.RegisterCacheStats(reg, "memory", memCache.Stats)
-	svc := conduit.NewService(db, memCache, auth.Bcrypt{Cost: cfg.BcryptCost})
+	var svcCache conduit.Cache = memCache
+	if db.Dialect() == "postgres" {
+		// Several nodes may share this database: keep their caches
+		// coherent through LISTEN/NOTIFY.
+		coherent := cache.NewCoherent(memCache, cache.CoherentOptions{
+			Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
+			MaxPayload: store.MaxNotifyPayload,
+			Logger:     logger,
+		})
+		go db.Listen(ctx, cacheChannel, coherent, logger)
+		svcCache = coherent
+	}
+	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 
 	srv := server.New(server.Deps{
 		API: api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{

@@ -22,6 +22,9 @@ type Memory struct {
 	now    func() time.Time
 	hits   atomic.Uint64
 	misses atomic.Uint64
+	// frozenUntil blocks every Set after a Clear, like a tombstone on
+	// every key.
+	frozenUntil time.Time
 }
 
 type entry struct {
@@ -32,6 +35,13 @@ type entry struct {
 // NewMemory returns a cache holding at most maxItems values.
 func NewMemory(maxItems int) *Memory {
 	return &Memory{items: make(map[string]entry), max: maxItems, hold: 2 * time.Second, now: time.Now}
+}
+
+// WithHold sets how long a Delete or Clear blocks re-insertion (default
+// 2 s) and returns m; for tests and tuning.
+func (m *Memory) WithHold(d time.Duration) *Memory {
+	m.hold = d
+	return m
 }
 
 // Get returns the value under key if present and fresh.
@@ -55,6 +65,9 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 	if e, ok := m.items[key]; ok && e.value == nil && now.Before(e.expiresAt) {
 		return
 	}
+	if now.Before(m.frozenUntil) {
+		return
+	}
 	if len(m.items) >= m.max {
 		m.evict(now)
 	}
@@ -69,6 +82,16 @@ func (m *Memory) Delete(_ context.Context, keys ...string) {
 	for _, k := range keys {
 		m.items[k] = entry{expiresAt: until}
 	}
+}
+
+// Clear drops every value and, for a moment, refuses new ones (a reader
+// that loaded a value before the Clear must not store it after).
+func (m *Memory) Clear() {
+	until := m.now().Add(m.hold)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.items = make(map[string]entry)
+	m.frozenUntil = until
 }
 
 // evict drops expired entries, and if that is not enough, about a tenth of
