@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# stage3.sh: run stage 3 on one machine: PostgreSQL, N Conduit nodes and
+# HAProxy in front, all as plain processes on 127.0.0.1.
+#
+#   scripts/stage3.sh start    build conduit, start everything, wait until ready
+#   scripts/stage3.sh status   show what runs and whether it answers
+#   scripts/stage3.sh stop     stop exactly the processes that start started
+#
+# Settings (environment):
+#   STAGE3_DIR    state directory: pids, logs, configs, the database (./.stage3)
+#   NODES         number of Conduit nodes (3)
+#   BASE_PORT     HAProxy listens here, its stats page on +1, PostgreSQL on
+#                 +2, nodes on +11, +12, … (24100; keep below 32768)
+#   DATABASE_URL  use this PostgreSQL instead of starting a throwaway one
+#   DRAIN_DELAY   --drain-delay of the nodes (3s; see deploy/haproxy/haproxy.cfg)
+#
+# A throwaway PostgreSQL is created with initdb and run as the 'postgres'
+# user (when run as root) in $STAGE3_DIR/pg. Nodes share one signing key
+# (written once to $STAGE3_DIR/jwt.keys), so any node accepts any token.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${STAGE3_DIR:-$root/.stage3}
+nodes=${NODES:-3}
+base=${BASE_PORT:-24100}
+drain=${DRAIN_DELAY:-3s}
+pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+lb_port=$base
+stats_port=$((base + 1))
+pg_port=$((base + 2))
+
+alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
+pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+wait_http() { # URL SECONDS
+	for _ in $(seq 1 $(($2 * 10))); do
+		curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "no answer from $1" >&2
+	return 1
+}
+# launch NAME CMD…: start CMD detached in its own session, log to NAME.log.
+launch() {
+	local name=$1
+	shift
+	setsid "$@" >"$dir/$name.log" 2>&1 </dev/null &
+	echo $! >"$dir/$name.pid"
+}
+
+database_url() {
+	if [ -n "${DATABASE_URL:-}" ]; then echo "$DATABASE_URL"; else echo "postgres://postgres@127.0.0.1:$pg_port/conduit?sslmode=disable"; fi
+}
+
+start_postgres() {
+	[ -n "${DATABASE_URL:-}" ] && return 0
+	if alive "$(pid_of postgres)"; then return 0; fi
+	mkdir -p "$dir/pg"
+	[ "$(id -u)" = 0 ] && chown postgres: "$dir/pg"
+	if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
+		as_pg "$pgbin/initdb" -D "$dir/pg/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$dir/initdb.log"
+	fi
+	as_pg "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -s \
+		-o "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1" start
+	head -1 "$dir/pg/data/postmaster.pid" >"$dir/postgres.pid"
+	psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'conduit'" | grep -q 1 ||
+		psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE conduit"
+}
+
+start_node() { # I
+	local i=$1 port=$((base + 10 + $1))
+	alive "$(pid_of node$i)" && return 0
+	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") \
+		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$port" --drain-delay "$drain" \
+		--trusted-proxies 127.0.0.1 --log-format json
+}
+
+haproxy_cfg() {
+	local servers="" i
+	for i in $(seq 1 "$nodes"); do
+		servers+="    server node$i 127.0.0.1:$((base + 10 + i))\n"
+	done
+	sed -e "s/@LISTEN@/127.0.0.1:$lb_port/; s/@STATS@/127.0.0.1:$stats_port/; s/^@SERVERS@\$/${servers%\\n}/" \
+		"$root/deploy/haproxy/haproxy.cfg" >"$dir/haproxy.cfg"
+	haproxy -q -c -f "$dir/haproxy.cfg"
+}
+
+cmd_start() {
+	command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get install haproxy)" >&2; exit 1; }
+	mkdir -p "$dir"
+	echo "building conduit"
+	(cd "$root" && go build -o "$dir/conduit" ./cmd/conduit)
+	if [ ! -s "$dir/jwt.keys" ]; then
+		(umask 077 && echo "k1:$(head -c 32 /dev/urandom | base64 -w0)" >"$dir/jwt.keys")
+	fi
+	start_postgres
+	# Migrate once up front, so the nodes do not race for the lock.
+	CONDUIT_DATABASE_URL=$(database_url) "$dir/conduit" migrate
+	for i in $(seq 1 "$nodes"); do start_node "$i"; done
+	for i in $(seq 1 "$nodes"); do wait_http "http://127.0.0.1:$((base + 10 + i))/readyz" 30; done
+	haproxy_cfg
+	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
+	wait_http "http://127.0.0.1:$lb_port/readyz" 10
+	echo "stage 3 is up: http://127.0.0.1:$lb_port/ (HAProxy stats: http://127.0.0.1:$stats_port/)"
+}
+
+cmd_status() {
+	local name pid state
+	for name in postgres $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy; do
+		pid=$(pid_of "$name")
+		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
+		printf '%-9s %s\n' "$name" "$state"
+	done
+	curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$lb_port/readyz" 2>/dev/null &&
+		echo "load balancer: ready on http://127.0.0.1:$lb_port/" || echo "load balancer: not answering"
+}
+
+# stop_pid NAME SIGNAL: signal the recorded process and wait until it is gone.
+stop_pid() {
+	local pid
+	pid=$(pid_of "$1")
+	[ -n "$pid" ] || return 0
+	if alive "$pid"; then
+		kill "-$2" "$pid" 2>/dev/null || true
+		for _ in $(seq 1 300); do alive "$pid" || break; sleep 0.1; done
+		alive "$pid" && { echo "$1 (pid $pid) did not stop; sending SIGKILL" >&2; kill -KILL "$pid" 2>/dev/null || true; }
+	fi
+	rm -f "$dir/$1.pid"
+}
+
+cmd_stop() {
+	stop_pid haproxy TERM
+	for f in "$dir"/node*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)" TERM; done
+	stop_pid postgres INT # fast shutdown
+	echo "stopped"
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+*)
+	echo "usage: $0 start|stop|status" >&2
+	exit 2
+	;;
+esac
