@@ -106,7 +106,7 @@ func ClaimFrom(ctx context.Context) (Claim, bool) {
 // Options configures the middleware.
 type Options struct {
 	TTL     time.Duration // how long a key is remembered (default 24 h)
-	LockFor time.Duration // after this an unfinished attempt counts as abandoned (default 30 s)
+	LockFor time.Duration // after this an unfinished attempt counts as abandoned (default 10 s)
 	MaxBody int64         // bodies above this are refused (default 1 MiB)
 	// User returns the signed-in user of a request, 0 if anonymous. Keys
 	// are per user, so one user can never see another's response.
@@ -123,7 +123,7 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 		o.TTL = 24 * time.Hour
 	}
 	if o.LockFor <= 0 {
-		o.LockFor = 30 * time.Second
+		o.LockFor = 10 * time.Second
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1 << 20

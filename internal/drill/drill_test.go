@@ -1,0 +1,707 @@
+//go:build linux
+
+package drill
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Timeline of the drill (the load runs throughout).
+const (
+	workers      = 6
+	pause        = 8 * time.Millisecond // between one worker's requests
+	killAfter    = 4 * time.Second      // SIGKILL node 2 this long after the load starts
+	downFor      = 5 * time.Second      // then start it again this much later
+	settle       = 2 * time.Second      // before the rolling restart, and after it
+	drainDelay   = "3s"                 // see deploy/haproxy/haproxy.cfg: > 1 s + 250 ms + 1 s
+	writeTimeout = 30 * time.Second     // a client gives up on a write after retrying this long
+)
+
+func TestDrill(t *testing.T) {
+	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_DRILL") == "" {
+		t.Skip("the failover drill runs with CI=true or CONDUIT_DRILL=1 (needs haproxy and PostgreSQL 15 binaries)")
+	}
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy is not installed (apt-get install haproxy): the drill cannot run")
+	}
+	pgbin := os.Getenv("PGBIN")
+	if pgbin == "" {
+		pgbin = "/usr/lib/postgresql/15/bin"
+	}
+	for _, b := range []string{"initdb", "postgres"} {
+		if _, err := os.Stat(filepath.Join(pgbin, b)); err != nil {
+			t.Fatalf("PostgreSQL binary %s not found in %s (set PGBIN or apt-get install postgresql): %v", b, pgbin, err)
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "conduit-drill-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	ports := freePorts(t, 6)
+	pgPort, lbPort, statsPort := ports[0], ports[1], ports[2]
+	nodePorts := ports[3:]
+
+	// Build the binary under test.
+	bin := filepath.Join(dir, "conduit")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	var procs procSet
+	t.Cleanup(procs.stopAll)
+
+	// A throwaway PostgreSQL cluster, run as the postgres user when root.
+	dbURL := startPostgres(t, &procs, dir, pgbin, pgPort)
+
+	// One signing key for every node: any node accepts any token.
+	var key [32]byte
+	rand.Read(key[:])
+	env := append(os.Environ(), "CONDUIT_DATABASE_URL="+dbURL, "CONDUIT_JWT_KEYS=k1:"+base64.StdEncoding.EncodeToString(key[:]))
+	if out, err := cmdWithEnv(env, bin, "migrate").CombinedOutput(); err != nil {
+		t.Fatalf("conduit migrate: %v\n%s", err, out)
+	}
+	nodes := make([]*proc, len(nodePorts))
+	startNode := func(i int) {
+		nodes[i] = procs.start(t, fmt.Sprintf("node%d", i+1), filepath.Join(dir, fmt.Sprintf("node%d.log", i+1)), nil, env,
+			bin, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", nodePorts[i]), "--drain-delay", drainDelay,
+			"--shutdown-timeout", "10s", "--trusted-proxies", "127.0.0.1", "--log-format", "json")
+	}
+	for i := range nodes {
+		startNode(i)
+	}
+	for i := range nodes {
+		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", nodePorts[i]), 30*time.Second)
+	}
+
+	// HAProxy from the shipped template.
+	tmpl, err := os.ReadFile("../../deploy/haproxy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for i, p := range nodePorts {
+		servers = append(servers, fmt.Sprintf("    server node%d 127.0.0.1:%d", i+1, p))
+	}
+	cfg := strings.NewReplacer("@LISTEN@", fmt.Sprintf("127.0.0.1:%d", lbPort), "@STATS@", fmt.Sprintf("127.0.0.1:%d", statsPort),
+		"\n@SERVERS@\n", "\n"+strings.Join(servers, "\n")+"\n").Replace(string(tmpl))
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs.start(t, "haproxy", filepath.Join(dir, "haproxy.log"), nil, nil, haproxy, "-db", "-f", cfgPath)
+	stats := fmt.Sprintf("http://127.0.0.1:%d/;csv", statsPort)
+	for i := range nodes {
+		waitUp(t, stats, fmt.Sprintf("node%d", i+1), 20*time.Second)
+	}
+
+	lb := fmt.Sprintf("http://127.0.0.1:%d", lbPort)
+	l := newLoad(lb)
+	l.setup(t)
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.worker(ctx, w) }()
+	}
+	began := time.Now()
+	logf := func(format string, args ...any) {
+		t.Logf("[%5.1fs] %s", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	time.Sleep(killAfter)
+	logf("SIGKILL node2")
+	nodes[1].signal(syscall.SIGKILL)
+	nodes[1].wait(10 * time.Second)
+	time.Sleep(downFor)
+	logf("start node2 again")
+	startNode(1)
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", nodePorts[1]), 30*time.Second)
+	waitUp(t, stats, "node2", 20*time.Second)
+	logf("node2 is back in rotation")
+	time.Sleep(settle)
+
+	for i := range nodes {
+		logf("SIGTERM node%d (rolling restart)", i+1)
+		nodes[i].signal(syscall.SIGTERM)
+		if err := nodes[i].wait(30 * time.Second); err != nil {
+			t.Errorf("node%d did not exit cleanly after SIGTERM: %v", i+1, err)
+		}
+		startNode(i)
+		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", nodePorts[i]), 30*time.Second)
+		waitUp(t, stats, fmt.Sprintf("node%d", i+1), 20*time.Second)
+		logf("node%d restarted and back in rotation", i+1)
+	}
+	time.Sleep(settle)
+	stopLoad()
+	wg.Wait()
+	elapsed := time.Since(began)
+
+	var lbStats []string
+	for _, f := range []string{"wretr", "wredis", "econ", "eresp", "hrsp_5xx"} {
+		v, _ := statsField(stats, "BACKEND", f)
+		lbStats = append(lbStats, f+"="+v)
+	}
+
+	// Every write the clients saw acknowledged must be there exactly once,
+	// and nothing may be there twice.
+	present, dup := l.verify(t, dbURL)
+	r := &l.stats
+	summary := fmt.Sprintf(`failover drill: %.1f s of load through HAProxy on 3 nodes
+  requests sent:        %d (reads %d, write attempts %d incl. %d client retries)
+  failed reads:         %d
+  writes acknowledged:  %d of %d (failed writes: %d; applied but response lost: %d)
+  acknowledged present: %d of %d
+  applied twice:        %d
+  responses: 409 in-flight %d, 503 %d, 502/504 %d, replayed (Idempotent-Replayed) %d
+  HAProxy backend: %s (retries, redispatches, connection errors, response errors, 5xx)`,
+		elapsed.Seconds(), r.reads.Load()+r.writeAttempts.Load(), r.reads.Load(), r.writeAttempts.Load(), r.retries.Load(),
+		r.failedReads.Load(), r.acked.Load(), r.writes.Load(), r.failedWrites.Load(), r.lost.Load(),
+		present, r.acked.Load(), dup, r.conflicts.Load(), r.unavailable.Load(), r.gateway.Load(), r.replayed.Load(), strings.Join(lbStats, " "))
+	fmt.Println(summary)
+	t.Log("\n" + summary)
+	for _, f := range l.failureLog() {
+		t.Log("  " + f)
+	}
+	if r.failedReads.Load() != 0 {
+		t.Errorf("%d reads failed; want 0", r.failedReads.Load())
+	}
+	if present != int(r.acked.Load()) {
+		t.Errorf("%d of %d acknowledged writes are missing", int(r.acked.Load())-present, r.acked.Load())
+	}
+	if dup != 0 {
+		t.Errorf("%d writes were applied twice", dup)
+	}
+	if r.acked.Load() == 0 || r.reads.Load() == 0 {
+		t.Errorf("the load generator did not do anything useful")
+	}
+}
+
+// ---- load generator ----
+
+type loadStats struct {
+	reads, failedReads                  atomic.Int64
+	writes, writeAttempts, retries      atomic.Int64
+	acked, failedWrites, lost, replayed atomic.Int64
+	conflicts, unavailable, gateway     atomic.Int64
+}
+
+type account struct {
+	name, token, slug string
+}
+
+type load struct {
+	base   string
+	client *http.Client
+	users  []account
+	stats  loadStats
+
+	mu       sync.Mutex
+	ackedC   []string // bodies of acknowledged comments
+	ackedA   []string // titles of acknowledged articles
+	failures []string
+}
+
+func newLoad(base string) *load {
+	return &load{base: base, client: &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 2 * workers, IdleConnTimeout: 5 * time.Second},
+	}}
+}
+
+func (l *load) fail(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failures) < 30 {
+		l.failures = append(l.failures, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l *load) failureLog() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.failures...)
+}
+
+func (l *load) do(method, path, token, key, body string) (int, []byte, http.Header, error) {
+	req, err := http.NewRequest(method, l.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header, err
+}
+
+// write sends a keyed write, retrying on anything that may be transient
+// until it is acknowledged (2xx) or writeTimeout passes.
+func (l *load) write(method, path, token, key, body string, into func(b []byte) error) bool {
+	l.stats.writes.Add(1)
+	deadline := time.Now().Add(writeTimeout)
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			l.stats.retries.Add(1)
+		}
+		l.stats.writeAttempts.Add(1)
+		st, b, h, err := l.do(method, path, token, key, body)
+		switch {
+		case err == nil && st/100 == 2:
+			if h.Get("Idempotent-Replayed") == "true" {
+				l.stats.replayed.Add(1)
+			}
+			if into != nil {
+				if err := into(b); err != nil {
+					l.fail("write %s %s: bad response %s", method, path, b)
+				}
+			}
+			l.stats.acked.Add(1)
+			return true
+		case err == nil && st == http.StatusConflict && bytes.Contains(b, []byte("was applied")):
+			l.stats.lost.Add(1)
+			return false // applied, but not acknowledged: fine, verified as "not twice"
+		case err == nil && st == http.StatusConflict:
+			l.stats.conflicts.Add(1)
+		case err == nil && st == http.StatusServiceUnavailable:
+			l.stats.unavailable.Add(1)
+		case err == nil && (st == http.StatusBadGateway || st == http.StatusGatewayTimeout):
+			l.stats.gateway.Add(1)
+		case err == nil:
+			l.stats.failedWrites.Add(1)
+			l.fail("write %s %s: status %d %s", method, path, st, b)
+			return false
+		}
+		if time.Now().After(deadline) {
+			l.stats.failedWrites.Add(1)
+			l.fail("write %s %s gave up after %d attempts: last status %d err %v", method, path, attempt+1, st, err)
+			return false
+		}
+		time.Sleep(backoff)
+		backoff = min(backoff*3/2, time.Second)
+	}
+}
+
+func (l *load) read(path, token string) {
+	l.stats.reads.Add(1)
+	st, b, _, err := l.do("GET", path, token, "", "")
+	if err != nil || st != http.StatusOK {
+		l.stats.failedReads.Add(1)
+		if st == http.StatusServiceUnavailable {
+			l.stats.unavailable.Add(1)
+		}
+		l.fail("read %s: status %d err %v body %.200s", path, st, err, b)
+	}
+}
+
+func (l *load) setup(t *testing.T) {
+	var suffix [4]byte
+	rand.Read(suffix[:])
+	for i := range 3 {
+		name := fmt.Sprintf("drill%d%x", i, suffix)
+		u := account{name: name}
+		ok := l.write("POST", "/api/users", "", "register-"+name,
+			fmt.Sprintf(`{"user":{"username":%q,"email":"%s@example.com","password":"drill-password"}}`, name, name),
+			func(b []byte) error {
+				var out struct{ User struct{ Token string } }
+				if err := json.Unmarshal(b, &out); err != nil || out.User.Token == "" {
+					return errors.New("no token")
+				}
+				u.token = out.User.Token
+				return nil
+			})
+		if !ok {
+			t.Fatalf("setup: register %s failed: %v", name, l.failureLog())
+		}
+		ok = l.write("POST", "/api/articles", u.token, "article-"+name,
+			fmt.Sprintf(`{"article":{"title":"Drill base %s","description":"d","body":"b","tagList":["drill"]}}`, name),
+			func(b []byte) error {
+				var out struct{ Article struct{ Slug string } }
+				if err := json.Unmarshal(b, &out); err != nil || out.Article.Slug == "" {
+					return errors.New("no slug")
+				}
+				u.slug = out.Article.Slug
+				return nil
+			})
+		if !ok {
+			t.Fatalf("setup: article of %s failed: %v", name, l.failureLog())
+		}
+		l.users = append(l.users, u)
+	}
+	l.stats = loadStats{} // count the drill, not the setup
+}
+
+func (l *load) worker(ctx context.Context, w int) {
+	for n := 0; ctx.Err() == nil; n++ {
+		u := l.users[(w+n)%len(l.users)]
+		switch n % 8 {
+		case 0:
+			l.read("/api/articles?limit=10", "")
+		case 1:
+			l.read("/api/articles/"+u.slug, u.token)
+		case 2:
+			l.read("/api/articles/"+u.slug+"/comments", "")
+		case 3:
+			l.read("/api/tags", "")
+		case 4:
+			l.read("/api/profiles/"+u.name, "")
+		case 5:
+			l.read("/api/articles/feed?limit=5", u.token)
+		case 6:
+			body := fmt.Sprintf("drill-w%d-%d", w, n)
+			if l.write("POST", "/api/articles/"+u.slug+"/comments", u.token, "c-"+body,
+				fmt.Sprintf(`{"comment":{"body":%q}}`, body), nil) {
+				l.mu.Lock()
+				l.ackedC = append(l.ackedC, body)
+				l.mu.Unlock()
+			}
+		case 7:
+			if n%32 != 7 {
+				l.read("/api/user", u.token)
+				break
+			}
+			title := fmt.Sprintf("Drill article w%d n%d", w, n)
+			if l.write("POST", "/api/articles", u.token, "a-"+title,
+				fmt.Sprintf(`{"article":{"title":%q,"description":"d","body":"b","tagList":["drill"]}}`, title), nil) {
+				l.mu.Lock()
+				l.ackedA = append(l.ackedA, title)
+				l.mu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
+}
+
+// verify counts, in the database, the acknowledged writes present and the
+// drill's writes that exist more than once.
+func (l *load) verify(t *testing.T, dbURL string) (present, duplicates int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	defer conn.Close(ctx)
+	count := func(q string) map[string]int {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		m := map[string]int{}
+		for rows.Next() {
+			var k string
+			var n int
+			if err := rows.Scan(&k, &n); err != nil {
+				t.Fatal(err)
+			}
+			m[k] = n
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		return m
+	}
+	comments := count(`SELECT body, count(*) FROM comments WHERE body LIKE 'drill-w%' GROUP BY body`)
+	articles := count(`SELECT title, count(*) FROM articles WHERE title LIKE 'Drill %' GROUP BY title`)
+	for _, b := range l.ackedC {
+		if comments[b] >= 1 {
+			present++
+		} else {
+			l.fail("acknowledged comment %q is missing", b)
+		}
+	}
+	for _, a := range l.ackedA {
+		if articles[a] >= 1 {
+			present++
+		} else {
+			l.fail("acknowledged article %q is missing", a)
+		}
+	}
+	for k, n := range comments {
+		if n > 1 {
+			duplicates++
+			l.fail("comment %q exists %d times", k, n)
+		}
+	}
+	for k, n := range articles {
+		if n > 1 {
+			duplicates++
+			l.fail("article %q exists %d times", k, n)
+		}
+	}
+	return present, duplicates
+}
+
+// ---- processes ----
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+func (p *proc) wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("%s still running after %v", p.name, d)
+	}
+}
+
+type procSet struct {
+	mu    sync.Mutex
+	procs []*proc
+}
+
+// start runs argv as a child of the test (own process group, killed if the
+// test dies), logging to logPath (appended, so restarts keep history).
+func (s *procSet) start(t *testing.T, name, logPath string, cred *syscall.Credential, env []string, argv ...string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
+	return p
+}
+
+// stopAll stops every process still running, newest first (balancer,
+// nodes, then the database), each by its own PID.
+func (s *procSet) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		sig := syscall.SIGTERM
+		if p.name == "postgres" {
+			sig = syscall.SIGINT // fast shutdown
+		}
+		p.signal(sig)
+		if p.wait(20*time.Second) != nil {
+			p.signal(syscall.SIGKILL)
+			p.wait(5 * time.Second)
+		}
+	}
+}
+
+func cmdWithEnv(env []string, argv ...string) *exec.Cmd {
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env = env
+	return c
+}
+
+// startPostgres creates a cluster in dir/pg and runs it in the foreground
+// as a child; it returns the URL of a fresh "conduit" database.
+func startPostgres(t *testing.T, procs *procSet, dir, pgbin string, port int) string {
+	t.Helper()
+	pgdir := filepath.Join(dir, "pg")
+	if err := os.Mkdir(pgdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root needs a 'postgres' user for PostgreSQL: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(pgdir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initdb := exec.Command(filepath.Join(pgbin, "initdb"), "-D", filepath.Join(pgdir, "data"), "-U", "postgres",
+		"--auth=trust", "-E", "UTF8", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = pgdir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	p := procs.start(t, "postgres", filepath.Join(dir, "postgres.log"), cred, nil,
+		filepath.Join(pgbin, "postgres"), "-D", filepath.Join(pgdir, "data"), "-p", strconv.Itoa(port), "-k", pgdir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200")
+	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c, err := pgx.Connect(ctx, admin)
+		if err == nil {
+			_, err = c.Exec(ctx, "CREATE DATABASE conduit")
+			c.Close(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("create database: %v", err)
+			}
+			break
+		}
+		cancel()
+		select {
+		case <-p.done:
+			t.Fatalf("postgres exited: %v (see %s)", p.err, filepath.Join(dir, "postgres.log"))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postgres did not accept connections: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/conduit?sslmode=disable", port)
+}
+
+// freePorts finds n free TCP ports on 127.0.0.1 below the ephemeral range
+// (where outgoing connections could take them), starting at a place that
+// depends on the PID so concurrent runs do not collide.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for p := 25000 + (os.Getpid()%200)*30; p < 32700 && len(ports) < n; p++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatal("no free ports below 32700")
+	}
+	return ports
+}
+
+func waitHTTP(t *testing.T, url string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %v (last: %v)", url, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitUp waits until HAProxy's stats say server is UP.
+func waitUp(t *testing.T, statsURL, server string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for time.Now().Before(deadline) {
+		last = serverStatus(statsURL, server)
+		if last == "UP" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("HAProxy did not mark %s UP within %v (status %q)", server, d, last)
+}
+
+func serverStatus(statsURL, server string) string {
+	v, err := statsField(statsURL, server, "status")
+	if err != nil {
+		return err.Error()
+	}
+	return v
+}
+
+// statsField reads one column of one row of HAProxy's CSV stats, for the
+// server (or "BACKEND") of the conduit_nodes backend.
+func statsField(statsURL, server, field string) (string, error) {
+	resp, err := http.Get(statsURL)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	r := csv.NewReader(resp.Body)
+	r.FieldsPerRecord = -1
+	recs, err := r.ReadAll()
+	if err != nil || len(recs) == 0 {
+		return "", fmt.Errorf("stats: %v", err)
+	}
+	col := -1
+	for i, h := range recs[0] {
+		if strings.TrimPrefix(h, "# ") == field {
+			col = i
+		}
+	}
+	for _, rec := range recs[1:] {
+		if col >= 0 && len(rec) > col && rec[0] == "conduit_nodes" && rec[1] == server {
+			return rec[col], nil
+		}
+	}
+	return "", fmt.Errorf("stats: no %s/%s", server, field)
+}
