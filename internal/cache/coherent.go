@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,14 +15,22 @@ import (
 // Coherent keeps the in-process caches of several nodes coherent: Delete
 // removes keys here and publishes them, and every node deletes the keys
 // it hears from the others. The transport is pluggable (PostgreSQL
-// NOTIFY/LISTEN in stage 3): Publish sends a payload to every node, and
-// the transport calls OnConnect, OnDisconnect and OnNotification.
+// NOTIFY/LISTEN in stage 3): Publish sends a payload to every node
+// (including this one), and the transport calls OnConnect, OnDisconnect
+// and OnNotification.
 //
-// Guarantees: a Delete returns after its notification has come back to
-// this node's own listener (bounded by EchoWait), so PostgreSQL has
-// delivered it to every listening node by then; whenever the listener is
-// not connected the cache is bypassed, and on every (re)connect it is
-// cleared, because notifications sent meanwhile were lost.
+// Read-after-write across nodes: a node that applied an invalidation
+// answers with an acknowledgement, and Delete returns only when every
+// node it knows of has acknowledged (or EchoWait passed; a node that
+// misses it is forgotten until it is heard from again, so one dead node
+// delays one write, not all of them). Nodes learn of each other by a
+// hello on connect, which the others answer. Whenever the listener is not
+// connected the cache is bypassed, and on every reconnect it is cleared,
+// because invalidations sent meanwhile were lost.
+//
+// Messages, one per payload: "hello <node>", "bye <node>",
+// "ack <node> <writer node>:<id>", and
+// "inv <node> <id>\n<key>\n<key>…" ("*" as the only key clears all).
 type Coherent struct {
 	local     *Memory
 	publish   func(ctx context.Context, payload string) error
@@ -31,8 +40,16 @@ type Coherent struct {
 	echoWait  time.Duration
 	connected atomic.Bool
 	seq       atomic.Uint64
-	waiters   sync.Map // message id -> chan struct{}
 	connects  atomic.Uint64
+
+	mu      sync.Mutex
+	peers   map[string]bool     // other nodes heard from
+	waiting map[string]*ackWait // invalidation id -> who must still ack
+}
+
+type ackWait struct {
+	pending map[string]bool
+	done    chan struct{}
 }
 
 // CoherentOptions configures NewCoherent.
@@ -41,8 +58,8 @@ type CoherentOptions struct {
 	Publish func(ctx context.Context, payload string) error
 	// MaxPayload is the longest payload Publish accepts.
 	MaxPayload int
-	// EchoWait bounds how long Delete waits for its own message to come
-	// back (default 1 s).
+	// EchoWait bounds how long Delete waits for acknowledgements
+	// (default 500 ms).
 	EchoWait time.Duration
 	Logger   *slog.Logger
 }
@@ -50,15 +67,16 @@ type CoherentOptions struct {
 // NewCoherent wraps local.
 func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 	if o.EchoWait <= 0 {
-		o.EchoWait = time.Second
+		o.EchoWait = 500 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
-		logger: o.Logger, echoWait: o.EchoWait}
+	c := &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
+		logger: o.Logger, echoWait: o.EchoWait, peers: map[string]bool{}, waiting: map[string]*ackWait{}}
+	return c
 }
 
 // Get reads the local cache while the invalidation channel is up, and
@@ -77,18 +95,32 @@ func (c *Coherent) Set(ctx context.Context, key string, value []byte, ttl time.D
 	}
 }
 
-// Delete removes keys here and on every other node.
+// Delete removes keys here and on every other node, and returns once the
+// other nodes have acknowledged (see the type's comment).
 func (c *Coherent) Delete(ctx context.Context, keys ...string) {
 	c.local.Delete(ctx, keys...)
 	if len(keys) == 0 {
 		return
 	}
 	msgs := c.messages(keys)
-	// Wait for the last message to come back: messages arrive in order.
+	// Every node must acknowledge every message; waiting for the last
+	// one is enough because a node applies messages in order.
 	last := msgs[len(msgs)-1][0]
-	echoed := make(chan struct{})
-	c.waiters.Store(last, echoed)
-	defer c.waiters.Delete(last)
+	w := &ackWait{pending: map[string]bool{}, done: make(chan struct{})}
+	c.mu.Lock()
+	for p := range c.peers {
+		w.pending[p] = true
+	}
+	expectAcks := len(w.pending) > 0
+	if expectAcks {
+		c.waiting[last] = w
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.waiting, last)
+		c.mu.Unlock()
+	}()
 	for _, msg := range msgs {
 		if err := c.publish(ctx, msg[1]); err != nil {
 			// Other nodes may keep a stale value until their listener
@@ -97,28 +129,35 @@ func (c *Coherent) Delete(ctx context.Context, keys ...string) {
 			return
 		}
 	}
-	if !c.connected.Load() {
-		return // nobody to echo it; the cache is bypassed anyway
+	if !expectAcks || !c.connected.Load() {
+		return
 	}
 	t := time.NewTimer(c.echoWait)
 	defer t.Stop()
 	select {
-	case <-echoed:
+	case <-w.done:
 	case <-t.C:
+		c.mu.Lock()
+		for p := range w.pending {
+			// Silent: presumably gone. It is waited for again once heard.
+			delete(c.peers, p)
+			c.logger.Warn("cache peer did not acknowledge an invalidation; forgetting it", slog.String("peer", p))
+		}
+		c.mu.Unlock()
 	case <-ctx.Done():
 	}
 }
 
-// messages splits keys into payloads of at most maxLen bytes:
-// "<node> <id>\n<key>\n<key>…". A key that cannot travel (too long or
+// messages splits keys into "inv" payloads of at most maxLen bytes and
+// returns (id, payload) pairs. A key that cannot travel (too long or
 // containing a newline) turns into a flush of every cache.
 func (c *Coherent) messages(keys []string) [][2]string {
 	var out [][2]string
 	var b strings.Builder
 	start := func() string {
-		id := strings.Join([]string{c.node, hex.EncodeToString(seqBytes(c.seq.Add(1)))}, " ")
+		id := strconv.FormatUint(c.seq.Add(1), 36)
 		b.Reset()
-		b.WriteString(id)
+		b.WriteString("inv " + c.node + " " + id)
 		return id
 	}
 	id := start()
@@ -139,10 +178,6 @@ func (c *Coherent) messages(keys []string) [][2]string {
 	return append(out, [2]string{id, b.String()})
 }
 
-func seqBytes(n uint64) []byte {
-	return []byte{byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
-}
-
 // OnConnect is called by the transport when it is listening: whatever
 // happened while it was not, the local cache may be stale.
 func (c *Coherent) OnConnect() {
@@ -152,31 +187,92 @@ func (c *Coherent) OnConnect() {
 		c.local.Clear()
 	}
 	c.connected.Store(true)
+	go c.send("hello " + c.node)
 }
 
-// OnDisconnect is called when the transport lost its connection.
-func (c *Coherent) OnDisconnect() { c.connected.Store(false) }
+// OnDisconnect is called when the transport lost its connection (or is
+// shutting down): the others need not wait for this node any more.
+func (c *Coherent) OnDisconnect() {
+	c.connected.Store(false)
+	go c.send("bye " + c.node)
+}
 
 // Connects is how many times the transport has (re)connected.
 func (c *Coherent) Connects() uint64 { return c.connects.Load() }
 
-// OnNotification applies a payload published by any node.
+// Peers is how many other nodes this one waits for on a Delete.
+func (c *Coherent) Peers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.peers)
+}
+
+func (c *Coherent) send(payload string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.publish(ctx, payload); err != nil {
+		c.logger.Warn("publishing cache message failed", slog.Any("error", err))
+	}
+}
+
+// OnNotification handles a payload published by any node. The transport
+// calls it for one payload at a time, in order.
 func (c *Coherent) OnNotification(payload string) {
 	head, rest, _ := strings.Cut(payload, "\n")
-	node, _, _ := strings.Cut(head, " ")
-	if node == c.node {
-		// Our own message: the local delete happened already; wake the
-		// Delete waiting for it.
-		if ch, ok := c.waiters.LoadAndDelete(head); ok {
-			close(ch.(chan struct{}))
+	f := strings.Fields(head)
+	if len(f) < 2 || f[1] == c.node {
+		return // malformed, or our own message coming back
+	}
+	kind, from := f[0], f[1]
+	if kind == "bye" {
+		c.mu.Lock()
+		delete(c.peers, from)
+		for _, w := range c.waiting {
+			if w.pending[from] {
+				delete(w.pending, from)
+				if len(w.pending) == 0 {
+					close(w.done)
+				}
+			}
 		}
+		c.mu.Unlock()
 		return
 	}
-	if rest == "*" {
-		c.local.Clear()
-		return
-	}
-	if rest != "" {
-		c.local.Delete(context.Background(), strings.Split(rest, "\n")...)
+	c.mu.Lock()
+	known := c.peers[from]
+	c.peers[from] = true
+	c.mu.Unlock()
+	switch kind {
+	case "hello":
+		if !known {
+			go c.send("hello " + c.node) // let the newcomer know us
+		}
+	case "inv":
+		if len(f) < 3 {
+			return
+		}
+		if rest == "*" {
+			c.local.Clear()
+		} else if rest != "" {
+			c.local.Delete(context.Background(), strings.Split(rest, "\n")...)
+		}
+		// Applied: tell the writer (off the listener's goroutine).
+		go c.send("ack " + c.node + " " + from + ":" + f[2])
+	case "ack":
+		if len(f) < 3 {
+			return
+		}
+		origin, id, _ := strings.Cut(f[2], ":")
+		if origin != c.node {
+			return // someone else's ack
+		}
+		c.mu.Lock()
+		if w := c.waiting[id]; w != nil && w.pending[from] {
+			delete(w.pending, from)
+			if len(w.pending) == 0 {
+				close(w.done)
+			}
+		}
+		c.mu.Unlock()
 	}
 }

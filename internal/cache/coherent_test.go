@@ -78,10 +78,19 @@ func TestCoherentSplitsLongPayloads(t *testing.T) {
 		other.Set(bg, k, []byte("v"), time.Minute)
 	}
 	a.Delete(bg, keys...)
-	if len(b.payloads) < 2 {
-		t.Fatalf("%d payloads, want the keys split over several", len(b.payloads))
+	b.mu.Lock()
+	payloads := append([]string(nil), b.payloads...)
+	b.mu.Unlock()
+	invs := 0
+	for _, p := range payloads {
+		if strings.HasPrefix(p, "inv ") {
+			invs++
+		}
 	}
-	for _, p := range b.payloads {
+	if invs < 2 {
+		t.Fatalf("%d invalidation payloads, want the keys split over several", invs)
+	}
+	for _, p := range payloads {
 		if len(p) > 64 {
 			t.Fatalf("payload of %d bytes exceeds the limit 64", len(p))
 		}
@@ -118,5 +127,82 @@ func TestCoherentBypassedWhileDisconnected(t *testing.T) {
 	}
 	if _, ok := a.Get(bg, "k2"); ok {
 		t.Fatal("a Set while disconnected was stored")
+	}
+}
+
+// slowBus delivers to each node on its own goroutine after a delay, in
+// order, like PostgreSQL delivering to listeners in other processes.
+type slowBus struct {
+	mu     sync.Mutex
+	nodes  []*cache.Coherent
+	in     []chan string
+	closed bool
+}
+
+func (b *slowBus) publish(ctx context.Context, p string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	for _, ch := range b.in {
+		ch <- p
+	}
+	return nil
+}
+
+func (b *slowBus) node(t *testing.T, delay time.Duration) *cache.Coherent {
+	c := cache.NewCoherent(cache.NewMemory(100).WithHold(10*time.Millisecond), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, EchoWait: 5 * time.Second})
+	ch := make(chan string, 100)
+	b.mu.Lock()
+	b.nodes = append(b.nodes, c)
+	b.in = append(b.in, ch)
+	b.mu.Unlock()
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		b.mu.Lock()
+		if !b.closed {
+			b.closed = true
+			for _, ch := range b.in {
+				close(ch)
+			}
+		}
+		b.mu.Unlock()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		for p := range ch {
+			time.Sleep(delay)
+			c.OnNotification(p)
+		}
+	}()
+	c.OnConnect()
+	return c
+}
+
+// Delete returns only after the other node applied the invalidation, even
+// when that node hears of it late.
+func TestCoherentDeleteWaitsForPeers(t *testing.T) {
+	var b slowBus
+	a := b.node(t, 0)
+	slow := b.node(t, 30*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Peers() != 1 || slow.Peers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes did not learn of each other: %d, %d peers", a.Peers(), slow.Peers())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 5 {
+		time.Sleep(15 * time.Millisecond) // past the tombstone of the last round
+		slow.Set(bg, "k", []byte("old"), time.Minute)
+		if _, ok := slow.Get(bg, "k"); !ok {
+			t.Fatalf("round %d: setup: value not cached", i)
+		}
+		a.Delete(bg, "k")
+		if _, ok := slow.Get(bg, "k"); ok {
+			t.Fatalf("round %d: Delete returned before the slow node dropped the key", i)
+		}
 	}
 }
