@@ -181,14 +181,14 @@ func TestDrill(t *testing.T) {
 	r := &l.stats
 	summary := fmt.Sprintf(`failover drill: %.1f s of load through HAProxy on 3 nodes
   requests sent:        %d (reads %d, write attempts %d incl. %d client retries)
-  failed reads:         %d
+  failed reads:         %d (stale reads after an acknowledged write: %d)
   writes acknowledged:  %d of %d (failed writes: %d; applied but response lost: %d)
   acknowledged present: %d of %d
   applied twice:        %d
   responses: 409 in-flight %d, 503 %d, 502/504 %d, replayed (Idempotent-Replayed) %d
   HAProxy backend: %s (retries, redispatches, connection errors, response errors, 5xx)`,
 		elapsed.Seconds(), r.reads.Load()+r.writeAttempts.Load(), r.reads.Load(), r.writeAttempts.Load(), r.retries.Load(),
-		r.failedReads.Load(), r.acked.Load(), r.writes.Load(), r.failedWrites.Load(), r.lost.Load(),
+		r.failedReads.Load(), r.staleReads.Load(), r.acked.Load(), r.writes.Load(), r.failedWrites.Load(), r.lost.Load(),
 		present, r.acked.Load(), dup, r.conflicts.Load(), r.unavailable.Load(), r.gateway.Load(), r.replayed.Load(), strings.Join(lbStats, " "))
 	fmt.Println(summary)
 	t.Log("\n" + summary)
@@ -197,6 +197,9 @@ func TestDrill(t *testing.T) {
 	}
 	if r.failedReads.Load() != 0 {
 		t.Errorf("%d reads failed; want 0", r.failedReads.Load())
+	}
+	if r.staleReads.Load() != 0 {
+		t.Errorf("%d reads right after an acknowledged write showed the old value; want 0", r.staleReads.Load())
 	}
 	if present != int(r.acked.Load()) {
 		t.Errorf("%d of %d acknowledged writes are missing", int(r.acked.Load())-present, r.acked.Load())
@@ -212,7 +215,7 @@ func TestDrill(t *testing.T) {
 // ---- load generator ----
 
 type loadStats struct {
-	reads, failedReads                  atomic.Int64
+	reads, failedReads, staleReads      atomic.Int64
 	writes, writeAttempts, retries      atomic.Int64
 	acked, failedWrites, lost, replayed atomic.Int64
 	conflicts, unavailable, gateway     atomic.Int64
@@ -229,13 +232,14 @@ type load struct {
 	stats  loadStats
 
 	mu       sync.Mutex
-	ackedC   []string // bodies of acknowledged comments
-	ackedA   []string // titles of acknowledged articles
+	ackedC   []string      // bodies of acknowledged comments
+	ackedA   []string      // titles of acknowledged articles
+	ackedBio map[int][]int // worker -> sequence numbers of its acknowledged bio updates
 	failures []string
 }
 
 func newLoad(base string) *load {
-	return &load{base: base, client: &http.Client{
+	return &load{base: base, ackedBio: map[int][]int{}, client: &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 2 * workers, IdleConnTimeout: 5 * time.Second},
 	}}
@@ -341,7 +345,7 @@ func (l *load) read(path, token string) {
 func (l *load) setup(t *testing.T) {
 	var suffix [4]byte
 	rand.Read(suffix[:])
-	for i := range 3 {
+	for i := range workers { // one user per worker: only it changes its bio
 		name := fmt.Sprintf("drill%d%x", i, suffix)
 		u := account{name: name}
 		ok := l.write("POST", "/api/users", "", "register-"+name,
@@ -400,6 +404,30 @@ func (l *load) worker(ctx context.Context, w int) {
 				l.mu.Unlock()
 			}
 		case 7:
+			if n%32 == 15 {
+				// Change this worker's own bio, then read the (cached)
+				// profile through the balancer: whichever node answers
+				// must show the new bio.
+				me := l.users[w]
+				bio := fmt.Sprintf("bio-w%d-%d", w, n)
+				if !l.write("PUT", "/api/user", me.token, "u-"+bio, fmt.Sprintf(`{"user":{"bio":%q}}`, bio), nil) {
+					break
+				}
+				l.mu.Lock()
+				l.ackedBio[w] = append(l.ackedBio[w], n)
+				l.mu.Unlock()
+				l.stats.reads.Add(1)
+				st, b, _, err := l.do("GET", "/api/profiles/"+me.name, "", "", "")
+				switch {
+				case err != nil || st != http.StatusOK:
+					l.stats.failedReads.Add(1)
+					l.fail("read profile %s: status %d err %v", me.name, st, err)
+				case !bytes.Contains(b, []byte(`"bio":"`+bio+`"`)):
+					l.stats.staleReads.Add(1)
+					l.fail("stale profile right after an acknowledged update to %q: %s", bio, b)
+				}
+				break
+			}
 			if n%32 != 7 {
 				l.read("/api/user", u.token)
 				break
@@ -462,6 +490,33 @@ func (l *load) verify(t *testing.T, dbURL string) (present, duplicates int) {
 			present++
 		} else {
 			l.fail("acknowledged article %q is missing", a)
+		}
+	}
+	// A bio is overwritten: an acknowledged update is present if the final
+	// bio is it or a later update of the same worker.
+	rows, err := conn.Query(ctx, `SELECT bio FROM users WHERE bio LIKE 'bio-w%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := map[int]int{}
+	for rows.Next() {
+		var bio string
+		var w, n int
+		if err := rows.Scan(&bio); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Sscanf(bio, "bio-w%d-%d", &w, &n); err == nil {
+			final[w] = n
+		}
+	}
+	rows.Close()
+	for w, ns := range l.ackedBio {
+		for _, n := range ns {
+			if f, ok := final[w]; ok && f >= n {
+				present++
+			} else {
+				l.fail("acknowledged bio update bio-w%d-%d is not in the database (final: %d)", w, n, final[w])
+			}
 		}
 	}
 	for k, n := range comments {
