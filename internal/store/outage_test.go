@@ -36,6 +36,12 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster")
 	}
+	// The expected 503s are logged through the default logger: keep them
+	// out of the test output.
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
 	cl := storetest.StartCluster(t)
 	cl.CreateDatabase("conduit")
 	proxy := newFreezeProxy(t, fmt.Sprintf("127.0.0.1:%d", cl.Port))
