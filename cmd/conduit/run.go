@@ -30,6 +30,7 @@ Usage: conduit <command> [flags]
 Commands:
   serve     run the web server (JSON API under /api, HTML site under /)
   migrate   apply database schema migrations and exit
+  copy      copy a stage-1 SQLite data dir into an empty PostgreSQL database
   help      show this help
 
 Run 'conduit <command> --help' for a command's flags.
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "copy":
+		return copyData(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

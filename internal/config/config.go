@@ -17,6 +17,7 @@ import (
 type Config struct {
 	Addr            string
 	DataDir         string
+	FromDataDir     string // conduit copy: the stage-1 data dir to read
 	DatabaseURL     string
 	JWTKeys         string // secret: id:base64,… ; empty means a key file in DataDir
 	TokenTTL        time.Duration
@@ -61,6 +62,7 @@ func (c *Config) options() map[string]option {
 	list := []option{
 		{"addr", "CONDUIT_ADDR", "address to listen on", str(&c.Addr, ":8080")},
 		{"data-dir", "CONDUIT_DATA_DIR", "directory for the embedded database and the signing key", str(&c.DataDir, "./data")},
+		{"from-data-dir", "CONDUIT_FROM_DATA_DIR", "the stage-1 data directory whose SQLite database is copied", str(&c.FromDataDir, "./data")},
 		{"database-url", "CONDUIT_DATABASE_URL", "database URL: postgres://… for PostgreSQL; empty for embedded SQLite in the data dir", str(&c.DatabaseURL, "")},
 		{"jwt-keys", "CONDUIT_JWT_KEYS", "token signing keys as id:base64secret[,id:base64secret…]; the first signs. Empty: a key generated once in the data dir", str(&c.JWTKeys, "")},
 		{"token-ttl", "CONDUIT_TOKEN_TTL", "how long a sign-in token stays valid", dur(&c.TokenTTL, 30*24*time.Hour)},
