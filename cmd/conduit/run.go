@@ -27,6 +27,7 @@ Usage: conduit <command> [flags]
 Commands:
   serve     run the web server (JSON API under /api, HTML site under /)
   migrate   apply database schema migrations and exit
+  copy      copy a stage-1 SQLite data dir into an empty PostgreSQL database
   help      show this help
 
 Run 'conduit <command> --help' for a command's flags.
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "copy":
+		return copyData(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -53,7 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
-	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost"}
+	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
+	"db-statement-timeout", "db-connect-timeout"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -101,7 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("migrate", "Applies pending schema migrations to the database and exits.",
-		[]string{"data-dir", "database-url"}, args, getenv, stderr)
+		[]string{"data-dir", "database-url", "db-connect-timeout"}, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -120,7 +124,12 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	if cfg.DatabaseURL != "" {
-		return nil, errors.New("PostgreSQL is not supported by this build yet")
+		return store.OpenPostgres(ctx, cfg.DatabaseURL, store.PostgresOptions{
+			MaxConns:         cfg.DBMaxConns,
+			ConnLifetime:     cfg.DBConnLifetime,
+			StatementTimeout: cfg.DBStatementTimeout,
+			ConnectTimeout:   cfg.DBConnectTimeout,
+		})
 	}
 	return store.OpenSQLite(ctx, cfg.SQLitePath())
 }

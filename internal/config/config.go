@@ -17,6 +17,7 @@ import (
 type Config struct {
 	Addr            string
 	DataDir         string
+	FromDataDir     string // conduit copy: the stage-1 data dir to read
 	DatabaseURL     string
 	JWTKeys         string // secret: id:base64,… ; empty means a key file in DataDir
 	TokenTTL        time.Duration
@@ -26,6 +27,12 @@ type Config struct {
 	DrainDelay      time.Duration
 	CacheItems      int
 	BcryptCost      int
+
+	// PostgreSQL pool settings (ignored for SQLite).
+	DBMaxConns         int
+	DBConnLifetime     time.Duration
+	DBStatementTimeout time.Duration
+	DBConnectTimeout   time.Duration
 }
 
 // option binds one flag to its environment variable.
@@ -48,6 +55,7 @@ func (c *Config) options() map[string]option {
 	list := []option{
 		{"addr", "CONDUIT_ADDR", "address to listen on", str(&c.Addr, ":8080")},
 		{"data-dir", "CONDUIT_DATA_DIR", "directory for the embedded database and the signing key", str(&c.DataDir, "./data")},
+		{"from-data-dir", "CONDUIT_FROM_DATA_DIR", "the stage-1 data directory whose SQLite database is copied", str(&c.FromDataDir, "./data")},
 		{"database-url", "CONDUIT_DATABASE_URL", "database URL: postgres://… for PostgreSQL; empty for embedded SQLite in the data dir", str(&c.DatabaseURL, "")},
 		{"jwt-keys", "CONDUIT_JWT_KEYS", "token signing keys as id:base64secret[,id:base64secret…]; the first signs. Empty: a key generated once in the data dir", str(&c.JWTKeys, "")},
 		{"token-ttl", "CONDUIT_TOKEN_TTL", "how long a sign-in token stays valid", dur(&c.TokenTTL, 30*24*time.Hour)},
@@ -57,6 +65,10 @@ func (c *Config) options() map[string]option {
 		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds", num(&c.CacheItems, 10000)},
 		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (10-14)", num(&c.BcryptCost, 10)},
+		{"db-max-conns", "CONDUIT_DB_MAX_CONNS", "PostgreSQL: connection pool size per process (0: 4 per CPU, at least 10)", num(&c.DBMaxConns, 0)},
+		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
+		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
+		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
 	}
 	m := make(map[string]option, len(list))
 	for _, o := range list {
@@ -119,7 +131,11 @@ func (c *Config) validate() error {
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("--database-url must start with postgres:// (leave it empty for the embedded SQLite database)"))
 	}
-	if c.TokenTTL < 0 || c.ShutdownTimeout < 0 || c.DrainDelay < 0 {
+	if c.DBMaxConns < 0 {
+		errs = append(errs, errors.New("--db-max-conns must not be negative"))
+	}
+	if c.TokenTTL < 0 || c.ShutdownTimeout < 0 || c.DrainDelay < 0 ||
+		c.DBConnLifetime < 0 || c.DBStatementTimeout < 0 || c.DBConnectTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if c.CacheItems < 0 {

@@ -101,7 +101,7 @@ func (db *DB) ArticleBySlug(ctx context.Context, viewerID int64, slug string) (c
 	}
 	list := []conduit.Article{a}
 	if err := db.loadTags(ctx, list); err != nil {
-		return conduit.Article{}, err
+		return conduit.Article{}, db.mapErr(err)
 	}
 	return list[0], nil
 }
@@ -159,14 +159,14 @@ func (db *DB) articlePage(ctx context.Context, viewerID int64, cond string, args
 	for rows.Next() {
 		a, err := scanArticle(rows)
 		if err != nil {
-			return page, err
+			return page, db.mapErr(err)
 		}
 		page.Articles = append(page.Articles, a)
 	}
 	if err := rows.Err(); err != nil {
-		return page, err
+		return page, db.mapErr(err)
 	}
-	return page, db.loadTags(ctx, page.Articles)
+	return page, db.mapErr(db.loadTags(ctx, page.Articles))
 }
 
 // loadTags fills the tags of all articles with one query.
@@ -263,11 +263,11 @@ func (db *DB) Tags(ctx context.Context) ([]string, error) {
 	for rows.Next() {
 		var t string
 		if err := rows.Scan(&t); err != nil {
-			return nil, err
+			return nil, db.mapErr(err)
 		}
 		tags = append(tags, t)
 	}
-	return tags, rows.Err()
+	return tags, db.mapErr(rows.Err())
 }
 
 // mustAffect turns "no row changed" into ErrNotFound.

@@ -43,11 +43,11 @@ func (db *DB) Comments(ctx context.Context, viewerID, articleID int64) ([]condui
 	for rows.Next() {
 		c, err := scanComment(rows)
 		if err != nil {
-			return nil, err
+			return nil, db.mapErr(err)
 		}
 		comments = append(comments, c)
 	}
-	return comments, rows.Err()
+	return comments, db.mapErr(rows.Err())
 }
 
 // CommentByID returns comment id of article articleID.

@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store/migrations"
@@ -23,6 +26,9 @@ type dialect struct {
 	rebind func(q string) string
 	// uniqueField names the field of a unique-constraint violation, or "".
 	uniqueField func(err error) string
+	// unavailable, if set, reports errors meaning the database cannot be
+	// reached right now; they are returned as conduit.ErrUnavailable.
+	unavailable func(err error) bool
 	// migrateLock, if set, runs first in every migration transaction.
 	migrateLock string
 }
@@ -33,6 +39,12 @@ type dialect struct {
 type DB struct {
 	read, write *sql.DB
 	d           dialect
+	// pool is the pgx pool under read and write on PostgreSQL (nil on
+	// SQLite), for bulk COPY.
+	pool *pgxpool.Pool
+	// opTimeout, if set, bounds every query and transaction on the client
+	// side, so a request fails instead of hanging when the network does.
+	opTimeout time.Duration
 }
 
 var _ conduit.Store = (*DB)(nil)
@@ -43,12 +55,17 @@ func (db *DB) Close() error {
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
+	if db.pool != nil {
+		db.pool.Close()
+	}
 	return err
 }
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
-	return db.read.PingContext(ctx)
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	return db.mapErr(db.read.PingContext(ctx))
 }
 
 // Dialect is "sqlite" or "postgres".
@@ -76,16 +93,55 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.read.QueryRowContext(ctx, db.d.rebind(q), args...)
+// bound applies opTimeout to ctx.
+func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if db.opTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, db.opTimeout)
 }
 
-func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.read.QueryContext(ctx, db.d.rebind(q), args...)
+// row is a *sql.Row whose deadline ends when it is scanned.
+type row struct {
+	*sql.Row
+	cancel context.CancelFunc
+}
+
+func (r row) Scan(dest ...any) error {
+	defer r.cancel()
+	return r.Row.Scan(dest...)
+}
+
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) row {
+	ctx, cancel := db.bound(ctx)
+	return row{db.read.QueryRowContext(ctx, db.d.rebind(q), args...), cancel}
+}
+
+// rows is a *sql.Rows whose deadline ends when it is closed.
+type rows struct {
+	*sql.Rows
+	cancel context.CancelFunc
+}
+
+func (r rows) Close() error {
+	defer r.cancel()
+	return r.Rows.Close()
+}
+
+func (db *DB) query(ctx context.Context, q string, args ...any) (rows, error) {
+	ctx, cancel := db.bound(ctx)
+	rs, err := db.read.QueryContext(ctx, db.d.rebind(q), args...)
+	if err != nil {
+		cancel()
+		return rows{}, db.mapErr(err)
+	}
+	return rows{rs, cancel}, nil
 }
 
 // tx runs fn in a write transaction, committing if fn returns nil.
 func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	t, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return db.mapErr(err)
@@ -118,9 +174,18 @@ func (db *DB) mapErr(err error) error {
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
 		return conduit.ErrNotFound
+	case errors.Is(err, conduit.ErrNotFound), errors.Is(err, conduit.ErrUnavailable):
+		return err // mapped already
+	}
+	var dup *conduit.DuplicateError
+	if errors.As(err, &dup) {
+		return err
 	}
 	if f := db.d.uniqueField(err); f != "" {
 		return &conduit.DuplicateError{Field: f}
+	}
+	if db.d.unavailable != nil && db.d.unavailable(err) {
+		return fmt.Errorf("%w: %w", conduit.ErrUnavailable, err)
 	}
 	return err
 }

@@ -1,0 +1,196 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PGBinEnv may name the directory of initdb and postgres; the default is
+// Debian's PostgreSQL 15.
+const PGBinEnv = "CONDUIT_TEST_PGBIN"
+
+// Cluster is a throwaway PostgreSQL server owned by one test: its own data
+// directory in t.TempDir, its own port below 32768 on 127.0.0.1, run as a
+// child process (as the "postgres" user when the test runs as root) and
+// stopped when the test ends. Tests use it to stop and restart the database
+// under a running Conduit; the shared server is never touched.
+type Cluster struct {
+	Port int
+	dir  string
+	bin  string
+	cred *syscall.Credential
+	t    testing.TB
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartCluster initializes and starts a cluster. Without the PostgreSQL
+// binaries (or as a non-root user other than postgres) it skips t, or fails
+// it when CI=true.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	bin := os.Getenv(PGBinEnv)
+	if bin == "" {
+		bin = "/usr/lib/postgresql/15/bin"
+	}
+	unavailable := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but a throwaway PostgreSQL cluster cannot be started: "+format, args...)
+		}
+		t.Skipf("skipping: a throwaway PostgreSQL cluster cannot be started: "+format, args...)
+	}
+	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
+		unavailable("no initdb in %s (install postgresql-15 or set %s)", bin, PGBinEnv)
+	}
+	c := &Cluster{bin: bin, t: t, dir: t.TempDir()}
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root: run it as "postgres" in a
+		// directory that user owns (and can reach).
+		pu, err := user.Lookup("postgres")
+		if err != nil {
+			unavailable("running as root and there is no postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(pu.Uid)
+		gid, _ := strconv.Atoi(pu.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		for d := filepath.Dir(c.dir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(c.dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	initdb := c.command(filepath.Join(bin, "initdb"), "-D", c.data(), "-U", "postgres", "--auth=trust",
+		"-E", "UTF8", "--no-instructions", "--no-sync")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	c.Port = freePort(t)
+	c.Start()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+
+func (c *Cluster) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = c.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// URL is the address of database db on the cluster.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+}
+
+// Start runs the server (again) and waits until it accepts connections.
+func (c *Cluster) Start() {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd != nil {
+		c.t.Fatal("cluster already running")
+	}
+	log, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := c.command(filepath.Join(c.bin, "postgres"), "-D", c.data(), "-p", strconv.Itoa(c.Port), "-k", c.dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=50")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		c.t.Fatalf("start postgres: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	c.cmd, c.done = cmd, done
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			cancel()
+			return
+		}
+		cancel()
+		select {
+		case <-done:
+			b, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+			c.t.Fatalf("postgres exited on start:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("postgres not accepting connections after 30s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop shuts the server down (fast shutdown: open sessions are
+// disconnected) and waits for it to exit. Stopping a stopped cluster is a
+// no-op.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+	c.cmd, c.done = nil, nil
+}
+
+// CreateDatabase creates database name on the cluster.
+func (c *Cluster) CreateDatabase(name string) {
+	c.t.Helper()
+	if err := adminExec(c.URL("postgres"), "CREATE DATABASE "+name); err != nil {
+		c.t.Fatalf("create database: %v", err)
+	}
+}
+
+// freePort finds a port below the ephemeral range (32768) that is free on
+// 127.0.0.1 right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 200 {
+		p := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return p
+	}
+	t.Fatal(errors.New("no free port found in 20000-32000"))
+	return 0
+}
