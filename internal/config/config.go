@@ -26,6 +26,7 @@ type Config struct {
 	DrainDelay      time.Duration
 	CacheItems      int
 	BcryptCost      int
+	TrustProxy      bool
 }
 
 // option binds one flag to its environment variable.
@@ -45,6 +46,9 @@ func (c *Config) options() map[string]option {
 	num := func(p *int, def int) func(*flag.FlagSet, string, string) {
 		return func(fs *flag.FlagSet, n, u string) { fs.IntVar(p, n, def, u) }
 	}
+	boolean := func(p *bool, def bool) func(*flag.FlagSet, string, string) {
+		return func(fs *flag.FlagSet, n, u string) { fs.BoolVar(p, n, def, u) }
+	}
 	list := []option{
 		{"addr", "CONDUIT_ADDR", "address to listen on", str(&c.Addr, ":8080")},
 		{"data-dir", "CONDUIT_DATA_DIR", "directory for the embedded database and the signing key", str(&c.DataDir, "./data")},
@@ -57,6 +61,7 @@ func (c *Config) options() map[string]option {
 		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds", num(&c.CacheItems, 10000)},
 		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (10-14)", num(&c.BcryptCost, 10)},
+		{"trust-proxy", "CONDUIT_TRUST_PROXY", "trust X-Forwarded-Proto from a TLS-terminating proxy in front (marks session cookies Secure); leave off when clients connect directly", boolean(&c.TrustProxy, false)},
 	}
 	m := make(map[string]option, len(list))
 	for _, o := range list {
