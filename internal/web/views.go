@@ -100,7 +100,9 @@ func avatarURL(a *assets, image string) string {
 // a template error becomes a clean 500 instead of half a page.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p page) {
 	l := p.base()
-	if id := viewerID(r); id != 0 && l.Viewer == nil {
+	// After a server error the viewer lookup would most likely fail too;
+	// the error page shows the anonymous navigation instead.
+	if id := viewerID(r); id != 0 && l.Viewer == nil && status < 500 {
 		u, err := h.svc.User(r.Context(), id)
 		if err == nil {
 			l.Viewer = &viewer{Username: u.Username, Image: u.Image}
