@@ -1,6 +1,7 @@
 // Progressive enhancement only: every page works without this file.
 // It stops a form from being sent twice by a double click.
 "use strict";
+document.documentElement.classList.add("js");
 document.addEventListener("submit", function (event) {
   var form = event.target;
   if (form.dataset.sent === "1") {
