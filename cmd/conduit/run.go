@@ -18,6 +18,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/config"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/web"
 )
 
 const usage = `Conduit: a social blogging platform (RealWorld) that runs on one server and grows by configuration.
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
-	"db-statement-timeout", "db-connect-timeout"}
+	"db-statement-timeout", "db-connect-timeout", "trust-proxy"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -91,6 +92,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := server.New(server.Deps{
 		API:      api.New(svc, tokens),
+		Web:      web.New(svc, tokens, logger, web.Options{TrustProxy: cfg.TrustProxy}),
 		DB:       db,
 		Logger:   logger,
 		Registry: reg,
