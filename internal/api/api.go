@@ -129,6 +129,18 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.WriteJSON(w, status, errorBody{Errors: map[string][]string{"body": {msg}}})
 }
 
+// pageParams reads the limit and offset of a list; an absent limit is 0,
+// which the service turns into its default, and an explicit limit=0 is
+// refused as the spec's minimum is 1.
+func pageParams(r *http.Request) (limit, offset int, err error) {
+	v := conduit.ValidationError{}
+	limit, offset = queryInt(r, "limit", v), queryInt(r, "offset", v)
+	if r.URL.Query().Has("limit") && limit == 0 && len(v["limit"]) == 0 {
+		v.Add("limit", "must be at least 1")
+	}
+	return limit, offset, v.Err()
+}
+
 // queryInt reads an optional non-negative integer query parameter.
 func queryInt(r *http.Request, name string, v conduit.ValidationError) int {
 	s := r.URL.Query().Get(name)

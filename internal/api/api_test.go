@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -44,12 +45,24 @@ func eachAPI(t *testing.T, f func(t *testing.T, a *testAPI)) {
 
 func newAPI(t *testing.T, db *store.DB) *testAPI {
 	t.Helper()
+	return newAPIWithCache(t, db, cache.NewMemory(1000))
+}
+
+// noCache always misses, so every read reaches the store.
+type noCache struct{}
+
+func (noCache) Get(context.Context, string) ([]byte, bool)         { return nil, false }
+func (noCache) Set(context.Context, string, []byte, time.Duration) {}
+func (noCache) Delete(context.Context, ...string)                  {}
+
+func newAPIWithCache(t *testing.T, db *store.DB, c conduit.Cache) *testAPI {
+	t.Helper()
 	tokens, err := auth.NewTokens([]auth.Key{testKey}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs := &countingStore{Store: db}
-	svc := conduit.NewService(cs, cache.NewMemory(1000), auth.Bcrypt{Cost: 4})
+	svc := conduit.NewService(cs, c, auth.Bcrypt{Cost: 4})
 	srv := httptest.NewServer(api.New(svc, tokens))
 	t.Cleanup(srv.Close)
 	return &testAPI{t: t, url: srv.URL, store: cs, tokens: tokens}
@@ -348,11 +361,17 @@ func TestAuthRequired(t *testing.T) {
 // issueWith returns a token for user 1 signed by a Tokens with keys and ttl.
 func issueWith(t *testing.T, keys []auth.Key, ttl time.Duration) string {
 	t.Helper()
+	return issueFor(t, keys, ttl, 1)
+}
+
+// issueFor returns a token for userID signed by a Tokens with keys and ttl.
+func issueFor(t *testing.T, keys []auth.Key, ttl time.Duration, userID int64) string {
+	t.Helper()
 	tok, err := auth.NewTokens(keys, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.Issue(1)
+	return tok.Issue(userID)
 }
 
 // tamper changes the subject of a token and keeps its signature.
