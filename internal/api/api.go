@@ -52,7 +52,7 @@ func New(svc *conduit.Service, tokens *auth.Tokens) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)
 	})
-	return cors(h.authenticate(mux))
+	return cors(h.authenticate(httpx.RecordRoute(mux)))
 }
 
 // authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
