@@ -23,6 +23,17 @@ func Chain(h http.Handler, mw ...Middleware) http.Handler {
 
 type requestIDKey struct{}
 
+type loggerKey struct{}
+
+// logger returns the logger of the Log middleware, so that errors are
+// logged where requests are, in the configured format.
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
 // RequestID returns the request's id, set by the Log middleware.
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -72,6 +83,7 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 			w.Header().Set("X-Request-Id", id)
 			slot := &routeSlot{}
 			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+			ctx = context.WithValue(ctx, loggerKey{}, logger)
 			r = r.WithContext(context.WithValue(ctx, routeKey{}, slot))
 			rec := &StatusRecorder{ResponseWriter: w}
 			defer func() {
