@@ -99,6 +99,10 @@ func TestValidation(t *testing.T) {
 		{"text blank", func(v ValidationError) { checkText(v, "body", " \n\t", 10) }, false},
 		{"text at limit", func(v ValidationError) { checkText(v, "body", strings.Repeat("é", 10), 10) }, true},
 		{"text over limit", func(v ValidationError) { checkText(v, "body", strings.Repeat("é", 11), 10) }, false},
+		{"text with NUL", func(v ValidationError) { checkText(v, "body", "a\x00b", 10) }, false},
+		{"tag with NUL", func(v ValidationError) { normalizeTags(v, []string{"a\x00"}) }, false},
+		{"email with NUL", func(v ValidationError) { checkEmail(v, "a\x00@example.com") }, false},
+		{"image with NUL", func(v ValidationError) { checkImage(v, "https://a.example/\x00") }, false},
 	}
 	for _, c := range cases {
 		v := ValidationError{}
