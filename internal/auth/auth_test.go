@@ -206,12 +206,28 @@ func TestKeyFile(t *testing.T) {
 			t.Errorf("starter %d got %+v", i, k)
 		}
 	}
+	// The key file is written aside and linked into place, so it is never
+	// seen half-written, and nothing is left behind.
+	entries, _ := os.ReadDir(filepath.Dir(path2))
+	if len(entries) != 1 || entries[0].Name() != "jwt.keys" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("data dir holds %v, want only jwt.keys", names)
+	}
+	if fi, err := os.Stat(path2); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("linked key file: %v %v", fi, err)
+	}
 
-	// A corrupt key file is an error, not a new key.
-	bad := filepath.Join(t.TempDir(), "jwt.keys")
-	os.WriteFile(bad, []byte("garbage"), 0o600)
-	if _, err := LoadOrCreateKeyFile(bad); err == nil {
-		t.Error("corrupt key file accepted")
+	// A corrupt or empty key file is an error, not a silent new key that
+	// would log everyone out.
+	for _, content := range []string{"garbage", ""} {
+		bad := filepath.Join(t.TempDir(), "jwt.keys")
+		os.WriteFile(bad, []byte(content), 0o600)
+		if _, err := LoadOrCreateKeyFile(bad); err == nil {
+			t.Errorf("key file %q accepted", content)
+		}
 	}
 }
 
