@@ -455,11 +455,56 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 	if st := bob.call("POST", "/api/profiles/alice/follow", nil, nil); st != 200 {
 		t.Fatalf("follow = %d", st)
 	}
-	// The last write is answered; kill at once, with no chance to flush.
+	// Writers keep going while the server is killed: whatever was answered
+	// 201 before the kill must survive it.
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+	)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b, _ := json.Marshal(map[string]any{"article": map[string]any{
+					"title": fmt.Sprintf("Inflight %d %d", w, i), "description": "d", "body": "b"}})
+				req, _ := http.NewRequest("POST", p.base+"/api/articles", bytes.NewReader(b))
+				req.Header.Set("Authorization", "Token "+alice.token)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := hc.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				var out articleOut
+				json.NewDecoder(res.Body).Decode(&out)
+				res.Body.Close()
+				if res.StatusCode == http.StatusCreated {
+					mu.Lock()
+					acked = append(acked, out.Article.Slug)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	// Kill at once, with no chance to flush or shut down.
 	if err := p.cmd.Process.Signal(os.Kill); err != nil {
 		t.Fatal(err)
 	}
 	p.wait(t)
+	close(stop)
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no write was answered before the kill")
+	}
 
 	p2 := startBinary(t, dataDir)
 	alice.base, bob.base = p2.base, p2.base
@@ -484,10 +529,16 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 			t.Errorf("comments of %s after restart = %+v", s, cs.Comments)
 		}
 	}
+	for _, s := range acked {
+		if st := bob.call("GET", "/api/articles/"+s, nil, nil); st != 200 {
+			t.Errorf("article %s, answered 201 before the kill, is gone: %d", s, st)
+		}
+	}
+	t.Logf("%d writes were answered while the server was being killed", len(acked))
 	var feed struct{ ArticlesCount int }
 	bob.call("GET", "/api/articles/feed", nil, &feed)
-	if feed.ArticlesCount != len(slugs) {
-		t.Errorf("bob's feed after restart has %d articles, want %d", feed.ArticlesCount, len(slugs))
+	if feed.ArticlesCount < len(slugs)+len(acked) {
+		t.Errorf("bob's feed after restart has %d articles, want at least %d", feed.ArticlesCount, len(slugs)+len(acked))
 	}
 	if err := p2.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
