@@ -78,7 +78,11 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, erro
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
-	u, err := s.store.UserByEmail(ctx, email)
+	var u User
+	err := ErrNotFound // no account has a NUL in its email, and PostgreSQL refuses to look
+	if !strings.ContainsRune(email, 0) {
+		u, err = s.store.UserByEmail(ctx, email)
+	}
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.Check(dummyHash, password) // spend the same time as a real check
 		return User{}, ErrInvalidCredentials
@@ -126,6 +130,8 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 		u.Bio = *p.Bio
 		if len([]rune(u.Bio)) > MaxBio {
 			v.Add("bio", "is too long (maximum is %d characters)", MaxBio)
+		} else if strings.ContainsRune(u.Bio, 0) {
+			v.Add("bio", noNUL)
 		}
 	}
 	if p.Image != nil {
