@@ -48,7 +48,7 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
-	return httpx.Chain(h.routes(),
+	return httpx.Chain(httpx.RecordRoute(h.routes()),
 		securityHeaders,
 		csrf.Handler,
 		h.session,
