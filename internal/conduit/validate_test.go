@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
 )
 
 func TestSlugify(t *testing.T) {
@@ -123,18 +122,5 @@ func TestValidationError(t *testing.T) {
 	v.Add("title", "second")
 	if got, want := v.Error(), "validation failed: body is too long (maximum is 5 characters); title can't be blank, second"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
-	}
-}
-
-// Login with an unknown email checks the password against dummyHash to
-// take as long as a real check; that only works if it is a real bcrypt
-// hash of the default cost.
-func TestDummyHash(t *testing.T) {
-	cost, err := bcrypt.Cost([]byte(dummyHash))
-	if err != nil || cost != bcrypt.DefaultCost {
-		t.Fatalf("dummyHash: cost %d, err %v", cost, err)
-	}
-	if err := bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte("password1")); err != bcrypt.ErrMismatchedHashAndPassword {
-		t.Errorf("compare with dummyHash: %v, want a mismatch", err)
 	}
 }
