@@ -166,16 +166,25 @@ func (c Config) DatabaseDescription() string {
 	return MaskURL(c.DatabaseURL)
 }
 
-// MaskURL hides the password in a URL's user info.
+// MaskURL hides the password in a URL's user info and in a "password"
+// query parameter (libpq accepts both).
 func MaskURL(s string) string {
 	at := strings.LastIndex(s, "@")
 	scheme := strings.Index(s, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	if at >= 0 && scheme >= 0 && at > scheme {
+		if name, _, ok := strings.Cut(s[scheme+3:at], ":"); ok {
+			s = s[:scheme+3] + name + ":***" + s[at:]
+		}
+	}
+	base, query, ok := strings.Cut(s, "?")
+	if !ok {
 		return s
 	}
-	user := s[scheme+3 : at]
-	if name, _, ok := strings.Cut(user, ":"); ok {
-		return s[:scheme+3] + name + ":***" + s[at:]
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if k, _, _ := strings.Cut(p, "="); strings.EqualFold(k, "password") {
+			params[i] = k + "=***"
+		}
 	}
-	return s
+	return base + "?" + strings.Join(params, "&")
 }

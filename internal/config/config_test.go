@@ -116,11 +116,13 @@ func TestHelp(t *testing.T) {
 
 func TestMaskURL(t *testing.T) {
 	cases := map[string]string{
-		"postgres://user:secret@db:5432/conduit":  "postgres://user:***@db:5432/conduit",
-		"postgres://user@db/conduit":              "postgres://user@db/conduit",
-		"postgres://db/conduit":                   "postgres://db/conduit",
-		"postgres://u:p@ss@word@db/x":             "postgres://u:***@db/x",
-		"postgresql://a:b@h1,h2/db?sslmode=allow": "postgresql://a:***@h1,h2/db?sslmode=allow",
+		"postgres://user:secret@db:5432/conduit":                  "postgres://user:***@db:5432/conduit",
+		"postgres://user@db/conduit":                              "postgres://user@db/conduit",
+		"postgres://db/conduit":                                   "postgres://db/conduit",
+		"postgres://u:p@ss@word@db/x":                             "postgres://u:***@db/x",
+		"postgresql://a:b@h1,h2/db?sslmode=allow":                 "postgresql://a:***@h1,h2/db?sslmode=allow",
+		"postgres://h/db?user=u&password=hunter2&sslmode=disable": "postgres://h/db?user=u&password=***&sslmode=disable",
+		"postgres://x:y@h/db?Password=z":                          "postgres://x:***@h/db?Password=***",
 	}
 	for in, want := range cases {
 		if got := MaskURL(in); got != want {
