@@ -759,3 +759,33 @@ func slicesReplace(s []string, old, new string) []string {
 	}
 	return out
 }
+
+// A second SIGTERM during a long drain ends the process at once, for an
+// operator who does not want to wait.
+func TestSecondSIGTERMExitsAtOnce(t *testing.T) {
+	p := startBinary(t, t.TempDir(), "--drain-delay", "60s")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the first signal has been handled: /readyz fails.
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		res, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("/readyz never failed after SIGTERM")
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := p.wait(t) // fails the test if the process is still draining after 30 s
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("want the process killed by the second SIGTERM, got %v", err)
+	}
+}
