@@ -27,6 +27,8 @@ Usage: conduit <command> [flags]
 Commands:
   serve     run the web server (JSON API under /api, HTML site under /)
   migrate   apply database schema migrations and exit
+  seed      fill the database with a large realistic dataset (for benchmarks)
+  bench     drive a running server with a browser and mobile traffic mix
   help      show this help
 
 Run 'conduit <command> --help' for a command's flags.
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "seed":
+		return seedCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
