@@ -113,10 +113,13 @@ func (t *seedTarget) verify(ctx context.Context, plan seed.Plan) error {
 }
 
 func openSeedTarget(ctx context.Context, cfg config.Config, reset bool) (*seedTarget, error) {
+	var db *store.DB
+	var err error
 	if cfg.DatabaseURL != "" {
-		return nil, errors.New("seeding PostgreSQL is not supported by this build yet")
+		db, err = store.OpenPostgresBulk(ctx, cfg.DatabaseURL)
+	} else {
+		db, err = store.OpenSQLite(ctx, cfg.SQLitePath())
 	}
-	db, err := store.OpenSQLite(ctx, cfg.SQLitePath())
 	if err != nil {
 		return nil, err
 	}

@@ -3,9 +3,13 @@ package seed_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash"
+	"net/url"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -203,7 +207,54 @@ func TestPlanAndShape(t *testing.T) {
 }
 
 func TestSeedStore(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
+	storetest.Each(t, seedAndCheck)
+}
+
+// TestSeedPostgres seeds a fresh PostgreSQL database through the bulk
+// path that conduit seed uses.
+func TestSeedPostgres(t *testing.T) {
+	admin := os.Getenv("CONDUIT_TEST_POSTGRES_URL")
+	if admin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CONDUIT_TEST_POSTGRES_URL is not set; CI must test seeding PostgreSQL")
+		}
+		t.Skip("CONDUIT_TEST_POSTGRES_URL not set: skipping the PostgreSQL seed test")
+	}
+	ctx := context.Background()
+	sqlDB, err := sql.Open("pgx", admin) // registered by internal/store
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlDB.Close() }) // runs after the drop below
+	name := fmt.Sprintf("seed_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	if _, err := sqlDB.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := sqlDB.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	db, err := store.OpenPostgresBulk(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seedAndCheck(t, db)
+}
+
+// seedAndCheck seeds an empty, migrated database and checks it: counts
+// against the plan, counters and references, and the app working on it.
+func seedAndCheck(t *testing.T, db *store.DB) {
+	{
 		ctx := context.Background()
 		hash, err := auth.Bcrypt{Cost: 4}.Hash("password")
 		if err != nil {
@@ -267,11 +318,22 @@ func TestSeedStore(t *testing.T) {
 		if _, err := svc.Feed(ctx, u.ID, 20, 0); err != nil {
 			t.Errorf("feed: %v", err)
 		}
+		// New rows get ids after the seeded ones.
+		art, err := svc.CreateArticle(ctx, u.ID, conduit.NewArticle{Title: "After seeding", Description: "d", Body: "b"})
+		if err != nil || art.ID != res.Plan.Articles+1 {
+			t.Errorf("create article after seeding: id %d, %v", art.ID, err)
+		}
+		if _, err := svc.Register(ctx, conduit.NewUser{Username: "newcomer", Email: "newcomer@example.com", Password: "password"}); err != nil {
+			t.Errorf("register after seeding: %v", err)
+		}
+		if _, err := svc.AddComment(ctx, u.ID, a.Slug, "hello"); err != nil {
+			t.Errorf("comment after seeding: %v", err)
+		}
 		if err := db.ResetData(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if empty, err := db.IsEmpty(ctx); err != nil || !empty {
 			t.Errorf("after reset: empty=%v, %v", empty, err)
 		}
-	})
+	}
 }

@@ -141,8 +141,30 @@ func (db *DB) CheckIntegrity(ctx context.Context) error {
 	return nil
 }
 
+// BulkLoad prepares db for a bulk load. The database must be empty.
+func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
+	empty, err := db.IsEmpty(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !empty {
+		return nil, ErrNotEmpty
+	}
+	switch db.d.name {
+	case "sqlite":
+		return db.bulkLoadSQLite(ctx)
+	case "postgres":
+		return db.bulkLoadPostgres(ctx)
+	}
+	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
+}
+
 // ResetData deletes every row of the tables the seeder fills.
 func (db *DB) ResetData(ctx context.Context) error {
+	if db.d.name == "postgres" {
+		_, err := db.write.ExecContext(ctx, `TRUNCATE `+strings.Join(seedTables, ", ")+` RESTART IDENTITY`)
+		return err
+	}
 	return db.tx(ctx, func(tx *sqlTx) error {
 		for i := len(seedTables) - 1; i >= 0; i-- {
 			if _, err := tx.exec(ctx, `DELETE FROM `+seedTables[i]); err != nil {

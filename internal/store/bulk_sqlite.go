@@ -27,18 +27,7 @@ type sqliteBulk struct {
 // at most 8 columns it stays far below SQLite's 32766 bound parameters.
 const sqliteRowsPerInsert = 256
 
-// BulkLoad prepares db for a bulk load. The database must be empty.
-func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
-	if db.d.name != "sqlite" {
-		return nil, fmt.Errorf("bulk load into %s: use OpenPostgresBulk", db.d.name)
-	}
-	empty, err := db.IsEmpty(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !empty {
-		return nil, ErrNotEmpty
-	}
+func (db *DB) bulkLoadSQLite(ctx context.Context) (BulkLoader, error) {
 	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return nil, err
