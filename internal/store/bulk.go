@@ -114,6 +114,15 @@ var integrityChecks = []struct{ name, q string }{
 		SELECT count(*) FROM favorites f
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = f.user_id)
 		   OR NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = f.article_id)`},
+	{"tag_counts differ from article_tags", `
+		SELECT count(*) FROM tag_counts c
+		WHERE c.articles <> (SELECT count(*) FROM article_tags t WHERE t.tag = c.tag)`},
+	{"tags missing from tag_counts", `
+		SELECT count(DISTINCT tag) FROM article_tags t
+		WHERE NOT EXISTS (SELECT 1 FROM tag_counts c WHERE c.tag = t.tag)`},
+	{"article counter differs from articles rows", `
+		SELECT count(*) FROM counters WHERE name = 'articles' AND value <> (SELECT count(*) FROM articles)`},
+	{"article counter missing", `SELECT 1 - count(*) FROM counters WHERE name = 'articles'`},
 	{"comments without author or article", `
 		SELECT count(*) FROM comments c
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.author_id)
@@ -159,15 +168,31 @@ func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
 	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
 }
 
+// refreshCounters recomputes the list counters (migration 0002) from the
+// rows, after a bulk load.
+var refreshCounters = []string{
+	`DELETE FROM tag_counts`,
+	`INSERT INTO tag_counts (tag, articles) SELECT tag, count(*) FROM article_tags GROUP BY tag`,
+	`DELETE FROM counters WHERE name = 'articles'`,
+	`INSERT INTO counters (name, value) SELECT 'articles', count(*) FROM articles`,
+}
+
 // ResetData deletes every row of the tables the seeder fills.
 func (db *DB) ResetData(ctx context.Context) error {
-	if db.d.name == "postgres" {
-		_, err := db.write.ExecContext(ctx, `TRUNCATE `+strings.Join(seedTables, ", ")+` RESTART IDENTITY`)
-		return err
-	}
 	return db.tx(ctx, func(tx *sqlTx) error {
-		for i := len(seedTables) - 1; i >= 0; i-- {
-			if _, err := tx.exec(ctx, `DELETE FROM `+seedTables[i]); err != nil {
+		if db.d.name == "postgres" {
+			if _, err := tx.exec(ctx, `TRUNCATE `+strings.Join(seedTables, ", ")+` RESTART IDENTITY`); err != nil {
+				return err
+			}
+		} else {
+			for i := len(seedTables) - 1; i >= 0; i-- {
+				if _, err := tx.exec(ctx, `DELETE FROM `+seedTables[i]); err != nil {
+					return err
+				}
+			}
+		}
+		for _, q := range refreshCounters {
+			if _, err := tx.exec(ctx, q); err != nil {
 				return err
 			}
 		}

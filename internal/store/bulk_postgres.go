@@ -206,6 +206,12 @@ func (l *postgresBulk) Finish(ctx context.Context, step func(string)) error {
 	if err := l.rebuild(ctx, step); err != nil {
 		return err
 	}
+	step("counters")
+	for _, q := range refreshCounters {
+		if _, err := l.conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
 	for _, t := range []string{"users", "articles", "comments"} {
 		q := fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', 'id'), coalesce(max(id), 0) + 1, false) FROM %s`, t, t)
 		if _, err := l.conn.Exec(ctx, q); err != nil {

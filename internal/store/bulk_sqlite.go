@@ -204,6 +204,12 @@ func (l *sqliteBulk) Finish(ctx context.Context, step func(string)) error {
 		}
 	}
 	l.indexes = nil
+	step("counters")
+	for _, q := range refreshCounters {
+		if _, err := l.conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
 	step("analyze")
 	// A bounded ANALYZE: sqlite_stat1 lets the planner pick the right index
 	// for the filtered lists, and the limit keeps this to seconds.
