@@ -29,6 +29,8 @@ Commands:
   serve     run the web server (JSON API under /api, HTML site under /)
   migrate   apply database schema migrations and exit
   copy      copy a stage-1 SQLite data dir into an empty PostgreSQL database
+  seed      fill the database with a large realistic dataset (for benchmarks)
+  bench     drive a running server with a browser and mobile traffic mix
   help      show this help
 
 Run 'conduit <command> --help' for a command's flags.
@@ -48,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "copy":
 		return copyData(ctx, rest, getenv, stdout, stderr)
+	case "seed":
+		return seedCmd(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -86,6 +86,13 @@ func (c *Config) options() map[string]option {
 // flags, bad values and stray arguments are errors; -h prints usage to out
 // and returns flag.ErrHelp.
 func Parse(cmd, summary string, names []string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	return ParseWith(cmd, summary, names, args, getenv, out, nil)
+}
+
+// ParseWith is Parse for a command that has flags of its own besides the
+// shared settings: extra registers them on the same flag set (they have no
+// environment variables).
+func ParseWith(cmd, summary string, names []string, args []string, getenv func(string) string, out io.Writer, extra func(fs *flag.FlagSet)) (Config, error) {
 	var c Config
 	opts := c.options()
 	fs := flag.NewFlagSet("conduit "+cmd, flag.ContinueOnError)
@@ -101,6 +108,19 @@ func Parse(cmd, summary string, names []string, args []string, getenv func(strin
 			}
 			fmt.Fprintln(out)
 		}
+		if extra != nil {
+			fmt.Fprintf(out, "\nFlags of this command:\n")
+			fs.VisitAll(func(f *flag.Flag) {
+				if _, shared := opts[f.Name]; shared {
+					return
+				}
+				fmt.Fprintf(out, "  --%s\n        %s", f.Name, f.Usage)
+				if f.DefValue != "" {
+					fmt.Fprintf(out, " (default %q)", f.DefValue)
+				}
+				fmt.Fprintln(out)
+			})
+		}
 	}
 	for _, n := range names {
 		o, ok := opts[n]
@@ -113,6 +133,9 @@ func Parse(cmd, summary string, names []string, args []string, getenv func(strin
 				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
 			}
 		}
+	}
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
