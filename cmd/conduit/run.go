@@ -21,6 +21,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/idempotency"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/web"
 )
 
 const usage = `Conduit: a social blogging platform (RealWorld) that runs on one server and grows by configuration.
@@ -31,6 +32,8 @@ Commands:
   serve     run the web server (JSON API under /api, HTML site under /)
   migrate   apply database schema migrations and exit
   copy      copy a stage-1 SQLite data dir into an empty PostgreSQL database
+  seed      fill the database with a large realistic dataset (for benchmarks)
+  bench     drive a running server with a browser and mobile traffic mix
   help      show this help
 
 Run 'conduit <command> --help' for a command's flags.
@@ -50,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "copy":
 		return copyData(ctx, rest, getenv, stdout, stderr)
+	case "seed":
+		return seedCmd(ctx, rest, getenv, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -64,7 +71,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl"}
+	"idempotency-ttl", "trust-proxy"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -117,6 +124,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		})),
+		Web:      web.New(svc, tokens, logger, web.Options{TrustProxy: cfg.TrustProxy}),
 		DB:       db,
 		Logger:   logger,
 		Registry: reg,

@@ -74,11 +74,11 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)
 	})
-	var routes http.Handler = mux
+	var routes http.Handler = httpx.RecordRoute(mux)
 	if o.idempotent != nil {
-		routes = o.idempotent(mux) // after authentication: keys are per user
+		routes = o.idempotent(routes) // after authentication: keys are per user
 	}
-	return cors(h.authenticate(routes))
+	return cors(refuseNUL(h.authenticate(routes)))
 }
 
 // authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
@@ -113,6 +113,27 @@ func (h *handler) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// refuseNUL answers requests whose path or query holds a NUL character:
+// nothing can be named so, and PostgreSQL refuses NUL in text parameters,
+// which would otherwise surface as a 500.
+func refuseNUL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.ContainsRune(r.URL.Path, 0) {
+			writeError(w, r, conduit.ErrNotFound)
+			return
+		}
+		for name, values := range r.URL.Query() {
+			for _, v := range values {
+				if strings.ContainsRune(name, 0) || strings.ContainsRune(v, 0) {
+					writeError(w, r, conduit.ValidationError{"query": {"must not contain NUL characters"}})
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // cors lets browser apps on other origins call the API. Tokens travel in a
@@ -153,6 +174,18 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	httpx.WriteJSON(w, status, errorBody{Errors: map[string][]string{"body": {msg}}})
+}
+
+// pageParams reads the limit and offset of a list; an absent limit is 0,
+// which the service turns into its default, and an explicit limit=0 is
+// refused as the spec's minimum is 1.
+func pageParams(r *http.Request) (limit, offset int, err error) {
+	v := conduit.ValidationError{}
+	limit, offset = queryInt(r, "limit", v), queryInt(r, "offset", v)
+	if r.URL.Query().Has("limit") && limit == 0 && len(v["limit"]) == 0 {
+		v.Add("limit", "must be at least 1")
+	}
+	return limit, offset, v.Err()
 }
 
 // queryInt reads an optional non-negative integer query parameter.

@@ -10,16 +10,10 @@ import (
 )
 
 func (h *handler) listArticles(w http.ResponseWriter, r *http.Request) {
-	v := conduit.ValidationError{}
 	q := r.URL.Query()
-	f := conduit.ArticleFilter{
-		Tag: q.Get("tag"), Author: q.Get("author"), FavoritedBy: q.Get("favorited"),
-		Limit: queryInt(r, "limit", v), Offset: queryInt(r, "offset", v),
-	}
-	if q.Has("limit") && f.Limit == 0 && len(v) == 0 {
-		v.Add("limit", "must be at least 1")
-	}
-	if err := v.Err(); err != nil {
+	f := conduit.ArticleFilter{Tag: q.Get("tag"), Author: q.Get("author"), FavoritedBy: q.Get("favorited")}
+	var err error
+	if f.Limit, f.Offset, err = pageParams(r); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -28,9 +22,8 @@ func (h *handler) listArticles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) feed(w http.ResponseWriter, r *http.Request) {
-	v := conduit.ValidationError{}
-	limit, offset := queryInt(r, "limit", v), queryInt(r, "offset", v)
-	if err := v.Err(); err != nil {
+	limit, offset, err := pageParams(r)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}

@@ -168,27 +168,38 @@ func LoadOrCreateKeyFile(path string) ([]Key, error) {
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	line := fmt.Sprintf("%x:%s\n", id, base64.StdEncoding.EncodeToString(secret))
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	// O_EXCL: if two processes start at once, one creates and the other reads.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return LoadOrCreateKeyFile(path)
-	}
+	// Write the key to a temp file, sync it, then link it into place. The
+	// key file thus appears whole or not at all, even if the process dies
+	// half-way; and Link, like O_EXCL, fails if another process starting at
+	// the same moment was first, in which case we read its key.
+	tmp, err := os.CreateTemp(dir, ".jwt-keys-*")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.WriteString(line); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(line); err != nil {
+		tmp.Close()
 		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Close(); err != nil {
 		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return LoadOrCreateKeyFile(path)
+	} else if err != nil {
+		return nil, err
+	}
+	if d, err := os.Open(dir); err == nil { // make the new name durable
+		_ = d.Sync()
+		d.Close()
 	}
 	return ParseKeys(line)
 }

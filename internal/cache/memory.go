@@ -62,25 +62,23 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.items[key]; ok && e.value == nil && now.Before(e.expiresAt) {
+	e, ok := m.items[key]
+	if ok && e.value == nil && now.Before(e.expiresAt) {
 		return
 	}
 	if now.Before(m.frozenUntil) {
 		return
 	}
-	if len(m.items) >= m.max {
-		m.evict(now)
-	}
-	m.items[key] = entry{value: value, expiresAt: now.Add(ttl)}
+	m.put(now, key, entry{value: value, expiresAt: now.Add(ttl)})
 }
 
 // Delete removes keys and blocks their re-insertion for a moment.
 func (m *Memory) Delete(_ context.Context, keys ...string) {
-	until := m.now().Add(m.hold)
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range keys {
-		m.items[k] = entry{expiresAt: until}
+		m.put(now, k, entry{expiresAt: now.Add(m.hold)})
 	}
 }
 
@@ -92,6 +90,16 @@ func (m *Memory) Clear() {
 	defer m.mu.Unlock()
 	m.items = make(map[string]entry)
 	m.frozenUntil = until
+}
+
+// put stores e under key, evicting first if a new key would exceed the
+// bound. Tombstones count against the bound too, so a burst of deletes
+// cannot grow the map. The caller holds mu.
+func (m *Memory) put(now time.Time, key string, e entry) {
+	if _, ok := m.items[key]; !ok && len(m.items) >= m.max {
+		m.evict(now)
+	}
+	m.items[key] = e
 }
 
 // evict drops expired entries, and if that is not enough, about a tenth of

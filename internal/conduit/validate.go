@@ -84,8 +84,14 @@ func checkText(v ValidationError, field, value string, max int) {
 		v.Add(field, "can't be blank")
 	case utf8.RuneCountInString(value) > max:
 		v.Add(field, "is too long (maximum is %d characters)", max)
+	case strings.ContainsRune(value, 0):
+		v.Add(field, noNUL)
 	}
 }
+
+// noNUL refuses NUL characters: PostgreSQL cannot store them in text, and
+// no person types them.
+const noNUL = "must not contain NUL characters"
 
 // normalizeTags trims, de-duplicates and sorts tags, dropping empty ones.
 func normalizeTags(v ValidationError, tags []string) []string {
@@ -97,6 +103,10 @@ func normalizeTags(v ValidationError, tags []string) []string {
 		}
 		if utf8.RuneCountInString(t) > MaxTag {
 			v.Add("tagList", "tag %q is too long (maximum is %d characters)", t, MaxTag)
+			continue
+		}
+		if strings.ContainsRune(t, 0) {
+			v.Add("tagList", noNUL)
 			continue
 		}
 		out = append(out, t)

@@ -33,6 +33,7 @@ type Config struct {
 	DBConnLifetime     time.Duration
 	DBStatementTimeout time.Duration
 	DBConnectTimeout   time.Duration
+	TrustProxy         bool
 
 	// Stage 3: several nodes behind a load balancer.
 	MaxInFlight    int           // concurrent requests per node; 0: no limit
@@ -59,6 +60,9 @@ func (c *Config) options() map[string]option {
 	num := func(p *int, def int) func(*flag.FlagSet, string, string) {
 		return func(fs *flag.FlagSet, n, u string) { fs.IntVar(p, n, def, u) }
 	}
+	boolean := func(p *bool, def bool) func(*flag.FlagSet, string, string) {
+		return func(fs *flag.FlagSet, n, u string) { fs.BoolVar(p, n, def, u) }
+	}
 	list := []option{
 		{"addr", "CONDUIT_ADDR", "address to listen on", str(&c.Addr, ":8080")},
 		{"data-dir", "CONDUIT_DATA_DIR", "directory for the embedded database and the signing key", str(&c.DataDir, "./data")},
@@ -81,6 +85,7 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
+		{"trust-proxy", "CONDUIT_TRUST_PROXY", "trust X-Forwarded-Proto from a TLS-terminating proxy in front (marks session cookies Secure); leave off when clients connect directly", boolean(&c.TrustProxy, false)},
 	}
 	m := make(map[string]option, len(list))
 	for _, o := range list {
@@ -93,6 +98,13 @@ func (c *Config) options() map[string]option {
 // flags, bad values and stray arguments are errors; -h prints usage to out
 // and returns flag.ErrHelp.
 func Parse(cmd, summary string, names []string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	return ParseWith(cmd, summary, names, args, getenv, out, nil)
+}
+
+// ParseWith is Parse for a command that has flags of its own besides the
+// shared settings: extra registers them on the same flag set (they have no
+// environment variables).
+func ParseWith(cmd, summary string, names []string, args []string, getenv func(string) string, out io.Writer, extra func(fs *flag.FlagSet)) (Config, error) {
 	var c Config
 	opts := c.options()
 	fs := flag.NewFlagSet("conduit "+cmd, flag.ContinueOnError)
@@ -108,6 +120,19 @@ func Parse(cmd, summary string, names []string, args []string, getenv func(strin
 			}
 			fmt.Fprintln(out)
 		}
+		if extra != nil {
+			fmt.Fprintf(out, "\nFlags of this command:\n")
+			fs.VisitAll(func(f *flag.Flag) {
+				if _, shared := opts[f.Name]; shared {
+					return
+				}
+				fmt.Fprintf(out, "  --%s\n        %s", f.Name, f.Usage)
+				if f.DefValue != "" {
+					fmt.Fprintf(out, " (default %q)", f.DefValue)
+				}
+				fmt.Fprintln(out)
+			})
+		}
 	}
 	for _, n := range names {
 		o, ok := opts[n]
@@ -120,6 +145,9 @@ func Parse(cmd, summary string, names []string, args []string, getenv func(strin
 				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
 			}
 		}
+	}
+	if extra != nil {
+		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -176,16 +204,25 @@ func (c Config) DatabaseDescription() string {
 	return MaskURL(c.DatabaseURL)
 }
 
-// MaskURL hides the password in a URL's user info.
+// MaskURL hides the password in a URL's user info and in a "password"
+// query parameter (libpq accepts both).
 func MaskURL(s string) string {
 	at := strings.LastIndex(s, "@")
 	scheme := strings.Index(s, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	if at >= 0 && scheme >= 0 && at > scheme {
+		if name, _, ok := strings.Cut(s[scheme+3:at], ":"); ok {
+			s = s[:scheme+3] + name + ":***" + s[at:]
+		}
+	}
+	base, query, ok := strings.Cut(s, "?")
+	if !ok {
 		return s
 	}
-	user := s[scheme+3 : at]
-	if name, _, ok := strings.Cut(user, ":"); ok {
-		return s[:scheme+3] + name + ":***" + s[at:]
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if k, _, _ := strings.Cut(p, "="); strings.EqualFold(k, "password") {
+			params[i] = k + "=***"
+		}
 	}
-	return s
+	return base + "?" + strings.Join(params, "&")
 }

@@ -39,7 +39,7 @@ func LogError(r *http.Request, status int, err error) {
 	if status < 500 {
 		return
 	}
-	slog.ErrorContext(r.Context(), "request failed",
+	logger(r.Context()).ErrorContext(r.Context(), "request failed",
 		slog.String("request_id", RequestID(r.Context())),
 		slog.String("route", r.Pattern), slog.Int("status", status), slog.Any("error", err))
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -48,22 +49,28 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 			field = field[i+1:]
 		}
 		if field != "" {
-			return conduit.ValidationError{field: {"must be a " + jsonKind(typeErr.Type.String())}}
+			return conduit.ValidationError{field: {"must be a " + jsonKind(typeErr.Type)}}
 		}
 		msg = "must be a JSON object"
 	}
 	return conduit.ValidationError{"body": {msg}}
 }
 
-func jsonKind(goType string) string {
-	switch {
-	case strings.HasPrefix(goType, "[]"):
+// jsonKind names the JSON kind that a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
 		return "list"
-	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
 		return "number"
-	case strings.Contains(goType, "bool"):
+	case reflect.Bool:
 		return "boolean"
-	case strings.Contains(goType, "string"):
+	case reflect.String:
 		return "string"
 	}
 	return "JSON object"

@@ -23,6 +23,17 @@ func Chain(h http.Handler, mw ...Middleware) http.Handler {
 
 type requestIDKey struct{}
 
+type loggerKey struct{}
+
+// logger returns the logger of the Log middleware, so that errors are
+// logged where requests are, in the configured format.
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
 // RequestID returns the request's id, set by the Log middleware.
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
@@ -70,7 +81,10 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 				id = newRequestID()
 			}
 			w.Header().Set("X-Request-Id", id)
-			r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+			slot := &routeSlot{}
+			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+			ctx = context.WithValue(ctx, loggerKey{}, logger)
+			r = r.WithContext(context.WithValue(ctx, routeKey{}, slot))
 			rec := &StatusRecorder{ResponseWriter: w}
 			defer func() {
 				if p := recover(); p != nil {
@@ -82,6 +96,9 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 					if rec.Status == 0 {
 						http.Error(rec, "internal error", http.StatusInternalServerError)
 					}
+				}
+				if slot.pattern != "" {
+					r.Pattern = slot.pattern // r is this middleware's own copy
 				}
 				status := rec.Status
 				if status == 0 {
@@ -124,3 +141,22 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// RecordRoute wraps the mux of a sub-tree (such as the API) so that the
+// route it matched is what Log reports and metrics count, even when a
+// middleware between them copied the request with WithContext.
+func RecordRoute(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { // also after a panic, which Log turns into a 500
+			if slot, ok := r.Context().Value(routeKey{}).(*routeSlot); ok && r.Pattern != "" {
+				slot.pattern = r.Pattern
+			}
+		}()
+		mux.ServeHTTP(w, r) // ServeMux sets r.Pattern on the request it is given
+	})
+}
+
+type routeKey struct{}
+
+// routeSlot carries the innermost matched route back out to Log.
+type routeSlot struct{ pattern string }

@@ -20,8 +20,17 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		if err != nil {
 			return err
 		}
+		if err := addArticles(ctx, tx, +1); err != nil {
+			return err
+		}
 		return insertTags(ctx, tx, a.ID, a.Tags)
 	})
+}
+
+// addArticles moves the article counter by delta.
+func addArticles(ctx context.Context, tx *sqlTx, delta int) error {
+	_, err := tx.exec(ctx, `UPDATE counters SET value = value + ? WHERE name = 'articles'`, delta)
+	return err
 }
 
 func insertTags(ctx context.Context, tx *sqlTx, articleID int64, tags []string) error {
@@ -34,7 +43,31 @@ func insertTags(ctx context.Context, tx *sqlTx, articleID int64, tags []string) 
 	}
 	q := `INSERT INTO article_tags (article_id, tag) VALUES ` +
 		strings.TrimSuffix(strings.Repeat("(?, ?), ", len(tags)), ", ")
-	_, err := tx.exec(ctx, q, args...)
+	if _, err := tx.exec(ctx, q, args...); err != nil {
+		return err
+	}
+	counts := make([]any, len(tags))
+	for i, t := range tags {
+		counts[i] = t
+	}
+	_, err := tx.exec(ctx, `
+		INSERT INTO tag_counts (tag, articles) VALUES `+
+		strings.TrimSuffix(strings.Repeat("(?, 1), ", len(tags)), ", ")+`
+		ON CONFLICT (tag) DO UPDATE SET articles = tag_counts.articles + 1`, counts...)
+	return err
+}
+
+// removeTags deletes the article's tags and decrements their counts.
+func removeTags(ctx context.Context, tx *sqlTx, articleID int64) error {
+	if _, err := tx.exec(ctx, `
+		UPDATE tag_counts SET articles = articles - 1
+		WHERE tag IN (SELECT tag FROM article_tags WHERE article_id = ?)`, articleID); err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM tag_counts WHERE articles <= 0`); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, `DELETE FROM article_tags WHERE article_id = ?`, articleID)
 	return err
 }
 
@@ -49,7 +82,7 @@ func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
 		if err := mustAffect(res, err); err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `DELETE FROM article_tags WHERE article_id = ?`, a.ID); err != nil {
+		if err := removeTags(ctx, tx, a.ID); err != nil {
 			return err
 		}
 		return insertTags(ctx, tx, a.ID, a.Tags)
@@ -60,8 +93,14 @@ func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
 // with it (ON DELETE CASCADE).
 func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
+		if err := removeTags(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.exec(ctx, `DELETE FROM articles WHERE id = ?`, id)
-		return mustAffect(res, err)
+		if err := mustAffect(res, err); err != nil {
+			return err
+		}
+		return addArticles(ctx, tx, -1)
 	})
 }
 
@@ -111,6 +150,22 @@ var listArticlesQuery = selectArticles(false)
 // ListArticles returns a page of articles, newest first, and the total
 // count for the filter: three queries whatever the page size.
 func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	switch {
+	case f.Tag == "" && f.Author == "" && f.FavoritedBy == "":
+		return db.articlePage(ctx, viewerID, listQuery{
+			count: `SELECT coalesce((SELECT value FROM counters WHERE name = 'articles'), 0)`,
+			page:  listArticlesQuery,
+			order: `a.id DESC`,
+		}, nil, f.Limit, f.Offset)
+	case f.Author == "" && f.FavoritedBy == "":
+		// One tag: count from tag_counts, and walk the tag's index newest
+		// first instead of collecting all its articles.
+		return db.articlePage(ctx, viewerID, listQuery{
+			count: `SELECT coalesce((SELECT articles FROM tag_counts WHERE tag = ?), 0)`,
+			page:  listByTagQuery + ` WHERE t.tag = ?`,
+			order: `t.article_id DESC`,
+		}, []any{f.Tag}, f.Limit, f.Offset)
+	}
 	var where []string
 	var args []any
 	if f.Tag != "" {
@@ -130,25 +185,38 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	return db.articlePage(ctx, viewerID, cond, args, f.Limit, f.Offset)
+	return db.articlePage(ctx, viewerID, filtered(cond), args, f.Limit, f.Offset)
 }
+
+// listQuery is how one kind of list counts and pages.
+type listQuery struct {
+	count, page, order string
+}
+
+// filtered is the general list: count(*) and page over a condition.
+func filtered(cond string) listQuery {
+	return listQuery{count: `SELECT count(*) FROM articles a` + cond, page: listArticlesQuery + cond, order: `a.id DESC`}
+}
+
+var listByTagQuery = strings.Replace(listArticlesQuery, "FROM articles a",
+	"FROM article_tags t\n\tJOIN articles a ON a.id = t.article_id", 1)
 
 // Feed returns the newest articles of the authors viewerID follows.
 func (db *DB) Feed(ctx context.Context, viewerID int64, limit, offset int) (conduit.ArticlePage, error) {
 	cond := ` WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ?)`
-	return db.articlePage(ctx, viewerID, cond, []any{viewerID}, limit, offset)
+	return db.articlePage(ctx, viewerID, filtered(cond), []any{viewerID}, limit, offset)
 }
 
-func (db *DB) articlePage(ctx context.Context, viewerID int64, cond string, args []any, limit, offset int) (conduit.ArticlePage, error) {
+func (db *DB) articlePage(ctx context.Context, viewerID int64, lq listQuery, args []any, limit, offset int) (conduit.ArticlePage, error) {
 	var page conduit.ArticlePage
-	if err := db.queryRow(ctx, `SELECT count(*) FROM articles a`+cond, args...).Scan(&page.Count); err != nil {
+	if err := db.queryRow(ctx, lq.count, args...).Scan(&page.Count); err != nil {
 		return page, db.mapErr(err)
 	}
 	page.Articles = []conduit.Article{}
 	if page.Count <= offset {
 		return page, nil
 	}
-	q := listArticlesQuery + cond + ` ORDER BY a.id DESC LIMIT ? OFFSET ?`
+	q := lq.page + ` ORDER BY ` + lq.order + ` LIMIT ? OFFSET ?`
 	all := append([]any{viewerID, viewerID}, args...)
 	all = append(all, limit, offset)
 	rows, err := db.query(ctx, q, all...)
@@ -251,9 +319,9 @@ func (db *DB) IsFavorited(ctx context.Context, userID, articleID int64) (bool, e
 // Tags lists tags in use, most used first.
 func (db *DB) Tags(ctx context.Context) ([]string, error) {
 	rows, err := db.query(ctx, `
-		SELECT tag FROM article_tags
-		GROUP BY tag
-		ORDER BY count(*) DESC, tag
+		SELECT tag FROM tag_counts
+		WHERE articles > 0
+		ORDER BY articles DESC, tag
 		LIMIT 100`)
 	if err != nil {
 		return nil, err

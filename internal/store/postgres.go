@@ -96,6 +96,7 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 		name:        "postgres",
 		rebind:      dollarRebind,
 		uniqueField: postgresUniqueField,
+		missingRef:  postgresMissingRef,
 		unavailable: postgresUnavailable,
 		// A migration may take long on a big database, and a second node
 		// waits for the first one's lock: no statement timeout for either.
@@ -121,6 +122,11 @@ func postgresUniqueField(err error) string {
 		return fieldOfIndex(pe.ConstraintName)
 	}
 	return ""
+}
+
+func postgresMissingRef(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
 // postgresUnavailable reports errors that mean "the database is not there

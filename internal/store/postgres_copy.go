@@ -154,6 +154,14 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 		}
 	}
 
+	// Counters kept beside the rows (article and tag counts) are derived,
+	// not copied: compute them from what was just copied.
+	for _, q := range refreshCounters {
+		if _, err := ptx.Exec(ctx, q); err != nil {
+			return nil, fmt.Errorf("recount: %w", dst.mapErr(err))
+		}
+	}
+
 	// Verify from the target itself, not from what COPY reported.
 	var bad []string
 	for i, t := range copyTables {

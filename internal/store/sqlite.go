@@ -58,6 +58,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		name:        "sqlite",
 		rebind:      func(q string) string { return q },
 		uniqueField: sqliteUniqueField,
+		missingRef:  sqliteMissingRef,
 	}}
 	// The first connection creates the file and switches it to WAL.
 	if err := write.PingContext(ctx); err != nil {
@@ -73,4 +74,9 @@ func sqliteUniqueField(err error) string {
 		return fieldOfIndex(se.Error())
 	}
 	return ""
+}
+
+func sqliteMissingRef(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }

@@ -26,6 +26,9 @@ type dialect struct {
 	rebind func(q string) string
 	// uniqueField names the field of a unique-constraint violation, or "".
 	uniqueField func(err error) string
+	// missingRef reports a foreign-key violation: the row referred to
+	// (an article being favorited or commented on) was deleted meanwhile.
+	missingRef func(err error) bool
 	// unavailable, if set, reports errors meaning the database cannot be
 	// reached right now; they are returned as conduit.ErrUnavailable.
 	unavailable func(err error) bool
@@ -187,6 +190,9 @@ func (db *DB) mapErr(err error) error {
 	}
 	if f := db.d.uniqueField(err); f != "" {
 		return &conduit.DuplicateError{Field: f}
+	}
+	if db.d.missingRef != nil && db.d.missingRef(err) {
+		return fmt.Errorf("%w: %w", conduit.ErrNotFound, err)
 	}
 	if db.d.unavailable != nil && db.d.unavailable(err) {
 		return fmt.Errorf("%w: %w", conduit.ErrUnavailable, err)

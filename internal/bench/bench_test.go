@@ -1,0 +1,134 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/api"
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/bench"
+	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/seed"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// seededServer serves the JSON API over a small seeded SQLite database.
+func seededServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	ctx := context.Background()
+	db := storetest.OpenSQLite(t)
+	hasher := auth.Bcrypt{Cost: 4}
+	hash, err := hasher.Hash("password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := db.BulkLoad(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seed.Run(ctx, l, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens([]auth.Key{{ID: "k1", Secret: bytes.Repeat([]byte("s"), 32)}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := conduit.NewService(db, cache.NewMemory(1000), hasher)
+	srv := httptest.NewServer(api.New(svc, tokens))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestBenchSmoke(t *testing.T) {
+	srv := seededServer(t)
+	ctx := context.Background()
+
+	t.Run("open loop", func(t *testing.T) {
+		var log strings.Builder
+		rep, err := bench.Run(ctx, bench.Config{
+			BaseURL: srv.URL, Mix: "api", Rate: 200, Connections: 16, Duration: 2 * time.Second,
+			Logins: 5, Baseline: true, Log: &log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Total.Errors != 0 {
+			t.Fatalf("errors: %v", rep.Total.ErrorKind)
+		}
+		if rep.SignedIn != 5 {
+			t.Errorf("signed in %d users, want 5 (log: %s)", rep.SignedIn, log.String())
+		}
+		// 200/s for 2 s is 400 due requests; all are sent and measured.
+		if rep.Total.Requests < 390 || rep.Total.Requests > 401 {
+			t.Errorf("requests = %d, want ~400", rep.Total.Requests)
+		}
+		names := map[string]bool{}
+		for _, e := range rep.Endpoints {
+			names[e.Name] = true
+			if e.P50ms > e.P90ms || e.P90ms > e.P99ms || e.P99ms > e.MaxMs || e.MaxMs <= 0 {
+				t.Errorf("%s: percentiles out of order: %+v", e.Name, e)
+			}
+		}
+		for _, want := range []string{"api list", "api article", "api feed", "api comments"} {
+			if !names[want] {
+				t.Errorf("no %q requests in the mix: %v", want, names)
+			}
+		}
+		if rep.Total.MeanBytes < 100 {
+			t.Errorf("mean response %.0f bytes: responses not read?", rep.Total.MeanBytes)
+		}
+		b := rep.Baseline
+		if b == nil || b.Total.Requests == 0 || b.Total.Errors != 0 || b.Ratio <= 0 || b.Bytes != int(rep.Total.MeanBytes+0.5) {
+			t.Errorf("baseline: %+v", b)
+		}
+		var out bytes.Buffer
+		bench.Print(&out, rep)
+		if !strings.Contains(out.String(), "total") || !strings.Contains(out.String(), "ratio") {
+			t.Errorf("report:\n%s", out.String())
+		}
+		if _, err := json.Marshal(rep); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("closed loop with writes", func(t *testing.T) {
+		rep, err := bench.Run(ctx, bench.Config{
+			BaseURL: srv.URL, Mix: "api", Connections: 4, Duration: 2 * time.Second, Logins: 3, Seed: 9,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Total.Errors != 0 {
+			t.Fatalf("errors: %v", rep.Total.ErrorKind)
+		}
+		writes := int64(0)
+		for _, e := range rep.Endpoints {
+			if strings.HasPrefix(e.Name, "write") {
+				writes += e.Requests
+			}
+		}
+		if writes == 0 || rep.Total.Requests < 100 {
+			t.Errorf("%d requests, %d writes", rep.Total.Requests, writes)
+		}
+	})
+
+	t.Run("full mix counts missing pages as errors", func(t *testing.T) {
+		rep, err := bench.Run(ctx, bench.Config{BaseURL: srv.URL, Mix: "full", Rate: 50, Duration: time.Second, Logins: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// This server has no HTML site: the page views fail with 404.
+		if rep.Total.ErrorKind["HTTP 404"] == 0 {
+			t.Errorf("error kinds %v, want HTTP 404 for the pages", rep.Total.ErrorKind)
+		}
+	})
+}

@@ -1,0 +1,40 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// A favorite or comment on an article deleted a moment before is "not
+// found", not a server error.
+func TestWriteToDeletedArticleIsNotFound(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		u := conduit.User{Username: "fk", Email: "fk@example.com", PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
+		if err := db.CreateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		a := conduit.Article{Slug: "gone", Title: "Gone", Description: "d", Body: "b",
+			CreatedAt: now, UpdatedAt: now, Author: conduit.Profile{ID: u.ID}}
+		if err := db.CreateArticle(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeleteArticle(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Favorite(ctx, u.ID, a.ID); !errors.Is(err, conduit.ErrNotFound) {
+			t.Errorf("Favorite on deleted article: got %v, want ErrNotFound", err)
+		}
+		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now, UpdatedAt: now, Author: conduit.Profile{ID: u.ID}}
+		if err := db.CreateComment(ctx, &c); !errors.Is(err, conduit.ErrNotFound) {
+			t.Errorf("CreateComment on deleted article: got %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -1,0 +1,49 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+// home shows the Global Feed, the signed-in user's feed (?feed=following)
+// or the articles with one tag (?tag=x), with the popular tags beside.
+func (h *handler) home(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n := pageNumber(q)
+	offset := (n - 1) * perPage
+	p := &homePage{layout: layout{Title: "Home", Active: "home"}, Tab: "global", Tag: q.Get("tag")}
+	var (
+		list conduit.ArticlePage
+		err  error
+	)
+	switch {
+	case p.Tag != "":
+		p.Tab = "tag"
+		p.List.Empty = "No articles are here... yet."
+		list, err = h.svc.Articles(r.Context(), viewerID(r), conduit.ArticleFilter{Tag: p.Tag, Limit: perPage, Offset: offset})
+	case q.Get("feed") == "following":
+		if viewerID(r) == 0 {
+			toLogin(w, r, "")
+			return
+		}
+		p.Tab = "feed"
+		p.List.Empty = "No articles are here... yet. Follow some authors to fill your feed."
+		list, err = h.svc.Feed(r.Context(), viewerID(r), perPage, offset)
+	default:
+		p.List.Empty = "No articles are here... yet."
+		list, err = h.svc.Articles(r.Context(), viewerID(r), conduit.ArticleFilter{Limit: perPage, Offset: offset})
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if p.Tags, err = h.svc.Tags(r.Context()); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p.List.Articles = list.Articles
+	p.List.Here = r.URL.RequestURI()
+	p.List.Pages = pagination(*r.URL, n, list.Count)
+	h.render(w, r, http.StatusOK, p)
+}

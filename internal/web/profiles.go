@@ -1,0 +1,86 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+func profilePath(username string) string { return "/profile/" + url.PathEscape(username) }
+
+// profile shows a user's own articles.
+func (h *handler) profile(w http.ResponseWriter, r *http.Request) {
+	h.profileTab(w, r, false)
+}
+
+// profileFavorites shows the articles a user favorited.
+func (h *handler) profileFavorites(w http.ResponseWriter, r *http.Request) {
+	h.profileTab(w, r, true)
+}
+
+func (h *handler) profileTab(w http.ResponseWriter, r *http.Request, favorites bool) {
+	id := viewerID(r)
+	prof, err := h.svc.Profile(r.Context(), id, r.PathValue("username"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n := pageNumber(r.URL.Query())
+	f := conduit.ArticleFilter{Author: prof.Username, Limit: perPage, Offset: (n - 1) * perPage}
+	empty := "No articles are here... yet."
+	if favorites {
+		f = conduit.ArticleFilter{FavoritedBy: prof.Username, Limit: perPage, Offset: (n - 1) * perPage}
+		empty = "No favorited articles yet."
+	}
+	list, err := h.svc.Articles(r.Context(), id, f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	active := ""
+	if prof.ID == id {
+		active = "profile"
+	}
+	h.render(w, r, http.StatusOK, &profilePage{
+		layout:    layout{Title: prof.Username, Active: active},
+		Profile:   prof,
+		IsSelf:    id != 0 && prof.ID == id,
+		Favorites: favorites,
+		Here:      r.URL.RequestURI(),
+		List: articleList{
+			Articles: list.Articles, Empty: empty, Here: r.URL.RequestURI(),
+			Pages: pagination(*r.URL, n, list.Count),
+		},
+	})
+}
+
+func (h *handler) follow(w http.ResponseWriter, r *http.Request) {
+	h.setFollow(w, r, h.svc.Follow)
+}
+
+func (h *handler) unfollow(w http.ResponseWriter, r *http.Request) {
+	h.setFollow(w, r, h.svc.Unfollow)
+}
+
+// setFollow runs a follow use case and goes back to the page the button
+// was on, or to the profile.
+func (h *handler) setFollow(w http.ResponseWriter, r *http.Request,
+	change func(ctx context.Context, viewerID int64, username string) (conduit.Profile, error)) {
+	username := r.PathValue("username")
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	back := backTo(r, profilePath(username))
+	if viewerID(r) == 0 {
+		toLogin(w, r, back)
+		return
+	}
+	if _, err := change(r.Context(), viewerID(r), username); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	redirect(w, r, back)
+}

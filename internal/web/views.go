@@ -1,0 +1,200 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+// views holds one parsed template set per page: the layout and partials,
+// plus that page's "content". Sets are parsed once at start; executing a
+// parsed html/template is safe from many goroutines, so nothing is cloned
+// per request.
+type views struct {
+	pages map[string]*template.Template
+}
+
+// newViews parses the templates and checks that the declared pages and the
+// page files match one to one, and that every page renders with its zero
+// value, so a typo fails at start (and in every test), not on a user.
+func newViews(a *assets) (*views, error) {
+	funcs := template.FuncMap{
+		"asset":   a.URL,
+		"avatar":  func(image string) string { return avatarURL(a, image) },
+		"date":    func(t time.Time) string { return t.Format("January 2, 2006") },
+		"isoDate": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"favorite": func(a conduit.Article, next string, long bool) favoriteButton {
+			return favoriteButton{Article: a, Next: next, Long: long}
+		},
+		"follow": func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
+	}
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
+	if err != nil {
+		return nil, err
+	}
+	files, err := fs.Glob(templateFS, "templates/pages/*.html")
+	if err != nil {
+		return nil, err
+	}
+	declared := declaredPages()
+	v := &views{pages: map[string]*template.Template{}}
+	var errs []error
+	for _, f := range files {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if !slices.ContainsFunc(declared, func(p page) bool { return p.template() == name }) {
+			errs = append(errs, fmt.Errorf("template %s has no page struct in declaredPages", f))
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		v.pages[name] = t
+	}
+	for _, p := range declared {
+		if _, ok := v.pages[p.template()]; !ok {
+			errs = append(errs, fmt.Errorf("page %s has no templates/pages/%s.html", p.template(), p.template()))
+			continue
+		}
+		if err := v.execute(io.Discard, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return v, errors.Join(errs...)
+}
+
+func (v *views) execute(w io.Writer, p page) error {
+	t, ok := v.pages[p.template()]
+	if !ok {
+		return fmt.Errorf("no template for page %s", p.template())
+	}
+	return t.ExecuteTemplate(w, "layout", p)
+}
+
+// avatarURL is the user's image, or our own default picture.
+func avatarURL(a *assets, image string) string {
+	if image == "" {
+		return a.URL("avatar.svg")
+	}
+	return image
+}
+
+// render writes a page with status. It fills in the layout (the signed-in
+// user for the navigation, asset URLs) and renders into a buffer first, so
+// a template error becomes a clean 500 instead of half a page.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p page) {
+	l := p.base()
+	// After a server error the viewer lookup would most likely fail too;
+	// the error page shows the anonymous navigation instead.
+	if id := viewerID(r); id != 0 && l.Viewer == nil && status < 500 {
+		u, err := h.svc.User(r.Context(), id)
+		if err == nil {
+			l.Viewer = &viewer{Username: u.Username, Image: u.Image}
+		} else if !errors.Is(err, conduit.ErrNotFound) {
+			httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("load viewer: %w", err))
+		}
+	}
+	var buf bytes.Buffer
+	if err := h.views.execute(&buf, p); err != nil {
+		httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", p.template(), err))
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "Something went wrong on our side. Please try again in a moment.", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Add("Vary", "Cookie")
+	// Pages differ per user (navigation, follow and favorite state) and may
+	// echo form input: no shared cache may keep them.
+	if l.Viewer != nil || status != http.StatusOK {
+		hd.Set("Cache-Control", "private, no-store")
+	} else {
+		hd.Set("Cache-Control", "private, no-cache")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail answers a request whose use case returned err: anonymous users go
+// to the sign-in page, everything else gets an error page with a safe
+// message. Server errors never show their cause; it goes to the log.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpx.Status(err)
+	httpx.LogError(r, status, err)
+	switch {
+	case status == http.StatusUnauthorized:
+		toLogin(w, r, "")
+		return
+	case status == 499:
+		return // the client went away
+	case status == http.StatusNotFound:
+		msg = "We couldn't find that page."
+	case status == http.StatusForbidden:
+		msg = "You are not allowed to do that."
+	case status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+		msg = "The site is busy right now. Please try again in a moment."
+	case status >= 500:
+		msg = "Something went wrong on our side. Please try again in a moment."
+	}
+	h.renderStatus(w, r, status, msg)
+}
+
+// renderStatus shows the error page.
+func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	h.render(w, r, status, &errorPage{
+		layout:  layout{Title: http.StatusText(status)},
+		Status:  status,
+		Heading: http.StatusText(status),
+		Message: msg,
+	})
+}
+
+// notFound is the page for any address the site does not have.
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, conduit.ErrNotFound)
+}
+
+// formErrors turns a use case error into the lines of ul.error-messages,
+// or returns false when err is not about the input.
+func formErrors(err error) ([]string, bool) {
+	var ve conduit.ValidationError
+	if errors.As(err, &ve) {
+		fields := make([]string, 0, len(ve))
+		for f := range ve {
+			fields = append(fields, f)
+		}
+		slices.Sort(fields)
+		var lines []string
+		for _, f := range fields {
+			label := f
+			if f == "tagList" {
+				label = "tags"
+			}
+			for _, m := range ve[f] {
+				lines = append(lines, label+" "+m)
+			}
+		}
+		return lines, true
+	}
+	if errors.Is(err, conduit.ErrInvalidCredentials) {
+		return []string{"email or password is invalid"}, true
+	}
+	return nil, false
+}

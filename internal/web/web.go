@@ -1,0 +1,84 @@
+// Package web serves the Conduit site as server-rendered HTML for browsers:
+// plain GET pages and POST forms that work without JavaScript. It holds no
+// business rules: every use case is a call to conduit.Service, and the
+// templates only display what the handlers hand them in typed page structs.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
+)
+
+// Options tune the site to how it is deployed.
+type Options struct {
+	// TrustProxy makes the site believe X-Forwarded-Proto: https from a
+	// TLS-terminating proxy in front of it, so session cookies are Secure.
+	// Leave it off when clients reach the server directly.
+	TrustProxy bool
+}
+
+// handler holds what the page handlers use.
+type handler struct {
+	svc      *conduit.Service
+	tokens   *auth.Tokens
+	logger   *slog.Logger
+	opts     Options
+	views    *views
+	assets   *assets
+	markdown *markdown
+}
+
+// New returns the HTML site. Templates and static files are embedded in the
+// binary and prepared here, once; a broken template is a programming error
+// caught by every test, so New panics on it as regexp.MustCompile does.
+func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Options) http.Handler {
+	a, err := newAssets()
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	v, err := newViews(a)
+	if err != nil {
+		panic("web: " + err.Error())
+	}
+	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown()}
+
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
+	return httpx.Chain(httpx.RecordRoute(h.routes()),
+		securityHeaders,
+		csrf.Handler,
+		h.session,
+	)
+}
+
+// crossOrigin answers a cross-site form post (CSRF) with a 403 page.
+func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
+	h.logger.WarnContext(r.Context(), "cross-origin request refused",
+		slog.String("request_id", httpx.RequestID(r.Context())), slog.String("path", r.URL.Path))
+	h.renderStatus(w, r, http.StatusForbidden, "This form was sent from another site, so it was refused. Go back, reload the page and try again.")
+}
+
+// contentSecurityPolicy allows scripts, styles and fonts from this origin
+// only. Images may also come from http(s) URLs because avatars and images in
+// articles are links chosen by users; everything the site itself ships is
+// served from this origin.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: http:; " +
+	"font-src 'self'; connect-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response of the site carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		next.ServeHTTP(w, r)
+	})
+}
