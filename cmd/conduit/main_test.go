@@ -796,3 +796,23 @@ func TestSecondSIGTERMExitsAtOnce(t *testing.T) {
 		t.Fatalf("want the process killed by the second SIGTERM, got %v", err)
 	}
 }
+
+// --cache-items 0 runs without a cache: reads are served (fresh) from the
+// database and no cache counters are exported.
+func TestServeWithoutCache(t *testing.T) {
+	base, _ := serveInProcess(t, "--cache-items", "0")
+	c := newClient(t, base)
+	c.register("nocache")
+	var art articleOut
+	c.call("POST", "/api/articles", map[string]any{"article": map[string]any{"title": "Uncached", "description": "d", "body": "v1"}}, &art)
+	c.call("PUT", "/api/articles/"+art.Article.Slug, map[string]any{"article": map[string]any{"body": "v2"}}, nil)
+	var got struct {
+		Article struct{ Body string } `json:"article"`
+	}
+	if st := c.call("GET", "/api/articles/"+art.Article.Slug, nil, &got); st != 200 || got.Article.Body != "v2" {
+		t.Fatalf("GET article = %d, body %q; want 200, v2", st, got.Article.Body)
+	}
+	if _, metrics := c.get("/metrics"); strings.Contains(metrics, "conduit_cache_hits_total") {
+		t.Error("metrics export cache counters although there is no cache")
+	}
+}

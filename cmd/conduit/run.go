@@ -103,19 +103,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	memCache := cache.NewMemory(max(cfg.CacheItems, 1))
-	server.RegisterCacheStats(reg, "memory", memCache.Stats)
-	var svcCache conduit.Cache = memCache
-	if db.Dialect() == "postgres" {
-		// Several nodes may share this database: keep their caches
-		// coherent through LISTEN/NOTIFY.
-		coherent := cache.NewCoherent(memCache, cache.CoherentOptions{
-			Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
-			MaxPayload: store.MaxNotifyPayload,
-			Logger:     logger,
-		})
-		go db.Listen(ctx, cacheChannel, coherent, logger)
-		svcCache = coherent
+	// --cache-items 0 takes the cache out entirely (every read goes to the
+	// database), which is what one wants when chasing a suspected stale read.
+	var svcCache conduit.Cache = cache.None{}
+	if cfg.CacheItems > 0 {
+		memCache := cache.NewMemory(cfg.CacheItems)
+		server.RegisterCacheStats(reg, "memory", memCache.Stats)
+		svcCache = memCache
+		if db.Dialect() == "postgres" {
+			// Several nodes may share this database: keep their caches
+			// coherent through LISTEN/NOTIFY.
+			coherent := cache.NewCoherent(memCache, cache.CoherentOptions{
+				Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
+				MaxPayload: store.MaxNotifyPayload,
+				Logger:     logger,
+			})
+			go db.Listen(ctx, cacheChannel, coherent, logger)
+			svcCache = coherent
+		}
 	}
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 

@@ -124,3 +124,16 @@ func (m *Memory) evict(now time.Time) {
 func (m *Memory) Stats() (hits, misses uint64) {
 	return m.hits.Load(), m.misses.Load()
 }
+
+// None is a cache that holds nothing: every Get misses. --cache-items 0
+// selects it.
+type None struct{}
+
+// Get always misses.
+func (None) Get(context.Context, string) ([]byte, bool) { return nil, false }
+
+// Set does nothing.
+func (None) Set(context.Context, string, []byte, time.Duration) {}
+
+// Delete does nothing.
+func (None) Delete(context.Context, ...string) {}

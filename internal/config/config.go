@@ -74,7 +74,7 @@ func (c *Config) options() map[string]option {
 		{"log-level", "CONDUIT_LOG_LEVEL", "log level: debug, info, warn or error", str(&c.LogLevel, "info")},
 		{"shutdown-timeout", "CONDUIT_SHUTDOWN_TIMEOUT", "how long in-flight requests may take to finish on shutdown", dur(&c.ShutdownTimeout, 15*time.Second)},
 		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
-		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds", num(&c.CacheItems, 10000)},
+		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds (0: no cache)", num(&c.CacheItems, 10000)},
 		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (10-14)", num(&c.BcryptCost, 10)},
 		{"max-inflight", "CONDUIT_MAX_INFLIGHT", "requests one node serves at once; beyond that and a short queue it answers 503 with Retry-After (0: no limit)", num(&c.MaxInFlight, 128)},
 		{"max-queue", "CONDUIT_MAX_QUEUE", "requests that may wait for a free slot when --max-inflight are running", num(&c.MaxQueue, 64)},
