@@ -71,7 +71,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "trust-proxy"}
+	"idempotency-ttl"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -129,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		})),
-		Web:      web.New(svc, tokens, logger, web.Options{TrustProxy: cfg.TrustProxy}),
+		Web:      web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
 		DB:       db,
 		Logger:   logger,
 		Registry: reg,

@@ -33,7 +33,6 @@ type Config struct {
 	DBConnLifetime     time.Duration
 	DBStatementTimeout time.Duration
 	DBConnectTimeout   time.Duration
-	TrustProxy         bool
 
 	// Stage 3: several nodes behind a load balancer.
 	MaxInFlight    int           // concurrent requests per node; 0: no limit
@@ -60,9 +59,6 @@ func (c *Config) options() map[string]option {
 	num := func(p *int, def int) func(*flag.FlagSet, string, string) {
 		return func(fs *flag.FlagSet, n, u string) { fs.IntVar(p, n, def, u) }
 	}
-	boolean := func(p *bool, def bool) func(*flag.FlagSet, string, string) {
-		return func(fs *flag.FlagSet, n, u string) { fs.BoolVar(p, n, def, u) }
-	}
 	list := []option{
 		{"addr", "CONDUIT_ADDR", "address to listen on", str(&c.Addr, ":8080")},
 		{"data-dir", "CONDUIT_DATA_DIR", "directory for the embedded database and the signing key", str(&c.DataDir, "./data")},
@@ -85,7 +81,6 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
-		{"trust-proxy", "CONDUIT_TRUST_PROXY", "trust X-Forwarded-Proto from a TLS-terminating proxy in front (marks session cookies Secure); leave off when clients connect directly", boolean(&c.TrustProxy, false)},
 	}
 	m := make(map[string]option, len(list))
 	for _, o := range list {

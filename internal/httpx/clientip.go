@@ -51,6 +51,14 @@ func (tp TrustedProxies) trusts(a netip.Addr) bool {
 	return false
 }
 
+// IsProxy reports whether r came straight from one of the trusted proxies,
+// whose forwarding headers (X-Forwarded-For, X-Forwarded-Proto) may then
+// be believed.
+func (tp TrustedProxies) IsProxy(r *http.Request) bool {
+	addr, err := netip.ParseAddr(hostOf(r.RemoteAddr))
+	return err == nil && tp.trusts(addr)
+}
+
 // ClientAddr returns the address of the client that sent r. It starts at
 // the peer address and, while that is a trusted proxy, steps one hop back
 // through X-Forwarded-For (whose entries are appended left to right by

@@ -39,7 +39,8 @@ func (h *handler) secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
-	return h.opts.TrustProxy && strings.EqualFold(strings.TrimSpace(firstValue(r.Header.Get("X-Forwarded-Proto"))), "https")
+	return h.opts.TrustedProxies.IsProxy(r) &&
+		strings.EqualFold(strings.TrimSpace(firstValue(r.Header.Get("X-Forwarded-Proto"))), "https")
 }
 
 // firstValue returns the first entry of a comma-separated header (the one

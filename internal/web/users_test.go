@@ -3,10 +3,12 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
@@ -155,10 +157,15 @@ func TestSecureCookieBehindTLS(t *testing.T) {
 			{"proxy TLS, trusted", true, false, "https", true},
 			{"proxy TLS header, not trusted", false, false, "https", false},
 			{"proxy plain http, trusted", true, false, "http", false},
+			{"header from a peer that is not the trusted proxy", false, false, "https", false},
 		}
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := newSite(t, db, Options{TrustProxy: tt.trust})
+				opts := Options{}
+				if tt.trust { // httptest requests come from 192.0.2.1
+					opts.TrustedProxies = httpx.TrustedProxies{netip.MustParsePrefix("192.0.2.0/24")}
+				}
+				s := newSite(t, db, opts)
 				form := url.Values{"username": {"u" + string(rune('a'+i))}, "email": {"u" + string(rune('a'+i)) + "@example.com"}, "password": {"password1"}}
 				req := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(form.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -15,10 +15,10 @@ import (
 
 // Options tune the site to how it is deployed.
 type Options struct {
-	// TrustProxy makes the site believe X-Forwarded-Proto: https from a
-	// TLS-terminating proxy in front of it, so session cookies are Secure.
-	// Leave it off when clients reach the server directly.
-	TrustProxy bool
+	// TrustedProxies are the TLS-terminating load balancers in front of
+	// the site (--trusted-proxies): from them, and only from them,
+	// X-Forwarded-Proto: https is believed, so session cookies are Secure.
+	TrustedProxies httpx.TrustedProxies
 }
 
 // handler holds what the page handlers use.
