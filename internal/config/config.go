@@ -34,6 +34,7 @@ type Config struct {
 	DBStatementTimeout time.Duration
 	DBConnectTimeout   time.Duration
 	TrustProxy         bool
+	DebugAddr          string // pprof listener; empty: none
 }
 
 // option binds one flag to its environment variable.
@@ -73,6 +74,7 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
+		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 		{"trust-proxy", "CONDUIT_TRUST_PROXY", "trust X-Forwarded-Proto from a TLS-terminating proxy in front (marks session cookies Secure); leave off when clients connect directly", boolean(&c.TrustProxy, false)},
 	}
 	m := make(map[string]option, len(list))
