@@ -381,7 +381,19 @@ const (
 )
 
 func checkPage(limit, offset int) (int, int, error) {
+	return checkKeyset(limit, offset, 0)
+}
+
+// checkKeyset is checkPage for a page that may also have a keyset bound,
+// which cannot be combined with an offset.
+func checkKeyset(limit, offset int, before int64) (int, int, error) {
 	v := ValidationError{}
+	if before < 0 {
+		v.Add("cursor", "is invalid")
+	}
+	if before > 0 && offset > 0 {
+		v.Add("cursor", "cannot be combined with offset")
+	}
 	if limit == 0 {
 		limit = DefaultLimit
 	}
@@ -397,19 +409,20 @@ func checkPage(limit, offset int) (int, int, error) {
 // Articles lists articles, newest first.
 func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
 	var err error
-	if f.Limit, f.Offset, err = checkPage(f.Limit, f.Offset); err != nil {
+	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
 	}
 	return s.store.ListArticles(ctx, viewerID, f)
 }
 
 // Feed lists the articles of the authors viewerID follows, newest first.
-func (s *Service) Feed(ctx context.Context, viewerID int64, limit, offset int) (ArticlePage, error) {
+// Only f's Limit, Offset and Before apply.
+func (s *Service) Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
 	var err error
-	if limit, offset, err = checkPage(limit, offset); err != nil {
+	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
 	}
-	return s.store.Feed(ctx, viewerID, limit, offset)
+	return s.store.Feed(ctx, viewerID, ArticleFilter{Limit: f.Limit, Offset: f.Offset, Before: f.Before})
 }
 
 // Favorite marks the article as a favorite of viewerID.

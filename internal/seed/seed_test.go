@@ -315,7 +315,7 @@ func seedAndCheck(t *testing.T, db *store.DB) {
 		if err != nil || len(tags) != 100 {
 			t.Errorf("tags: %d, %v", len(tags), err)
 		}
-		if _, err := svc.Feed(ctx, u.ID, 20, 0); err != nil {
+		if _, err := svc.Feed(ctx, u.ID, conduit.ArticleFilter{Limit: 20}); err != nil {
 			t.Errorf("feed: %v", err)
 		}
 		// New rows get ids after the seeded ones.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -145,7 +146,22 @@ func (db *DB) ArticleBySlug(ctx context.Context, viewerID int64, slug string) (c
 	return list[0], nil
 }
 
-var listArticlesQuery = selectArticles(false)
+// pageSelect reads the full rows of a page of article ids (the subquery,
+// newest first) with their authors and the viewer's flags. Paging on ids
+// alone first (a "deferred join") keeps an offset cheap: the skipped rows
+// are index entries, not joined articles.
+var pageSelect = strings.Replace(selectArticles(false), "FROM articles a",
+	"FROM (%s) p\n\tJOIN articles a ON a.id = p.id", 1) + `
+	ORDER BY a.id DESC`
+
+// listQuery is how one kind of list counts its articles and pages their ids.
+type listQuery struct {
+	// count returns the number of articles in the list; it takes args.
+	count string
+	// ids selects "id" newest first; it takes args. %s is where a keyset
+	// bound goes (" AND <col> < ?"); boundCol names the id column.
+	ids, boundCol string
+}
 
 // ListArticles returns a page of articles, newest first, and the total
 // count for the filter: three queries whatever the page size.
@@ -153,19 +169,37 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 	switch {
 	case f.Tag == "" && f.Author == "" && f.FavoritedBy == "":
 		return db.articlePage(ctx, viewerID, listQuery{
-			count: `SELECT coalesce((SELECT value FROM counters WHERE name = 'articles'), 0)`,
-			page:  listArticlesQuery,
-			order: `a.id DESC`,
-		}, nil, f.Limit, f.Offset)
+			count:    `SELECT coalesce((SELECT value FROM counters WHERE name = 'articles'), 0)`,
+			ids:      `SELECT id FROM articles WHERE 1 = 1%s ORDER BY id DESC`,
+			boundCol: "id",
+		}, nil, f)
 	case f.Author == "" && f.FavoritedBy == "":
 		// One tag: count from tag_counts, and walk the tag's index newest
 		// first instead of collecting all its articles.
 		return db.articlePage(ctx, viewerID, listQuery{
-			count: `SELECT coalesce((SELECT articles FROM tag_counts WHERE tag = ?), 0)`,
-			page:  listByTagQuery + ` WHERE t.tag = ?`,
-			order: `t.article_id DESC`,
-		}, []any{f.Tag}, f.Limit, f.Offset)
+			count:    `SELECT coalesce((SELECT articles FROM tag_counts WHERE tag = ?), 0)`,
+			ids:      `SELECT article_id AS id FROM article_tags WHERE tag = ?%s ORDER BY article_id DESC`,
+			boundCol: "article_id",
+		}, []any{f.Tag}, f)
+	case f.Tag == "" && f.FavoritedBy == "":
+		// One author: a range of articles_author_idx (author_id, id DESC).
+		author := `(SELECT id FROM users WHERE lower(username) = lower(?))`
+		return db.articlePage(ctx, viewerID, listQuery{
+			count:    `SELECT count(*) FROM articles WHERE author_id = ` + author,
+			ids:      `SELECT id FROM articles WHERE author_id = ` + author + `%s ORDER BY id DESC`,
+			boundCol: "id",
+		}, []any{f.Author}, f)
+	case f.Tag == "" && f.Author == "":
+		// Favorited by one user: a range of the favorites primary key
+		// (user_id, article_id).
+		user := `(SELECT id FROM users WHERE lower(username) = lower(?))`
+		return db.articlePage(ctx, viewerID, listQuery{
+			count:    `SELECT count(*) FROM favorites WHERE user_id = ` + user,
+			ids:      `SELECT article_id AS id FROM favorites WHERE user_id = ` + user + `%s ORDER BY article_id DESC`,
+			boundCol: "article_id",
+		}, []any{f.FavoritedBy}, f)
 	}
+	// Combined filters (rare): the general form.
 	var where []string
 	var args []any
 	if f.Tag != "" {
@@ -181,45 +215,49 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 			WHERE user_id = (SELECT id FROM users WHERE lower(username) = lower(?)))`)
 		args = append(args, f.FavoritedBy)
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	return db.articlePage(ctx, viewerID, filtered(cond), args, f.Limit, f.Offset)
+	cond := strings.Join(where, " AND ")
+	return db.articlePage(ctx, viewerID, listQuery{
+		count:    `SELECT count(*) FROM articles a WHERE ` + cond,
+		ids:      `SELECT a.id FROM articles a WHERE ` + cond + `%s ORDER BY a.id DESC`,
+		boundCol: "a.id",
+	}, args, f)
 }
 
-// listQuery is how one kind of list counts and pages.
-type listQuery struct {
-	count, page, order string
+// Feed returns the newest articles of the authors viewerID follows: fan-out
+// on read. The ids come from one range of articles_author_idx per followee
+// (index entries only, no article rows), the newest limit+offset of them
+// kept by a bounded sort; then only the page's rows are read.
+func (db *DB) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	return db.articlePage(ctx, viewerID, listQuery{
+		count: `SELECT count(*) FROM follows f JOIN articles a ON a.author_id = f.followee_id
+			WHERE f.follower_id = ?`,
+		ids: `SELECT a.id FROM follows f JOIN articles a ON a.author_id = f.followee_id
+			WHERE f.follower_id = ?%s ORDER BY a.id DESC`,
+		boundCol: "a.id",
+	}, []any{viewerID}, f)
 }
 
-// filtered is the general list: count(*) and page over a condition.
-func filtered(cond string) listQuery {
-	return listQuery{count: `SELECT count(*) FROM articles a` + cond, page: listArticlesQuery + cond, order: `a.id DESC`}
-}
-
-var listByTagQuery = strings.Replace(listArticlesQuery, "FROM articles a",
-	"FROM article_tags t\n\tJOIN articles a ON a.id = t.article_id", 1)
-
-// Feed returns the newest articles of the authors viewerID follows.
-func (db *DB) Feed(ctx context.Context, viewerID int64, limit, offset int) (conduit.ArticlePage, error) {
-	cond := ` WHERE a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ?)`
-	return db.articlePage(ctx, viewerID, filtered(cond), []any{viewerID}, limit, offset)
-}
-
-func (db *DB) articlePage(ctx context.Context, viewerID int64, lq listQuery, args []any, limit, offset int) (conduit.ArticlePage, error) {
+// articlePage counts the list and reads one page of it: by offset, or after
+// a keyset bound (f.Before: ids below it). It reads one id more than the
+// page to know whether a next page exists (page.Next).
+func (db *DB) articlePage(ctx context.Context, viewerID int64, lq listQuery, args []any, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
 	var page conduit.ArticlePage
 	if err := db.queryRow(ctx, lq.count, args...).Scan(&page.Count); err != nil {
 		return page, db.mapErr(err)
 	}
 	page.Articles = []conduit.Article{}
-	if page.Count <= offset {
+	if page.Count <= f.Offset {
 		return page, nil
 	}
-	q := lq.page + ` ORDER BY ` + lq.order + ` LIMIT ? OFFSET ?`
+	bound := ""
 	all := append([]any{viewerID, viewerID}, args...)
-	all = append(all, limit, offset)
-	rows, err := db.query(ctx, q, all...)
+	if f.Before > 0 {
+		bound = " AND " + lq.boundCol + " < ?"
+		all = append(all, f.Before)
+	}
+	all = append(all, f.Limit+1, f.Offset)
+	ids := fmt.Sprintf(lq.ids, bound) + ` LIMIT ? OFFSET ?`
+	rows, err := db.query(ctx, fmt.Sprintf(pageSelect, ids), all...)
 	if err != nil {
 		return page, db.mapErr(err)
 	}
@@ -233,6 +271,10 @@ func (db *DB) articlePage(ctx context.Context, viewerID int64, lq listQuery, arg
 	}
 	if err := rows.Err(); err != nil {
 		return page, db.mapErr(err)
+	}
+	if len(page.Articles) > f.Limit {
+		page.Articles = page.Articles[:f.Limit]
+		page.Next = page.Articles[f.Limit-1].ID
 	}
 	return page, db.mapErr(db.loadTags(ctx, page.Articles))
 }
