@@ -224,40 +224,101 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 }
 
 // Feed returns the newest articles of the authors viewerID follows: fan-out
-// on read. The ids come from one range of articles_author_idx per followee
-// (index entries only, no article rows), the newest limit+offset of them
-// kept by a bounded sort; then only the page's rows are read.
+// on read, with one of two plans for the page's ids chosen from the count:
+//
+//   - per followee: one range of articles_author_idx per followee (index
+//     entries only), the newest limit+offset kept by a bounded sort. Its
+//     cost grows with the candidates (all the followees' articles).
+//   - newest first: walk articles by id downwards, keeping those whose
+//     author is followed (a follows primary-key probe each). Its cost grows
+//     with the rows walked, about (offset+limit) × articles / candidates:
+//     small for a user whose followees wrote a large share of the articles
+//     (celebrities, many followees).
+//
+// The walk is bounded to an id window a few times the expected length; if
+// the window holds too few (the followees wrote little lately), the
+// per-followee plan runs instead, so neither plan is ever unbounded.
 func (db *DB) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
-	return db.articlePage(ctx, viewerID, listQuery{
-		count: `SELECT count(*) FROM follows f JOIN articles a ON a.author_id = f.followee_id
-			WHERE f.follower_id = ?`,
-		ids: `SELECT a.id FROM follows f JOIN articles a ON a.author_id = f.followee_id
-			WHERE f.follower_id = ?%s ORDER BY a.id DESC`,
-		boundCol: "a.id",
-	}, []any{viewerID}, f)
+	var count int
+	if err := db.queryRow(ctx, `
+		SELECT count(*) FROM follows f JOIN articles a ON a.author_id = f.followee_id
+		WHERE f.follower_id = ?`, viewerID).Scan(&count); err != nil {
+		return conduit.ArticlePage{}, db.mapErr(err)
+	}
+	lo, ok, err := db.feedWindow(ctx, count, f)
+	if err != nil {
+		return conduit.ArticlePage{}, err
+	}
+	if ok {
+		page, err := db.pageOf(ctx, viewerID, count, `
+			SELECT a.id FROM articles a
+			WHERE a.id >= ?%s
+			  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = a.author_id)
+			ORDER BY a.id DESC`, "a.id", []any{lo}, []any{viewerID}, f)
+		// A full page (with the extra id that says more follow) proves the
+		// window held the page; a short one may have been cut by it.
+		if err != nil || page.Next != 0 {
+			return page, err
+		}
+	}
+	return db.pageOf(ctx, viewerID, count, `
+		SELECT a.id FROM follows f JOIN articles a ON a.author_id = f.followee_id
+		WHERE f.follower_id = ?%s ORDER BY a.id DESC`, "a.id", []any{viewerID}, nil, f)
 }
 
-// articlePage counts the list and reads one page of it: by offset, or after
-// a keyset bound (f.Before: ids below it). It reads one id more than the
-// page to know whether a next page exists (page.Next).
-func (db *DB) articlePage(ctx context.Context, viewerID int64, lq listQuery, args []any, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
-	var page conduit.ArticlePage
-	if err := db.queryRow(ctx, lq.count, args...).Scan(&page.Count); err != nil {
-		return page, db.mapErr(err)
+// feedWindow decides the feed's plan: ok if walking articles newest first
+// is expected to read fewer rows than the per-followee plan, with lo the
+// lowest id of the window to walk.
+func (db *DB) feedWindow(ctx context.Context, candidates int, f conduit.ArticleFilter) (lo int64, ok bool, err error) {
+	if candidates == 0 {
+		return 0, false, nil
 	}
-	page.Articles = []conduit.Article{}
+	var top int64
+	if err := db.queryRow(ctx, `SELECT coalesce(max(id), 0) FROM articles`).Scan(&top); err != nil {
+		return 0, false, db.mapErr(err)
+	}
+	if f.Before > 0 {
+		top = min(top, f.Before-1)
+	}
+	need := int64(f.Offset + f.Limit + 1)
+	// Rows walked per candidate found, if the candidates were spread evenly
+	// over the ids: top / candidates. Walk a window four times that.
+	window := 4*need*top/int64(candidates) + 100
+	if window >= int64(candidates) || window >= top {
+		return 0, false, nil
+	}
+	return top - window, true, nil
+}
+
+// articlePage counts the list and reads one page of it.
+func (db *DB) articlePage(ctx context.Context, viewerID int64, lq listQuery, args []any, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	var count int
+	if err := db.queryRow(ctx, lq.count, args...).Scan(&count); err != nil {
+		return conduit.ArticlePage{}, db.mapErr(err)
+	}
+	return db.pageOf(ctx, viewerID, count, lq.ids, lq.boundCol, args, nil, f)
+}
+
+// pageOf reads one page of a list of count articles whose ids the query ids
+// selects newest first: by offset, or after a keyset bound (f.Before: ids
+// below it), which goes where ids has %s, on boundCol, between the
+// arguments pre and post. It reads one id more than the page to know
+// whether a next page exists (page.Next).
+func (db *DB) pageOf(ctx context.Context, viewerID int64, count int, ids, boundCol string, pre, post []any, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	page := conduit.ArticlePage{Count: count, Articles: []conduit.Article{}}
 	if page.Count <= f.Offset {
 		return page, nil
 	}
 	bound := ""
-	all := append([]any{viewerID, viewerID}, args...)
+	all := append([]any{viewerID, viewerID}, pre...)
 	if f.Before > 0 {
-		bound = " AND " + lq.boundCol + " < ?"
+		bound = " AND " + boundCol + " < ?"
 		all = append(all, f.Before)
 	}
+	all = append(all, post...)
 	all = append(all, f.Limit+1, f.Offset)
-	ids := fmt.Sprintf(lq.ids, bound) + ` LIMIT ? OFFSET ?`
-	rows, err := db.query(ctx, fmt.Sprintf(pageSelect, ids), all...)
+	q := fmt.Sprintf(pageSelect, fmt.Sprintf(ids, bound)+` LIMIT ? OFFSET ?`)
+	rows, err := db.query(ctx, q, all...)
 	if err != nil {
 		return page, db.mapErr(err)
 	}
