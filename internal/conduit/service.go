@@ -24,11 +24,14 @@ type Service struct {
 	// that the answer takes as long as for a known one. It is made by the
 	// same hasher, at the same cost, on first use.
 	dummyHash func() string
+	// lists holds anonymous first pages of article lists for a moment.
+	lists *listCache
 }
 
 // NewService wires the use cases to their dependencies.
 func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
 	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now}
+	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
 		return h
@@ -39,6 +42,10 @@ func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
 // cacheTTL bounds how long a value may live in a cache even if an
 // invalidation were missed; invalidation on write is what keeps reads fresh.
 const cacheTTL = 5 * time.Minute
+
+// listCacheTTL bounds how stale an anonymous first page of a list may be
+// when the write was made on another node (see listCache).
+const listCacheTTL = time.Second
 
 // Cache keys. Cached values never hold viewer-specific fields.
 const keyTags = "tags"
@@ -161,6 +168,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 		return User{}, duplicateToValidation(err)
 	}
 	s.cache.Delete(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	s.lists.clear() // lists show the author's name and image
 	return u, nil
 }
 
@@ -256,6 +264,7 @@ func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArtic
 	if err := s.saveWithUniqueSlug(ctx, &a, s.store.CreateArticle); err != nil {
 		return Article{}, err
 	}
+	s.lists.clear()
 	s.cache.Delete(ctx, keyTags)
 	return a, nil
 }
@@ -344,6 +353,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
+	s.lists.clear()
 	s.cache.Delete(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
 	return a, nil
 }
@@ -358,6 +368,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
 		return err
 	}
+	s.lists.clear()
 	s.cache.Delete(ctx, keyArticle(slug), keyTags)
 	return nil
 }
@@ -412,7 +423,19 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
 	}
-	return s.store.ListArticles(ctx, viewerID, f)
+	key := listKey(viewerID, f)
+	if key == "" {
+		return s.store.ListArticles(ctx, viewerID, f)
+	}
+	page, ok, gen := s.lists.get(key)
+	if ok {
+		return page, nil
+	}
+	page, err = s.store.ListArticles(ctx, viewerID, f)
+	if err == nil {
+		s.lists.put(key, page, gen)
+	}
+	return page, err
 }
 
 // Feed lists the articles of the authors viewerID follows, newest first.
@@ -448,6 +471,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 		return Article{}, err
 	}
 	a.Favorited = on
+	s.lists.clear() // favoritesCount, and the favoriter's favorited-by list
 	s.cache.Delete(ctx, keyArticle(slug))
 	return a, nil
 }
