@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,16 +22,19 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		if err != nil {
 			return err
 		}
-		if err := addArticles(ctx, tx, +1); err != nil {
+		if err := addArticles(ctx, tx, a.Author.ID, +1); err != nil {
 			return err
 		}
 		return insertTags(ctx, tx, a.ID, a.Tags)
 	})
 }
 
-// addArticles moves the article counter by delta.
-func addArticles(ctx context.Context, tx *sqlTx, delta int) error {
-	_, err := tx.exec(ctx, `UPDATE counters SET value = value + ? WHERE name = 'articles'`, delta)
+// addArticles moves the article counter and the author's by delta.
+func addArticles(ctx context.Context, tx *sqlTx, authorID int64, delta int) error {
+	if _, err := tx.exec(ctx, `UPDATE counters SET value = value + ? WHERE name = 'articles'`, delta); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, `UPDATE users SET articles_count = articles_count + ? WHERE id = ?`, delta, authorID)
 	return err
 }
 
@@ -97,11 +101,15 @@ func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
 		if err := removeTags(ctx, tx, id); err != nil {
 			return err
 		}
-		res, err := tx.exec(ctx, `DELETE FROM articles WHERE id = ?`, id)
-		if err := mustAffect(res, err); err != nil {
+		var authorID int64
+		err := tx.queryRow(ctx, `DELETE FROM articles WHERE id = ? RETURNING author_id`, id).Scan(&authorID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return conduit.ErrNotFound
+		}
+		if err != nil {
 			return err
 		}
-		return addArticles(ctx, tx, -1)
+		return addArticles(ctx, tx, authorID, -1)
 	})
 }
 
@@ -185,7 +193,7 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 		// One author: a range of articles_author_idx (author_id, id DESC).
 		author := `(SELECT id FROM users WHERE lower(username) = lower(?))`
 		return db.articlePage(ctx, viewerID, listQuery{
-			count:    `SELECT count(*) FROM articles WHERE author_id = ` + author,
+			count:    `SELECT coalesce((SELECT articles_count FROM users WHERE lower(username) = lower(?)), 0)`,
 			ids:      `SELECT id FROM articles WHERE author_id = ` + author + `%s ORDER BY id DESC`,
 			boundCol: "id",
 		}, []any{f.Author}, f)
@@ -239,9 +247,11 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 // the window holds too few (the followees wrote little lately), the
 // per-followee plan runs instead, so neither plan is ever unbounded.
 func (db *DB) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	// The count sums the followees' articles_count: one primary-key probe
+	// per followee, however much they wrote.
 	var count int
 	if err := db.queryRow(ctx, `
-		SELECT count(*) FROM follows f JOIN articles a ON a.author_id = f.followee_id
+		SELECT coalesce(sum(u.articles_count), 0) FROM follows f JOIN users u ON u.id = f.followee_id
 		WHERE f.follower_id = ?`, viewerID).Scan(&count); err != nil {
 		return conduit.ArticlePage{}, db.mapErr(err)
 	}
