@@ -271,6 +271,22 @@ func (db *DB) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter)
 			return page, err
 		}
 	}
+	if db.d.name == "postgres" {
+		// The same plan spelled out with LATERAL, each followee giving at
+		// most the rows the page needs. The plain join below would do on
+		// PostgreSQL too, but once prepared it gets a generic plan (walk
+		// articles_pkey backwards, probing follows), chosen because it suits
+		// heavy readers: for a user following a few quiet accounts it walks
+		// the whole table (measured: the 5 s statement timeout).
+		return db.pageOf(ctx, viewerID, count, `
+			SELECT x.id FROM follows f
+			CROSS JOIN LATERAL (
+				SELECT a.id FROM articles a
+				WHERE a.author_id = f.followee_id%s
+				ORDER BY a.id DESC LIMIT ?
+			) x
+			WHERE f.follower_id = ? ORDER BY x.id DESC`, "a.id", nil, []any{f.Offset + f.Limit + 1, viewerID}, f)
+	}
 	return db.pageOf(ctx, viewerID, count, `
 		SELECT a.id FROM follows f JOIN articles a ON a.author_id = f.followee_id
 		WHERE f.follower_id = ?%s ORDER BY a.id DESC`, "a.id", []any{viewerID}, nil, f)
