@@ -72,6 +72,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := newLogger(cfg, stdout)
+	tuneGC(getenv)
 
 	db, err := openStore(ctx, cfg)
 	if err != nil {
