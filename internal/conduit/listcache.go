@@ -77,3 +77,10 @@ func (c *listCache) clear() {
 	c.gen++
 	clear(c.entries)
 }
+
+// version is the number of clears so far.
+func (c *listCache) version() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}

@@ -438,6 +438,13 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	return page, err
 }
 
+// ListsVersion changes whenever a write on this node changes what an
+// article list or a profile shows to an anonymous visitor (an article
+// written, edited or deleted, a favorite, a profile change). A page built
+// from lists may be reused while it is unchanged (and for a bounded time,
+// for the writes of other nodes).
+func (s *Service) ListsVersion() uint64 { return s.lists.version() }
+
 // Feed lists the articles of the authors viewerID follows, newest first.
 // Only f's Limit, Offset and Before apply.
 func (s *Service) Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
