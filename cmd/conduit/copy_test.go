@@ -95,7 +95,7 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 		if sn.list, err = s.Articles(ctx, viewer, conduit.ArticleFilter{Limit: 100}); err != nil {
 			t.Fatal(err)
 		}
-		if sn.feed, err = s.Feed(ctx, viewer, 100, 0); err != nil {
+		if sn.feed, err = s.Feed(ctx, viewer, conduit.ArticleFilter{Limit: 100}); err != nil {
 			t.Fatal(err)
 		}
 		if sn.comments, err = s.Comments(ctx, viewer, articles[0].Slug); err != nil {

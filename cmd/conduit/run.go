@@ -71,7 +71,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl"}
+	"idempotency-ttl", "debug-addr"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -83,6 +83,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+	tuneGC(getenv)
 
 	db, err := openStore(ctx, cfg)
 	if err != nil {
@@ -144,6 +145,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
+	}
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("debug listener: %w", err)
+		}
+		dctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go server.RunDebug(dctx, dln, logger)
+		logger.Warn("serving Go profiles on the debug listener", slog.String("addr", dln.Addr().String()))
 	}
 	logger.Info("starting", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
 	return srv.Run(ctx, ln, cfg.DrainDelay, cfg.ShutdownTimeout)

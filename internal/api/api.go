@@ -4,6 +4,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -179,13 +180,49 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // pageParams reads the limit and offset of a list; an absent limit is 0,
 // which the service turns into its default, and an explicit limit=0 is
 // refused as the spec's minimum is 1.
-func pageParams(r *http.Request) (limit, offset int, err error) {
+//
+// cursor (an extension of the spec) is the nextCursor of a previous page:
+// the list continues after that page's last article, however deep, at the
+// cost of a first page. It is opaque to clients.
+func pageParams(r *http.Request) (limit, offset int, before int64, err error) {
 	v := conduit.ValidationError{}
 	limit, offset = queryInt(r, "limit", v), queryInt(r, "offset", v)
 	if r.URL.Query().Has("limit") && limit == 0 && len(v["limit"]) == 0 {
 		v.Add("limit", "must be at least 1")
 	}
-	return limit, offset, v.Err()
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		var ok bool
+		if before, ok = decodeCursor(c); !ok {
+			v.Add("cursor", "is invalid")
+		}
+	}
+	return limit, offset, before, v.Err()
+}
+
+// cursorPrefix versions the cursor format.
+const cursorPrefix = "a1."
+
+// encodeCursor makes the opaque cursor that continues a list below the
+// article id (ids grow with creation time, so "below" is "older").
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(id, 10)))
+}
+
+// decodeCursor reverses encodeCursor.
+func decodeCursor(c string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, false
+	}
+	s, ok := strings.CutPrefix(string(b), cursorPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, false
+	}
+	return id, true
 }
 
 // queryInt reads an optional non-negative integer query parameter.

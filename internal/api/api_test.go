@@ -185,6 +185,7 @@ type articleDTO struct {
 type articlesDTO struct {
 	Articles      []articleDTO `json:"articles"`
 	ArticlesCount int          `json:"articlesCount"`
+	NextCursor    string       `json:"nextCursor"` // extension: keyset paging
 }
 
 type commentDTO struct {

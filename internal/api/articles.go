@@ -13,7 +13,7 @@ func (h *handler) listArticles(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := conduit.ArticleFilter{Tag: q.Get("tag"), Author: q.Get("author"), FavoritedBy: q.Get("favorited")}
 	var err error
-	if f.Limit, f.Offset, err = pageParams(r); err != nil {
+	if f.Limit, f.Offset, f.Before, err = pageParams(r); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -22,12 +22,13 @@ func (h *handler) listArticles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) feed(w http.ResponseWriter, r *http.Request) {
-	limit, offset, err := pageParams(r)
-	if err != nil {
+	var f conduit.ArticleFilter
+	var err error
+	if f.Limit, f.Offset, f.Before, err = pageParams(r); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	page, err := h.svc.Feed(r.Context(), auth.UserID(r.Context()), limit, offset)
+	page, err := h.svc.Feed(r.Context(), auth.UserID(r.Context()), f)
 	h.writeArticles(w, r, page, err)
 }
 

@@ -199,6 +199,7 @@ func TestListArticles(t *testing.T) {
 				var raw struct {
 					Articles      []map[string]json.RawMessage `json:"articles"`
 					ArticlesCount int                          `json:"articlesCount"`
+					NextCursor    string                       `json:"nextCursor"`
 				}
 				r := a.do("GET", "/api/articles"+c.query, "", nil)
 				r.want(t, 200, &raw)

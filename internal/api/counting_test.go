@@ -82,9 +82,9 @@ func (s *countingStore) ListArticles(ctx context.Context, viewerID int64, f cond
 	return s.Store.ListArticles(ctx, viewerID, f)
 }
 
-func (s *countingStore) Feed(ctx context.Context, viewerID int64, limit, offset int) (conduit.ArticlePage, error) {
+func (s *countingStore) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
 	s.hit()
-	return s.Store.Feed(ctx, viewerID, limit, offset)
+	return s.Store.Feed(ctx, viewerID, f)
 }
 
 func (s *countingStore) Favorite(ctx context.Context, userID, articleID int64) (int, error) {

@@ -74,10 +74,16 @@ type articleResponse struct {
 type articlesResponse struct {
 	Articles      []articleDTO `json:"articles"`
 	ArticlesCount int          `json:"articlesCount"`
+	// NextCursor (an extension of the spec) is the cursor of the next
+	// page: pass it back as ?cursor= to continue. Absent on the last page.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 func toArticles(p conduit.ArticlePage) articlesResponse {
 	out := articlesResponse{Articles: make([]articleDTO, len(p.Articles)), ArticlesCount: p.Count}
+	if p.Next > 0 {
+		out.NextCursor = encodeCursor(p.Next)
+	}
 	for i, a := range p.Articles {
 		out.Articles[i] = toArticle(a, false)
 	}

@@ -63,12 +63,18 @@ type ArticleFilter struct {
 	FavoritedBy string // username
 	Limit       int
 	Offset      int
+	// Before, if not 0, is a keyset bound: only articles with a smaller id
+	// (older ones: ids grow with creation time) are listed. It is the Next of
+	// the page before, so deep pages cost what the first one does.
+	Before int64
 }
 
 // ArticlePage is one page of a list and the total number of matching articles.
 type ArticlePage struct {
 	Articles []Article
-	Count    int
+	Count    int // all the articles of the list, whatever the page
+	// Next is the Before of the next page, or 0 when this page is the last.
+	Next int64
 }
 
 // Store is the persistence the domain needs. Implementations map their
@@ -90,7 +96,7 @@ type Store interface {
 	UpdateArticle(ctx context.Context, a *Article) error
 	DeleteArticle(ctx context.Context, id int64) error
 	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)
-	Feed(ctx context.Context, viewerID int64, limit, offset int) (ArticlePage, error)
+	Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) // f.Limit, Offset and Before
 
 	// Favorite and Unfavorite are idempotent and return the new count.
 	Favorite(ctx context.Context, userID, articleID int64) (int, error)

@@ -24,11 +24,14 @@ type Service struct {
 	// that the answer takes as long as for a known one. It is made by the
 	// same hasher, at the same cost, on first use.
 	dummyHash func() string
+	// lists holds anonymous first pages of article lists for a moment.
+	lists *listCache
 }
 
 // NewService wires the use cases to their dependencies.
 func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
 	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now}
+	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
 		return h
@@ -39,6 +42,10 @@ func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
 // cacheTTL bounds how long a value may live in a cache even if an
 // invalidation were missed; invalidation on write is what keeps reads fresh.
 const cacheTTL = 5 * time.Minute
+
+// listCacheTTL bounds how stale an anonymous first page of a list may be
+// when the write was made on another node (see listCache).
+const listCacheTTL = time.Second
 
 // Cache keys. Cached values never hold viewer-specific fields.
 const keyTags = "tags"
@@ -161,6 +168,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 		return User{}, duplicateToValidation(err)
 	}
 	s.cache.Delete(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	s.lists.clear() // lists show the author's name and image
 	return u, nil
 }
 
@@ -256,6 +264,7 @@ func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArtic
 	if err := s.saveWithUniqueSlug(ctx, &a, s.store.CreateArticle); err != nil {
 		return Article{}, err
 	}
+	s.lists.clear()
 	s.cache.Delete(ctx, keyTags)
 	return a, nil
 }
@@ -344,6 +353,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
+	s.lists.clear()
 	s.cache.Delete(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
 	return a, nil
 }
@@ -358,6 +368,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
 		return err
 	}
+	s.lists.clear()
 	s.cache.Delete(ctx, keyArticle(slug), keyTags)
 	return nil
 }
@@ -381,7 +392,19 @@ const (
 )
 
 func checkPage(limit, offset int) (int, int, error) {
+	return checkKeyset(limit, offset, 0)
+}
+
+// checkKeyset is checkPage for a page that may also have a keyset bound,
+// which cannot be combined with an offset.
+func checkKeyset(limit, offset int, before int64) (int, int, error) {
 	v := ValidationError{}
+	if before < 0 {
+		v.Add("cursor", "is invalid")
+	}
+	if before > 0 && offset > 0 {
+		v.Add("cursor", "cannot be combined with offset")
+	}
 	if limit == 0 {
 		limit = DefaultLimit
 	}
@@ -397,19 +420,39 @@ func checkPage(limit, offset int) (int, int, error) {
 // Articles lists articles, newest first.
 func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
 	var err error
-	if f.Limit, f.Offset, err = checkPage(f.Limit, f.Offset); err != nil {
+	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
 	}
-	return s.store.ListArticles(ctx, viewerID, f)
+	key := listKey(viewerID, f)
+	if key == "" {
+		return s.store.ListArticles(ctx, viewerID, f)
+	}
+	page, ok, gen := s.lists.get(key)
+	if ok {
+		return page, nil
+	}
+	page, err = s.store.ListArticles(ctx, viewerID, f)
+	if err == nil {
+		s.lists.put(key, page, gen)
+	}
+	return page, err
 }
 
+// ListsVersion changes whenever a write on this node changes what an
+// article list or a profile shows to an anonymous visitor (an article
+// written, edited or deleted, a favorite, a profile change). A page built
+// from lists may be reused while it is unchanged (and for a bounded time,
+// for the writes of other nodes).
+func (s *Service) ListsVersion() uint64 { return s.lists.version() }
+
 // Feed lists the articles of the authors viewerID follows, newest first.
-func (s *Service) Feed(ctx context.Context, viewerID int64, limit, offset int) (ArticlePage, error) {
+// Only f's Limit, Offset and Before apply.
+func (s *Service) Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
 	var err error
-	if limit, offset, err = checkPage(limit, offset); err != nil {
+	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
 	}
-	return s.store.Feed(ctx, viewerID, limit, offset)
+	return s.store.Feed(ctx, viewerID, ArticleFilter{Limit: f.Limit, Offset: f.Offset, Before: f.Before})
 }
 
 // Favorite marks the article as a favorite of viewerID.
@@ -435,6 +478,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 		return Article{}, err
 	}
 	a.Favorited = on
+	s.lists.clear() // favoritesCount, and the favoriter's favorited-by list
 	s.cache.Delete(ctx, keyArticle(slug))
 	return a, nil
 }

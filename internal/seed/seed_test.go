@@ -207,7 +207,7 @@ func TestPlanAndShape(t *testing.T) {
 }
 
 func TestSeedStore(t *testing.T) {
-	storetest.Each(t, seedAndCheck)
+	storetest.Each(t, func(t *testing.T, db *store.DB) { seedAndCheck(t, db) })
 }
 
 // TestSeedPostgres seeds a fresh PostgreSQL database through the bulk
@@ -248,12 +248,34 @@ func TestSeedPostgres(t *testing.T) {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	seedAndCheck(t, db)
+	seedAndCheck(t, db, func() {
+		// The load ends with VACUUM, so the visibility map is set and the
+		// counts' index-only scans do not fetch heap rows.
+		check, err := sql.Open("pgx", u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer check.Close()
+		for _, table := range []string{"articles", "follows", "favorites", "article_tags"} {
+			var pages, visible int64
+			var vacuumed bool
+			if err := check.QueryRowContext(ctx, `
+				SELECT c.relpages, c.relallvisible, s.last_vacuum IS NOT NULL
+				FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+				WHERE c.relname = $1`, table).Scan(&pages, &visible, &vacuumed); err != nil {
+				t.Fatal(err)
+			}
+			if !vacuumed || pages == 0 || visible < pages*9/10 {
+				t.Errorf("%s after seeding: vacuumed %v, %d of %d pages all-visible", table, vacuumed, visible, pages)
+			}
+		}
+	})
 }
 
 // seedAndCheck seeds an empty, migrated database and checks it: counts
 // against the plan, counters and references, and the app working on it.
-func seedAndCheck(t *testing.T, db *store.DB) {
+// afterLoad, if given, runs right after the load.
+func seedAndCheck(t *testing.T, db *store.DB, afterLoad ...func()) {
 	{
 		ctx := context.Background()
 		hash, err := auth.Bcrypt{Cost: 4}.Hash("password")
@@ -270,6 +292,9 @@ func seedAndCheck(t *testing.T, db *store.DB) {
 		}
 		if err := loader.Close(); err != nil {
 			t.Fatalf("close loader: %v", err)
+		}
+		for _, f := range afterLoad {
+			f()
 		}
 		counts, err := db.TableCounts(ctx)
 		if err != nil {
@@ -315,7 +340,7 @@ func seedAndCheck(t *testing.T, db *store.DB) {
 		if err != nil || len(tags) != 100 {
 			t.Errorf("tags: %d, %v", len(tags), err)
 		}
-		if _, err := svc.Feed(ctx, u.ID, 20, 0); err != nil {
+		if _, err := svc.Feed(ctx, u.ID, conduit.ArticleFilter{Limit: 20}); err != nil {
 			t.Errorf("feed: %v", err)
 		}
 		// New rows get ids after the seeded ones.

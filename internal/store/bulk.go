@@ -123,6 +123,9 @@ var integrityChecks = []struct{ name, q string }{
 	{"article counter differs from articles rows", `
 		SELECT count(*) FROM counters WHERE name = 'articles' AND value <> (SELECT count(*) FROM articles)`},
 	{"article counter missing", `SELECT 1 - count(*) FROM counters WHERE name = 'articles'`},
+	{"users.articles_count differs from articles rows", `
+		SELECT count(*) FROM users u
+		WHERE u.articles_count <> (SELECT count(*) FROM articles a WHERE a.author_id = u.id)`},
 	{"comments without author or article", `
 		SELECT count(*) FROM comments c
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.author_id)
@@ -168,13 +171,17 @@ func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
 	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
 }
 
-// refreshCounters recomputes the list counters (migration 0002) from the
+// refreshCounters recomputes the list counters (migrations 0002, 0004) from the
 // rows, after a bulk load.
 var refreshCounters = []string{
 	`DELETE FROM tag_counts`,
 	`INSERT INTO tag_counts (tag, articles) SELECT tag, count(*) FROM article_tags GROUP BY tag`,
 	`DELETE FROM counters WHERE name = 'articles'`,
 	`INSERT INTO counters (name, value) SELECT 'articles', count(*) FROM articles`,
+	`UPDATE users SET articles_count = 0 WHERE articles_count <> 0`,
+	`UPDATE users SET articles_count = c.n
+	 FROM (SELECT author_id, count(*) AS n FROM articles GROUP BY author_id) AS c
+	 WHERE users.id = c.author_id`,
 }
 
 // ResetData deletes every row of the tables the seeder fills.

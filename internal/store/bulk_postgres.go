@@ -176,9 +176,19 @@ func (l *postgresBulk) Finish(ctx context.Context, step func(string)) error {
 			return fmt.Errorf("sequence of %s: %w", t, err)
 		}
 	}
-	step("analyze")
-	if _, err := l.conn.Exec(ctx, `ANALYZE`); err != nil {
-		return err
+	// VACUUM, not just ANALYZE: freshly COPYed pages are not yet marked
+	// all-visible, so every index-only scan (the feed and list counts)
+	// would fetch each heap row to check visibility. Measured on the full
+	// dataset before this: the feed count of a user following 1,000
+	// accounts took 21.6 s (81,733 heap fetches, cold) instead of ms.
+	// VACUUM marks a page all-visible only once its rows' commits are
+	// flushed (hint bits), and the load committed asynchronously: first
+	// commit one transaction synchronously, which flushes the WAL up to it.
+	step("vacuum analyze")
+	for _, q := range []string{`SET synchronous_commit = on`, `SELECT pg_current_xact_id()`, `VACUUM (ANALYZE)`} {
+		if _, err := l.conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
 	}
 	l.done = true
 	return nil

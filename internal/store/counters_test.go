@@ -108,3 +108,88 @@ func TestListCounters(t *testing.T) {
 		check(11, map[string]int{"go": 11, "sql": 3})
 	})
 }
+
+// users.articles_count (migration 0004) follows concurrent creates and
+// deletes by several authors exactly, and the author list and the feed
+// count from it.
+func TestAuthorCounters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		reader := mkUser(t, db, "reader")
+		authors := []conduit.User{mkUser(t, db, "w0"), mkUser(t, db, "w1"), mkUser(t, db, "w2")}
+		for _, a := range authors[:2] {
+			if err := db.Follow(ctx, reader.ID, a.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(want []int) {
+			t.Helper()
+			total := 0
+			for i, a := range authors {
+				page, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{Author: a.Username, Limit: 100})
+				if err != nil || page.Count != want[i] || len(page.Articles) != want[i] {
+					t.Fatalf("%s's list: count %d, %d rows, %v; want %d", a.Username, page.Count, len(page.Articles), err, want[i])
+				}
+				if i < 2 {
+					total += want[i]
+				}
+			}
+			feed, err := db.Feed(ctx, reader.ID, conduit.ArticleFilter{Limit: 100})
+			if err != nil || feed.Count != total || len(feed.Articles) != total {
+				t.Fatalf("feed: count %d, %d rows, %v; want %d", feed.Count, len(feed.Articles), err, total)
+			}
+			if err := db.CheckIntegrity(ctx); err != nil {
+				t.Error(err)
+			}
+		}
+		check([]int{0, 0, 0})
+
+		// Concurrent creates by the three authors, then concurrent deletes
+		// of some of them, with a delete of a missing id mixed in.
+		var mu sync.Mutex
+		var ids [3][]int64
+		var wg sync.WaitGroup
+		for i := range 30 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := i % 3
+				ts := time.Now().UTC()
+				a := conduit.Article{Slug: fmt.Sprintf("c-%d", i), Title: "t", Description: "d", Body: "b",
+					CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: authors[w].ID}}
+				if err := db.CreateArticle(ctx, &a); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids[w] = append(ids[w], a.ID)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		check([]int{10, 10, 10})
+		for w, n := range []int{3, 0, 7} {
+			for _, id := range ids[w][:n] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := db.DeleteArticle(ctx, id); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.DeleteArticle(ctx, 1<<40); err != conduit.ErrNotFound {
+				t.Errorf("delete of a missing article: %v", err)
+			}
+		}()
+		wg.Wait()
+		check([]int{7, 10, 3})
+		if p, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{Author: "nobody", Limit: 10}); err != nil || p.Count != 0 {
+			t.Errorf("unknown author: %d, %v", p.Count, err)
+		}
+	})
+}

@@ -56,7 +56,7 @@ func BenchmarkPostgresDriver(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	q := dollarRebind(listArticlesQuery + ` ORDER BY a.id DESC LIMIT ? OFFSET ?`)
+	q := dollarRebind(fmt.Sprintf(pageSelect, `SELECT id FROM articles ORDER BY id DESC LIMIT ? OFFSET ?`))
 
 	b.Run("database-sql/list", func(b *testing.B) {
 		b.ReportAllocs()

@@ -48,13 +48,22 @@ type DB struct {
 	// opTimeout, if set, bounds every query and transaction on the client
 	// side, so a request fails instead of hanging when the network does.
 	opTimeout time.Duration
+	// readStmts, if set, caches prepared statements per query text on the
+	// read pool (SQLite). Writes are not cached: the single writer
+	// connection is held by the transaction, so preparing on its pool
+	// would wait for itself; and writes wait on fsync, not parsing.
+	readStmts *stmtCache
 }
 
 var _ conduit.Store = (*DB)(nil)
 
 // Close closes the pools.
 func (db *DB) Close() error {
-	err := db.write.Close()
+	var err error
+	if db.readStmts != nil {
+		err = db.readStmts.close()
+	}
+	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
@@ -117,7 +126,11 @@ func (r row) Scan(dest ...any) error {
 
 func (db *DB) queryRow(ctx context.Context, q string, args ...any) row {
 	ctx, cancel := db.bound(ctx)
-	return row{db.read.QueryRowContext(ctx, db.d.rebind(q), args...), cancel}
+	q = db.d.rebind(q)
+	if s, err := db.cachedRead(ctx, q); err == nil && s != nil {
+		return row{s.QueryRowContext(ctx, args...), cancel}
+	}
+	return row{db.read.QueryRowContext(ctx, q, args...), cancel}
 }
 
 // rows is a *sql.Rows whose deadline ends when it is closed.
@@ -133,12 +146,27 @@ func (r rows) Close() error {
 
 func (db *DB) query(ctx context.Context, q string, args ...any) (rows, error) {
 	ctx, cancel := db.bound(ctx)
-	rs, err := db.read.QueryContext(ctx, db.d.rebind(q), args...)
+	q = db.d.rebind(q)
+	var rs *sql.Rows
+	var err error
+	if s, perr := db.cachedRead(ctx, q); perr == nil && s != nil {
+		rs, err = s.QueryContext(ctx, args...)
+	} else {
+		rs, err = db.read.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		cancel()
 		return rows{}, db.mapErr(err)
 	}
 	return rows{rs, cancel}, nil
+}
+
+// cachedRead returns the cached read statement for q, or nil.
+func (db *DB) cachedRead(ctx context.Context, q string) (*sql.Stmt, error) {
+	if db.readStmts == nil {
+		return nil, nil
+	}
+	return db.readStmts.get(ctx, q)
 }
 
 // tx runs fn in a write transaction, committing if fn returns nil.

@@ -436,7 +436,7 @@ func TestFeed(t *testing.T) {
 		mkArticle(t, db, x, "x2")
 		mkArticle(t, db, me, "mine")
 
-		page, err := db.Feed(ctx, me.ID, 10, 0)
+		page, err := db.Feed(ctx, me.ID, conduit.ArticleFilter{Limit: 10, Offset: 0})
 		if err != nil || page.Count != 0 || len(page.Articles) != 0 {
 			t.Fatalf("feed before following: %v (%d), %v", slugs(page.Articles), page.Count, err)
 		}
@@ -445,7 +445,7 @@ func TestFeed(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		page, err = db.Feed(ctx, me.ID, 10, 0)
+		page, err = db.Feed(ctx, me.ID, conduit.ArticleFilter{Limit: 10, Offset: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -457,14 +457,14 @@ func TestFeed(t *testing.T) {
 				t.Errorf("%s: following=%v body=%q", a.Slug, a.Author.Following, a.Body)
 			}
 		}
-		page, err = db.Feed(ctx, me.ID, 1, 1)
+		page, err = db.Feed(ctx, me.ID, conduit.ArticleFilter{Limit: 1, Offset: 1})
 		if err != nil || page.Count != 3 || !slices.Equal(slugs(page.Articles), []string{"z1"}) {
 			t.Fatalf("feed page 2: %v (%d), %v", slugs(page.Articles), page.Count, err)
 		}
 		if err := db.Unfollow(ctx, me.ID, z.ID); err != nil {
 			t.Fatal(err)
 		}
-		page, err = db.Feed(ctx, me.ID, 10, 0)
+		page, err = db.Feed(ctx, me.ID, conduit.ArticleFilter{Limit: 10, Offset: 0})
 		if err != nil || !slices.Equal(slugs(page.Articles), []string{"x2", "x1"}) {
 			t.Fatalf("feed after unfollow: %v, %v", slugs(page.Articles), err)
 		}

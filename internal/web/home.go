@@ -29,7 +29,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Tab = "feed"
 		p.List.Empty = "No articles are here... yet. Follow some authors to fill your feed."
-		list, err = h.svc.Feed(r.Context(), viewerID(r), perPage, offset)
+		list, err = h.svc.Feed(r.Context(), viewerID(r), conduit.ArticleFilter{Limit: perPage, Offset: offset})
 	default:
 		p.List.Empty = "No articles are here... yet."
 		list, err = h.svc.Articles(r.Context(), viewerID(r), conduit.ArticleFilter{Limit: perPage, Offset: offset})

@@ -7,7 +7,7 @@ import "net/http"
 func (h *handler) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 
-	mux.HandleFunc("GET /{$}", h.home)
+	mux.HandleFunc("GET /{$}", h.cachedListPage(h.home))
 
 	mux.HandleFunc("GET /login", h.loginForm)
 	mux.HandleFunc("POST /login", h.login)
@@ -29,8 +29,8 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST /article/{slug}/comments", h.addComment)
 	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", h.deleteComment)
 
-	mux.HandleFunc("GET /profile/{username}", h.profile)
-	mux.HandleFunc("GET /profile/{username}/favorites", h.profileFavorites)
+	mux.HandleFunc("GET /profile/{username}", h.cachedListPage(h.profile))
+	mux.HandleFunc("GET /profile/{username}/favorites", h.cachedListPage(h.profileFavorites))
 	mux.HandleFunc("POST /profile/{username}/follow", h.follow)
 	mux.HandleFunc("POST /profile/{username}/unfollow", h.unfollow)
 

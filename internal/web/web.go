@@ -7,6 +7,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -30,6 +31,7 @@ type handler struct {
 	views    *views
 	assets   *assets
 	markdown *markdown
+	pages    *pageCache
 }
 
 // New returns the HTML site. Templates and static files are embedded in the
@@ -44,7 +46,8 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 	if err != nil {
 		panic("web: " + err.Error())
 	}
-	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown()}
+	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown(),
+		pages: newPageCache(time.Second, 1000)}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))

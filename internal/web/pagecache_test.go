@@ -1,0 +1,104 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// Anonymous list pages are reused until a write on this node changes
+// lists; signed-in visitors always get a fresh page; a hit carries the
+// same headers as the page it repeats.
+func TestAnonymousListPagesCached(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newSite(t, db, Options{})
+		author := s.browser().signUp("cached")
+		author.publish("First post", "news")
+		anon := s.browser()
+		paths := []string{"/", "/?tag=news", "/profile/cached", "/profile/cached/favorites"}
+		first := map[string]response{}
+		for _, p := range paths {
+			first[p] = anon.get(p)
+			wantStatus(t, first[p], http.StatusOK)
+		}
+		// A row written behind the service's back (no invalidation) is not
+		// on the reused anonymous pages, but a signed-in visitor sees it.
+		u, err := db.UserByUsername(ctx, "cached")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := time.Now().UTC()
+		hidden := conduit.Article{Slug: "behind-the-back", Title: "Behind the back", Description: "d", Body: "b",
+			Tags: []string{"news"}, CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: u.ID}}
+		if err := db.CreateArticle(ctx, &hidden); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths[:3] {
+			res := anon.get(p)
+			wantStatus(t, res, http.StatusOK)
+			if res.Body != first[p].Body {
+				t.Errorf("%s: anonymous page not reused", p)
+			}
+			for _, h := range []string{"Content-Type", "Cache-Control", "Content-Security-Policy", "Vary", "X-Frame-Options"} {
+				if !slices.Equal(res.Header.Values(h), first[p].Header.Values(h)) {
+					t.Errorf("%s: %s on a hit = %q, first %q", p, h, res.Header.Values(h), first[p].Header.Values(h))
+				}
+			}
+			wantContains(t, author.get(p), "Behind the back")
+		}
+		// A write through the service shows on the very next anonymous view.
+		author.publish("Second post", "news")
+		for _, p := range paths[:3] {
+			wantContains(t, anon.get(p), "Second post", "Behind the back")
+		}
+		// So does a favorite (counts and the favorites tab) and a profile change.
+		fan := s.browser().signUp("fan")
+		res := fan.post("/article/second-post/favorite", nil)
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("favorite: %d", res.StatusCode)
+		}
+		wantContains(t, anon.get("/profile/fan/favorites"), "Second post")
+		if _, err := s.svc.UpdateUser(ctx, u.ID, conduit.UserPatch{Bio: ptr("A brand new bio")}); err != nil {
+			t.Fatal(err)
+		}
+		wantContains(t, anon.get("/profile/cached"), "A brand new bio")
+		// Error pages are not kept.
+		wantStatus(t, anon.get("/profile/nobody-here"), http.StatusNotFound)
+		if _, err := s.svc.Register(ctx, conduit.NewUser{Username: "nobody-here", Email: "n@example.com", Password: "password1"}); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, anon.get("/profile/nobody-here"), http.StatusOK)
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestPageCacheExpiresAndIsBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newPageCache(time.Second, 2)
+	c.now = func() time.Time { return now }
+	c.put("/", cachedPage{version: 3, body: []byte("x")})
+	if _, ok := c.get("/", 3); !ok {
+		t.Fatal("miss right after put")
+	}
+	if _, ok := c.get("/", 4); ok {
+		t.Error("hit with another lists version")
+	}
+	now = now.Add(1001 * time.Millisecond)
+	if _, ok := c.get("/", 3); ok {
+		t.Error("hit after the ttl")
+	}
+	for _, k := range []string{"/a", "/b", "/c", "/d"} {
+		c.put(k, cachedPage{})
+		if len(c.entries) > 2 {
+			t.Fatalf("%d entries, bound 2", len(c.entries))
+		}
+	}
+}
