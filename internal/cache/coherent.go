@@ -81,6 +81,10 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 
 // Get reads the local cache while the invalidation channel is up, and
 // misses otherwise.
+// Watch calls fn when key is deleted on any node or the cache is cleared
+// (see Memory.Watch).
+func (c *Coherent) Watch(key string, fn func()) { c.local.Watch(key, fn) }
+
 func (c *Coherent) Get(ctx context.Context, key string) ([]byte, bool) {
 	if !c.connected.Load() {
 		return nil, false

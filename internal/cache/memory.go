@@ -25,6 +25,8 @@ type Memory struct {
 	// frozenUntil blocks every Set after a Clear, like a tombstone on
 	// every key.
 	frozenUntil time.Time
+	// watchers are called when their key is deleted or the cache cleared.
+	watchers map[string][]func()
 }
 
 type entry struct {
@@ -75,21 +77,46 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 // Delete removes keys and blocks their re-insertion for a moment.
 func (m *Memory) Delete(_ context.Context, keys ...string) {
 	now := m.now()
+	var notify []func()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, k := range keys {
 		m.put(now, k, entry{expiresAt: now.Add(m.hold)})
+		notify = append(notify, m.watchers[k]...)
 	}
+	m.mu.Unlock()
+	for _, fn := range notify {
+		fn()
+	}
+}
+
+// Watch calls fn whenever key is deleted (here, or on another node through
+// Coherent, before that node's write is acknowledged) and whenever the
+// whole cache is cleared. It lets state kept outside the cache follow the
+// same invalidations.
+func (m *Memory) Watch(key string, fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watchers == nil {
+		m.watchers = make(map[string][]func())
+	}
+	m.watchers[key] = append(m.watchers[key], fn)
 }
 
 // Clear drops every value and, for a moment, refuses new ones (a reader
 // that loaded a value before the Clear must not store it after).
 func (m *Memory) Clear() {
 	until := m.now().Add(m.hold)
+	var notify []func()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.items = make(map[string]entry)
 	m.frozenUntil = until
+	for _, fns := range m.watchers {
+		notify = append(notify, fns...)
+	}
+	m.mu.Unlock()
+	for _, fn := range notify {
+		fn()
+	}
 }
 
 // put stores e under key, evicting first if a new key would exceed the

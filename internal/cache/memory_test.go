@@ -148,3 +148,24 @@ func TestMemoryConcurrent(t *testing.T) {
 		t.Errorf("cache holds %d items, bound 50", len(m.items))
 	}
 }
+
+// Watch callbacks run for deletes of their key (not of other keys) and
+// for Clear.
+func TestMemoryWatch(t *testing.T) {
+	m := NewMemory(10)
+	calls := 0
+	m.Watch("lists", func() { calls++ })
+	ctx := context.Background()
+	m.Delete(ctx, "other")
+	if calls != 0 {
+		t.Fatalf("a delete of another key called the watcher")
+	}
+	m.Delete(ctx, "a", "lists")
+	if calls != 1 {
+		t.Fatalf("after deleting the key: %d calls, want 1", calls)
+	}
+	m.Clear()
+	if calls != 2 {
+		t.Fatalf("after Clear: %d calls, want 2", calls)
+	}
+}

@@ -150,6 +150,23 @@ func TestReadAfterWriteAcrossNodes(t *testing.T) {
 		if _, body := call(t, b, "GET", "/api/profiles/dana", "", ""); !strings.Contains(body, `"bio":"`+v+`"`) {
 			t.Fatalf("round %d: B served a stale profile right after A's write: %s", i, body)
 		}
+
+		// B keeps anonymous first pages of lists; a favorite via A changes
+		// the count they show.
+		list := "/api/articles?tag=t0"
+		time.Sleep(hold + 10*time.Millisecond)
+		call(t, b, "GET", list, "", "")
+		call(t, b, "GET", list, "", "")
+		method, want := "POST", `"favoritesCount":1`
+		if i%2 == 0 {
+			method, want = "DELETE", `"favoritesCount":0`
+		}
+		if st, body := call(t, a, method, "/api/articles/"+slug+"/favorite", u.User.Token, ""); st != 200 {
+			t.Fatalf("favorite via A: %d %s", st, body)
+		}
+		if _, body := call(t, b, "GET", list, "", ""); !strings.Contains(body, want) {
+			t.Fatalf("round %d: B served a stale list right after A's write (want %s): %s", i, want, body)
+		}
 	}
 }
 

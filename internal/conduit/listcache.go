@@ -11,11 +11,13 @@ import (
 // first page of a list are the hottest requests, identical for every
 // anonymous visitor, and each costs three queries.
 //
-// Freshness: on this node, any write that changes what a list shows
-// (an article created, edited or deleted, a favorite added or removed, a
-// profile changed) clears it at once, so a node reads its own writes.
-// Writes made on another node show here within ttl (1 s): the bounded
-// staleness of anonymous first pages when several nodes serve.
+// Freshness: any write that changes what a list shows (an article created,
+// edited or deleted, a favorite added or removed, a profile changed)
+// clears it at once on this node, and on every other node before the write
+// is answered, through the shared cache's invalidation of keyLists (see
+// Service.listsChanged), so every node reads every acknowledged write. The
+// ttl (1 s) bounds how long a page lives without any write, and how stale
+// a node can be while its invalidation listener is reconnecting.
 // Signed-in viewers (whose lists carry their own favorited and following
 // flags) and deeper pages are never cached.
 type listCache struct {

@@ -32,6 +32,10 @@ type Service struct {
 func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
 	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now}
 	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
+	if w, ok := cache.(watcher); ok {
+		// Writes on other nodes clear this node's list caches too.
+		w.Watch(keyLists, s.lists.clear)
+	}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
 		return h
@@ -43,8 +47,8 @@ func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
 // invalidation were missed; invalidation on write is what keeps reads fresh.
 const cacheTTL = 5 * time.Minute
 
-// listCacheTTL bounds how stale an anonymous first page of a list may be
-// when the write was made on another node (see listCache).
+// listCacheTTL bounds how long an anonymous first page of a list is kept
+// when no write changes lists (see listCache).
 const listCacheTTL = time.Second
 
 // Cache keys. Cached values never hold viewer-specific fields.
@@ -168,7 +172,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 		return User{}, duplicateToValidation(err)
 	}
 	s.cache.Delete(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
-	s.lists.clear() // lists show the author's name and image
+	s.listsChanged(ctx) // lists show the author's name and image
 	return u, nil
 }
 
@@ -264,7 +268,7 @@ func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArtic
 	if err := s.saveWithUniqueSlug(ctx, &a, s.store.CreateArticle); err != nil {
 		return Article{}, err
 	}
-	s.lists.clear()
+	s.listsChanged(ctx)
 	s.cache.Delete(ctx, keyTags)
 	return a, nil
 }
@@ -353,7 +357,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
-	s.lists.clear()
+	s.listsChanged(ctx)
 	s.cache.Delete(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
 	return a, nil
 }
@@ -368,7 +372,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
 		return err
 	}
-	s.lists.clear()
+	s.listsChanged(ctx)
 	s.cache.Delete(ctx, keyArticle(slug), keyTags)
 	return nil
 }
@@ -438,12 +442,30 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	return page, err
 }
 
-// ListsVersion changes whenever a write on this node changes what an
+// ListsVersion changes whenever a write on any node changes what an
 // article list or a profile shows to an anonymous visitor (an article
 // written, edited or deleted, a favorite, a profile change). A page built
-// from lists may be reused while it is unchanged (and for a bounded time,
-// for the writes of other nodes).
+// from lists may be reused while it is unchanged.
 func (s *Service) ListsVersion() uint64 { return s.lists.version() }
+
+// keyLists is a key that holds nothing: a write that changes lists deletes
+// it, and a cache that can tell (see watcher) clears the list caches when
+// that happens — for a cache shared by several nodes (cache.Coherent), on
+// every node before the write is answered, so every node reads every
+// acknowledged write.
+const keyLists = "lists:changed"
+
+// watcher is implemented by caches that report deletes, including deletes
+// made on other nodes.
+type watcher interface {
+	Watch(key string, fn func())
+}
+
+// listsChanged is called after a write that changes what lists show.
+func (s *Service) listsChanged(ctx context.Context) {
+	s.lists.clear()
+	s.cache.Delete(ctx, keyLists)
+}
 
 // Feed lists the articles of the authors viewerID follows, newest first.
 // Only f's Limit, Offset and Before apply.
@@ -478,7 +500,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 		return Article{}, err
 	}
 	a.Favorited = on
-	s.lists.clear() // favoritesCount, and the favoriter's favorited-by list
+	s.listsChanged(ctx) // favoritesCount, and the favoriter's favorited-by list
 	s.cache.Delete(ctx, keyArticle(slug))
 	return a, nil
 }

@@ -14,10 +14,9 @@ import (
 //
 // An entry is tagged with the service's lists version read before the page
 // was built, and served only while that version is current: every write on
-// this node that changes what a list page shows (articles, favorites,
+// any node that changes what a list page shows (articles, favorites,
 // profiles; see conduit.Service.ListsVersion) makes the old pages unusable
-// at once. Writes on other nodes show within ttl, as for the service's own
-// list cache. Signed-in visitors, other pages, other methods and answers
+// at once. Signed-in visitors, other pages, other methods and answers
 // other than 200 pass through.
 type pageCache struct {
 	mu      sync.Mutex
