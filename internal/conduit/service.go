@@ -321,7 +321,7 @@ type ArticlePatch struct {
 
 // UpdateArticle applies a patch; only the author may do it.
 func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string, p ArticlePatch) (Article, error) {
-	a, err := s.ownArticle(ctx, viewerID, slug)
+	a, err := s.ArticleForEdit(ctx, viewerID, slug)
 	if err != nil {
 		return Article{}, err
 	}
@@ -357,19 +357,20 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 		return Article{}, err
 	}
 	s.listsChanged(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
+	// The answer shows whether the author favorited their own article
+	// (following oneself is never true).
+	if a.Favorited, err = s.store.IsFavorited(ctx, viewerID, a.ID); err != nil {
+		return Article{}, err
+	}
 	return a, nil
 }
 
 // DeleteArticle removes an article with its comments and favorites; only
 // the author may do it.
 func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string) error {
-	// The viewer's flags are not needed: load the article as anyone sees it.
-	a, err := s.Article(ctx, 0, slug)
+	a, err := s.ArticleForEdit(ctx, viewerID, slug)
 	if err != nil {
 		return err
-	}
-	if a.Author.ID != viewerID {
-		return ErrForbidden
 	}
 	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
 		return err
@@ -378,12 +379,17 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 	return nil
 }
 
-func (s *Service) ownArticle(ctx context.Context, viewerID int64, slug string) (Article, error) {
-	a, err := s.Article(ctx, viewerID, slug)
+// ArticleForEdit returns the article with slug for its author to change;
+// anyone else (anonymous included) gets ErrForbidden. It is the one place
+// that decides who may change an article: UpdateArticle and DeleteArticle
+// use it, and the site's editor asks it before showing the form. The
+// viewer's flags (favorited, following) are not loaded.
+func (s *Service) ArticleForEdit(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	a, err := s.Article(ctx, 0, slug)
 	if err != nil {
 		return Article{}, err
 	}
-	if a.Author.ID != viewerID {
+	if viewerID == 0 || a.Author.ID != viewerID {
 		return Article{}, ErrForbidden
 	}
 	return a, nil
@@ -396,12 +402,8 @@ const (
 	MaxOffset    = 1_000_000
 )
 
-func checkPage(limit, offset int) (int, int, error) {
-	return checkKeyset(limit, offset, 0)
-}
-
-// checkKeyset is checkPage for a page that may also have a keyset bound,
-// which cannot be combined with an offset.
+// checkKeyset checks and defaults a page's limit and offset, and its
+// keyset bound (before), which cannot be combined with an offset.
 func checkKeyset(limit, offset int, before int64) (int, int, error) {
 	v := ValidationError{}
 	if before < 0 {
@@ -471,8 +473,12 @@ func (s *Service) listsChanged(ctx context.Context, keys ...string) {
 }
 
 // Feed lists the articles of the authors viewerID follows, newest first.
-// Only f's Limit, Offset and Before apply.
+// Only f's Limit, Offset and Before apply. An anonymous viewer has no feed:
+// ErrUnauthenticated.
 func (s *Service) Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
+	if viewerID == 0 {
+		return ArticlePage{}, ErrUnauthenticated
+	}
 	var err error
 	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
