@@ -23,10 +23,8 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		p.List.Empty = "No articles are here... yet."
 		list, err = h.svc.Articles(r.Context(), viewerID(r), conduit.ArticleFilter{Tag: p.Tag, Limit: perPage, Offset: offset})
 	case q.Get("feed") == "following":
-		if viewerID(r) == 0 {
-			toLogin(w, r, "")
-			return
-		}
+		// Anonymous: the service refuses (ErrUnauthenticated) and fail
+		// sends the visitor to sign in, coming back here.
 		p.Tab = "feed"
 		p.List.Empty = "No articles are here... yet. Follow some authors to fill your feed."
 		list, err = h.svc.Feed(r.Context(), viewerID(r), conduit.ArticleFilter{Limit: perPage, Offset: offset})

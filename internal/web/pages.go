@@ -85,7 +85,7 @@ type articlePage struct {
 	layout
 	Article     conduit.Article
 	BodyHTML    template.HTML // rendered and sanitized Markdown
-	IsAuthor    bool
+	IsAuthor    bool          // shows Edit and Delete; the service decides (ArticleForEdit)
 	Comments    []commentView
 	CommentBody string // kept after a rejected comment
 	Errors      []string
@@ -96,13 +96,13 @@ func (*articlePage) template() string { return "article" }
 
 type commentView struct {
 	conduit.Comment
-	CanDelete bool
+	CanDelete bool // shows the delete button; the service decides (DeleteComment)
 }
 
 type profilePage struct {
 	layout
 	Profile   conduit.Profile
-	IsSelf    bool
+	IsSelf    bool // settings link instead of Follow; the service refuses following oneself
 	Favorites bool // the "Favorited Articles" tab
 	Here      string
 	List      articleList

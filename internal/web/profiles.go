@@ -74,10 +74,6 @@ func (h *handler) setFollow(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	back := backTo(r, profilePath(username))
-	if viewerID(r) == 0 {
-		toLogin(w, r, back)
-		return
-	}
 	if _, err := change(r.Context(), viewerID(r), username); err != nil {
 		h.fail(w, r, err)
 		return

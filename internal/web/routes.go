@@ -4,9 +4,13 @@ import "net/http"
 
 // routes is the whole URL surface of the site. Every POST is a form that
 // answers 303 (Post/Redirect/Get), or re-renders with 422 on bad input.
+// Routes wrapped in signedIn need a signed-in user; the argument says where
+// an anonymous visitor comes back to after signing in.
 func (h *handler) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 
+	// The "Your Feed" tab (?feed=following) needs a user too: the service
+	// refuses an anonymous feed and fail sends the visitor to sign in.
 	mux.HandleFunc("GET /{$}", h.cachedListPage(h.home))
 
 	mux.HandleFunc("GET /login", h.loginForm)
@@ -14,29 +18,64 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("GET /register", h.registerForm)
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
-	mux.HandleFunc("GET /settings", h.settingsForm)
-	mux.HandleFunc("POST /settings", h.updateSettings)
+	mux.HandleFunc("GET /settings", signedIn(thisPage, h.settingsForm))
+	mux.HandleFunc("POST /settings", signedIn(thisPage, h.updateSettings))
 
-	mux.HandleFunc("GET /editor", h.newArticleForm)
-	mux.HandleFunc("POST /editor", h.createArticle)
-	mux.HandleFunc("GET /editor/{slug}", h.editArticleForm)
-	mux.HandleFunc("POST /editor/{slug}", h.updateArticle)
+	mux.HandleFunc("GET /editor", signedIn(thisPage, h.newArticleForm))
+	mux.HandleFunc("POST /editor", signedIn(thisPage, h.createArticle))
+	mux.HandleFunc("GET /editor/{slug}", signedIn(thisPage, h.editArticleForm))
+	mux.HandleFunc("POST /editor/{slug}", signedIn(thisPage, h.updateArticle))
 
 	mux.HandleFunc("GET /article/{slug}", h.article)
-	mux.HandleFunc("POST /article/{slug}/delete", h.deleteArticle)
-	mux.HandleFunc("POST /article/{slug}/favorite", h.favorite)
-	mux.HandleFunc("POST /article/{slug}/unfavorite", h.unfavorite)
-	mux.HandleFunc("POST /article/{slug}/comments", h.addComment)
-	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", h.deleteComment)
+	mux.HandleFunc("POST /article/{slug}/delete", signedIn(theArticle, h.deleteArticle))
+	mux.HandleFunc("POST /article/{slug}/favorite", signedIn(formNextOr(theArticle), h.favorite))
+	mux.HandleFunc("POST /article/{slug}/unfavorite", signedIn(formNextOr(theArticle), h.unfavorite))
+	mux.HandleFunc("POST /article/{slug}/comments", signedIn(theArticle, h.addComment))
+	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", signedIn(theArticle, h.deleteComment))
 
 	mux.HandleFunc("GET /profile/{username}", h.cachedListPage(h.profile))
 	mux.HandleFunc("GET /profile/{username}/favorites", h.cachedListPage(h.profileFavorites))
-	mux.HandleFunc("POST /profile/{username}/follow", h.follow)
-	mux.HandleFunc("POST /profile/{username}/unfollow", h.unfollow)
+	mux.HandleFunc("POST /profile/{username}/follow", signedIn(formNextOr(theProfile), h.follow))
+	mux.HandleFunc("POST /profile/{username}/unfollow", signedIn(formNextOr(theProfile), h.unfollow))
 
 	mux.HandleFunc("GET "+staticPrefix+"{file}", h.static)
 	mux.HandleFunc("GET /favicon.ico", h.favicon)
 
 	mux.HandleFunc("/", h.notFound)
 	return mux
+}
+
+// signedIn serves next to signed-in users only. Anyone else is sent to the
+// sign-in page, to come back afterwards to the page back names: a GET page
+// itself, and for a form the page it was on (a POST answered with a
+// redirect there would lose what was typed, but not the place). The form is
+// read before back is asked, so that back may use its fields.
+func signedIn(back func(*http.Request) string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if viewerID(r) != 0 {
+			next(w, r)
+			return
+		}
+		if r.Method == http.MethodPost {
+			// A form that cannot be read has no fields: back falls back.
+			_ = parseForm(w, r)
+		}
+		toLogin(w, r, back(r))
+	}
+}
+
+// thisPage is the requested page, for GET pages and for forms that post to
+// the page they are on (the editor, the settings).
+func thisPage(r *http.Request) string { return r.URL.RequestURI() }
+
+// theArticle is the page of the article in the path.
+func theArticle(r *http.Request) string { return articlePath(r.PathValue("slug")) }
+
+// theProfile is the page of the profile in the path.
+func theProfile(r *http.Request) string { return profilePath(r.PathValue("username")) }
+
+// formNextOr is the form's "next" field (the page a button was on, such as
+// a list), or fallback's page when the form has none on this site.
+func formNextOr(fallback func(*http.Request) string) func(*http.Request) string {
+	return func(r *http.Request) string { return backTo(r, fallback(r)) }
 }

@@ -8,10 +8,6 @@ import (
 )
 
 func (h *handler) settingsForm(w http.ResponseWriter, r *http.Request) {
-	if viewerID(r) == 0 {
-		toLogin(w, r, "")
-		return
-	}
 	u, err := h.svc.User(r.Context(), viewerID(r))
 	if err != nil {
 		h.fail(w, r, err)
@@ -26,10 +22,6 @@ func (h *handler) settingsForm(w http.ResponseWriter, r *http.Request) {
 // updateSettings changes the account; an empty password field keeps the
 // current password.
 func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
-	if viewerID(r) == 0 {
-		toLogin(w, r, "/settings")
-		return
-	}
 	if err := parseForm(w, r); err != nil {
 		h.fail(w, r, err)
 		return
