@@ -74,17 +74,16 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	c := &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
+	return &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
 		logger: o.Logger, echoWait: o.EchoWait, peers: map[string]bool{}, waiting: map[string]*ackWait{}}
-	return c
 }
 
-// Get reads the local cache while the invalidation channel is up, and
-// misses otherwise.
 // Watch calls fn when key is deleted on any node or the cache is cleared
 // (see Memory.Watch).
 func (c *Coherent) Watch(key string, fn func()) { c.local.Watch(key, fn) }
 
+// Get reads the local cache while the invalidation channel is up, and
+// misses otherwise.
 func (c *Coherent) Get(ctx context.Context, key string) ([]byte, bool) {
 	if !c.connected.Load() {
 		return nil, false

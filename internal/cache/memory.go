@@ -1,4 +1,5 @@
-// Package cache implements conduit.Cache: Memory for a single node.
+// Package cache implements conduit.Cache: Memory for one node, Coherent to
+// keep the Memory caches of several nodes coherent, None for no cache.
 package cache
 
 import (
