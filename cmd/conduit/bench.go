@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/bench"
+	"github.com/conduit-dev/conduit/internal/config"
 )
 
-const benchUsage = `Usage: conduit bench [flags]
-
-Drives a running Conduit server with a mix of browser page views and mobile
-API calls (~94%% reads, ~6%% writes; signed-in and anonymous) and prints
+const benchSummary = `Drives a running Conduit server with a mix of browser page views and mobile
+API calls (~94% reads, ~6% writes; signed-in and anonymous) and prints
 per-endpoint and total req/s, p50/p90/p99/max latency and errors.
 
 With --rate it is open loop: requests are due on a fixed schedule and
@@ -26,46 +25,36 @@ which finds the sustainable throughput. --baseline then measures a trivial
 handler serving bodies of the same mean size, in this process, the same way,
 and prints the ratio: the share of this machine's HTTP ceiling reached.
 
-Seeded users (conduit seed) sign in as <username>@example.com with --password.
+Seeded users (conduit seed) sign in as <username>@example.com with --password.`
 
-Flags:
-`
-
-func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func benchCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
 	var target, jsonFile string
-	fs := flag.NewFlagSet("conduit bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, benchUsage)
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&target, "url", "http://127.0.0.1:8080", "base URL of the server")
-	fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API) or api (API only)")
-	fs.StringVar(&cfg.Pages.Home, "page-home", bench.DefaultPages.Home, "path of the home page")
-	fs.StringVar(&cfg.Pages.Tag, "page-tag", bench.DefaultPages.Tag, "path of a tag page; {tag} is replaced")
-	fs.StringVar(&cfg.Pages.Article, "page-article", bench.DefaultPages.Article, "path of an article page; {slug} is replaced")
-	fs.StringVar(&cfg.Pages.Profile, "page-profile", bench.DefaultPages.Profile, "path of a profile page; {username} is replaced")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: requests per second (0: closed loop)")
-	fs.IntVar(&cfg.Connections, "connections", 64, "closed loop: requests in flight; open loop: the most in flight")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
-	fs.IntVar(&cfg.Logins, "logins", 20, "how many seeded users to sign in at the start")
-	fs.StringVar(&cfg.Password, "password", "password", "password of the seeded users")
-	fs.Float64Var(&cfg.SignedIn, "signed-in", 0.3, "share of the API reads sent by signed-in users")
-	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout (counted as an error)")
-	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the request choices")
-	fs.BoolVar(&cfg.Baseline, "baseline", false, "also measure a trivial handler of the same response size and print the ratio")
-	fs.StringVar(&jsonFile, "json", "", "also write the results as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	// No shared settings: bench talks to a server, not to the database.
+	_, err := config.ParseWith("bench", benchSummary, nil, args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&target, "url", "http://127.0.0.1:8080", "base URL of the server")
+		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API) or api (API only)")
+		fs.StringVar(&cfg.Pages.Home, "page-home", bench.DefaultPages.Home, "path of the home page")
+		fs.StringVar(&cfg.Pages.Tag, "page-tag", bench.DefaultPages.Tag, "path of a tag page; {tag} is replaced")
+		fs.StringVar(&cfg.Pages.Article, "page-article", bench.DefaultPages.Article, "path of an article page; {slug} is replaced")
+		fs.StringVar(&cfg.Pages.Profile, "page-profile", bench.DefaultPages.Profile, "path of a profile page; {username} is replaced")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: requests per second (0: closed loop)")
+		fs.IntVar(&cfg.Connections, "connections", 64, "closed loop: requests in flight; open loop: the most in flight")
+		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
+		fs.IntVar(&cfg.Logins, "logins", 20, "how many seeded users to sign in at the start")
+		fs.StringVar(&cfg.Password, "password", "password", "password of the seeded users")
+		fs.Float64Var(&cfg.SignedIn, "signed-in", 0.3, "share of the API reads sent by signed-in users")
+		fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout (counted as an error)")
+		fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the request choices")
+		fs.BoolVar(&cfg.Baseline, "baseline", false, "also measure a trivial handler of the same response size and print the ratio")
+		fs.StringVar(&jsonFile, "json", "", "also write the results as JSON to this file")
+	})
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("conduit bench: unexpected argument %q", fs.Arg(0))
 	}
 	if cfg.Rate < 0 || cfg.Connections < 1 || cfg.Duration <= 0 {
 		return errors.New("--rate must not be negative, --connections must be positive, --duration must be positive")
 	}
-	var err error
 	if cfg.BaseURL, err = bench.ParseBaseURL(target); err != nil {
 		return err
 	}

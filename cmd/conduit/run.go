@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "seed":
 		return seedCmd(ctx, rest, getenv, stdout, stderr)
 	case "bench":
-		return benchCmd(ctx, rest, stdout, stderr)
+		return benchCmd(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -72,7 +73,7 @@ func (c *Config) options() map[string]option {
 		{"shutdown-timeout", "CONDUIT_SHUTDOWN_TIMEOUT", "how long in-flight requests may take to finish on shutdown", dur(&c.ShutdownTimeout, 15*time.Second)},
 		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds (0: no cache)", num(&c.CacheItems, 10000)},
-		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (10-14)", num(&c.BcryptCost, 10)},
+		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (4-16; below 10 only for tests)", num(&c.BcryptCost, 10)},
 		{"max-inflight", "CONDUIT_MAX_INFLIGHT", "requests one node serves at once; beyond that and a short queue it answers 503 with Retry-After (0: no limit)", num(&c.MaxInFlight, 128)},
 		{"max-queue", "CONDUIT_MAX_QUEUE", "requests that may wait for a free slot when --max-inflight are running", num(&c.MaxQueue, 64)},
 		{"queue-wait", "CONDUIT_QUEUE_WAIT", "longest a request waits for a free slot before it is shed with 503", dur(&c.QueueWait, 100*time.Millisecond)},
@@ -107,27 +108,24 @@ func ParseWith(cmd, summary string, names []string, args []string, getenv func(s
 	fs := flag.NewFlagSet("conduit "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: conduit %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", cmd, summary)
-		for _, n := range names {
-			o := opts[n]
-			f := fs.Lookup(n)
-			fmt.Fprintf(out, "  --%s (%s)\n        %s", n, o.env, o.usage)
-			if f.DefValue != "" {
-				fmt.Fprintf(out, " (default %q)", f.DefValue)
+		fmt.Fprintf(out, "Usage: conduit %s [flags]\n\n%s\n", cmd, summary)
+		if len(names) > 0 {
+			fmt.Fprintf(out, "\nFlags (each also read from the environment variable shown):\n")
+			for _, n := range names {
+				o := opts[n]
+				printFlag(out, fs.Lookup(n), "--"+n+" ("+o.env+")")
 			}
-			fmt.Fprintln(out)
 		}
 		if extra != nil {
-			fmt.Fprintf(out, "\nFlags of this command:\n")
+			heading := "Flags of this command:"
+			if len(names) == 0 {
+				heading = "Flags:"
+			}
+			fmt.Fprintf(out, "\n%s\n", heading)
 			fs.VisitAll(func(f *flag.Flag) {
-				if _, shared := opts[f.Name]; shared {
-					return
+				if !slices.Contains(names, f.Name) {
+					printFlag(out, f, "--"+f.Name)
 				}
-				fmt.Fprintf(out, "  --%s\n        %s", f.Name, f.Usage)
-				if f.DefValue != "" {
-					fmt.Fprintf(out, " (default %q)", f.DefValue)
-				}
-				fmt.Fprintln(out)
 			})
 		}
 	}
@@ -153,6 +151,17 @@ func ParseWith(cmd, summary string, names []string, args []string, getenv func(s
 		return c, fmt.Errorf("conduit %s: unexpected argument %q (see --help)", cmd, fs.Arg(0))
 	}
 	return c, c.validate()
+}
+
+// printFlag prints one flag of a usage text: its name as shown, its usage
+// and its default (unless empty or false).
+func printFlag(out io.Writer, f *flag.Flag, name string) {
+	fmt.Fprintf(out, "  %s\n        %s", name, f.Usage)
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	if f.DefValue != "" && !(isBool && b.IsBoolFlag() && f.DefValue == "false") {
+		fmt.Fprintf(out, " (default %q)", f.DefValue)
+	}
+	fmt.Fprintln(out)
 }
 
 func (c *Config) validate() error {
