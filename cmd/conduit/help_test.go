@@ -20,8 +20,9 @@ func TestHelpHasOneStyle(t *testing.T) {
 		cmd  string
 		want []string // in the usage text
 	}{
-		{"serve", []string{"  --addr (CONDUIT_ADDR)\n", `(default ":8080")`, "  --debug-addr (CONDUIT_DEBUG_ADDR)\n"}},
-		{"migrate", []string{"  --database-url (CONDUIT_DATABASE_URL)\n"}},
+		{"serve", []string{"  --addr (CONDUIT_ADDR)\n", `(default ":8080")`, "  --debug-addr (CONDUIT_DEBUG_ADDR)\n",
+			"serve waits for it"}},
+		{"migrate", []string{"  --database-url (CONDUIT_DATABASE_URL)\n", "migrate fails at once"}},
 		{"copy", []string{"  --from-data-dir (CONDUIT_FROM_DATA_DIR)\n", "  --database-url (CONDUIT_DATABASE_URL)\n"}},
 		{"seed", []string{"  --bcrypt-cost (CONDUIT_BCRYPT_COST)\n", "Flags of this command:\n", "  --scale\n", "  --reset\n        delete all"}},
 		{"bench", []string{"Flags:\n", "  --url\n        base URL of the server (default \"http://127.0.0.1:8080\")\n",

@@ -40,11 +40,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// listenAddr finds the address in the JSON "listening" log line.
-func listenAddr(logs string) string {
+// logAddr finds the address in the JSON log line with message msg:
+// "listening" once the server answers, "ready" once it serves the API and
+// the site.
+func logAddr(logs, msg string) string {
 	for _, line := range strings.Split(logs, "\n") {
 		var l struct{ Msg, Addr string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg {
 			return l.Addr
 		}
 	}
@@ -52,8 +54,14 @@ func listenAddr(logs string) string {
 }
 
 // serveInProcess runs `conduit serve` through run() on a random port and a
-// temp data dir, and stops it when the test ends.
+// temp data dir, waits until it is ready, and stops it when the test ends.
 func serveInProcess(t *testing.T, extra ...string) (base string, logs *syncBuffer) {
+	t.Helper()
+	return serveInProcessUntil(t, "ready", extra...)
+}
+
+// serveInProcessUntil is serveInProcess waiting for the log message msg.
+func serveInProcessUntil(t *testing.T, msg string, extra ...string) (base string, logs *syncBuffer) {
 	t.Helper()
 	logs = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,7 +77,7 @@ func serveInProcess(t *testing.T, extra ...string) (base string, logs *syncBuffe
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if addr := listenAddr(logs.String()); addr != "" {
+		if addr := logAddr(logs.String(), msg); addr != "" {
 			return "http://" + addr, logs
 		}
 		select {
@@ -373,8 +381,15 @@ type proc struct {
 	done chan error
 }
 
-// startBinary starts `conduit serve` on dataDir and a random port.
+// startBinary starts `conduit serve` on dataDir and a random port, and
+// waits until it is ready.
 func startBinary(t *testing.T, dataDir string, extra ...string) *proc {
+	t.Helper()
+	return startBinaryUntil(t, "ready", dataDir, extra...)
+}
+
+// startBinaryUntil is startBinary waiting for the log message msg.
+func startBinaryUntil(t *testing.T, msg, dataDir string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json", "--bcrypt-cost", "4"}, extra...)
 	cmd := exec.Command(binary(t), args...)
@@ -393,7 +408,7 @@ func startBinary(t *testing.T, dataDir string, extra ...string) *proc {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			p.logs.Write(append(sc.Bytes(), '\n'))
-			if a := listenAddr(sc.Text()); a != "" {
+			if a := logAddr(sc.Text(), msg); a != "" {
 				addr <- a
 			}
 		}

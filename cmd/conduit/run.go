@@ -73,8 +73,16 @@ var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
 	"idempotency-ttl", "debug-addr"}
 
+const serveSummary = `Runs the web server. The schema is migrated on start.
+
+While the database cannot be reached (PostgreSQL down or still starting),
+serve waits for it, retrying with a growing delay (up to 5 s) and logging
+each attempt: meanwhile /healthz answers 200, /readyz 503, and everything
+else 503 with Retry-After. Errors that waiting cannot fix (a wrong password,
+an unknown database, a bad URL) end it at once.`
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
+	cfg, err := config.Parse("serve", serveSummary, serveFlags, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -84,26 +92,63 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	tuneGC(getenv)
-
-	db, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if n, err := db.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	} else if n > 0 {
-		logger.Info("migrated database", slog.Int("applied", n))
-	}
-	if err := db.CheckSchema(ctx); err != nil {
-		return err
-	}
-
 	tokens, err := newTokens(cfg)
 	if err != nil {
 		return err
 	}
+
+	// The server answers from the start; the API and the site are
+	// installed in app once the database is connected and migrated.
 	reg := prometheus.NewRegistry()
+	app := &lateApp{}
+	srv := server.New(server.Deps{
+		API:      app.API(),
+		Web:      app.Web(),
+		DB:       app,
+		Logger:   logger,
+		Registry: reg,
+		Limit: httpx.LimitOptions{
+			MaxInFlight: cfg.MaxInFlight,
+			MaxQueue:    cfg.MaxQueue,
+			MaxWait:     cfg.QueueWait,
+		},
+		TrustedProxies: proxies,
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("debug listener: %w", err)
+		}
+		dctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go server.RunDebug(dctx, dln, logger)
+		logger.Warn("serving Go profiles on the debug listener", slog.String("addr", dln.Addr().String()))
+	}
+	logger.Info("starting", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
+	runCtx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(runCtx, ln, cfg.DrainDelay, cfg.ShutdownTimeout) }()
+
+	db, err := openWhenUp(ctx, cfg, logger, connectBackoff())
+	if err == nil {
+		defer db.Close()
+		err = migrateAndCheck(ctx, db, logger)
+	}
+	if err != nil {
+		stopServer()
+		runErr := <-served
+		if ctx.Err() != nil {
+			return runErr // stopped (SIGTERM) before the database came: a clean exit
+		}
+		return errors.Join(err, runErr)
+	}
+
 	// --cache-items 0 takes the cache out entirely (every read goes to the
 	// database), which is what one wants when chasing a suspected stale read.
 	var svcCache conduit.Cache = cache.None{}
@@ -124,45 +169,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
-
-	srv := server.New(server.Deps{
-		API: api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
+	app.install(
+		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		})),
-		Web:      web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
-		DB:       db,
-		Logger:   logger,
-		Registry: reg,
-		Limit: httpx.LimitOptions{
-			MaxInFlight: cfg.MaxInFlight,
-			MaxQueue:    cfg.MaxQueue,
-			MaxWait:     cfg.QueueWait,
-		},
-		TrustedProxies: proxies,
-	})
+		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
+		db,
+	)
 	go purgeIdempotencyKeys(ctx, db, logger)
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	if cfg.DebugAddr != "" {
-		dln, err := net.Listen("tcp", cfg.DebugAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("debug listener: %w", err)
-		}
-		dctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go server.RunDebug(dctx, dln, logger)
-		logger.Warn("serving Go profiles on the debug listener", slog.String("addr", dln.Addr().String()))
-	}
-	logger.Info("starting", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
-	return srv.Run(ctx, ln, cfg.DrainDelay, cfg.ShutdownTimeout)
+	logger.Info("ready", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
+	return <-served
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Parse("migrate", "Applies pending schema migrations to the database and exits.",
+	cfg, err := config.Parse("migrate", "Applies pending schema migrations to the database and exits. Unlike serve, it does\nnot wait for the database: when it cannot be reached, migrate fails at once.",
 		[]string{"data-dir", "database-url", "db-connect-timeout"}, args, getenv, stderr)
 	if err != nil {
 		return err
