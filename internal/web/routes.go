@@ -47,9 +47,9 @@ func (h *handler) routes() *http.ServeMux {
 
 // signedIn serves next to signed-in users only. Anyone else is sent to the
 // sign-in page, to come back afterwards to the page back names: a GET page
-// itself, and for a form the page it was on (a POST answered with a
-// redirect there would lose what was typed, but not the place). The form is
-// read before back is asked, so that back may use its fields.
+// itself, a form the page it was on (what was typed is lost, the place is
+// not). A posted form is read before back is asked, so that back may use
+// its fields.
 func signedIn(back func(*http.Request) string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if viewerID(r) != 0 {
