@@ -2,8 +2,6 @@ package cache_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,41 +29,15 @@ type impl struct {
 }
 
 // newRedisNodes returns n Redis caches (n nodes) on a redis-server of
-// the test's own, ready to use.
+// the test's own.
 func newRedisNodes(t *testing.T, n int, o cache.RedisOptions) ([]*cache.Redis, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
-	if o.Timeout == 0 {
-		// The suite checks what the cache returns, not how it copes with
-		// a slow machine: a timeout is a miss, which would look like a
-		// broken contract.
-		o.Timeout = time.Second
-	}
-	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	var out []*cache.Redis
 	for range n {
-		r, err := cache.NewRedis(srv.URL(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(r.Close)
-		out = append(out, r)
+		out = append(out, srv.Cache(t, o))
 	}
-	waitUsable(t, out...)
 	return out, srv
-}
-
-func waitUsable(t *testing.T, rs ...*cache.Redis) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, r := range rs {
-		for !r.Usable() {
-			if time.Now().After(deadline) {
-				t.Fatal("the Redis cache did not become usable")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 }
 
 func impls() []impl {

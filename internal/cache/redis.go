@@ -49,7 +49,7 @@ type Redis struct {
 	watchMu  sync.Mutex
 	watchers map[string][]func()
 
-	hits, misses atomic.Uint64
+	hits, misses, nearHits atomic.Uint64
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -192,6 +192,9 @@ func (r *Redis) get(ctx context.Context, key string) ([]byte, bool) {
 	tier := "redis"
 	if resps[1].IsCacheHit() {
 		tier = "near"
+		if _, ok := unstamp(val, gen); ok {
+			r.nearHits.Add(1)
+		}
 	} else {
 		r.m.lookups.WithLabelValues("near", kind, "miss").Inc()
 	}
@@ -295,7 +298,14 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	for {
 		if b := r.client.Load(); b != nil {
 			err := r.call(context.WithoutCancel(ctx), "delete", writeTimeout, func(ctx context.Context) error {
-				return deleteScript.Exec(ctx, b.c, args, []string{ms(r.o.Hold)}).Error()
+				if err := deleteScript.Exec(ctx, b.c, args, []string{ms(r.o.Hold)}).Error(); err != nil {
+					return err
+				}
+				// Redis pushes the invalidation of our own connection's
+				// near cache right after the script's reply; once the
+				// reply to one more command is here, that push has been
+				// applied, so this node's next read is fresh too.
+				return b.c.Do(ctx, b.c.B().Ping().Build()).Error()
 			})
 			if err == nil {
 				return
@@ -513,6 +523,9 @@ func (r *Redis) bump(ctx context.Context, c rueidis.Client, timeout time.Duratio
 
 // Stats returns the hit and miss counts of Get since start (both tiers).
 func (r *Redis) Stats() (hits, misses uint64) { return r.hits.Load(), r.misses.Load() }
+
+// NearHits is how many of the hits were served from the near cache.
+func (r *Redis) NearHits() uint64 { return r.nearHits.Load() }
 
 // Usable reports whether the node uses the cache now (breaker closed,
 // near cache vouched for); for tests and health pages.

@@ -11,6 +11,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/cache"
 )
 
 // BinEnv may name the redis-server binary; the default is the one on PATH.
@@ -179,4 +183,31 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Cache returns a cache.Redis on s as one node uses it, closed when the
+// test ends, once it is usable. Unset options get test values: a quiet
+// logger and a generous timeout (a timeout is a miss, which tests of what
+// the cache returns would mistake for a bug; fault tests set their own).
+func (s *Server) Cache(t testing.TB, o cache.RedisOptions) *cache.Redis {
+	t.Helper()
+	if o.Timeout == 0 {
+		o.Timeout = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	r, err := cache.NewRedis(s.URL(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.Usable() {
+		if time.Now().After(deadline) {
+			t.Fatal("the Redis cache did not become usable")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r
 }

@@ -1,0 +1,199 @@
+package cache_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/api"
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/cache/redistest"
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// countingStore counts the loads of cached values that reach the database.
+type countingStore struct {
+	conduit.Store
+	articles, users atomic.Int64
+}
+
+func (s *countingStore) ArticleBySlug(ctx context.Context, viewerID int64, slug string) (conduit.Article, error) {
+	s.articles.Add(1)
+	return s.Store.ArticleBySlug(ctx, viewerID, slug)
+}
+
+func (s *countingStore) UserByUsername(ctx context.Context, username string) (conduit.User, error) {
+	s.users.Add(1)
+	return s.Store.UserByUsername(ctx, username)
+}
+
+// redisNode is one Conduit node as cmd/conduit wires it with --cache-url:
+// its own database pool, its own Redis cache (and near cache), a service
+// and the API.
+type redisNode struct {
+	svc   *conduit.Service
+	cache *cache.Redis
+	store *countingStore
+	srv   *httptest.Server
+}
+
+func startRedisNodes(t *testing.T, n int, rs *redistest.Server, o cache.RedisOptions) []*redisNode {
+	t.Helper()
+	url := storetest.NewPostgresDatabase(t)
+	tokens := testTokens(t)
+	var nodes []*redisNode
+	for range n {
+		db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st := &countingStore{Store: db}
+		c := rs.Cache(t, o)
+		svc := conduit.NewService(st, c, auth.Bcrypt{Cost: 4})
+		srv := httptest.NewServer(api.New(svc, tokens))
+		t.Cleanup(srv.Close)
+		nodes = append(nodes, &redisNode{svc: svc, cache: c, store: st, srv: srv})
+	}
+	return nodes
+}
+
+// The stage-3 read-after-write test with Redis instead of LISTEN/NOTIFY:
+// B serves the article and the profile from its near cache; a write
+// through A is visible on B's very next read, and so is a change to an
+// anonymous first page (B's list cache follows the invalidation).
+func TestRedisReadAfterWriteAcrossNodes(t *testing.T) {
+	rs := redistest.Start(t)
+	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{})
+	a, b := &node{srv: ns[0].srv}, &node{srv: ns[1].srv}
+
+	st, body := call(t, a, "POST", "/api/users", "", `{"user":{"username":"dana","email":"dana@example.com","password":"password1"}}`)
+	var u struct{ User struct{ Token string } }
+	if st != 201 || json.Unmarshal([]byte(body), &u) != nil {
+		t.Fatalf("register: %d %s", st, body)
+	}
+	st, body = call(t, a, "POST", "/api/articles", u.User.Token, `{"article":{"title":"Coherence","description":"d","body":"v0","tagList":["t0"]}}`)
+	var art struct{ Article struct{ Slug string } }
+	if st != 201 || json.Unmarshal([]byte(body), &art) != nil {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	slug := art.Article.Slug
+	nearOnB := func(path string) {
+		t.Helper()
+		// A miss fills Redis, the next read brings the value into the
+		// near cache, the one after is served from there.
+		for range 3 {
+			h0 := ns[1].cache.NearHits()
+			call(t, b, "GET", path, "", "")
+			if ns[1].cache.NearHits() > h0 {
+				return
+			}
+		}
+		t.Fatalf("%s was not served from B's near cache: the test would prove nothing", path)
+	}
+	for i := 1; i <= 20; i++ {
+		v := "v" + strconv.Itoa(i)
+		nearOnB("/api/articles/" + slug)
+		nearOnB("/api/profiles/dana")
+		if st, body := call(t, a, "PUT", "/api/articles/"+slug, u.User.Token, `{"article":{"body":"`+v+`"}}`); st != 200 {
+			t.Fatalf("update via A: %d %s", st, body)
+		}
+		if _, body := call(t, b, "GET", "/api/articles/"+slug, "", ""); !strings.Contains(body, `"body":"`+v+`"`) {
+			t.Fatalf("round %d: B served a stale article right after A's write: %s", i, body)
+		}
+		if st, body := call(t, a, "PUT", "/api/user", u.User.Token, `{"user":{"bio":"`+v+`"}}`); st != 200 {
+			t.Fatalf("update user via A: %d %s", st, body)
+		}
+		if _, body := call(t, b, "GET", "/api/profiles/dana", "", ""); !strings.Contains(body, `"bio":"`+v+`"`) {
+			t.Fatalf("round %d: B served a stale profile right after A's write: %s", i, body)
+		}
+		list := "/api/articles?tag=t0"
+		call(t, b, "GET", list, "", "")
+		call(t, b, "GET", list, "", "")
+		method, want := "POST", `"favoritesCount":1`
+		if i%2 == 0 {
+			method, want = "DELETE", `"favoritesCount":0`
+		}
+		if st, body := call(t, a, method, "/api/articles/"+slug+"/favorite", u.User.Token, ""); st != 200 {
+			t.Fatalf("favorite via A: %d %s", st, body)
+		}
+		if _, body := call(t, b, "GET", list, "", ""); !strings.Contains(body, want) {
+			t.Fatalf("round %d: B served a stale list right after A's write (want %s): %s", i, want, body)
+		}
+	}
+}
+
+// 200 readers of one hot article that was just invalidated, spread over
+// three nodes: the database sees at most one load per node, and with the
+// fill lease in Redis usually one in all.
+func TestRedisStampede(t *testing.T) {
+	rs := redistest.Start(t)
+	ns := startRedisNodes(t, 3, rs, cache.RedisOptions{Timeout: 250 * time.Millisecond})
+	ctx := context.Background()
+	u, err := ns[0].svc.Register(ctx, conduit.NewUser{Username: "hot", Email: "hot@example.com", Password: "password1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := ns[0].svc.CreateArticle(ctx, u.ID, conduit.NewArticle{Title: "Hot", Description: "d", Body: "v0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 5; round++ {
+		for _, n := range ns {
+			if _, err := n.svc.Article(ctx, 0, art.Slug); err != nil { // warm every tier
+				t.Fatal(err)
+			}
+		}
+		body := fmt.Sprint("v", round)
+		if _, err := ns[round%3].svc.UpdateArticle(ctx, u.ID, art.Slug, conduit.ArticlePatch{Body: &body}); err != nil {
+			t.Fatal(err)
+		}
+		var before int64
+		for _, n := range ns {
+			before += n.store.articles.Load()
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var stale, failed atomic.Int64
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				a, err := ns[i%3].svc.Article(ctx, 0, art.Slug)
+				if err != nil {
+					failed.Add(1)
+				} else if a.Body != body {
+					stale.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var loads int64
+		for _, n := range ns {
+			loads += n.store.articles.Load()
+		}
+		loads -= before
+		t.Logf("round %d: 200 readers on 3 nodes, %d database loads", round, loads)
+		if failed.Load() > 0 || stale.Load() > 0 {
+			t.Fatalf("round %d: %d failed, %d stale reads", round, failed.Load(), stale.Load())
+		}
+		if loads > 3 {
+			t.Fatalf("round %d: %d database loads of the hot article, want at most 3", round, loads)
+		}
+	}
+}
