@@ -119,14 +119,22 @@ func (r *Redis) fill(ctx context.Context, key string, ttl time.Duration, load fu
 	}
 }
 
-// flightGroup runs one call per key at a time; callers that come while it
-// runs get its result.
+// flightGroup runs one call per key at a time; callers share its result.
+// A caller only shares the result of a call that began after the caller
+// came: a call already running may have read the database before a write
+// that the caller must see (it was acknowledged before the caller came).
+// So a caller that finds a call running waits for it to end, then starts
+// or joins the next one, which began after it came. In a stampede that
+// costs each node one more call, which finds the value the first one
+// stored in Redis.
 type flightGroup struct {
-	mu sync.Mutex
-	m  map[string]*flight
+	mu  sync.Mutex
+	seq uint64 // calls started so far
+	m   map[string]*flight
 }
 
 type flight struct {
+	seq  uint64
 	done chan struct{}
 	val  []byte
 	err  error
@@ -134,15 +142,24 @@ type flight struct {
 
 func (g *flightGroup) do(key string, fn func() ([]byte, error)) (v []byte, err error, shared bool) {
 	g.mu.Lock()
-	if f, ok := g.m[key]; ok {
+	arrived := g.seq
+	for {
+		f, ok := g.m[key]
+		if !ok {
+			break
+		}
 		g.mu.Unlock()
 		<-f.done
-		return f.val, f.err, true
+		if f.seq > arrived {
+			return f.val, f.err, true
+		}
+		g.mu.Lock()
 	}
 	if g.m == nil {
 		g.m = map[string]*flight{}
 	}
-	f := &flight{done: make(chan struct{})}
+	g.seq++
+	f := &flight{seq: g.seq, done: make(chan struct{})}
 	g.m[key] = f
 	g.mu.Unlock()
 	defer func() {

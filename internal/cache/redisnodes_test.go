@@ -2,11 +2,8 @@ package cache_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,19 +78,7 @@ func TestRedisReadAfterWriteAcrossNodes(t *testing.T) {
 	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{})
 	a, b := &node{srv: ns[0].srv}, &node{srv: ns[1].srv}
 
-	st, body := call(t, a, "POST", "/api/users", "", `{"user":{"username":"dana","email":"dana@example.com","password":"password1"}}`)
-	var u struct{ User struct{ Token string } }
-	if st != 201 || json.Unmarshal([]byte(body), &u) != nil {
-		t.Fatalf("register: %d %s", st, body)
-	}
-	st, body = call(t, a, "POST", "/api/articles", u.User.Token, `{"article":{"title":"Coherence","description":"d","body":"v0","tagList":["t0"]}}`)
-	var art struct{ Article struct{ Slug string } }
-	if st != 201 || json.Unmarshal([]byte(body), &art) != nil {
-		t.Fatalf("create: %d %s", st, body)
-	}
-	slug := art.Article.Slug
-	nearOnB := func(path string) {
-		t.Helper()
+	readAfterWriteRounds(t, a, b, func(path string) {
 		// A miss fills Redis, the next read brings the value into the
 		// near cache, the one after is served from there.
 		for range 3 {
@@ -104,37 +89,7 @@ func TestRedisReadAfterWriteAcrossNodes(t *testing.T) {
 			}
 		}
 		t.Fatalf("%s was not served from B's near cache: the test would prove nothing", path)
-	}
-	for i := 1; i <= 20; i++ {
-		v := "v" + strconv.Itoa(i)
-		nearOnB("/api/articles/" + slug)
-		nearOnB("/api/profiles/dana")
-		if st, body := call(t, a, "PUT", "/api/articles/"+slug, u.User.Token, `{"article":{"body":"`+v+`"}}`); st != 200 {
-			t.Fatalf("update via A: %d %s", st, body)
-		}
-		if _, body := call(t, b, "GET", "/api/articles/"+slug, "", ""); !strings.Contains(body, `"body":"`+v+`"`) {
-			t.Fatalf("round %d: B served a stale article right after A's write: %s", i, body)
-		}
-		if st, body := call(t, a, "PUT", "/api/user", u.User.Token, `{"user":{"bio":"`+v+`"}}`); st != 200 {
-			t.Fatalf("update user via A: %d %s", st, body)
-		}
-		if _, body := call(t, b, "GET", "/api/profiles/dana", "", ""); !strings.Contains(body, `"bio":"`+v+`"`) {
-			t.Fatalf("round %d: B served a stale profile right after A's write: %s", i, body)
-		}
-		list := "/api/articles?tag=t0"
-		call(t, b, "GET", list, "", "")
-		call(t, b, "GET", list, "", "")
-		method, want := "POST", `"favoritesCount":1`
-		if i%2 == 0 {
-			method, want = "DELETE", `"favoritesCount":0`
-		}
-		if st, body := call(t, a, method, "/api/articles/"+slug+"/favorite", u.User.Token, ""); st != 200 {
-			t.Fatalf("favorite via A: %d %s", st, body)
-		}
-		if _, body := call(t, b, "GET", list, "", ""); !strings.Contains(body, want) {
-			t.Fatalf("round %d: B served a stale list right after A's write (want %s): %s", i, want, body)
-		}
-	}
+	}, 0)
 }
 
 // 200 readers of one hot article that was just invalidated, spread over
