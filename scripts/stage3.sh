@@ -13,6 +13,9 @@
 #                 +2, nodes on +11, +12, … (24100; keep below 32768)
 #   DATABASE_URL  use this PostgreSQL instead of starting a throwaway one
 #   DRAIN_DELAY   --drain-delay of the nodes (3s; see deploy/haproxy/haproxy.cfg)
+#   CACHE         "redis": start a redis-server of our own on +3 (never the
+#                 shared one) and give the nodes --cache-url (stage 5);
+#                 empty: in-process caches coherent through PostgreSQL
 #
 # A throwaway PostgreSQL is created with initdb and run as the 'postgres'
 # user (when run as root) in $STAGE3_DIR/pg. Nodes share one signing key
@@ -28,6 +31,8 @@ pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 lb_port=$base
 stats_port=$((base + 1))
 pg_port=$((base + 2))
+redis_port=$((base + 3))
+cache=${CACHE:-}
 
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
 pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
@@ -67,10 +72,26 @@ start_postgres() {
 		psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE conduit"
 }
 
+start_redis() {
+	[ "$cache" = redis ] || return 0
+	alive "$(pid_of redis)" && return 0
+	command -v redis-server >/dev/null || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
+	mkdir -p "$dir/redis"
+	launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$dir/redis" --daemonize no
+	for _ in $(seq 1 100); do
+		redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	echo "redis-server on $redis_port did not answer" >&2
+	return 1
+}
+
 start_node() { # I
-	local i=$1 port=$((base + 10 + $1))
+	local i=$1 port=$((base + 10 + $1)) cache_url=""
 	alive "$(pid_of node$i)" && return 0
-	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") \
+	[ "$cache" = redis ] && cache_url="redis://127.0.0.1:$redis_port/0"
+	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") CONDUIT_CACHE_URL=$cache_url \
 		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$port" --drain-delay "$drain" \
 		--trusted-proxies 127.0.0.1 --log-format json
 }
@@ -94,6 +115,7 @@ cmd_start() {
 		(umask 077 && echo "k1:$(head -c 32 /dev/urandom | base64 -w0)" >"$dir/jwt.keys")
 	fi
 	start_postgres
+	start_redis
 	# Migrate once up front, so the nodes do not race for the lock.
 	CONDUIT_DATABASE_URL=$(database_url) "$dir/conduit" migrate
 	for i in $(seq 1 "$nodes"); do start_node "$i"; done
@@ -106,7 +128,7 @@ cmd_start() {
 
 cmd_status() {
 	local name pid state
-	for name in postgres $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy; do
+	for name in postgres redis $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy; do
 		pid=$(pid_of "$name")
 		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
 		printf '%-9s %s\n' "$name" "$state"
@@ -131,6 +153,7 @@ stop_pid() {
 cmd_stop() {
 	stop_pid haproxy TERM
 	for f in "$dir"/node*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)" TERM; done
+	stop_pid redis TERM
 	stop_pid postgres INT # fast shutdown
 	echo "stopped"
 }

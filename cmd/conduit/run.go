@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const cacheChannel = "conduit_cache"
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
-	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
+	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
 	"idempotency-ttl", "debug-addr"}
 
@@ -149,25 +149,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, runErr)
 	}
 
-	// --cache-items 0 takes the cache out entirely (every read goes to the
-	// database), which is what one wants when chasing a suspected stale read.
-	var svcCache conduit.Cache = cache.None{}
-	if cfg.CacheItems > 0 {
-		memCache := cache.NewMemory(cfg.CacheItems)
-		server.RegisterCacheStats(reg, "memory", memCache.Stats)
-		svcCache = memCache
-		if db.Dialect() == "postgres" {
-			// Several nodes may share this database: keep their caches
-			// coherent through LISTEN/NOTIFY.
-			coherent := cache.NewCoherent(memCache, cache.CoherentOptions{
-				Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
-				MaxPayload: store.MaxNotifyPayload,
-				Logger:     logger,
-			})
-			go db.Listen(ctx, cacheChannel, coherent, logger)
-			svcCache = coherent
-		}
+	svcCache, closeCache, err := newCache(ctx, cfg, db, reg, logger)
+	if err != nil {
+		stopServer()
+		return errors.Join(err, <-served)
 	}
+	defer closeCache()
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 	app.install(
 		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
@@ -180,6 +167,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go purgeIdempotencyKeys(ctx, db, logger)
 	logger.Info("ready", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
 	return <-served
+}
+
+// newCache chooses the service's cache. --cache-items 0 takes the cache
+// out entirely (every read goes to the database), which is what one wants
+// when chasing a suspected stale read. With --cache-url the cache is
+// Redis, shared by every node, with a near cache in each (stage 5);
+// otherwise the in-process cache, kept coherent across nodes on
+// PostgreSQL through LISTEN/NOTIFY (stage 3).
+func newCache(ctx context.Context, cfg config.Config, db *store.DB, reg *prometheus.Registry, logger *slog.Logger) (conduit.Cache, func(), error) {
+	if cfg.CacheItems == 0 {
+		if cfg.CacheURL != "" {
+			logger.Warn("--cache-items 0: running without any cache; --cache-url is ignored")
+		}
+		return cache.None{}, func() {}, nil
+	}
+	if cfg.CacheURL != "" {
+		r, err := cache.NewRedis(cfg.CacheURL, cache.RedisOptions{
+			Timeout: cfg.CacheTimeout,
+			// The near cache is bounded in bytes: about 4 KiB per item.
+			NearBytes:  cfg.CacheItems * 4 << 10,
+			Registerer: reg,
+			Logger:     logger,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		server.RegisterCacheStats(reg, "redis", r.Stats)
+		logger.Info("shared cache", slog.String("url", config.MaskURL(cfg.CacheURL)))
+		return r, r.Close, nil
+	}
+	memCache := cache.NewMemory(cfg.CacheItems)
+	server.RegisterCacheStats(reg, "memory", memCache.Stats)
+	if db.Dialect() != "postgres" {
+		return memCache, func() {}, nil
+	}
+	// Several nodes may share this database: keep their caches coherent
+	// through LISTEN/NOTIFY.
+	coherent := cache.NewCoherent(memCache, cache.CoherentOptions{
+		Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
+		MaxPayload: store.MaxNotifyPayload,
+		Logger:     logger,
+	})
+	go db.Listen(ctx, cacheChannel, coherent, logger)
+	return coherent, func() {}, nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

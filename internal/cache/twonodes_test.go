@@ -120,6 +120,16 @@ func TestReadAfterWriteAcrossNodes(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
+	readAfterWriteRounds(t, a, b, func(path string) { cacheOnB(t, b, path) }, hold+10*time.Millisecond)
+}
+
+// readAfterWriteRounds is the read-after-write check shared by the stage-3
+// and stage-5 tests: in each of 20 rounds B caches the article and the
+// profile (cacheOnB proves it), A writes, and B's very next read must be
+// new; then the same for an anonymous first page, read twice on B after
+// listPause.
+func readAfterWriteRounds(t *testing.T, a, b *node, cacheOnB func(path string), listPause time.Duration) {
+	t.Helper()
 	st, body := call(t, a, "POST", "/api/users", "", `{"user":{"username":"dana","email":"dana@example.com","password":"password1"}}`)
 	var u struct{ User struct{ Token string } }
 	if st != 201 || json.Unmarshal([]byte(body), &u) != nil {
@@ -135,8 +145,8 @@ func TestReadAfterWriteAcrossNodes(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		v := "v" + strconv.Itoa(i)
 		// B caches the article and the author's profile.
-		cacheOnB(t, b, "/api/articles/"+slug)
-		cacheOnB(t, b, "/api/profiles/dana")
+		cacheOnB("/api/articles/" + slug)
+		cacheOnB("/api/profiles/dana")
 
 		if st, body := call(t, a, "PUT", "/api/articles/"+slug, u.User.Token, `{"article":{"body":"`+v+`"}}`); st != 200 {
 			t.Fatalf("update via A: %d %s", st, body)
@@ -154,7 +164,7 @@ func TestReadAfterWriteAcrossNodes(t *testing.T) {
 		// B keeps anonymous first pages of lists; a favorite via A changes
 		// the count they show.
 		list := "/api/articles?tag=t0"
-		time.Sleep(hold + 10*time.Millisecond)
+		time.Sleep(listPause)
 		call(t, b, "GET", list, "", "")
 		call(t, b, "GET", list, "", "")
 		method, want := "POST", `"favoritesCount":1`

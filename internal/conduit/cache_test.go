@@ -10,6 +10,7 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/cache/redistest"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
@@ -67,10 +68,11 @@ func (c *mapCache) Stats() (uint64, uint64) {
 // caches are the caches the service is tested with.
 var caches = []struct {
 	name string
-	new  func() statsCache
+	new  func(t *testing.T) statsCache
 }{
-	{"memory", func() statsCache { return cache.NewMemory(1000) }},
-	{"no tombstones", func() statsCache { return &mapCache{m: map[string][]byte{}} }},
+	{"memory", func(*testing.T) statsCache { return cache.NewMemory(1000) }},
+	{"no tombstones", func(*testing.T) statsCache { return &mapCache{m: map[string][]byte{}} }},
+	{"redis", func(t *testing.T) statsCache { return redistest.Start(t).Cache(t, cache.RedisOptions{}) }},
 }
 
 // eachService runs f once per cache and backend, each with a fresh database.
@@ -78,7 +80,7 @@ func eachService(t *testing.T, f func(t *testing.T, svc *conduit.Service, c stat
 	for _, c := range caches {
 		t.Run(c.name, func(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				mem := c.new()
+				mem := c.new(t)
 				f(t, conduit.NewService(db, mem, auth.Bcrypt{Cost: 4}), mem)
 			})
 		})

@@ -572,10 +572,33 @@ func (s *Service) Tags(ctx context.Context) ([]string, error) {
 // Ping reports whether the store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 
+// loader is implemented by caches that fill a missing key once however
+// many readers miss it at the same moment (stampede control; the Redis
+// cache loads once per key across all nodes).
+type loader interface {
+	GetOrLoad(ctx context.Context, key string, ttl time.Duration, load func() ([]byte, error)) ([]byte, error)
+}
+
 // cached returns the value under key, or loads, stores and returns it.
 // Errors are not cached.
 func cached[T any](ctx context.Context, c Cache, key string, load func() (T, error)) (T, error) {
 	var v T
+	if l, ok := c.(loader); ok {
+		b, err := l.GetOrLoad(ctx, key, cacheTTL, func() ([]byte, error) {
+			v, err := load()
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(v)
+		})
+		if err != nil {
+			return v, err
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			return load() // not what this version stores: read the database
+		}
+		return v, nil
+	}
 	if b, ok := c.Get(ctx, key); ok && json.Unmarshal(b, &v) == nil {
 		return v, nil
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	CacheItems      int
 	BcryptCost      int
 
+	// Stage 5: a shared cache tier.
+	CacheURL     string        // redis://…; empty: in-process cache only
+	CacheTimeout time.Duration // timeout of one cache read
+
 	// PostgreSQL pool settings (ignored for SQLite).
 	DBMaxConns         int
 	DBConnLifetime     time.Duration
@@ -73,7 +77,9 @@ func (c *Config) options() map[string]option {
 		{"shutdown-timeout", "CONDUIT_SHUTDOWN_TIMEOUT", "how long in-flight requests may take to finish on shutdown", dur(&c.ShutdownTimeout, 15*time.Second)},
 		{"drain-delay", "CONDUIT_DRAIN_DELAY", "how long to keep serving after SIGTERM while /readyz fails, so a load balancer moves traffic away", dur(&c.DrainDelay, 0)},
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds (0: no cache)", num(&c.CacheItems, 10000)},
-		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (4-16; below 10 only for tests)", num(&c.BcryptCost, 10)},
+		{"cache-url", "CONDUIT_CACHE_URL", "shared cache: redis://[user:password@]host:port[/db] (stage 5); the in-process cache becomes its near cache. Empty: in-process cache only", str(&c.CacheURL, "")},
+		{"cache-timeout", "CONDUIT_CACHE_TIMEOUT", "with --cache-url: timeout of one cache read; a slower Redis counts as a miss and reads go to the database", dur(&c.CacheTimeout, 10*time.Millisecond)},
+				{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (4-16; below 10 only for tests)", num(&c.BcryptCost, 10)},
 		{"max-inflight", "CONDUIT_MAX_INFLIGHT", "requests one node serves at once; beyond that and a short queue it answers 503 with Retry-After (0: no limit)", num(&c.MaxInFlight, 128)},
 		{"max-queue", "CONDUIT_MAX_QUEUE", "requests that may wait for a free slot when --max-inflight are running", num(&c.MaxQueue, 64)},
 		{"queue-wait", "CONDUIT_QUEUE_WAIT", "longest a request waits for a free slot before it is shed with 503", dur(&c.QueueWait, 100*time.Millisecond)},
@@ -186,6 +192,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxInFlight < 0 || c.MaxQueue < 0 || c.QueueWait < 0 || c.IdempotencyTTL < 0 {
 		errs = append(errs, errors.New("--max-inflight, --max-queue, --queue-wait and --idempotency-ttl must not be negative"))
+	}
+	if c.CacheURL != "" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") && !strings.HasPrefix(c.CacheURL, "unix://") {
+		errs = append(errs, errors.New("--cache-url must start with redis://, rediss:// or unix://"))
+	}
+	if c.CacheTimeout < 0 {
+		errs = append(errs, errors.New("--cache-timeout must not be negative"))
 	}
 	if c.CacheItems < 0 {
 		errs = append(errs, errors.New("--cache-items must not be negative"))

@@ -1,0 +1,538 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/rueidis"
+)
+
+// Redis is conduit.Cache on a Redis server shared by every node, with a
+// near cache in each node's memory that Redis itself keeps coherent
+// (RESP3 client-side caching: the server remembers which keys a
+// connection read and pushes an invalidation when one changes; rueidis
+// keeps the values and drops them on those pushes, and drops them all
+// when the connection breaks). docs/stage5.md has the design.
+//
+// Keys under the prefix (default "conduit:"):
+//
+//	c:<key>  the value, "<generation>:<bytes>"; "" is a tombstone
+//	l:<key>  a fill lease, "<generation>:<token>" (GetOrLoad)
+//	gen      the generation: values stamped with another one are misses
+//
+// Redis never holds anything that is not also in the database: losing it
+// costs misses, nothing else. Every call has a short timeout; failures
+// open a circuit breaker and the node reads from the database until the
+// heartbeat finds Redis answering again.
+type Redis struct {
+	o      RedisOptions
+	url    rueidis.ClientOption
+	logger *slog.Logger
+	now    func() time.Time
+	health *health
+	m      *redisMetrics
+
+	client atomic.Pointer[clientBox]
+	connMu sync.Mutex // one connection attempt at a time
+
+	flights flightGroup
+
+	watchMu  sync.Mutex
+	watchers map[string][]func()
+
+	hits, misses, nearHits atomic.Uint64
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+type clientBox struct{ c rueidis.Client }
+
+// RedisOptions configures NewRedis; zero values take the defaults.
+type RedisOptions struct {
+	// Prefix of every key (default "conduit:").
+	Prefix string
+	// Timeout of a read or a fill (default 10 ms). Invalidations get
+	// longer and are retried (see Delete).
+	Timeout time.Duration
+	// NearBytes bounds the near cache (default 64 MiB).
+	NearBytes int
+	// Hold is how long Delete blocks a plain Set of the key (default
+	// 2 s), as in Memory. GetOrLoad does not need it: its fill lease is
+	// cancelled by the Delete instead.
+	Hold time.Duration
+	// Lease is how long one successful round trip vouches for the near
+	// cache (default 500 ms); also the longest a write waits when its
+	// invalidation cannot reach Redis.
+	Lease time.Duration
+	// FillLease is how long one node may take to fill a key while the
+	// others wait for it (default 1 s).
+	FillLease time.Duration
+	// Heartbeat is the interval of the health probe (default 100 ms).
+	Heartbeat time.Duration
+	// Registerer, if set, gets the cache's metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (o *RedisOptions) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Prefix == "" {
+		o.Prefix = "conduit:"
+	}
+	if o.NearBytes <= 0 {
+		o.NearBytes = 64 << 20
+	}
+	def(&o.Timeout, 10*time.Millisecond)
+	def(&o.Hold, 2*time.Second)
+	def(&o.Lease, 500*time.Millisecond)
+	def(&o.FillLease, time.Second)
+	def(&o.Heartbeat, 100*time.Millisecond)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// writeTimeout bounds one attempt to invalidate: writes are rarer than
+// reads and an invalidation that times out costs a wait, so it gets more
+// time than a read.
+const writeTimeout = 100 * time.Millisecond
+
+// nearTTL bounds how long the near cache keeps a value; Redis's own
+// expiry of the key (PTTL) bounds it too.
+const nearTTL = 5 * time.Minute
+
+// NewRedis returns a cache on the Redis server at url (redis://…). It
+// connects in the background: until Redis answers, every read misses and
+// the node works from the database. Close stops it.
+func NewRedis(url string, o RedisOptions) (*Redis, error) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("cache url: %w", err)
+	}
+	o.defaults()
+	r := &Redis{o: o, url: opt, logger: o.Logger, now: time.Now, watchers: map[string][]func(){}}
+	r.health = newHealth(o.Lease, r.now)
+	r.m = newRedisMetrics(o.Registerer, r.health.isOpen)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop, r.done = cancel, make(chan struct{})
+	go r.heartbeat(ctx)
+	return r, nil
+}
+
+// Close stops the heartbeat and closes the connection.
+func (r *Redis) Close() {
+	r.stop()
+	<-r.done
+	if b := r.client.Load(); b != nil {
+		b.c.Close()
+	}
+}
+
+func (r *Redis) valKey(key string) string   { return r.o.Prefix + "c:" + key }
+func (r *Redis) leaseKey(key string) string { return r.o.Prefix + "l:" + key }
+func (r *Redis) genKey() string             { return r.o.Prefix + "gen" }
+
+// cli returns the client if the node may use the cache now.
+func (r *Redis) cli() rueidis.Client {
+	b := r.client.Load()
+	if b == nil || !r.health.usable() {
+		return nil
+	}
+	return b.c
+}
+
+// Get returns the value under key: from the near cache when this node
+// read it before and nothing changed it since, else from Redis.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool) {
+	v, ok := r.get(ctx, key)
+	if ok {
+		r.hits.Add(1)
+	} else {
+		r.misses.Add(1)
+	}
+	return v, ok
+}
+
+func (r *Redis) get(ctx context.Context, key string) ([]byte, bool) {
+	kind := kindOf(key)
+	c := r.cli()
+	if c == nil {
+		r.m.bypassed.WithLabelValues(kind).Inc()
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	sent := r.now()
+	resps := c.DoMultiCache(ctx,
+		rueidis.CT(c.B().Get().Key(r.genKey()).Cache(), nearTTL),
+		rueidis.CT(c.B().Get().Key(r.valKey(key)).Cache(), nearTTL))
+	r.m.observe("get", sent, r.now())
+	gen, err1 := resps[0].ToString()
+	val, err2 := resps[1].ToString()
+	if e := errors.Join(notNil(err1), notNil(err2)); e != nil {
+		r.health.fail(sent)
+		r.m.errors.WithLabelValues("get").Inc()
+		return nil, false
+	}
+	r.health.ok(sent)
+	tier := "redis"
+	if resps[1].IsCacheHit() {
+		tier = "near"
+		if _, ok := unstamp(val, gen); ok {
+			r.nearHits.Add(1)
+		}
+	} else {
+		r.m.lookups.WithLabelValues("near", kind, "miss").Inc()
+	}
+	v, ok := unstamp(val, gen)
+	result := "miss"
+	if ok {
+		result = "hit"
+	}
+	r.m.lookups.WithLabelValues(tier, kind, result).Inc()
+	return v, ok
+}
+
+// notNil drops rueidis's "no such key" error, which is a normal miss.
+func notNil(err error) error {
+	if rueidis.IsRedisNil(err) {
+		return nil
+	}
+	return err
+}
+
+// unstamp returns the bytes of a stored value if it belongs to generation
+// gen ("" for a Redis without one yet means "0").
+func unstamp(stored, gen string) ([]byte, bool) {
+	if gen == "" {
+		gen = "0"
+	}
+	g, v, ok := strings.Cut(stored, ":")
+	if !ok || g != gen {
+		return nil, false
+	}
+	return []byte(v), true
+}
+
+var setScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == '' then return 0 end
+local g = redis.call('GET', KEYS[2]) or '0'
+redis.call('SET', KEYS[1], g .. ':' .. ARGV[1], 'PX', ARGV[2])
+return 1`)
+
+// Set stores value under key for ttl, unless key was deleted a moment ago
+// (Hold), like Memory.Set. Errors are ignored: a value not stored is a
+// later miss.
+func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+	c := r.cli()
+	if c == nil {
+		return
+	}
+	r.call(ctx, "set", r.o.Timeout, func(ctx context.Context) error {
+		return setScript.Exec(ctx, c, []string{r.valKey(key), r.genKey()},
+			[]string{string(value), ms(ttl)}).Error()
+	})
+}
+
+// call runs one Redis call with a timeout and records its latency and
+// outcome.
+func (r *Redis) call(ctx context.Context, op string, timeout time.Duration, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sent := r.now()
+	err := notNil(fn(ctx))
+	r.m.observe(op, sent, r.now())
+	if err != nil {
+		r.health.fail(sent)
+		r.m.errors.WithLabelValues(op).Inc()
+		return err
+	}
+	r.health.ok(sent)
+	return nil
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(max(d.Milliseconds(), 1), 10) }
+
+// The tombstone is a write even when the key holds nothing, so every node
+// that read the key hears of it (a DEL of a missing key is silent).
+var deleteScript = rueidis.NewLuaScript(`
+for i = 1, #KEYS, 2 do
+  redis.call('SET', KEYS[i], '', 'PX', ARGV[1])
+  redis.call('DEL', KEYS[i + 1])
+end
+return 1`)
+
+// Delete invalidates keys in Redis, which tells every node's near cache;
+// it also cancels fills in progress (their leases), so a value loaded
+// before the write is never stored after it.
+//
+// When Redis does not answer, Delete retries and returns once the
+// invalidation has landed or, at the latest, when no node can still be
+// serving near-cache hits from before Redis stopped answering (the
+// lease; see health). In that case the invalidation may be lost: the node
+// stops using the cache and starts a new generation in Redis as soon as
+// it answers again, so nothing written meanwhile is read stale.
+func (r *Redis) Delete(ctx context.Context, keys ...string) {
+	if len(keys) == 0 {
+		return
+	}
+	args := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, r.valKey(k), r.leaseKey(k))
+	}
+	start := r.now()
+	for {
+		if b := r.client.Load(); b != nil {
+			err := r.call(context.WithoutCancel(ctx), "delete", writeTimeout, func(ctx context.Context) error {
+				if err := deleteScript.Exec(ctx, b.c, args, []string{ms(r.o.Hold)}).Error(); err != nil {
+					return err
+				}
+				// Redis pushes the invalidation of our own connection's
+				// near cache right after the script's reply; once the
+				// reply to one more command is here, that push has been
+				// applied, so this node's next read is fresh too.
+				return b.c.Do(ctx, b.c.B().Ping().Build()).Error()
+			})
+			if err == nil {
+				return
+			}
+		}
+		if !r.now().Before(r.health.waitUntil(start)) {
+			r.health.giveUp()
+			r.logger.Warn("cache invalidation did not reach Redis; the cache is bypassed until Redis answers again and a new generation starts",
+				slog.Int("keys", len(keys)))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Watch calls fn whenever key is deleted on any node, whenever the
+// connection to Redis breaks (invalidations may have been missed), when a
+// new generation starts, and on every heartbeat while the cache is not
+// usable. It lets state kept outside the cache (the list caches) follow
+// the same invalidations.
+func (r *Redis) Watch(key string, fn func()) {
+	r.watchMu.Lock()
+	r.watchers[key] = append(r.watchers[key], fn)
+	r.watchMu.Unlock()
+	go r.arm(key)
+}
+
+// arm reads key through the near cache, which makes Redis track it for
+// this connection: its next change is pushed here.
+func (r *Redis) arm(key string) {
+	b := r.client.Load()
+	if b == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	b.c.DoCache(ctx, b.c.B().Get().Key(r.valKey(key)).Cache(), nearTTL)
+}
+
+func (r *Redis) fire(key string) {
+	r.watchMu.Lock()
+	fns := append([]func(){}, r.watchers[key]...)
+	r.watchMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+func (r *Redis) fireAll() {
+	r.watchMu.Lock()
+	var fns []func()
+	for _, f := range r.watchers {
+		fns = append(fns, f...)
+	}
+	r.watchMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+func (r *Redis) watched() []string {
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	keys := make([]string, 0, len(r.watchers))
+	for k := range r.watchers {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// rearm tracks key again and tells its watchers once more: a change made
+// between the push and the new read was not pushed, and anything loaded
+// meanwhile must not be kept.
+func (r *Redis) rearm(keys ...string) {
+	for _, k := range keys {
+		r.arm(k)
+		r.fire(k)
+	}
+}
+
+// onInvalidations runs on the connection's reader (it must be quick):
+// nil means the connection broke (rueidis has dropped the near cache).
+func (r *Redis) onInvalidations(msgs []rueidis.RedisMessage) {
+	if msgs == nil {
+		r.fireAll()
+		go r.rearm(r.watched()...)
+		return
+	}
+	prefix := r.valKey("")
+	for _, m := range msgs {
+		k, err := m.ToString()
+		if err != nil {
+			continue
+		}
+		if k == r.genKey() {
+			r.fireAll()
+			continue
+		}
+		key, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		r.watchMu.Lock()
+		_, isWatched := r.watchers[key]
+		r.watchMu.Unlock()
+		if isWatched {
+			r.fire(key)
+			go r.rearm(key)
+		}
+	}
+}
+
+// heartbeat connects, probes Redis every Heartbeat, closes the breaker
+// when Redis answers (after starting a new generation if invalidations
+// may have been lost) and notices when the near cache's lease runs out.
+func (r *Redis) heartbeat(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(r.o.Heartbeat)
+	defer t.Stop()
+	for {
+		r.beat(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Redis) beat(ctx context.Context) {
+	if r.health.lapsed() {
+		r.logger.Warn("Redis has not answered for the near cache's lease; reading from the database until it does")
+	}
+	if !r.health.usable() {
+		r.fireAll() // other nodes' writes may not reach this node now
+	}
+	b := r.client.Load()
+	if b == nil {
+		sent := r.now()
+		if b = r.connect(); b == nil {
+			r.health.fail(sent)
+			return
+		}
+	}
+	probe := r.o.Lease / 2
+	sent := r.now()
+	if err := r.call(ctx, "ping", probe, func(ctx context.Context) error {
+		return b.c.Do(ctx, b.c.B().Ping().Build()).Error()
+	}); err != nil {
+		return
+	}
+	dirt := r.health.needBump()
+	if dirt > 0 {
+		if err := r.bump(ctx, b.c, probe); err != nil {
+			return
+		}
+	}
+	wasOpen := r.health.isOpen()
+	r.health.recovered(sent, dirt)
+	if wasOpen && r.health.usable() {
+		r.logger.Info("using the Redis cache again")
+		r.fireAll()
+		go r.rearm(r.watched()...)
+	}
+}
+
+// connect creates the client; rueidis reconnects by itself afterwards.
+func (r *Redis) connect() *clientBox {
+	r.connMu.Lock()
+	defer r.connMu.Unlock()
+	if b := r.client.Load(); b != nil {
+		return b
+	}
+	opt := r.url
+	opt.DisableRetry = true
+	opt.PipelineMultiplex = -1 // one connection: one near cache, ordered pushes
+	opt.CacheSizeEachConn = r.o.NearBytes
+	opt.ConnWriteTimeout = time.Second
+	opt.Dialer.Timeout = r.o.Lease
+	opt.OnInvalidations = r.onInvalidations
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		r.logger.Debug("connecting to Redis", slog.Any("error", err))
+		return nil
+	}
+	b := &clientBox{c: c}
+	r.client.Store(b)
+	return b
+}
+
+// bump starts a new generation: every value stored before is a miss from
+// now on, on every node. It waits until this node's near cache has seen
+// the new generation (the push follows the reply).
+func (r *Redis) bump(ctx context.Context, c rueidis.Client, timeout time.Duration) error {
+	var n int64
+	if err := r.call(ctx, "bump", timeout, func(ctx context.Context) (err error) {
+		n, err = c.Do(ctx, c.B().Incr().Key(r.genKey()).Build()).AsInt64()
+		return err
+	}); err != nil {
+		return err
+	}
+	r.m.bumps.Inc()
+	r.logger.Info("started a new cache generation", slog.Int64("generation", n))
+	for range 50 {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		g, err := c.DoCache(cctx, c.B().Get().Key(r.genKey()).Cache(), nearTTL).AsInt64()
+		cancel()
+		if err == nil && g >= n {
+			return nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return errors.New("the near cache did not see the new generation")
+}
+
+// Stats returns the hit and miss counts of Get since start (both tiers).
+func (r *Redis) Stats() (hits, misses uint64) { return r.hits.Load(), r.misses.Load() }
+
+// NearHits is how many of the hits were served from the near cache.
+func (r *Redis) NearHits() uint64 { return r.nearHits.Load() }
+
+// Usable reports whether the node uses the cache now (breaker closed,
+// near cache vouched for); for tests and health pages.
+func (r *Redis) Usable() bool { return r.cli() != nil }
+
+func randomToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
+}
