@@ -41,6 +41,13 @@ type Config struct {
 	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 	DebugAddr      string        // pprof listener; empty: none
+
+	// Throttling of sign-ins and sign-ups (0: that rule is off).
+	LoginWindow      time.Duration
+	LoginMaxPerAddr  int
+	LoginMaxPerAcct  int
+	SignupWindow     time.Duration
+	SignupMaxPerAddr int
 }
 
 // option binds one flag to its environment variable.
@@ -82,6 +89,11 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
+		{"login-window", "CONDUIT_LOGIN_WINDOW", "the window in which failed sign-ins are counted", dur(&c.LoginWindow, 15*time.Minute)},
+		{"login-max-per-addr", "CONDUIT_LOGIN_MAX_PER_ADDR", "failed sign-ins one client address may make per window; beyond, its sign-ins get 429 (0: no limit)", num(&c.LoginMaxPerAddr, 30)},
+		{"login-max-per-account", "CONDUIT_LOGIN_MAX_PER_ACCOUNT", "failed sign-ins an account may take per window; beyond, only addresses without failed sign-ins may try it (0: no limit)", num(&c.LoginMaxPerAcct, 10)},
+		{"signup-window", "CONDUIT_SIGNUP_WINDOW", "the window in which sign-ups are counted", dur(&c.SignupWindow, time.Hour)},
+		{"signup-max-per-addr", "CONDUIT_SIGNUP_MAX_PER_ADDR", "sign-ups one client address may attempt per window; beyond, 429 (0: no limit)", num(&c.SignupMaxPerAddr, 20)},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))
@@ -177,6 +189,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxInFlight < 0 || c.MaxQueue < 0 || c.QueueWait < 0 || c.IdempotencyTTL < 0 {
 		errs = append(errs, errors.New("--max-inflight, --max-queue, --queue-wait and --idempotency-ttl must not be negative"))
+	}
+	if c.LoginWindow < 0 || c.SignupWindow < 0 || c.LoginMaxPerAddr < 0 || c.LoginMaxPerAcct < 0 || c.SignupMaxPerAddr < 0 {
+		errs = append(errs, errors.New("--login-* and --signup-* settings must not be negative"))
+	}
+	if (c.LoginWindow == 0 && (c.LoginMaxPerAddr > 0 || c.LoginMaxPerAcct > 0)) || (c.SignupWindow == 0 && c.SignupMaxPerAddr > 0) {
+		errs = append(errs, errors.New("--login-window and --signup-window must be positive while their limits are on"))
 	}
 	if c.CacheItems < 0 {
 		errs = append(errs, errors.New("--cache-items must not be negative"))

@@ -14,6 +14,7 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("GET /register", h.registerForm)
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("POST /logout-everywhere", h.logoutEverywhere)
 	mux.HandleFunc("GET /settings", h.settingsForm)
 	mux.HandleFunc("POST /settings", h.updateSettings)
 

@@ -4,17 +4,15 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
+// settingsForm shows the account as the session check loaded it (cached).
 func (h *handler) settingsForm(w http.ResponseWriter, r *http.Request) {
-	if viewerID(r) == 0 {
+	u, ok := signedIn(r)
+	if !ok {
 		toLogin(w, r, "")
-		return
-	}
-	u, err := h.svc.User(r.Context(), viewerID(r))
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	h.render(w, r, http.StatusOK, &settingsPage{
@@ -24,9 +22,11 @@ func (h *handler) settingsForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateSettings changes the account; an empty password field keeps the
-// current password.
+// current password. A new password signs out every other session; this
+// one gets a new cookie.
 func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
-	if viewerID(r) == 0 {
+	c, ok := auth.ClaimsFrom(r.Context())
+	if !ok {
 		toLogin(w, r, "/settings")
 		return
 	}
@@ -44,7 +44,7 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 	if password != "" {
 		patch.Password = &password
 	}
-	u, err := h.svc.UpdateUser(r.Context(), viewerID(r), patch)
+	u, err := h.svc.UpdateUser(r.Context(), c.UserID, patch)
 	if msgs, ok := formErrors(err); ok {
 		p.Errors = msgs
 		h.render(w, r, http.StatusUnprocessableEntity, p)
@@ -53,6 +53,9 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if u.TokenGen != c.Gen {
+		h.setSession(w, r, u)
 	}
 	redirect(w, r, "/profile/"+url.PathEscape(u.Username))
 }
