@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -113,6 +114,16 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 		return sn
 	}
 	before := snap(old)
+	// Revoked tokens stay revoked on PostgreSQL: a user who signed out
+	// everywhere (generation 1), and one single token signed out.
+	if err := old.SignOutEverywhere(ctx, users[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	issued := time.Now()
+	signedOut := conduit.Token{UserID: users[2].ID, ID: "signed-out", IssuedAt: issued, Expires: issued.Add(time.Hour)}
+	if err := old.SignOut(ctx, signedOut); err != nil {
+		t.Fatal(err)
+	}
 	if err := lite.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +193,25 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 
 	// Everyone can still sign in with their password.
 	for i, u := range users {
-		got, err := svc.Login(ctx, u.Email, fmt.Sprintf("secret-%d", i))
+		got, err := svc.Login(ctx, conduit.SignIn{Email: u.Email, Password: fmt.Sprintf("secret-%d", i)})
 		if err != nil || got.ID != u.ID || got.Username != u.Username {
 			t.Fatalf("login of %s after the copy: %+v, %v", u.Username, got, err)
 		}
 	}
-	if _, err := svc.Login(ctx, users[0].Email, "wrong"); err == nil {
+	for _, c := range []struct {
+		tok  conduit.Token
+		want error
+	}{
+		{conduit.Token{UserID: users[1].ID, Gen: 0, ID: "a", IssuedAt: issued, Expires: issued.Add(time.Hour)}, conduit.ErrUnauthenticated},
+		{conduit.Token{UserID: users[1].ID, Gen: 1, ID: "a", IssuedAt: issued, Expires: issued.Add(time.Hour)}, nil},
+		{signedOut, conduit.ErrUnauthenticated},
+		{conduit.Token{UserID: users[2].ID, ID: "still-in", IssuedAt: issued, Expires: issued.Add(time.Hour)}, nil},
+	} {
+		if _, err := svc.Authenticate(ctx, c.tok); !errors.Is(err, c.want) {
+			t.Errorf("after the copy, token %+v: %v, want %v", c.tok, err, c.want)
+		}
+	}
+	if _, err := svc.Login(ctx, conduit.SignIn{Email: users[0].Email, Password: "wrong"}); err == nil {
 		t.Fatal("a wrong password signs in after the copy")
 	}
 

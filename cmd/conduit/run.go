@@ -71,7 +71,8 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "debug-addr"}
+	"idempotency-ttl", "debug-addr",
+	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr"}
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
 
@@ -155,7 +156,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, <-served)
 	}
 	defer closeCache()
-	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
+	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost},
+		conduit.WithThrottle(db, conduit.ThrottleLimits{
+			LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
+			SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
+		}))
 	app.install(
 		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,

@@ -52,6 +52,9 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 	mux.HandleFunc("POST /api/users", h.register)
 	mux.HandleFunc("GET /api/user", h.requireAuth(h.currentUser))
 	mux.HandleFunc("PUT /api/user", h.requireAuth(h.updateUser))
+	// Extensions of the spec: revoke this token, or every token of the user.
+	mux.HandleFunc("POST /api/user/logout", h.requireAuth(h.logout))
+	mux.HandleFunc("POST /api/user/logout-all", h.requireAuth(h.logoutAll))
 
 	mux.HandleFunc("GET /api/profiles/{username}", h.profile)
 	mux.HandleFunc("POST /api/profiles/{username}/follow", h.requireAuth(h.follow))
@@ -83,27 +86,43 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 }
 
 // authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
-// A missing header is an anonymous request; a bad token is a 401 even on
-// endpoints that allow anonymous access, so clients learn it has expired.
+// A missing header is an anonymous request; a bad, expired or revoked
+// token, or one whose user is gone, is a 401 even on endpoints that allow
+// anonymous access, so clients learn that they must sign in again.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header := r.Header.Get("Authorization")
-		if header == "" {
+		if r.Header.Get("Authorization") == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		scheme, token, _ := strings.Cut(header, " ")
-		if !strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer") {
+		token, ok := presentedToken(r)
+		if !ok {
 			writeError(w, r, conduit.ErrUnauthenticated)
 			return
 		}
-		id, err := h.tokens.Verify(strings.TrimSpace(token))
+		c, err := h.tokens.Verify(token)
 		if err != nil {
 			writeError(w, r, conduit.ErrUnauthenticated)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithUserID(r.Context(), id)))
+		// Revocation is checked against the cached account: no query
+		// while the cache holds it. A database that cannot answer is a 503.
+		if _, err := h.svc.Authenticate(r.Context(), conduit.Token(c)); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithClaims(r.Context(), c)))
 	})
+}
+
+// presentedToken returns the token of the Authorization header, or false
+// when the header is not of the Token or Bearer scheme.
+func presentedToken(r *http.Request) (string, bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Token") && !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 func (h *handler) requireAuth(next http.HandlerFunc) http.HandlerFunc {
@@ -171,8 +190,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Token realm="conduit"`)
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
+	if ra := httpx.RetryAfter(err); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	httpx.WriteJSON(w, status, errorBody{Errors: map[string][]string{"body": {msg}}})
 }

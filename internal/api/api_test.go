@@ -372,7 +372,7 @@ func issueFor(t *testing.T, keys []auth.Key, ttl time.Duration, userID int64) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.Issue(userID)
+	return tok.Issue(userID, 0)
 }
 
 // tamper changes the subject of a token and keeps its signature.

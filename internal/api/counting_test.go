@@ -32,9 +32,9 @@ func (s *countingStore) UserByEmail(ctx context.Context, email string) (conduit.
 	return s.Store.UserByEmail(ctx, email)
 }
 
-func (s *countingStore) UpdateUser(ctx context.Context, u *conduit.User) error {
+func (s *countingStore) UpdateUser(ctx context.Context, u *conduit.User, revokeTokens bool) error {
 	s.hit()
-	return s.Store.UpdateUser(ctx, u)
+	return s.Store.UpdateUser(ctx, u, revokeTokens)
 }
 
 func (s *countingStore) UserByUsername(ctx context.Context, username string) (conduit.User, error) {

@@ -8,10 +8,14 @@ import (
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
-func (h *handler) userResponse(u conduit.User) userResponse {
-	return userResponse{User: userDTO{
-		Email: u.Email, Token: h.tokens.Issue(u.ID), Username: u.Username, Bio: u.Bio, Image: u.Image,
-	}}
+// writeUser answers with the user and a sign-in token. Nothing may store
+// a response holding a token: not a browser or proxy cache, nor the
+// idempotency store, which leaves no-store responses out.
+func writeUser(w http.ResponseWriter, status int, u conduit.User, token string) {
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, status, userResponse{User: userDTO{
+		Email: u.Email, Token: token, Username: u.Username, Bio: u.Bio, Image: u.Image,
+	}})
 }
 
 func (h *handler) register(w http.ResponseWriter, r *http.Request) {
@@ -26,12 +30,15 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	u, err := h.svc.Register(r.Context(), conduit.NewUser(req.User))
+	u, err := h.svc.Register(r.Context(), conduit.NewUser{
+		Username: req.User.Username, Email: req.User.Email, Password: req.User.Password,
+		ClientAddr: httpx.ClientAddr(r),
+	})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, h.userResponse(u))
+	writeUser(w, http.StatusCreated, u, h.tokens.Issue(u.ID, u.TokenGen))
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
@@ -45,21 +52,27 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	u, err := h.svc.Login(r.Context(), req.User.Email, req.User.Password)
+	u, err := h.svc.Login(r.Context(), conduit.SignIn{
+		Email: req.User.Email, Password: req.User.Password, ClientAddr: httpx.ClientAddr(r),
+	})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.userResponse(u))
+	writeUser(w, http.StatusOK, u, h.tokens.Issue(u.ID, u.TokenGen))
 }
 
+// currentUser answers with the token the client presented: it is as good
+// as a new one, and minting one per call would let a stolen token renew
+// itself forever.
 func (h *handler) currentUser(w http.ResponseWriter, r *http.Request) {
 	u, err := h.svc.User(r.Context(), auth.UserID(r.Context()))
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.userResponse(u))
+	token, _ := presentedToken(r)
+	writeUser(w, http.StatusOK, u, token)
 }
 
 func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
@@ -76,12 +89,39 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	u, err := h.svc.UpdateUser(r.Context(), auth.UserID(r.Context()), conduit.UserPatch(req.User))
+	c, _ := auth.ClaimsFrom(r.Context())
+	u, err := h.svc.UpdateUser(r.Context(), c.UserID, conduit.UserPatch(req.User))
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.userResponse(u))
+	// A new password revoked every earlier token, the presented one too:
+	// the client carries on with a fresh one.
+	token, _ := presentedToken(r)
+	if u.TokenGen != c.Gen {
+		token = h.tokens.Issue(u.ID, u.TokenGen)
+	}
+	writeUser(w, http.StatusOK, u, token)
+}
+
+// logout revokes the presented token (an extension of the spec).
+func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	c, _ := auth.ClaimsFrom(r.Context())
+	if err := h.svc.SignOut(r.Context(), conduit.Token(c)); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// logoutAll revokes every token of the user, on every device (an extension
+// of the spec).
+func (h *handler) logoutAll(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.SignOutEverywhere(r.Context(), auth.UserID(r.Context())); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *handler) profile(w http.ResponseWriter, r *http.Request) {

@@ -27,14 +27,25 @@ func mustTokens(t *testing.T, ttl time.Duration, keys ...Key) *Tokens {
 func TestTokenRoundTrip(t *testing.T) {
 	tok := mustTokens(t, time.Hour, key("k1", 1))
 	for _, id := range []int64{1, 42, 1 << 40} {
-		s := tok.Issue(id)
-		got, err := tok.Verify(s)
-		if err != nil || got != id {
-			t.Errorf("Verify(Issue(%d)) = %d, %v", id, got, err)
+		for _, gen := range []int64{0, 3} {
+			s := tok.Issue(id, gen)
+			got, err := tok.Verify(s)
+			if err != nil || got.UserID != id || got.Gen != gen || got.ID == "" {
+				t.Errorf("Verify(Issue(%d, %d)) = %+v, %v", id, gen, got, err)
+			}
+			if d := got.Expires.Sub(got.IssuedAt); d != time.Hour {
+				t.Errorf("token lives %v, want 1h", d)
+			}
 		}
 	}
+	// Every token has its own id, even two of one user in one second.
+	a, _ := tok.Verify(tok.Issue(1, 0))
+	b, _ := tok.Verify(tok.Issue(1, 0))
+	if a.ID == b.ID {
+		t.Errorf("two tokens share the id %q", a.ID)
+	}
 	// The header names the key and the algorithm.
-	h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.Issue(1), ".")[0])
+	h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok.Issue(1, 0), ".")[0])
 	var hdr map[string]string
 	if err := json.Unmarshal(h, &hdr); err != nil || hdr["kid"] != "k1" || hdr["alg"] != "HS256" {
 		t.Errorf("header = %s (%v)", h, err)
@@ -47,11 +58,11 @@ func TestTokenRotation(t *testing.T) {
 	rotated := mustTokens(t, time.Hour, cur, old)
 	retired := mustTokens(t, time.Hour, cur)
 
-	oldToken := before.Issue(7)
-	if id, err := rotated.Verify(oldToken); err != nil || id != 7 {
-		t.Errorf("token of the key listed second: %d, %v", id, err)
+	oldToken := before.Issue(7, 0)
+	if c, err := rotated.Verify(oldToken); err != nil || c.UserID != 7 {
+		t.Errorf("token of the key listed second: %+v, %v", c, err)
 	}
-	newToken := rotated.Issue(8)
+	newToken := rotated.Issue(8, 0)
 	if !strings.Contains(decodeHeader(t, newToken), `"kid":"new"`) {
 		t.Errorf("rotated set signs with %s, want the first key", decodeHeader(t, newToken))
 	}
@@ -80,7 +91,7 @@ func encode(v any) string {
 func TestTokenRejected(t *testing.T) {
 	k := key("k1", 1)
 	tok := mustTokens(t, time.Hour, k)
-	good := tok.Issue(5)
+	good := tok.Issue(5, 0)
 	parts := strings.Split(good, ".")
 	signed := func(h, c string) string { // a correctly signed token of any content
 		return h + "." + c + "." + base64.RawURLEncoding.EncodeToString(sign(k.Secret, h+"."+c))
@@ -99,9 +110,9 @@ func TestTokenRejected(t *testing.T) {
 		"alg none":           encode(map[string]string{"alg": "none", "typ": "JWT", "kid": "k1"}) + "." + parts[1] + ".",
 		"alg none signed":    signed(encode(map[string]string{"alg": "none", "kid": "k1"}), parts[1]),
 		"alg HS512":          signed(encode(map[string]string{"alg": "HS512", "kid": "k1"}), parts[1]),
-		"unknown kid":        mustTokens(t, time.Hour, Key{ID: "k2", Secret: k.Secret}).Issue(5),
+		"unknown kid":        mustTokens(t, time.Hour, Key{ID: "k2", Secret: k.Secret}).Issue(5, 0),
 		"no kid":             signed(encode(map[string]string{"alg": "HS256"}), parts[1]),
-		"other secret":       mustTokens(t, time.Hour, key("k1", 9)).Issue(5),
+		"other secret":       mustTokens(t, time.Hour, key("k1", 9)).Issue(5, 0),
 		"expired":            signed(hdr, encode(claims{Sub: "5", Iat: now - 7200, Exp: now - 1})),
 		"no expiry":          signed(hdr, encode(map[string]any{"sub": "5"})),
 		"sub zero":           signed(hdr, encode(claims{Sub: "0", Exp: now + 60})),
@@ -109,10 +120,12 @@ func TestTokenRejected(t *testing.T) {
 		"sub not a number":   signed(hdr, encode(claims{Sub: "admin", Exp: now + 60})),
 		"payload not JSON":   signed(hdr, base64.RawURLEncoding.EncodeToString([]byte("{"))),
 		"huge":               signed(hdr, encode(map[string]any{"sub": "5", "exp": now + 60, "pad": strings.Repeat("x", 5000)})),
+		"negative gen":       signed(hdr, encode(claims{Sub: "5", Exp: now + 60, Gen: -1})),
+		"long jti":           signed(hdr, encode(claims{Sub: "5", Exp: now + 60, Jti: strings.Repeat("j", 65)})),
 	}
 	for name, s := range cases {
-		if id, err := tok.Verify(s); err == nil {
-			t.Errorf("%s: accepted as user %d", name, id)
+		if c, err := tok.Verify(s); err == nil {
+			t.Errorf("%s: accepted as user %d", name, c.UserID)
 		}
 	}
 	if _, err := tok.Verify(signed(hdr, encode(claims{Sub: "5", Exp: now + 60}))); err != nil {
@@ -124,7 +137,7 @@ func TestTokenExpiry(t *testing.T) {
 	tok := mustTokens(t, time.Hour, key("k1", 1))
 	start := time.Now()
 	tok.now = func() time.Time { return start }
-	s := tok.Issue(1)
+	s := tok.Issue(1, 0)
 	for _, c := range []struct {
 		after time.Duration
 		ok    bool
@@ -185,7 +198,7 @@ func TestKeyFile(t *testing.T) {
 	}
 	// A token issued before a "restart" verifies after it.
 	tok := mustTokens(t, time.Hour, first...)
-	if _, err := mustTokens(t, time.Hour, again...).Verify(tok.Issue(3)); err != nil {
+	if _, err := mustTokens(t, time.Hour, again...).Verify(tok.Issue(3, 0)); err != nil {
 		t.Errorf("token across restart: %v", err)
 	}
 
@@ -262,10 +275,37 @@ func TestBcrypt(t *testing.T) {
 
 func TestUserIDContext(t *testing.T) {
 	ctx := context.Background()
-	if UserID(ctx) != 0 {
+	if _, ok := ClaimsFrom(ctx); UserID(ctx) != 0 || ok {
 		t.Error("anonymous context has a user")
 	}
 	if UserID(WithUserID(ctx, 9)) != 9 {
 		t.Error("user id lost")
+	}
+	c := Claims{UserID: 4, Gen: 2, ID: "x"}
+	if got, ok := ClaimsFrom(WithClaims(ctx, c)); !ok || got != c || UserID(WithClaims(ctx, c)) != 4 {
+		t.Errorf("claims lost: %+v %v", got, ok)
+	}
+}
+
+// Tokens issued before generations and token ids (no gen, no jti claim)
+// keep working as generation 0, and still have an id of their own, so
+// they can be revoked one by one.
+func TestTokenFromBeforeRevocation(t *testing.T) {
+	k := key("k1", 1)
+	tok := mustTokens(t, time.Hour, k)
+	now := time.Now().Unix()
+	legacy := func(sub string) string {
+		h := encode(header{Alg: "HS256", Typ: "JWT", Kid: "k1"})
+		c := encode(map[string]any{"sub": sub, "iat": now, "exp": now + 60})
+		return h + "." + c + "." + base64.RawURLEncoding.EncodeToString(sign(k.Secret, h+"."+c))
+	}
+	a, err := tok.Verify(legacy("5"))
+	if err != nil || a.UserID != 5 || a.Gen != 0 || !strings.HasPrefix(a.ID, "sig:") {
+		t.Fatalf("legacy token: %+v, %v", a, err)
+	}
+	again, _ := tok.Verify(legacy("5"))
+	other, _ := tok.Verify(legacy("6"))
+	if again.ID != a.ID || other.ID == a.ID {
+		t.Errorf("ids %q, %q (same token), %q (another): want stable and distinct", a.ID, again.ID, other.ID)
 	}
 }

@@ -61,33 +61,64 @@ type header struct {
 	Kid string `json:"kid"`
 }
 
+// claims is the token payload. Gen and Jti were added with revocation:
+// tokens issued before carry neither and count as generation 0.
 type claims struct {
 	Sub string `json:"sub"`
 	Iat int64  `json:"iat"`
 	Exp int64  `json:"exp"`
+	Gen int64  `json:"gen,omitempty"`
+	Jti string `json:"jti,omitempty"`
+}
+
+// Claims is what a verified token says. conduit.Token has the same fields
+// in the same order, so that the handlers convert one into the other; a
+// field added here must be added there.
+type Claims struct {
+	UserID int64
+	// Gen is the user's token generation when the token was issued. The
+	// service refuses tokens of an older generation: bumping it (password
+	// change, "sign out everywhere") revokes every earlier token at once.
+	Gen int64
+	// ID names this one token, so that it can be revoked alone (signing
+	// out of one browser). It is the jti claim, or for tokens issued
+	// before tokens had one, a prefix of the signature.
+	ID       string
+	IssuedAt time.Time
+	Expires  time.Time
 }
 
 var b64 = base64.RawURLEncoding
 
-// Issue returns a signed token for the user id.
-func (t *Tokens) Issue(userID int64) string {
+// Issue returns a signed token for the user id at token generation gen.
+func (t *Tokens) Issue(userID, gen int64) string {
 	k := t.keys[0]
 	now := t.now()
 	h, _ := json.Marshal(header{Alg: "HS256", Typ: "JWT", Kid: k.ID})
-	c, _ := json.Marshal(claims{Sub: strconv.FormatInt(userID, 10), Iat: now.Unix(), Exp: now.Add(t.ttl).Unix()})
+	c, _ := json.Marshal(claims{
+		Sub: strconv.FormatInt(userID, 10), Iat: now.Unix(), Exp: now.Add(t.ttl).Unix(),
+		Gen: gen, Jti: newTokenID(),
+	})
 	signing := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
 	return signing + "." + b64.EncodeToString(sign(k.Secret, signing))
 }
 
-// Verify checks a token and returns the user id it was issued for.
-func (t *Tokens) Verify(token string) (int64, error) {
+// newTokenID returns a random id (96 bits) for the jti claim.
+func newTokenID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return b64.EncodeToString(b)
+}
+
+// Verify checks a token and returns what it says.
+func (t *Tokens) Verify(token string) (Claims, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || len(token) > 4096 {
-		return 0, ErrInvalidToken
+		return Claims{}, ErrInvalidToken
 	}
 	var h header
 	if err := decodePart(parts[0], &h); err != nil || h.Alg != "HS256" {
-		return 0, ErrInvalidToken
+		return Claims{}, ErrInvalidToken
 	}
 	var secret []byte
 	for _, k := range t.keys {
@@ -98,17 +129,25 @@ func (t *Tokens) Verify(token string) (int64, error) {
 	}
 	sig, err := b64.DecodeString(parts[2])
 	if secret == nil || err != nil || !hmac.Equal(sig, sign(secret, parts[0]+"."+parts[1])) {
-		return 0, ErrInvalidToken
+		return Claims{}, ErrInvalidToken
 	}
 	var c claims
 	if err := decodePart(parts[1], &c); err != nil || t.now().Unix() >= c.Exp {
-		return 0, ErrInvalidToken
+		return Claims{}, ErrInvalidToken
 	}
 	id, err := strconv.ParseInt(c.Sub, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, ErrInvalidToken
+	if err != nil || id <= 0 || c.Gen < 0 || len(c.Jti) > 64 {
+		return Claims{}, ErrInvalidToken
 	}
-	return id, nil
+	tokenID := c.Jti
+	if tokenID == "" {
+		// The MAC is unique to the token and cannot be forged.
+		tokenID = "sig:" + b64.EncodeToString(sig[:16])
+	}
+	return Claims{
+		UserID: id, Gen: c.Gen, ID: tokenID,
+		IssuedAt: time.Unix(c.Iat, 0), Expires: time.Unix(c.Exp, 0),
+	}, nil
 }
 
 func decodePart(s string, v any) error {

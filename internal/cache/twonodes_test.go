@@ -89,6 +89,24 @@ func testTokens(t *testing.T) *auth.Tokens {
 	return tokens
 }
 
+// startPeers starts two nodes on a new database and waits until each
+// knows of the other (so that every invalidation waits for the other's
+// acknowledgement).
+func startPeers(t *testing.T) (a, b *node) {
+	t.Helper()
+	url := storetest.NewPostgresDatabase(t)
+	tokens := testTokens(t)
+	a, b = startNode(t, url, tokens), startNode(t, url, tokens)
+	deadline := time.Now().Add(10 * time.Second)
+	for a.coherent.Peers() != 1 || b.coherent.Peers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes did not learn of each other")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return a, b
+}
+
 // hold is the tombstone time of the test caches: short, so that B caches
 // again soon after each write.
 const hold = 50 * time.Millisecond
@@ -109,16 +127,7 @@ func cacheOnB(t *testing.T, b *node, path string) {
 // B had the old value cached: A's Delete returns only after B acknowledged
 // the invalidation through PostgreSQL.
 func TestReadAfterWriteAcrossNodes(t *testing.T) {
-	url := storetest.NewPostgresDatabase(t)
-	tokens := testTokens(t)
-	a, b := startNode(t, url, tokens), startNode(t, url, tokens)
-	deadline := time.Now().Add(10 * time.Second)
-	for a.coherent.Peers() != 1 || b.coherent.Peers() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the nodes did not learn of each other")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	a, b := startPeers(t)
 
 	readAfterWriteRounds(t, a, b, func(path string) { cacheOnB(t, b, path) }, hold+10*time.Millisecond)
 }

@@ -9,16 +9,20 @@ import (
 	"time"
 )
 
-// User is a registered account. PasswordHash never leaves the server.
+// User is a registered account. PasswordHash never leaves the server (nor
+// goes into a cache).
 type User struct {
 	ID           int64
 	Username     string
 	Email        string
-	PasswordHash string
+	PasswordHash string `json:"-"`
 	Bio          string
 	Image        string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// TokenGen is the generation of the user's sign-in tokens: only tokens
+	// issued at the current one are accepted (see Service.Authenticate).
+	TokenGen  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Profile is the public view of a user, as seen by a viewer. ID is internal
@@ -84,7 +88,20 @@ type Store interface {
 	CreateUser(ctx context.Context, u *User) error
 	UserByID(ctx context.Context, id int64) (User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
-	UpdateUser(ctx context.Context, u *User) error
+	// UpdateUser writes u's fields and sets u.TokenGen to the stored
+	// generation, which it first increases when revokeTokens is set.
+	UpdateUser(ctx context.Context, u *User, revokeTokens bool) error
+
+	// RevokeTokens increases the user's token generation, revoking every
+	// token issued before.
+	RevokeTokens(ctx context.Context, userID int64) error
+	// RevokeToken revokes one token until it expires.
+	RevokeToken(ctx context.Context, userID int64, tokenID string, expires time.Time) error
+	// RevokedTokens lists the ids of the user's tokens revoked one by one
+	// that have not expired by now.
+	RevokedTokens(ctx context.Context, userID int64, now time.Time) ([]string, error)
+	// PurgeRevokedTokens forgets revocations of tokens expired by now.
+	PurgeRevokedTokens(ctx context.Context, now time.Time) (int64, error)
 
 	UserByUsername(ctx context.Context, username string) (User, error)
 	Follow(ctx context.Context, followerID, followeeID int64) error

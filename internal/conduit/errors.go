@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Sentinel errors of the domain. The HTTP layers map them to statuses.
@@ -17,6 +18,21 @@ var (
 	// timeouts): the request may succeed if retried later.
 	ErrUnavailable = errors.New("service unavailable")
 )
+
+// ThrottledError refuses an attempt beyond a limit (HTTP 429 with
+// Retry-After).
+type ThrottledError struct {
+	What       string // "sign-in" or "sign-up"
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	wait := fmt.Sprintf("%d seconds", int(e.RetryAfter.Seconds()))
+	if e.RetryAfter > time.Minute {
+		wait = fmt.Sprintf("%d minutes", int((e.RetryAfter+time.Minute-1)/time.Minute))
+	}
+	return fmt.Sprintf("too many %s attempts; try again in %s", e.What, wait)
+}
 
 // DuplicateError is returned by a Store when a unique constraint is violated.
 type DuplicateError struct {

@@ -34,7 +34,7 @@ func (h *recordingHasher) Check(hash, p string) bool {
 func TestLoginUnknownEmailChecksHashOfSameHasher(t *testing.T) {
 	h := &recordingHasher{made: map[string]bool{}}
 	svc := conduit.NewService(storetest.OpenSQLite(t), cache.NewMemory(10), h)
-	_, err := svc.Login(context.Background(), "nobody@example.com", "password")
+	_, err := svc.Login(context.Background(), conduit.SignIn{Email: "nobody@example.com", Password: "password"})
 	if !errors.Is(err, conduit.ErrInvalidCredentials) {
 		t.Fatalf("Login: got %v, want ErrInvalidCredentials", err)
 	}

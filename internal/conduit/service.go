@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,11 +27,19 @@ type Service struct {
 	dummyHash func() string
 	// lists holds anonymous first pages of article lists for a moment.
 	lists *listCache
+	// throttle limits sign-in and sign-up attempts; nil: no limits.
+	throttle *throttle
+	// lastPurge is when this node last deleted expired rows of the
+	// sign-in tables (Unix seconds; see housekeep).
+	lastPurge atomic.Int64
 }
 
 // NewService wires the use cases to their dependencies.
-func NewService(store Store, cache Cache, hasher PasswordHasher) *Service {
+func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option) *Service {
 	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
 	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
 	if w, ok := cache.(watcher); ok {
 		// Writes on other nodes clear this node's list caches too.
@@ -58,12 +67,16 @@ func keyArticle(slug string) string  { return "article:" + slug }
 func keyUser(id int64) string        { return "user:" + strconv.FormatInt(id, 10) }
 func keyUsername(name string) string { return "username:" + strings.ToLower(name) }
 
-// NewUser is what a person signs up with.
+// NewUser is what a person signs up with, and from where.
 type NewUser struct {
 	Username, Email, Password string
+	// ClientAddr is the address the request came from (sign-ups are
+	// throttled per address).
+	ClientAddr string
 }
 
-// Register validates and creates a user.
+// Register validates and creates a user. Sign-ups are counted per client
+// address (see ThrottleLimits).
 func (s *Service) Register(ctx context.Context, in NewUser) (User, error) {
 	in.Username = strings.TrimSpace(in.Username)
 	in.Email = strings.ToLower(strings.TrimSpace(in.Email))
@@ -74,6 +87,10 @@ func (s *Service) Register(ctx context.Context, in NewUser) (User, error) {
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
+	if err := s.throttle.admitSignup(ctx, in.ClientAddr, s.now()); err != nil {
+		return User{}, err
+	}
+	s.housekeep(ctx)
 	hash, err := s.hasher.Hash(in.Password)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
@@ -86,20 +103,41 @@ func (s *Service) Register(ctx context.Context, in NewUser) (User, error) {
 	return u, nil
 }
 
+// SignIn is a sign-in attempt: the credentials, and the address they came
+// from.
+type SignIn struct {
+	Email, Password string
+	ClientAddr      string
+}
+
 // Login checks credentials. A wrong email and a wrong password give the same
-// error so that the answer does not reveal which accounts exist.
-func (s *Service) Login(ctx context.Context, email, password string) (User, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
+// error so that the answer does not reveal which accounts exist. Failed
+// attempts are counted per client address and per account, and attempts
+// beyond the limits are refused with a *ThrottledError before any password
+// is checked (see ThrottleLimits).
+func (s *Service) Login(ctx context.Context, in SignIn) (User, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
 	v := ValidationError{}
 	if email == "" {
 		v.Add("email", "can't be blank")
 	}
-	if password == "" {
+	if in.Password == "" {
 		v.Add("password", "can't be blank")
 	}
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
+	settle, err := s.throttle.admitLogin(ctx, in.ClientAddr, email, s.now())
+	if err != nil {
+		return User{}, err
+	}
+	s.housekeep(ctx)
+	u, err := s.checkPassword(ctx, email, in.Password)
+	settle(err)
+	return u, err
+}
+
+func (s *Service) checkPassword(ctx context.Context, email, password string) (User, error) {
 	var u User
 	err := ErrNotFound // no account has a NUL in its email, and PostgreSQL refuses to look
 	if !strings.ContainsRune(email, 0) {
@@ -118,9 +156,11 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, erro
 	return u, nil
 }
 
-// User returns the user with the given id.
+// User returns the user with the given id, without the password hash,
+// from the cache when it can (see account).
 func (s *Service) User(ctx context.Context, id int64) (User, error) {
-	return s.store.UserByID(ctx, id)
+	a, err := s.account(ctx, id)
+	return a.User, err
 }
 
 // UserPatch holds the fields a user may change; nil means unchanged.
@@ -128,7 +168,9 @@ type UserPatch struct {
 	Username, Email, Password, Bio, Image *string
 }
 
-// UpdateUser applies a patch to the user's own account.
+// UpdateUser applies a patch to the user's own account. A new password
+// revokes every token issued before (the returned user's TokenGen is the
+// new generation, for the caller's fresh token).
 func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
 	u, err := s.store.UserByID(ctx, id)
 	if err != nil {
@@ -162,17 +204,20 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 	if err := v.Err(); err != nil {
 		return User{}, err
 	}
-	if p.Password != nil && *p.Password != "" {
+	newPassword := p.Password != nil && *p.Password != ""
+	if newPassword {
 		if u.PasswordHash, err = s.hasher.Hash(*p.Password); err != nil {
 			return User{}, fmt.Errorf("hash password: %w", err)
 		}
 	}
 	u.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateUser(ctx, &u); err != nil {
+	if err := s.store.UpdateUser(ctx, &u, newPassword); err != nil {
 		return User{}, duplicateToValidation(err)
 	}
-	// Lists show the author's name and image.
+	// Lists show the author's name and image; keyUser also holds the
+	// token generation, so every node sees a revocation before we answer.
 	s.listsChanged(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	u.PasswordHash = ""
 	return u, nil
 }
 
@@ -190,10 +235,8 @@ func (s *Service) Profile(ctx context.Context, viewerID int64, username string) 
 
 // profileByID returns the viewer-independent profile of a user.
 func (s *Service) profileByID(ctx context.Context, id int64) (Profile, error) {
-	return cached(ctx, s.cache, keyUser(id), func() (Profile, error) {
-		u, err := s.store.UserByID(ctx, id)
-		return profileOf(u), err
-	})
+	a, err := s.account(ctx, id)
+	return profileOf(a.User), err
 }
 
 func (s *Service) withFollowing(ctx context.Context, viewerID int64, p Profile) (Profile, error) {

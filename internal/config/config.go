@@ -46,6 +46,13 @@ type Config struct {
 	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 	DebugAddr      string        // pprof listener; empty: none
+
+	// Throttling of sign-ins and sign-ups (0: that rule is off).
+	LoginWindow      time.Duration
+	LoginMaxPerAddr  int
+	LoginMaxPerAcct  int
+	SignupWindow     time.Duration
+	SignupMaxPerAddr int
 }
 
 // option binds one flag to its environment variable.
@@ -79,7 +86,7 @@ func (c *Config) options() map[string]option {
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds (0: no cache)", num(&c.CacheItems, 10000)},
 		{"cache-url", "CONDUIT_CACHE_URL", "shared cache: redis://[user:password@]host:port[/db] (stage 5); the in-process cache becomes its near cache. Empty: in-process cache only", str(&c.CacheURL, "")},
 		{"cache-timeout", "CONDUIT_CACHE_TIMEOUT", "with --cache-url: timeout of one cache read; a slower Redis counts as a miss and reads go to the database", dur(&c.CacheTimeout, 10*time.Millisecond)},
-				{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (4-16; below 10 only for tests)", num(&c.BcryptCost, 10)},
+		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (4-16; below 10 only for tests)", num(&c.BcryptCost, 10)},
 		{"max-inflight", "CONDUIT_MAX_INFLIGHT", "requests one node serves at once; beyond that and a short queue it answers 503 with Retry-After (0: no limit)", num(&c.MaxInFlight, 128)},
 		{"max-queue", "CONDUIT_MAX_QUEUE", "requests that may wait for a free slot when --max-inflight are running", num(&c.MaxQueue, 64)},
 		{"queue-wait", "CONDUIT_QUEUE_WAIT", "longest a request waits for a free slot before it is shed with 503", dur(&c.QueueWait, 100*time.Millisecond)},
@@ -89,6 +96,11 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
+		{"login-window", "CONDUIT_LOGIN_WINDOW", "the window in which failed sign-ins are counted", dur(&c.LoginWindow, 15*time.Minute)},
+		{"login-max-per-addr", "CONDUIT_LOGIN_MAX_PER_ADDR", "failed sign-ins one client address may make per window; beyond, its sign-ins get 429 (0: no limit)", num(&c.LoginMaxPerAddr, 30)},
+		{"login-max-per-account", "CONDUIT_LOGIN_MAX_PER_ACCOUNT", "failed sign-ins an account may take per window; beyond, only addresses without failed sign-ins may try it (0: no limit)", num(&c.LoginMaxPerAcct, 10)},
+		{"signup-window", "CONDUIT_SIGNUP_WINDOW", "the window in which sign-ups are counted", dur(&c.SignupWindow, time.Hour)},
+		{"signup-max-per-addr", "CONDUIT_SIGNUP_MAX_PER_ADDR", "sign-ups one client address may attempt per window; beyond, 429 (0: no limit)", num(&c.SignupMaxPerAddr, 20)},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))
@@ -198,6 +210,12 @@ func (c *Config) validate() error {
 	}
 	if c.CacheTimeout < 0 {
 		errs = append(errs, errors.New("--cache-timeout must not be negative"))
+	}
+	if c.LoginWindow < 0 || c.SignupWindow < 0 || c.LoginMaxPerAddr < 0 || c.LoginMaxPerAcct < 0 || c.SignupMaxPerAddr < 0 {
+		errs = append(errs, errors.New("--login-* and --signup-* settings must not be negative"))
+	}
+	if (c.LoginWindow == 0 && (c.LoginMaxPerAddr > 0 || c.LoginMaxPerAcct > 0)) || (c.SignupWindow == 0 && c.SignupMaxPerAddr > 0) {
+		errs = append(errs, errors.New("--login-window and --signup-window must be positive while their limits are on"))
 	}
 	if c.CacheItems < 0 {
 		errs = append(errs, errors.New("--cache-items must not be negative"))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
@@ -14,9 +16,12 @@ import (
 // 500 with a generic message.
 func Status(err error) (int, string) {
 	var ve conduit.ValidationError
+	var te *conduit.ThrottledError
 	switch {
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ve.Error()
+	case errors.As(err, &te):
+		return http.StatusTooManyRequests, te.Error()
 	case errors.Is(err, conduit.ErrNotFound):
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, conduit.ErrForbidden):
@@ -31,6 +36,19 @@ func Status(err error) (int, string) {
 		return 499, "request canceled" // client went away; nobody reads this
 	}
 	return http.StatusInternalServerError, "internal error"
+}
+
+// RetryAfter is the Retry-After header value for err, or "" when the
+// request should not simply be repeated later.
+func RetryAfter(err error) string {
+	var te *conduit.ThrottledError
+	if errors.As(err, &te) {
+		return strconv.Itoa(int(te.RetryAfter / time.Second))
+	}
+	if status, _ := Status(err); status == http.StatusServiceUnavailable {
+		return "1"
+	}
+	return ""
 }
 
 // LogError logs err once, where it is turned into a response, at a level

@@ -314,7 +314,7 @@ func seedAndCheck(t *testing.T, db *store.DB, afterLoad ...func()) {
 
 		// The app works on the seeded data: sign in, lists, counters.
 		svc := conduit.NewService(db, cache.NewMemory(100), auth.Bcrypt{Cost: 4})
-		u, err := svc.Login(ctx, seed.Email(42), "password")
+		u, err := svc.Login(ctx, conduit.SignIn{Email: seed.Email(42), Password: "password"})
 		if err != nil || u.Username != seed.Username(42) {
 			t.Fatalf("login as seeded user: %+v, %v", u, err)
 		}

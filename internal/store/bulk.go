@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -184,16 +185,21 @@ var refreshCounters = []string{
 	 WHERE users.id = c.author_id`,
 }
 
-// ResetData deletes every row of the tables the seeder fills.
+// resetTables are the seeder's tables and the rows that hang off users,
+// parents first.
+var resetTables = append(slices.Clone(seedTables), "revoked_tokens")
+
+// ResetData deletes every row of the tables the seeder fills, and what
+// refers to them.
 func (db *DB) ResetData(ctx context.Context) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		if db.d.name == "postgres" {
-			if _, err := tx.exec(ctx, `TRUNCATE `+strings.Join(seedTables, ", ")+` RESTART IDENTITY`); err != nil {
+			if _, err := tx.exec(ctx, `TRUNCATE `+strings.Join(resetTables, ", ")+` RESTART IDENTITY`); err != nil {
 				return err
 			}
 		} else {
-			for i := len(seedTables) - 1; i >= 0; i-- {
-				if _, err := tx.exec(ctx, `DELETE FROM `+seedTables[i]); err != nil {
+			for i := len(resetTables) - 1; i >= 0; i-- {
+				if _, err := tx.exec(ctx, `DELETE FROM `+resetTables[i]); err != nil {
 					return err
 				}
 			}

@@ -23,7 +23,10 @@ type copyTable struct {
 }
 
 var copyTables = []copyTable{
-	{"users", []string{"id", "username", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, "id", "id"},
+	{"users", []string{"id", "username", "email", "password_hash", "bio", "image", "token_gen", "created_at", "updated_at"}, "id", "id"},
+	// Revocations travel with the users: without them, revoked tokens
+	// would work again on PostgreSQL.
+	{"revoked_tokens", []string{"user_id", "token_id", "expires_at"}, "user_id, token_id", ""},
 	{"follows", []string{"follower_id", "followee_id", "created_at"}, "follower_id, followee_id", ""},
 	{"articles", []string{"id", "slug", "author_id", "title", "description", "body", "favorites_count", "created_at", "updated_at"}, "id", "id"},
 	{"article_tags", []string{"article_id", "tag"}, "article_id, tag", ""},

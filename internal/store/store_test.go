@@ -133,7 +133,7 @@ func TestUsers(t *testing.T) {
 		later := ts.Add(time.Hour)
 		bob.Username, bob.Email, bob.PasswordHash, bob.Bio, bob.Image, bob.UpdatedAt =
 			"robert", "robert@example.com", "newhash", "new bio", "", later
-		if err := db.UpdateUser(ctx, &bob); err != nil {
+		if err := db.UpdateUser(ctx, &bob, false); err != nil {
 			t.Fatalf("UpdateUser: %v", err)
 		}
 		got, err := db.UserByID(ctx, bob.ID)
@@ -150,16 +150,16 @@ func TestUsers(t *testing.T) {
 
 		taken := got
 		taken.Email = alice.Email
-		wantDuplicate(t, db.UpdateUser(ctx, &taken), "email")
+		wantDuplicate(t, db.UpdateUser(ctx, &taken, false), "email")
 		taken = got
 		taken.Username = "alice"
-		wantDuplicate(t, db.UpdateUser(ctx, &taken), "username")
+		wantDuplicate(t, db.UpdateUser(ctx, &taken, false), "username")
 		if again, _ := db.UserByID(ctx, bob.ID); again.Email != "robert@example.com" || again.Username != "robert" {
 			t.Fatalf("failed update changed the row: %+v", again)
 		}
 
 		ghost := conduit.User{ID: 987654, Username: "ghost", Email: "ghost@example.com", UpdatedAt: ts}
-		wantNotFound(t, db.UpdateUser(ctx, &ghost))
+		wantNotFound(t, db.UpdateUser(ctx, &ghost, false))
 	})
 }
 

@@ -6,11 +6,11 @@ import (
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
-const userColumns = `id, username, email, password_hash, bio, image, created_at, updated_at`
+const userColumns = `id, username, email, password_hash, bio, image, token_gen, created_at, updated_at`
 
 func scanUser(row interface{ Scan(...any) error }) (conduit.User, error) {
 	var u conduit.User
-	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Bio, &u.Image, &u.CreatedAt, &u.UpdatedAt)
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.Bio, &u.Image, &u.TokenGen, &u.CreatedAt, &u.UpdatedAt)
 	return u, err
 }
 
@@ -44,15 +44,29 @@ func (db *DB) UserByUsername(ctx context.Context, username string) (conduit.User
 	return u, db.mapErr(err)
 }
 
-// UpdateUser writes every field of u.
-func (db *DB) UpdateUser(ctx context.Context, u *conduit.User) error {
+// UpdateUser writes every field of u but the token generation, which only
+// ever grows: it is increased in place when revokeTokens is set (never
+// written from u, so that an update racing a revocation cannot undo it)
+// and read back into u. Revoking every token also makes the single
+// revocations of the user moot.
+func (db *DB) UpdateUser(ctx context.Context, u *conduit.User, revokeTokens bool) error {
+	bump := 0
+	if revokeTokens {
+		bump = 1
+	}
 	return db.tx(ctx, func(tx *sqlTx) error {
-		res, err := tx.exec(ctx, `
+		err := tx.queryRow(ctx, `
 			UPDATE users
-			SET username = ?, email = ?, password_hash = ?, bio = ?, image = ?, updated_at = ?
-			WHERE id = ?`,
-			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.UpdatedAt, u.ID)
-		return mustAffect(res, err)
+			SET username = ?, email = ?, password_hash = ?, bio = ?, image = ?, updated_at = ?,
+			    token_gen = token_gen + ?
+			WHERE id = ?
+			RETURNING token_gen`,
+			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.UpdatedAt, bump, u.ID).Scan(&u.TokenGen)
+		if err != nil || !revokeTokens {
+			return err
+		}
+		_, err = tx.exec(ctx, `DELETE FROM revoked_tokens WHERE user_id = ?`, u.ID)
+		return err
 	})
 }
 

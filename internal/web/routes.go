@@ -18,6 +18,7 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("GET /register", h.registerForm)
 	mux.HandleFunc("POST /register", h.register)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("POST /logout-everywhere", signedIn(theSettings, h.logoutEverywhere))
 	mux.HandleFunc("GET /settings", signedIn(thisPage, h.settingsForm))
 	mux.HandleFunc("POST /settings", signedIn(thisPage, h.updateSettings))
 
@@ -67,6 +68,9 @@ func signedIn(back func(*http.Request) string, next http.HandlerFunc) http.Handl
 // thisPage is the requested page, for GET pages and for forms that post to
 // the page they are on (the editor, the settings).
 func thisPage(r *http.Request) string { return r.URL.RequestURI() }
+
+// theSettings is the settings page, where "sign out everywhere" is.
+func theSettings(*http.Request) string { return "/settings" }
 
 // theArticle is the page of the article in the path.
 func theArticle(r *http.Request) string { return articlePath(r.PathValue("slug")) }

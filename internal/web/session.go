@@ -1,36 +1,63 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
-// sessionCookie holds the same signed token the JSON API hands out. The
-// server keeps no session state, so any node can serve any request.
+// sessionCookie holds the same signed token the JSON API hands out. Any
+// node can check it: the token names the user and its generation, and the
+// revocation check reads the cached account (conduit.Service.Authenticate).
 const sessionCookie = "conduit_session"
 
-// session reads the session cookie and puts the signed-in user's id in the
-// request context. A bad or expired token makes the request anonymous and
-// clears the cookie.
+type signedInKey struct{}
+
+// session reads the session cookie and puts the signed-in user in the
+// request context. A bad, expired or revoked token, or one whose user no
+// longer exists, makes the request anonymous and clears the cookie; a
+// database that cannot tell is a 503. Static files need no user and skip
+// the check.
 func (h *handler) session(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(sessionCookie)
-		if err != nil || c.Value == "" {
+		if err != nil || c.Value == "" || strings.HasPrefix(r.URL.Path, staticPrefix) || r.URL.Path == "/favicon.ico" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id, err := h.tokens.Verify(c.Value)
+		claims, err := h.tokens.Verify(c.Value)
 		if err != nil {
 			h.clearSession(w, r)
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithUserID(r.Context(), id)))
+		u, err := h.svc.Authenticate(r.Context(), conduit.Token(claims))
+		if errors.Is(err, conduit.ErrUnauthenticated) {
+			h.clearSession(w, r)
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		ctx := context.WithValue(auth.WithClaims(r.Context(), claims), signedInKey{}, u)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// sessionUser returns the signed-in user (without password hash) as the
+// session check loaded it, from the cache: pages need no query of their
+// own for the navigation or the settings form.
+func sessionUser(r *http.Request) (conduit.User, bool) {
+	u, ok := r.Context().Value(signedInKey{}).(conduit.User)
+	return u, ok
 }
 
 // secure reports whether the browser reached us over TLS, directly or
@@ -50,24 +77,23 @@ func firstValue(s string) string {
 	return v
 }
 
-func (h *handler) setSession(w http.ResponseWriter, r *http.Request, userID int64) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     sessionCookie,
-		Value:    h.tokens.Issue(userID),
-		Path:     "/",
-		MaxAge:   int(h.tokens.TTL() / time.Second),
-		HttpOnly: true,
-		Secure:   h.secure(r),
-		SameSite: http.SameSiteLaxMode,
-	})
+// setSession signs u in with a new token of u's current generation. The
+// response holds a token: no cache may keep it.
+func (h *handler) setSession(w http.ResponseWriter, r *http.Request, u conduit.User) {
+	h.setCookie(w, r, h.tokens.Issue(u.ID, u.TokenGen), int(h.tokens.TTL()/time.Second))
 }
 
 func (h *handler) clearSession(w http.ResponseWriter, r *http.Request) {
+	h.setCookie(w, r, "", -1)
+}
+
+func (h *handler) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	w.Header().Set("Cache-Control", "no-store")
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
-		Value:    "",
+		Value:    value,
 		Path:     "/",
-		MaxAge:   -1,
+		MaxAge:   maxAge,
 		HttpOnly: true,
 		Secure:   h.secure(r),
 		SameSite: http.SameSiteLaxMode,

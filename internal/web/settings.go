@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
+// settingsForm shows the account as the session check loaded it (cached).
 func (h *handler) settingsForm(w http.ResponseWriter, r *http.Request) {
-	u, err := h.svc.User(r.Context(), viewerID(r))
-	if err != nil {
-		h.fail(w, r, err)
+	u, ok := sessionUser(r)
+	if !ok { // signedIn in the route table lets only signed-in users here
+		h.fail(w, r, conduit.ErrUnauthenticated)
 		return
 	}
 	h.render(w, r, http.StatusOK, &settingsPage{
@@ -20,8 +22,14 @@ func (h *handler) settingsForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateSettings changes the account; an empty password field keeps the
-// current password.
+// current password. A new password signs out every other session; this
+// one gets a new cookie.
 func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
+	c, ok := auth.ClaimsFrom(r.Context())
+	if !ok {
+		h.fail(w, r, conduit.ErrUnauthenticated)
+		return
+	}
 	if err := parseForm(w, r); err != nil {
 		h.fail(w, r, err)
 		return
@@ -36,7 +44,7 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 	if password != "" {
 		patch.Password = &password
 	}
-	u, err := h.svc.UpdateUser(r.Context(), viewerID(r), patch)
+	u, err := h.svc.UpdateUser(r.Context(), c.UserID, patch)
 	if msgs, ok := formErrors(err); ok {
 		p.Errors = msgs
 		h.render(w, r, http.StatusUnprocessableEntity, p)
@@ -45,6 +53,9 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if u.TokenGen != c.Gen {
+		h.setSession(w, r, u)
 	}
 	redirect(w, r, "/profile/"+url.PathEscape(u.Username))
 }

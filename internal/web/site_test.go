@@ -81,11 +81,16 @@ func (b *browser) get(path string) response {
 
 func (b *browser) post(path string, form url.Values) response {
 	b.s.t.Helper()
+	return b.do(formRequest(path, form))
+}
+
+// formRequest is a same-origin form post, as a browser sends it.
+func formRequest(path string, form url.Values) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://example.com")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	return b.do(req)
+	return req
 }
 
 // signUp registers a user in this browser and checks the redirect.

@@ -3,7 +3,9 @@ package web
 import (
 	"net/http"
 
+	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 // maxFormBytes bounds a form body; the longest article fits easily.
@@ -32,9 +34,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, next := r.PostForm.Get("email"), safeNext(r.PostForm.Get("next"))
-	u, err := h.svc.Login(r.Context(), email, r.PostForm.Get("password"))
+	u, err := h.svc.Login(r.Context(), conduit.SignIn{
+		Email: email, Password: r.PostForm.Get("password"), ClientAddr: httpx.ClientAddr(r),
+	})
 	if msgs, ok := formErrors(err); ok {
-		h.render(w, r, http.StatusUnprocessableEntity, &loginPage{
+		h.render(w, r, formStatus(w, err), &loginPage{
 			layout: layout{Title: "Sign in", Active: "login"},
 			Email:  email, Next: next, Errors: msgs,
 		})
@@ -44,7 +48,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.setSession(w, r, u.ID)
+	h.setSession(w, r, u)
 	redirect(w, r, next)
 }
 
@@ -57,10 +61,13 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	in := conduit.NewUser{Username: r.PostForm.Get("username"), Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password")}
+	in := conduit.NewUser{
+		Username: r.PostForm.Get("username"), Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password"),
+		ClientAddr: httpx.ClientAddr(r),
+	}
 	u, err := h.svc.Register(r.Context(), in)
 	if msgs, ok := formErrors(err); ok {
-		h.render(w, r, http.StatusUnprocessableEntity, &registerPage{
+		h.render(w, r, formStatus(w, err), &registerPage{
 			layout:   layout{Title: "Sign up", Active: "register"},
 			Username: in.Username, Email: in.Email, Errors: msgs,
 		})
@@ -70,13 +77,40 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.setSession(w, r, u.ID)
+	h.setSession(w, r, u)
 	redirect(w, r, "/")
 }
 
-// logout clears the cookie. Tokens are stateless, so the token itself
-// stays valid until it expires; the cookie holding it is gone.
+// formStatus is the status of a form re-rendered because of err: 429 with
+// Retry-After for an attempt over a limit, else 422.
+func formStatus(w http.ResponseWriter, err error) int {
+	if ra := httpx.RetryAfter(err); ra != "" {
+		w.Header().Set("Retry-After", ra)
+		return http.StatusTooManyRequests
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// logout revokes this browser's token, on every node, and clears the
+// cookie; the user's other sessions stay signed in.
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	if c, ok := auth.ClaimsFrom(r.Context()); ok {
+		if err := h.svc.SignOut(r.Context(), conduit.Token(c)); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	h.clearSession(w, r)
 	redirect(w, r, "/")
+}
+
+// logoutEverywhere revokes every token of the user: this browser, other
+// browsers and the mobile apps.
+func (h *handler) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.SignOutEverywhere(r.Context(), viewerID(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.clearSession(w, r)
+	redirect(w, r, "/login")
 }

@@ -32,8 +32,8 @@ func TestRegisterSignsInWithSessionCookie(t *testing.T) {
 			t.Errorf("cookie flags: HttpOnly=%v SameSite=%v Path=%q Secure=%v MaxAge=%d", c.HttpOnly, c.SameSite, c.Path, c.Secure, c.MaxAge)
 		}
 		// The cookie holds the API's token: the same token authenticates both.
-		id, err := s.tokens.Verify(c.Value)
-		if err != nil || id <= 0 {
+		claims, err := s.tokens.Verify(c.Value)
+		if err != nil || claims.UserID <= 0 {
 			t.Fatalf("cookie is not a valid token: %v", err)
 		}
 		home := b.get("/")

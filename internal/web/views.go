@@ -100,15 +100,8 @@ func avatarURL(a *assets, image string) string {
 // a template error becomes a clean 500 instead of half a page.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p page) {
 	l := p.base()
-	// After a server error the viewer lookup would most likely fail too;
-	// the error page shows the anonymous navigation instead.
-	if id := viewerID(r); id != 0 && l.Viewer == nil && status < 500 {
-		u, err := h.svc.User(r.Context(), id)
-		if err == nil {
-			l.Viewer = &viewer{Username: u.Username, Image: u.Image}
-		} else if !errors.Is(err, conduit.ErrNotFound) {
-			httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("load viewer: %w", err))
-		}
+	if u, ok := sessionUser(r); ok && l.Viewer == nil {
+		l.Viewer = &viewer{Username: u.Username, Image: u.Image}
 	}
 	var buf bytes.Buffer
 	if err := h.views.execute(&buf, p); err != nil {
@@ -121,8 +114,9 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Add("Vary", "Cookie")
 	// Pages differ per user (navigation, follow and favorite state) and may
-	// echo form input: no shared cache may keep them.
-	if l.Viewer != nil || status != http.StatusOK {
+	// echo form input: no shared cache may keep them. A response that sets
+	// or clears the session cookie is kept by none.
+	if l.Viewer != nil || status != http.StatusOK || hd.Get("Set-Cookie") != "" {
 		hd.Set("Cache-Control", "private, no-store")
 	} else {
 		hd.Set("Cache-Control", "private, no-cache")
@@ -195,6 +189,10 @@ func formErrors(err error) ([]string, bool) {
 	}
 	if errors.Is(err, conduit.ErrInvalidCredentials) {
 		return []string{"email or password is invalid"}, true
+	}
+	var te *conduit.ThrottledError
+	if errors.As(err, &te) {
+		return []string{te.Error()}, true
 	}
 	return nil, false
 }

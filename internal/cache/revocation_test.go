@@ -1,0 +1,58 @@
+package cache_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// A token revoked through node A is refused by node B on the very next
+// request, although B had checked it against its cached account a moment
+// before: A answers the revocation only after B acknowledged the
+// invalidation.
+func TestRevocationAcrossNodes(t *testing.T) {
+	a, b := startPeers(t)
+	tokenOf := func(st int, body string) string {
+		t.Helper()
+		var u struct{ User struct{ Token string } }
+		if st >= 300 || json.Unmarshal([]byte(body), &u) != nil || u.User.Token == "" {
+			t.Fatalf("no token: %d %s", st, body)
+		}
+		return u.User.Token
+	}
+	// checkedFromCacheOnB uses token on B until B checks it from its cache.
+	checkedFromCacheOnB := func(token string) {
+		t.Helper()
+		time.Sleep(hold + 10*time.Millisecond)
+		if st, body := call(t, b, "GET", "/api/user", token, ""); st != 200 {
+			t.Fatalf("B refused a good token: %d %s", st, body)
+		}
+		h0, _ := b.mem.Stats()
+		call(t, b, "GET", "/api/user", token, "")
+		if h1, _ := b.mem.Stats(); h1 == h0 {
+			t.Fatal("B did not check the token from its cache: the test would prove nothing")
+		}
+	}
+
+	first := tokenOf(call(t, a, "POST", "/api/users", "", `{"user":{"username":"rita","email":"rita@example.com","password":"password1"}}`))
+	checkedFromCacheOnB(first)
+	second := tokenOf(call(t, a, "PUT", "/api/user", first, `{"user":{"password":"password2"}}`))
+	if st, _ := call(t, b, "GET", "/api/user", first, ""); st != 401 {
+		t.Fatalf("B accepted a token right after A revoked it by a password change: %d", st)
+	}
+	checkedFromCacheOnB(second)
+	if st, body := call(t, a, "POST", "/api/user/logout", second, ""); st != 204 {
+		t.Fatalf("sign out via A: %d %s", st, body)
+	}
+	if st, _ := call(t, b, "GET", "/api/user", second, ""); st != 401 {
+		t.Fatalf("B accepted a token right after A signed it out: %d", st)
+	}
+	third := tokenOf(call(t, a, "POST", "/api/users/login", "", `{"user":{"email":"rita@example.com","password":"password2"}}`))
+	checkedFromCacheOnB(third)
+	if st, body := call(t, a, "POST", "/api/user/logout-all", third, ""); st != 204 {
+		t.Fatalf("sign out everywhere via A: %d %s", st, body)
+	}
+	if st, _ := call(t, b, "GET", "/api/user", third, ""); st != 401 {
+		t.Fatalf("B accepted a token right after A signed out everywhere: %d", st)
+	}
+}
