@@ -171,4 +171,3 @@ func FuzzTextBody(f *testing.F) {
 		}
 	})
 }
-
