@@ -200,3 +200,29 @@ func userID(t *testing.T, tokens *auth.Tokens, token string) int64 {
 	}
 	return id
 }
+
+// One request with 110,000 distinct tags (just under the body limit) is
+// refused with one short message, and nothing is written. The work it
+// costs is bounded in conduit's TestNormalizeTagsBoundedWork.
+func TestHugeTagListRefused(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *testAPI) {
+		u := a.register("tagger")
+		var b strings.Builder
+		b.WriteString(`{"article":{"title":"Tags","description":"d","body":"b","tagList":[`)
+		for i := range 110_000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"t%d"`, i)
+		}
+		b.WriteString(`]}}`)
+		res := sendRaw(t, a.url, "POST", "/api/articles", b.String(), u.token, "")
+		errs := res.wantErrors(t, http.StatusUnprocessableEntity, "tagList")
+		if len(errs["tagList"]) != 1 || len(res.body) > 200 {
+			t.Errorf("answer of %d bytes: %s", len(res.body), res.body)
+		}
+		if got := a.list("/api/articles", "").ArticlesCount; got != 0 {
+			t.Errorf("%d articles after a refused write", got)
+		}
+	})
+}
