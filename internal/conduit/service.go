@@ -148,17 +148,19 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 	}
 	oldUsername := u.Username
 	v := ValidationError{}
+	// A name or address sent back as it is stored needs no check: clients
+	// send the whole user back, and one stored before today's rules (see
+	// UsernameKey, userByEmail) stays as it is.
 	if p.Username != nil {
-		name := strings.TrimSpace(*p.Username)
-		// A name kept as it is needs no check: clients send the whole
-		// user back, and a name from before today's rule stays valid.
-		if name != u.Username {
+		if name := strings.TrimSpace(*p.Username); name != u.Username {
 			checkUsername(v, name)
+			u.Username = name
 		}
-		u.Username = name
 	}
 	if p.Email != nil {
-		u.Email = checkEmail(v, *p.Email)
+		if email := strings.TrimSpace(*p.Email); email != u.Email {
+			u.Email = checkEmail(v, email)
+		}
 	}
 	if p.Bio != nil {
 		u.Bio = *p.Bio

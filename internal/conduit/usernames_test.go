@@ -182,6 +182,10 @@ func TestEmailCanonicalForm(t *testing.T) {
 		if got, err := svc.Login(ctx, "Zo\u0308e@example.com", "secret"); err != nil || got.ID != legacy.ID {
 			t.Errorf("login of a decomposed stage-1 address: %d, %v", got.ID, err)
 		}
+		// Sent back unchanged (the settings form does), it stays as it is.
+		if got, err := svc.UpdateUser(ctx, legacy.ID, conduit.UserPatch{Email: ptr(legacy.Email), Bio: ptr("hi")}); err != nil || got.Email != legacy.Email {
+			t.Errorf("update sending the stage-1 address back: %q, %v", got.Email, err)
+		}
 	})
 }
 
