@@ -21,22 +21,24 @@ type copyTable struct {
 	// identity names the identity column whose sequence is moved past the
 	// copied ids, or "".
 	identity string
-	// key, if set, is the number of leading columns that identify a row;
-	// the rows are read grouped by the first. A row whose key repeats one
-	// of its group once text is repaired (see repairText) is copied once.
-	// Only article_tags needs it: a tag is the only text in a key that
-	// stage 1 did not check for UTF-8.
-	key int
 }
 
 var copyTables = []copyTable{
-	{name: "users", columns: []string{"id", "username", "username_key", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, order: "id", identity: "id"},
-	{name: "follows", columns: []string{"follower_id", "followee_id", "created_at"}, order: "follower_id, followee_id"},
-	{name: "articles", columns: []string{"id", "slug", "author_id", "title", "description", "body", "favorites_count", "created_at", "updated_at"}, order: "id", identity: "id"},
-	{name: "article_tags", columns: []string{"article_id", "tag"}, order: "article_id, tag", key: 2},
-	{name: "favorites", columns: []string{"user_id", "article_id", "created_at"}, order: "user_id, article_id"},
-	{name: "comments", columns: []string{"id", "article_id", "author_id", "body", "created_at", "updated_at"}, order: "id", identity: "id"},
+	{"users", []string{"id", "username", "username_key", "email", "password_hash", "bio", "image", "created_at", "updated_at"}, "id", "id"},
+	{"follows", []string{"follower_id", "followee_id", "created_at"}, "follower_id, followee_id", ""},
+	{"articles", []string{"id", "slug", "author_id", "title", "description", "body", "favorites_count", "created_at", "updated_at"}, "id", "id"},
+	{"article_tags", []string{"article_id", "tag"}, "article_id, tag", ""},
+	{"favorites", []string{"user_id", "article_id", "created_at"}, "user_id, article_id", ""},
+	{"comments", []string{"id", "article_id", "author_id", "body", "created_at", "updated_at"}, "id", "id"},
 }
+
+// copyKeys names the tables whose rows may become duplicates once their
+// text is repaired (see repairText), with the number of leading columns
+// that identify a row; the rows are read grouped by the first. A row whose
+// key repeats one of its group is copied once. Only article_tags needs
+// it: a tag is the only text in a key that stage 1 did not check for
+// UTF-8.
+var copyKeys = map[string]int{"article_tags": 2}
 
 // CopyProgress is reported while CopyToPostgres runs: Done of Total rows
 // of Table are copied.
@@ -145,7 +147,7 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t.name, err)
 		}
-		rs := &rowSource{rows: rows, width: len(t.columns), key: t.key}
+		rs := &rowSource{rows: rows, width: len(t.columns), key: copyKeys[t.name]}
 		for !rs.finished {
 			rs.batchLeft = copyBatch
 			if _, err := ptx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, rs); err != nil {
@@ -201,7 +203,7 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 type rowSource struct {
 	rows      *sql.Rows
 	width     int
-	key       int // see copyTable.key
+	key       int // see copyKeys
 	vals      []any
 	batchLeft int
 	finished  bool
