@@ -16,8 +16,10 @@ import (
 const copySummary = `Copies all data of a stage-1 server (the SQLite database in --from-data-dir)
 into an empty PostgreSQL database (--database-url), which is migrated first.
 Ids, password hashes, slugs, follows, favorites, comments and timestamps are
-kept; row counts are verified before the copy is committed. Stop the stage-1
-server first. The signing key stays in the data dir: give it to the new
+kept; row counts are verified before the copy is committed. Text that is
+not valid UTF-8 or holds NUL (stage 1 stored it, PostgreSQL refuses it) is
+copied with U+FFFD in place of each bad sequence, and reported. Stop the
+stage-1 server first. The signing key stays in the data dir: give it to the new
 servers (--jwt-keys "$(cat DATA_DIR/jwt.keys)") so issued tokens stay valid.`
 
 // copyData is the "copy" subcommand: stage 1 -> stage 2.
@@ -59,6 +61,14 @@ func copyData(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "%-14s %12s %12s\n", "table", "sqlite", "postgres")
 	for _, c := range counts {
 		fmt.Fprintf(stdout, "%-14s %12d %12d\n", c.Table, c.Source, c.Target)
+	}
+	for _, c := range counts {
+		if c.Repaired > 0 {
+			fmt.Fprintf(stdout, "%s: %d value(s) were not valid UTF-8 text (or held NUL); copied with U+FFFD in place of the bad bytes\n", c.Table, c.Repaired)
+		}
+		if c.Merged > 0 {
+			fmt.Fprintf(stdout, "%s: %d row(s) equal to another once repaired were copied once\n", c.Table, c.Merged)
+		}
 	}
 	fmt.Fprintf(stdout, "copied and verified in %v; row counts match.\n", time.Since(start).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "next: serve with --database-url and the signing key of the old server, e.g. --jwt-keys \"$(cat %s)\"\n",

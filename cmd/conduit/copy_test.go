@@ -45,6 +45,12 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 		}
 		users = append(users, u)
 	}
+	// A name stage 1 accepted and today's rule does not (it is kept, and
+	// found by its exact spelling).
+	legacy := conduit.User{Username: "Jürgen", Email: "juergen@example.com", PasswordHash: "x", CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := lite.CreateUser(ctx, &legacy); err != nil {
+		t.Fatal(err)
+	}
 	bio := "I write about databases"
 	if _, err := old.UpdateUser(ctx, users[0].ID, conduit.UserPatch{Bio: &bio}); err != nil {
 		t.Fatal(err)
@@ -177,6 +183,9 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 	sameArticles("article", []conduit.Article{before.article}, []conduit.Article{after.article})
 	if before.profile != after.profile || after.profile.Bio != bio || !after.profile.Following {
 		t.Fatalf("profile before %+v, after %+v", before.profile, after.profile)
+	}
+	if p, err := svc.Profile(ctx, 0, "Jürgen"); err != nil || p.ID != legacy.ID {
+		t.Fatalf("stage-1 name after the copy: %+v, %v", p, err)
 	}
 	if !slices.Equal(before.tags, after.tags) {
 		t.Fatalf("tags before %v, after %v", before.tags, after.tags)

@@ -78,11 +78,14 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)
 	})
-	var routes http.Handler = httpx.RecordRoute(mux)
+	// Bodies are checked inside the idempotency layer, so that a refused
+	// body is a 422 that a repeat gets again.
+	routes := httpx.TextBody(httpx.RecordRoute(mux))
 	if o.idempotent != nil {
 		routes = o.idempotent(routes) // after authentication: keys are per user
 	}
-	return cors(refuseNUL(h.authenticate(routes)))
+	// Paths and queries are checked before anything stores them (keys).
+	return cors(httpx.TextOnly(writeError)(h.authenticate(routes)))
 }
 
 // authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
@@ -133,27 +136,6 @@ func (h *handler) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
-}
-
-// refuseNUL answers requests whose path or query holds a NUL character:
-// nothing can be named so, and PostgreSQL refuses NUL in text parameters,
-// which would otherwise surface as a 500.
-func refuseNUL(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.ContainsRune(r.URL.Path, 0) {
-			writeError(w, r, conduit.ErrNotFound)
-			return
-		}
-		for name, values := range r.URL.Query() {
-			for _, v := range values {
-				if strings.ContainsRune(name, 0) || strings.ContainsRune(v, 0) {
-					writeError(w, r, conduit.ValidationError{"query": {"must not contain NUL characters"}})
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // cors lets browser apps on other origins call the API. Tokens travel in a

@@ -86,9 +86,9 @@ func TestNULRefused(t *testing.T) {
 			{"GET", "/api/articles/" + art.Slug + "%00", nil, 404, ""},
 			{"GET", "/api/profiles/" + u.username + "%00", nil, 404, ""},
 			{"POST", "/api/profiles/" + u.username + "%00/follow", nil, 404, ""},
-			{"GET", "/api/articles?tag=go%00", nil, 422, "query"},
-			{"GET", "/api/articles?author=" + u.username + "%00", nil, 422, "query"},
-			{"GET", "/api/articles?favorited=%00", nil, 422, "query"},
+			{"GET", "/api/articles?tag=go%00", nil, 422, "tag"},
+			{"GET", "/api/articles?author=" + u.username + "%00", nil, 422, "author"},
+			{"GET", "/api/articles?favorited=%00", nil, 422, "favorited"},
 		}
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s %s %v", c.method, c.path, c.body), func(t *testing.T) {

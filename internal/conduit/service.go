@@ -65,7 +65,7 @@ const keyTags = "tags"
 
 func keyArticle(slug string) string  { return "article:" + slug }
 func keyUser(id int64) string        { return "user:" + strconv.FormatInt(id, 10) }
-func keyUsername(name string) string { return "username:" + strings.ToLower(name) }
+func keyUsername(name string) string { return "username:" + UsernameKey(name) }
 
 // NewUser is what a person signs up with, and from where.
 type NewUser struct {
@@ -79,10 +79,9 @@ type NewUser struct {
 // address (see ThrottleLimits).
 func (s *Service) Register(ctx context.Context, in NewUser) (User, error) {
 	in.Username = strings.TrimSpace(in.Username)
-	in.Email = strings.ToLower(strings.TrimSpace(in.Email))
 	v := ValidationError{}
 	checkUsername(v, in.Username)
-	checkEmail(v, in.Email)
+	in.Email = checkEmail(v, in.Email)
 	checkPassword(v, in.Password)
 	if err := v.Err(); err != nil {
 		return User{}, err
@@ -116,7 +115,7 @@ type SignIn struct {
 // beyond the limits are refused with a *ThrottledError before any password
 // is checked (see ThrottleLimits).
 func (s *Service) Login(ctx context.Context, in SignIn) (User, error) {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
+	email := canonicalEmail(in.Email)
 	v := ValidationError{}
 	if email == "" {
 		v.Add("email", "can't be blank")
@@ -132,16 +131,16 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, error) {
 		return User{}, err
 	}
 	s.housekeep(ctx)
-	u, err := s.checkPassword(ctx, email, in.Password)
+	u, err := s.checkPassword(ctx, in.Email, email, in.Password)
 	settle(err)
 	return u, err
 }
 
-func (s *Service) checkPassword(ctx context.Context, email, password string) (User, error) {
+func (s *Service) checkPassword(ctx context.Context, raw, email, password string) (User, error) {
 	var u User
-	err := ErrNotFound // no account has a NUL in its email, and PostgreSQL refuses to look
-	if !strings.ContainsRune(email, 0) {
-		u, err = s.store.UserByEmail(ctx, email)
+	err := ErrNotFound // every account's email is text, and PostgreSQL refuses to look for others
+	if IsText(raw) {
+		u, err = s.userByEmail(ctx, raw, email)
 	}
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.Check(s.dummyHash(), password) // spend the same time as a real check
@@ -154,6 +153,18 @@ func (s *Service) checkPassword(ctx context.Context, email, password string) (Us
 		return User{}, ErrInvalidCredentials
 	}
 	return u, nil
+}
+
+// userByEmail finds the account of an address as typed (raw) and in its
+// canonical form. Before canonical forms were defined (stage 1), addresses
+// were stored only trimmed and lower-cased, so one typed in a decomposed
+// form (not NFC) was stored so; it is found by the same spelling.
+func (s *Service) userByEmail(ctx context.Context, raw, canonical string) (User, error) {
+	u, err := s.store.UserByEmail(ctx, canonical)
+	if legacy := strings.ToLower(strings.TrimSpace(raw)); errors.Is(err, ErrNotFound) && legacy != canonical {
+		u, err = s.store.UserByEmail(ctx, legacy)
+	}
+	return u, err
 }
 
 // User returns the user with the given id, without the password hash,
@@ -178,21 +189,23 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 	}
 	oldUsername := u.Username
 	v := ValidationError{}
+	// A name or address sent back as it is stored needs no check: clients
+	// send the whole user back, and one stored before today's rules (see
+	// UsernameKey, userByEmail) stays as it is.
 	if p.Username != nil {
-		u.Username = strings.TrimSpace(*p.Username)
-		checkUsername(v, u.Username)
+		if name := strings.TrimSpace(*p.Username); name != u.Username {
+			checkUsername(v, name)
+			u.Username = name
+		}
 	}
 	if p.Email != nil {
-		u.Email = strings.ToLower(strings.TrimSpace(*p.Email))
-		checkEmail(v, u.Email)
+		if email := strings.TrimSpace(*p.Email); email != u.Email {
+			u.Email = checkEmail(v, email)
+		}
 	}
 	if p.Bio != nil {
 		u.Bio = *p.Bio
-		if len([]rune(u.Bio)) > MaxBio {
-			v.Add("bio", "is too long (maximum is %d characters)", MaxBio)
-		} else if strings.ContainsRune(u.Bio, 0) {
-			v.Add("bio", noNUL)
-		}
+		checkBio(v, u.Bio)
 	}
 	if p.Image != nil {
 		u.Image = strings.TrimSpace(*p.Image)
@@ -223,6 +236,9 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 
 // Profile returns the profile of username as seen by viewerID (0: anonymous).
 func (s *Service) Profile(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	if !IsText(username) {
+		return Profile{}, ErrNotFound // nobody is named so, and PostgreSQL refuses to look
+	}
 	p, err := cached(ctx, s.cache, keyUsername(username), func() (Profile, error) {
 		u, err := s.store.UserByUsername(ctx, username)
 		return profileOf(u), err
@@ -333,6 +349,9 @@ func (s *Service) saveWithUniqueSlug(ctx context.Context, a *Article, save func(
 
 // Article returns the article with slug as seen by viewerID.
 func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	if !IsText(slug) {
+		return Article{}, ErrNotFound // no slug is so, and PostgreSQL refuses to look
+	}
 	a, err := cached(ctx, s.cache, keyArticle(slug), func() (Article, error) {
 		return s.store.ArticleBySlug(ctx, 0, slug)
 	})
@@ -467,10 +486,24 @@ func checkKeyset(limit, offset int, before int64) (int, int, error) {
 	return limit, offset, v.Err()
 }
 
+// checkFilter refuses filter values that are not text (see IsText).
+func checkFilter(f ArticleFilter) error {
+	v := ValidationError{}
+	for field, value := range map[string]string{"tag": f.Tag, "author": f.Author, "favorited": f.FavoritedBy} {
+		if !IsText(value) {
+			v.Add(field, notText)
+		}
+	}
+	return v.Err()
+}
+
 // Articles lists articles, newest first.
 func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
 	var err error
 	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
+		return ArticlePage{}, err
+	}
+	if err := checkFilter(f); err != nil {
 		return ArticlePage{}, err
 	}
 	key := listKey(viewerID, f)

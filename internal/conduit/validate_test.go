@@ -1,6 +1,7 @@
 package conduit
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +66,51 @@ func TestNormalizeTags(t *testing.T) {
 	if len(v["tagList"]) == 0 {
 		t.Error("over-long tag accepted")
 	}
+	// Duplicates and blanks do not count towards the limit of distinct
+	// tags, up to the limit of entries.
+	v = ValidationError{}
+	many := append(slices.Repeat([]string{"go", " go ", ""}, (MaxTagEntries-1)/3), "sql")
+	if got := normalizeTags(v, many); !slices.Equal(got, []string{"go", "sql"}) || len(v) != 0 {
+		t.Errorf("%d entries of 2 tags: %q, errors %v", len(many), got, v)
+	}
+}
+
+// A hostile tag list costs work bounded by MaxTagEntries, not by its
+// length: 110,000 distinct tags (the old code kept them all, comparing
+// each new one with every one before: seconds of CPU) or as many bad ones
+// (one error message each: an answer as long as the request) are refused
+// at once. Work is counted, not timed: what the function keeps and
+// reports is bounded. BenchmarkNormalizeTags measures the time.
+func TestNormalizeTagsBoundedWork(t *testing.T) {
+	const n = 110_000
+	for name, tags := range map[string][]string{
+		"distinct": func() []string {
+			s := make([]string, n)
+			for i := range s {
+				s[i] = fmt.Sprintf("tag%d", i)
+			}
+			return s
+		}(),
+		"too long": slices.Repeat([]string{strings.Repeat("x", MaxTag+1)}, n),
+		"not text": slices.Repeat([]string{"a\xff"}, n),
+	} {
+		v := ValidationError{}
+		out := normalizeTags(v, tags)
+		msgs := v["tagList"]
+		if len(out) > MaxTags || len(msgs) != 1 || len(v) != 1 {
+			t.Errorf("%s: %d tags kept, messages %q", name, len(out), msgs)
+		}
+	}
+	// Within the entry limit, each problem is reported once.
+	v := ValidationError{}
+	normalizeTags(v, slices.Repeat([]string{strings.Repeat("x", MaxTag+1), "a\xff", "ok"}, MaxTagEntries/3))
+	if len(v["tagList"]) != 2 {
+		t.Errorf("messages for repeated problems: %q", v["tagList"])
+	}
+	// A tag field typed into a form is split no further than needed.
+	if got := len(ParseTags(strings.Repeat("a,", n))); got != MaxTagEntries+1 {
+		t.Errorf("ParseTags of %d tags returned %d", n, got)
+	}
 }
 
 func TestValidation(t *testing.T) {
@@ -74,12 +120,15 @@ func TestValidation(t *testing.T) {
 		ok    bool
 	}{
 		{"username ok", func(v ValidationError) { checkUsername(v, "jake_the-dog.2") }, true},
-		{"username unicode", func(v ValidationError) { checkUsername(v, "Jürgen") }, true},
+		{"username unicode", func(v ValidationError) { checkUsername(v, "Jürgen") }, false},
+		{"username dot", func(v ValidationError) { checkUsername(v, ".") }, false},
+		{"username dot dot", func(v ValidationError) { checkUsername(v, "..") }, false},
+		{"username dots and dashes", func(v ValidationError) { checkUsername(v, "-._") }, false},
 		{"username blank", func(v ValidationError) { checkUsername(v, "") }, false},
 		{"username space", func(v ValidationError) { checkUsername(v, "a b") }, false},
 		{"username slash", func(v ValidationError) { checkUsername(v, "a/b") }, false},
 		{"username too long", func(v ValidationError) { checkUsername(v, strings.Repeat("a", MaxUsername+1)) }, false},
-		{"username at limit", func(v ValidationError) { checkUsername(v, strings.Repeat("ä", MaxUsername)) }, true},
+		{"username at limit", func(v ValidationError) { checkUsername(v, strings.Repeat("a", MaxUsername)) }, true},
 		{"email ok", func(v ValidationError) { checkEmail(v, "jake@example.com") }, true},
 		{"email with name", func(v ValidationError) { checkEmail(v, "Jake <jake@example.com>") }, false},
 		{"email no at", func(v ValidationError) { checkEmail(v, "jake.example.com") }, false},
@@ -100,6 +149,16 @@ func TestValidation(t *testing.T) {
 		{"text with NUL", func(v ValidationError) { checkText(v, "body", "a\x00b", 10) }, false},
 		{"tag with NUL", func(v ValidationError) { normalizeTags(v, []string{"a\x00"}) }, false},
 		{"email with NUL", func(v ValidationError) { checkEmail(v, "a\x00@example.com") }, false},
+		{"email not UTF-8", func(v ValidationError) { checkEmail(v, "a\xff@example.com") }, false},
+		{"text not UTF-8", func(v ValidationError) { checkText(v, "body", "a\xc0\xaf", 10) }, false},
+		{"text surrogate", func(v ValidationError) { checkText(v, "body", "a\xed\xa0\x80", 10) }, false},
+		{"tag not UTF-8", func(v ValidationError) { normalizeTags(v, []string{"a\xff"}) }, false},
+		{"bio not UTF-8", func(v ValidationError) { checkBio(v, "\xff") }, false},
+		{"bio with NUL", func(v ValidationError) { checkBio(v, "a\x00") }, false},
+		{"bio at limit", func(v ValidationError) { checkBio(v, strings.Repeat("é", MaxBio)) }, true},
+		{"bio over limit", func(v ValidationError) { checkBio(v, strings.Repeat("é", MaxBio+1)) }, false},
+		{"password not UTF-8", func(v ValidationError) { checkPassword(v, "12345678\xff") }, false},
+		{"image not UTF-8", func(v ValidationError) { checkImage(v, "https://a.example/\xff") }, false},
 		{"image with NUL", func(v ValidationError) { checkImage(v, "https://a.example/\x00") }, false},
 	}
 	for _, c := range cases {
@@ -121,5 +180,17 @@ func TestValidationError(t *testing.T) {
 	v.Add("title", "second")
 	if got, want := v.Error(), "validation failed: body is too long (maximum is 5 characters); title can't be blank, second"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// BenchmarkNormalizeTags is one request's tag list of 110,000 distinct
+// tags (about 1 MiB of JSON, the body limit).
+func BenchmarkNormalizeTags(b *testing.B) {
+	tags := make([]string, 110_000)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("t%d", i)
+	}
+	for b.Loop() {
+		normalizeTags(ValidationError{}, tags)
 	}
 }

@@ -191,21 +191,21 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 		}, []any{f.Tag}, f)
 	case f.Tag == "" && f.FavoritedBy == "":
 		// One author: a range of articles_author_idx (author_id, id DESC).
-		author := `(SELECT id FROM users WHERE lower(username) = lower(?))`
+		author := `(SELECT id FROM users WHERE username_key = ?)`
 		return db.articlePage(ctx, viewerID, listQuery{
-			count:    `SELECT coalesce((SELECT articles_count FROM users WHERE lower(username) = lower(?)), 0)`,
+			count:    `SELECT coalesce((SELECT articles_count FROM users WHERE username_key = ?), 0)`,
 			ids:      `SELECT id FROM articles WHERE author_id = ` + author + `%s ORDER BY id DESC`,
 			boundCol: "id",
-		}, []any{f.Author}, f)
+		}, []any{conduit.UsernameKey(f.Author)}, f)
 	case f.Tag == "" && f.Author == "":
 		// Favorited by one user: a range of the favorites primary key
 		// (user_id, article_id).
-		user := `(SELECT id FROM users WHERE lower(username) = lower(?))`
+		user := `(SELECT id FROM users WHERE username_key = ?)`
 		return db.articlePage(ctx, viewerID, listQuery{
 			count:    `SELECT count(*) FROM favorites WHERE user_id = ` + user,
 			ids:      `SELECT article_id AS id FROM favorites WHERE user_id = ` + user + `%s ORDER BY article_id DESC`,
 			boundCol: "article_id",
-		}, []any{f.FavoritedBy}, f)
+		}, []any{conduit.UsernameKey(f.FavoritedBy)}, f)
 	}
 	// Combined filters (rare): the general form.
 	var where []string
@@ -215,13 +215,13 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 		args = append(args, f.Tag)
 	}
 	if f.Author != "" {
-		where = append(where, `a.author_id = (SELECT id FROM users WHERE lower(username) = lower(?))`)
-		args = append(args, f.Author)
+		where = append(where, `a.author_id = (SELECT id FROM users WHERE username_key = ?)`)
+		args = append(args, conduit.UsernameKey(f.Author))
 	}
 	if f.FavoritedBy != "" {
 		where = append(where, `a.id IN (SELECT article_id FROM favorites
-			WHERE user_id = (SELECT id FROM users WHERE lower(username) = lower(?)))`)
-		args = append(args, f.FavoritedBy)
+			WHERE user_id = (SELECT id FROM users WHERE username_key = ?))`)
+		args = append(args, conduit.UsernameKey(f.FavoritedBy))
 	}
 	cond := strings.Join(where, " AND ")
 	return db.articlePage(ctx, viewerID, listQuery{

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
 // postgresBulk loads rows with COPY on one connection. During the load the
@@ -117,7 +119,7 @@ func (l *postgresBulk) copy(ctx context.Context, table string, cols []string, n 
 func (l *postgresBulk) Users(ctx context.Context, rows []UserRow) error {
 	return l.copy(ctx, "users", userCols, len(rows), func(i int) []any {
 		r := &rows[i]
-		return []any{r.ID, r.Username, r.Email, r.PasswordHash, r.Bio, r.Image, r.CreatedAt, r.CreatedAt}
+		return []any{r.ID, r.Username, conduit.UsernameKey(r.Username), r.Email, r.PasswordHash, r.Bio, r.Image, r.CreatedAt, r.CreatedAt}
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
 // sqliteBulk loads rows through the single write connection with
@@ -138,7 +140,7 @@ func (l *sqliteBulk) stmt(ctx context.Context, table string, cols []string, rows
 }
 
 var (
-	userCols     = []string{"id", "username", "email", "password_hash", "bio", "image", "created_at", "updated_at"}
+	userCols     = []string{"id", "username", "username_key", "email", "password_hash", "bio", "image", "created_at", "updated_at"}
 	followCols   = []string{"follower_id", "followee_id", "created_at"}
 	articleCols  = []string{"id", "slug", "author_id", "title", "description", "body", "favorites_count", "created_at", "updated_at"}
 	tagCols      = []string{"article_id", "tag"}
@@ -149,7 +151,7 @@ var (
 func (l *sqliteBulk) Users(ctx context.Context, rows []UserRow) error {
 	return l.insert(ctx, "users", userCols, len(rows), func(d []any, i int) []any {
 		r := &rows[i]
-		return append(d, r.ID, r.Username, r.Email, r.PasswordHash, r.Bio, r.Image, r.CreatedAt, r.CreatedAt)
+		return append(d, r.ID, r.Username, conduit.UsernameKey(r.Username), r.Email, r.PasswordHash, r.Bio, r.Image, r.CreatedAt, r.CreatedAt)
 	})
 }
 

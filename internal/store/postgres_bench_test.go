@@ -124,7 +124,7 @@ func BenchmarkPostgresDriver(b *testing.B) {
 	})
 	b.Run("pgx-native/by-slug", func(b *testing.B) {
 		b.ReportAllocs()
-		q := `SELECT ` + userColumns + ` FROM users WHERE lower(username) = lower($1)`
+		q := `SELECT ` + userColumns + ` FROM users WHERE username_key = $1`
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := scanUser(db.pool.QueryRow(ctx, q, "bench")); err != nil {

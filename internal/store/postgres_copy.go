@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store/migrations"
 )
 
@@ -23,7 +24,7 @@ type copyTable struct {
 }
 
 var copyTables = []copyTable{
-	{"users", []string{"id", "username", "email", "password_hash", "bio", "image", "token_gen", "created_at", "updated_at"}, "id", "id"},
+	{"users", []string{"id", "username", "username_key", "email", "password_hash", "bio", "image", "token_gen", "created_at", "updated_at"}, "id", "id"},
 	// Revocations travel with the users: without them, revoked tokens
 	// would work again on PostgreSQL.
 	{"revoked_tokens", []string{"user_id", "token_id", "expires_at"}, "user_id, token_id", ""},
@@ -33,6 +34,14 @@ var copyTables = []copyTable{
 	{"favorites", []string{"user_id", "article_id", "created_at"}, "user_id, article_id", ""},
 	{"comments", []string{"id", "article_id", "author_id", "body", "created_at", "updated_at"}, "id", "id"},
 }
+
+// copyKeys names the tables whose rows may become duplicates once their
+// text is repaired (see repairText), with the number of leading columns
+// that identify a row; the rows are read grouped by the first. A row whose
+// key repeats one of its group is copied once. Only article_tags needs
+// it: a tag is the only text in a key that stage 1 did not check for
+// UTF-8.
+var copyKeys = map[string]int{"article_tags": 2}
 
 // CopyProgress is reported while CopyToPostgres runs: Done of Total rows
 // of Table are copied.
@@ -46,6 +55,14 @@ type CopyProgress struct {
 type TableCount struct {
 	Table          string
 	Source, Target int64
+	// Repaired counts the text values that were not text (invalid UTF-8
+	// or NUL, which stage 1 stored and PostgreSQL refuses): they were
+	// copied with each bad sequence replaced by U+FFFD.
+	Repaired int64
+	// Merged counts the rows that became equal to the row before them
+	// once repaired (two tags of an article that differed in bad bytes
+	// only): they were copied once. Target is Source - Merged.
+	Merged int64
 }
 
 // copyBatch is how many rows go to the server per COPY round trip at most;
@@ -133,18 +150,17 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", t.name, err)
 		}
-		rs := &rowSource{rows: rows, width: len(t.columns)}
+		rs := &rowSource{rows: rows, width: len(t.columns), key: copyKeys[t.name]}
 		for !rs.finished {
 			rs.batchLeft = copyBatch
-			n, err := ptx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, rs)
-			if err != nil {
+			if _, err := ptx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, rs); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("copy %s: %w", t.name, dst.mapErr(err))
 			}
-			counts[i].Target += n
-			progress(CopyProgress{Table: t.name, Done: counts[i].Target, Total: counts[i].Source})
+			progress(CopyProgress{Table: t.name, Done: rs.read, Total: counts[i].Source})
 		}
 		rows.Close()
+		counts[i].Repaired, counts[i].Merged = rs.repaired, rs.merged
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("read %s: %w", t.name, err)
 		}
@@ -171,8 +187,9 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 		if err := ptx.QueryRow(ctx, "SELECT count(*) FROM "+t.name).Scan(&counts[i].Target); err != nil {
 			return nil, dst.mapErr(err)
 		}
-		if counts[i].Target != counts[i].Source {
-			bad = append(bad, fmt.Sprintf("%s: %d in SQLite, %d in PostgreSQL", t.name, counts[i].Source, counts[i].Target))
+		if counts[i].Target != counts[i].Source-counts[i].Merged {
+			bad = append(bad, fmt.Sprintf("%s: %d in SQLite (%d merged), %d in PostgreSQL",
+				t.name, counts[i].Source, counts[i].Merged, counts[i].Target))
 		}
 	}
 	if len(bad) > 0 {
@@ -184,37 +201,74 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 	return counts, nil
 }
 
-// rowSource feeds COPY from SQLite rows, at most batchLeft rows per COPY.
+// rowSource feeds COPY from SQLite rows, at most batchLeft rows per COPY,
+// with text repaired (see repairText).
 type rowSource struct {
 	rows      *sql.Rows
 	width     int
+	key       int // see copyKeys
 	vals      []any
 	batchLeft int
 	finished  bool
 	err       error
+
+	group any             // the first column of the current group (see key)
+	seen  map[string]bool // the keys of the group seen so far
+
+	read, repaired, merged int64
 }
 
 func (r *rowSource) Next() bool {
-	if r.batchLeft == 0 || r.finished {
-		return false
+	for r.batchLeft > 0 && !r.finished {
+		if !r.rows.Next() {
+			r.finished = true
+			r.err = r.rows.Err()
+			return false
+		}
+		r.read++
+		vals := make([]any, r.width)
+		ptrs := make([]any, r.width)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if r.err = r.rows.Scan(ptrs...); r.err != nil {
+			r.finished = true
+			return false
+		}
+		for i, v := range vals {
+			if s, ok := v.(string); ok && !conduit.IsText(s) {
+				vals[i] = repairText(s)
+				r.repaired++
+			}
+		}
+		if r.key > 0 && r.duplicate(vals) {
+			r.merged++
+			continue
+		}
+		r.batchLeft--
+		r.vals = vals
+		return true
 	}
-	if !r.rows.Next() {
-		r.finished = true
-		r.err = r.rows.Err()
-		return false
+	return false
+}
+
+// duplicate reports whether the key of vals was seen in its group.
+func (r *rowSource) duplicate(vals []any) bool {
+	if r.seen == nil || vals[0] != r.group {
+		r.group, r.seen = vals[0], map[string]bool{}
 	}
-	r.batchLeft--
-	vals := make([]any, r.width)
-	ptrs := make([]any, r.width)
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	k := fmt.Sprintf("%q", vals[1:r.key])
+	if r.seen[k] {
+		return true
 	}
-	if r.err = r.rows.Scan(ptrs...); r.err != nil {
-		r.finished = true
-		return false
-	}
-	r.vals = vals
-	return true
+	r.seen[k] = true
+	return false
+}
+
+// repairText replaces each sequence of s that is not text (invalid UTF-8,
+// NUL) with U+FFFD, the character that stands for undecodable input.
+func repairText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 func (r *rowSource) Values() ([]any, error) { return r.vals, nil }

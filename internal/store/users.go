@@ -14,14 +14,16 @@ func scanUser(row interface{ Scan(...any) error }) (conduit.User, error) {
 	return u, err
 }
 
-// CreateUser inserts u and sets its ID.
+// CreateUser inserts u and sets its ID. users.username_key, under a unique
+// index, is conduit.UsernameKey of the name: the one definition of "the
+// same username" that lookups and caches use too.
 func (db *DB) CreateUser(ctx context.Context, u *conduit.User) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		return tx.queryRow(ctx, `
-			INSERT INTO users (username, email, password_hash, bio, image, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO users (username, username_key, email, password_hash, bio, image, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
-			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
+			u.Username, conduit.UsernameKey(u.Username), u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
 		).Scan(&u.ID)
 	})
 }
@@ -32,15 +34,17 @@ func (db *DB) UserByID(ctx context.Context, id int64) (conduit.User, error) {
 	return u, db.mapErr(err)
 }
 
-// UserByEmail returns the user with email (stored lower-cased).
+// UserByEmail returns the user with email, compared byte for byte: the
+// service stores and looks up addresses in one canonical form.
 func (db *DB) UserByEmail(ctx context.Context, email string) (conduit.User, error) {
 	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
 	return u, db.mapErr(err)
 }
 
-// UserByUsername returns the user with username, ignoring case.
+// UserByUsername returns the user whose name is the same as username (see
+// conduit.UsernameKey: for today's names, ASCII case is ignored).
 func (db *DB) UserByUsername(ctx context.Context, username string) (conduit.User, error) {
-	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE lower(username) = lower(?)`, username))
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE username_key = ?`, conduit.UsernameKey(username)))
 	return u, db.mapErr(err)
 }
 
@@ -57,11 +61,11 @@ func (db *DB) UpdateUser(ctx context.Context, u *conduit.User, revokeTokens bool
 	return db.tx(ctx, func(tx *sqlTx) error {
 		err := tx.queryRow(ctx, `
 			UPDATE users
-			SET username = ?, email = ?, password_hash = ?, bio = ?, image = ?, updated_at = ?,
+			SET username = ?, username_key = ?, email = ?, password_hash = ?, bio = ?, image = ?, updated_at = ?,
 			    token_gen = token_gen + ?
 			WHERE id = ?
 			RETURNING token_gen`,
-			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.UpdatedAt, bump, u.ID).Scan(&u.TokenGen)
+			u.Username, conduit.UsernameKey(u.Username), u.Email, u.PasswordHash, u.Bio, u.Image, u.UpdatedAt, bump, u.ID).Scan(&u.TokenGen)
 		if err != nil || !revokeTokens {
 			return err
 		}

@@ -55,6 +55,7 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 		securityHeaders,
 		csrf.Handler,
 		h.session,
+		httpx.TextOnly(h.fail), // form fields are checked by the service
 	)
 }
 

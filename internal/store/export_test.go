@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/conduit-dev/conduit/internal/store/migrations"
+)
+
+// This file gives the external tests of this package (store_test) a way
+// to build databases as older versions left them.
+
+// MigrateTo applies the migrations up to version and no further.
+func (db *DB) MigrateTo(ctx context.Context, version int) error {
+	ms, err := migrations.List(db.d.name)
+	if err != nil {
+		return err
+	}
+	if _, err := migrations.Current(ctx, db.write); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Version > version {
+			break
+		}
+		if _, err := db.write.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		ins := db.d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, CURRENT_TIMESTAMP)`)
+		if _, err := db.write.ExecContext(ctx, ins, m.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Exec runs a statement written with '?' placeholders.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := db.write.ExecContext(ctx, db.d.rebind(q), args...)
+	return err
+}
+
+// UsernameKeys returns the name and key of every user by id.
+func (db *DB) UsernameKeys(ctx context.Context) (map[int64][2]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, username, username_key FROM users`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64][2]string{}
+	for rows.Next() {
+		var id int64
+		var name, key string
+		if err := rows.Scan(&id, &name, &key); err != nil {
+			return nil, err
+		}
+		out[id] = [2]string{name, key}
+	}
+	return out, rows.Err()
+}
