@@ -194,11 +194,11 @@ func sendRaw(t *testing.T, base, method, path, body, token, key string) response
 
 func userID(t *testing.T, tokens *auth.Tokens, token string) int64 {
 	t.Helper()
-	id, err := tokens.Verify(token)
+	c, err := tokens.Verify(token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return c.UserID
 }
 
 // One request with 110,000 distinct tags (just under the body limit) is

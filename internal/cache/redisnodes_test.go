@@ -194,7 +194,7 @@ func TestRedisPausedServesNothingStale(t *testing.T) {
 	defer admin.Close()
 	user, _ := admin.UserByID(ctx, u.ID)
 	user.Bio = "changed while Redis slept"
-	if err := admin.UpdateUser(ctx, &user); err != nil {
+	if err := admin.UpdateUser(ctx, &user, false); err != nil {
 		rs.Resume()
 		t.Fatal(err)
 	}

@@ -144,4 +144,4 @@ func TestNonTextRefusedEverywhere(t *testing.T) {
 }
 
 // sessionOf returns a session token of the user.
-func (s *site) sessionOf(id int64) string { return s.tokens.Issue(id) }
+func (s *site) sessionOf(id int64) string { return s.tokens.Issue(id, 0) }
