@@ -23,6 +23,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 // Header is the request header carrying the key.
@@ -195,18 +197,19 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				return
 			}
 			claim := Claim{Key: a.Key, Token: a.Token}
-			rec := &recorder{header: w.Header()}
+			rec := httpx.Buffer(w)
 			next.ServeHTTP(rec, r.WithContext(WithClaim(r.Context(), claim)))
-			if rec.status == 0 {
-				rec.status = http.StatusOK
+			status := rec.Status()
+			if status == 0 {
+				status = http.StatusOK
 			}
 			// Store before answering: once the client has the answer, a
 			// repeat must find it. The client may be gone; finish anyway.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
-			resp := Response{Status: rec.status, ContentType: w.Header().Get("Content-Type"), Body: rec.body.Bytes()}
+			resp := Response{Status: status, ContentType: w.Header().Get("Content-Type"), Body: rec.Body()}
 			released := false
-			if rec.status >= 500 {
+			if status >= 500 {
 				// A failure that applied nothing may be retried for real.
 				released, err = s.ReleaseIdempotencyKey(ctx, claim.Key, claim.Token)
 			}
@@ -216,8 +219,7 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			if err != nil {
 				o.Logger.ErrorContext(r.Context(), "storing idempotent response failed", slog.Any("error", err))
 			}
-			w.WriteHeader(rec.status)
-			w.Write(resp.Body)
+			_ = rec.Send()
 		})
 	}
 }
@@ -246,27 +248,6 @@ func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// recorder buffers a handler's status and body; headers go straight to the
-// real writer's map.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.body.Write(b)
 }
 
 // writeError writes the RealWorld error shape {"errors":{field:[msg]}}.

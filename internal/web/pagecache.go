@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 // pageCache keeps, for a moment, the HTML of the list pages (home, a tag,
@@ -79,42 +81,16 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			_, _ = w.Write(p.body)
 			return
 		}
-		rec := &recorder{ResponseWriter: w, before: cloneHeader(w.Header())}
+		before := w.Header().Clone()
+		rec := httpx.Buffer(w)
 		next(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
 		hd := w.Header()
-		if rec.status == http.StatusOK && hd.Get("Set-Cookie") == "" {
-			h.pages.put(key, cachedPage{version: version, header: addedHeaders(rec.before, hd), body: bytes.Clone(rec.body.Bytes())})
+		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" {
+			h.pages.put(key, cachedPage{version: version, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())})
 		}
-		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		_ = rec.Send()
 	}
 }
-
-// recorder holds a handler's answer so it can be both sent and kept.
-type recorder struct {
-	http.ResponseWriter
-	before http.Header // the headers set before the handler ran
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.body.Write(b)
-}
-
-func cloneHeader(h http.Header) http.Header { return h.Clone() }
 
 // addedHeaders returns the headers of after that before did not have: what
 // the page handler set, not what the middleware in front of it did.
