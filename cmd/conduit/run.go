@@ -125,12 +125,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 
+	site := web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies})
 	srv := server.New(server.Deps{
 		API: api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		})),
-		Web:      web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
+		APIError: api.WriteError,
+		Web:      site,
+		WebError: site.WriteError,
 		DB:       db,
 		Logger:   logger,
 		Registry: reg,

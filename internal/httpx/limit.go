@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -17,7 +16,6 @@ type Limiter struct {
 	slots   chan struct{} // one token per running request
 	queue   chan struct{} // one token per waiting request
 	maxWait time.Duration
-	exempt  func(r *http.Request) bool
 	shed    atomic.Uint64
 }
 
@@ -26,9 +24,6 @@ type LimitOptions struct {
 	MaxInFlight int           // requests served at once; 0 disables the limit
 	MaxQueue    int           // requests waiting for a slot beyond MaxInFlight
 	MaxWait     time.Duration // longest wait in the queue
-	// Exempt requests bypass the limit (health checks and metrics, so a
-	// busy node is not taken for a dead one).
-	Exempt func(r *http.Request) bool
 }
 
 // NewLimiter returns a limiter, or nil when o.MaxInFlight is 0.
@@ -36,14 +31,10 @@ func NewLimiter(o LimitOptions) *Limiter {
 	if o.MaxInFlight <= 0 {
 		return nil
 	}
-	if o.Exempt == nil {
-		o.Exempt = func(*http.Request) bool { return false }
-	}
 	return &Limiter{
 		slots:   make(chan struct{}, o.MaxInFlight),
 		queue:   make(chan struct{}, max(o.MaxQueue, 0)),
 		maxWait: o.MaxWait,
-		exempt:  o.Exempt,
 	}
 }
 
@@ -56,25 +47,37 @@ func (l *Limiter) InFlight() int { return len(l.slots) }
 // Queued is how many requests wait for a slot now.
 func (l *Limiter) Queued() int { return len(l.queue) }
 
-// Middleware applies the limit. A nil Limiter lets everything through.
-func (l *Limiter) Middleware(next http.Handler) http.Handler {
+// Wrap applies the limit to next; a shed request is answered by
+// writeErr, the error writer of the surface next belongs to. A nil
+// Limiter lets everything through. What is not wrapped (health checks,
+// so that a busy node is not taken for a dead one) is never limited.
+func (l *Limiter) Wrap(next http.Handler, writeErr ErrorWriter) http.Handler {
 	if l == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.exempt(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		if !l.acquire(r) {
 			l.shed.Add(1)
-			writeOverloaded(w, r)
+			// Retry-After tells clients (and people) to come back in a
+			// second rather than hammer the node.
+			h := w.Header()
+			h.Set("Retry-After", "1")
+			h.Set("Cache-Control", "no-store")
+			// Nothing of the request body is read: close the connection
+			// rather than drain a large upload of a request we refuse.
+			if r.ContentLength != 0 {
+				h.Set("Connection", "close")
+			}
+			writeErr(w, r, ErrOverloaded)
 			return
 		}
 		defer func() { <-l.slots }()
 		next.ServeHTTP(w, r)
 	})
 }
+
+// ErrOverloaded is the error of a request shed by a Limiter.
+var ErrOverloaded error = &Problem{Status: http.StatusServiceUnavailable, Msg: "the server is overloaded; try again in a moment"}
 
 // acquire takes a slot, waiting in the queue if there is room there.
 func (l *Limiter) acquire(r *http.Request) bool {
@@ -99,27 +102,4 @@ func (l *Limiter) acquire(r *http.Request) bool {
 	case <-r.Context().Done():
 		return false
 	}
-}
-
-// writeOverloaded answers a shed request: the spec's JSON error shape under
-// /api, plain text elsewhere. Retry-After tells clients (and people) to
-// come back in a second rather than hammer the node.
-func writeOverloaded(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Retry-After", "1")
-	h.Set("Cache-Control", "no-store")
-	// Nothing of the request body is read: close the connection rather
-	// than drain a large upload of a request we refuse.
-	if r.ContentLength != 0 {
-		h.Set("Connection", "close")
-	}
-	const msg = "the server is overloaded; try again in a moment"
-	if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api" {
-		WriteJSON(w, http.StatusServiceUnavailable, map[string]map[string][]string{"errors": {"body": {msg}}})
-		return
-	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	w.Write([]byte(msg + "\n"))
 }

@@ -17,13 +17,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
@@ -112,14 +113,17 @@ type Options struct {
 	MaxBody int64         // bodies above this are refused (default 1 MiB)
 	// User returns the signed-in user of a request, 0 if anonymous. Keys
 	// are per user, so one user can never see another's response.
-	User   func(r *http.Request) int64
-	Logger *slog.Logger
-	Now    func() time.Time
+	User func(r *http.Request) int64
+	// WriteError answers the errors the middleware raises (a bad or
+	// busy key), in the shape of the surface it runs in front of
+	// (default: plain text).
+	WriteError httpx.ErrorWriter
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Middleware applies idempotency keys to POST, PUT, PATCH and DELETE
-// requests that carry the header; others pass straight through. Errors
-// are written in the RealWorld JSON shape.
+// requests that carry the header; others pass straight through.
 func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 	if o.TTL <= 0 {
 		o.TTL = 24 * time.Hour
@@ -132,6 +136,9 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 	}
 	if o.User == nil {
 		o.User = func(*http.Request) int64 { return 0 }
+	}
+	if o.WriteError == nil {
+		o.WriteError = httpx.PlainError
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -147,16 +154,17 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				return
 			}
 			if !validKey(key) {
-				writeError(w, http.StatusUnprocessableEntity, Header, "must be 1 to 255 printable ASCII characters")
+				o.WriteError(w, r, conduit.ValidationError{Header: {"must be 1 to 255 printable ASCII characters"}})
 				return
 			}
 			body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "body", "could not be read")
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) || int64(len(body)) > o.MaxBody {
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusRequestEntityTooLarge, Field: "body", Msg: "is too large"})
 				return
 			}
-			if int64(len(body)) > o.MaxBody {
-				writeError(w, http.StatusRequestEntityTooLarge, "body", "is too large")
+			if err != nil {
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusBadRequest, Field: "body", Msg: "could not be read"})
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -171,9 +179,8 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			}
 			outcome, stored, err := s.ClaimIdempotencyKey(r.Context(), a)
 			if err != nil {
-				o.Logger.ErrorContext(r.Context(), "idempotency claim failed", slog.Any("error", err))
-				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusServiceUnavailable, "body", "the service is busy or a dependency is down; try again shortly")
+				// Whatever the cause, the request may be tried again.
+				o.WriteError(w, r, fmt.Errorf("%w: idempotency claim failed: %w", conduit.ErrUnavailable, err))
 				return
 			}
 			switch outcome {
@@ -187,13 +194,15 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				return
 			case InFlight:
 				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusConflict, Header, "a request with this key is still being processed; retry shortly")
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+					Msg: "is used by a request that is still being processed; retry shortly"})
 				return
 			case Mismatch:
-				writeError(w, http.StatusUnprocessableEntity, Header, "was already used for a different request")
+				o.WriteError(w, r, conduit.ValidationError{Header: {"was already used for a different request"}})
 				return
 			case Lost:
-				writeError(w, http.StatusConflict, Header, "a request with this key was applied but its response was lost; read the resource to see the result")
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+					Msg: "was used by a request that was applied but whose response was lost; read the resource to see the result"})
 				return
 			}
 			claim := Claim{Key: a.Key, Token: a.Token}
@@ -248,11 +257,4 @@ func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// writeError writes the RealWorld error shape {"errors":{field:[msg]}}.
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]map[string][]string{"errors": {field: {msg}}})
 }

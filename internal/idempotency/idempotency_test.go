@@ -103,8 +103,9 @@ func TestRepeatIsReplayedNotReapplied(t *testing.T) {
 			t.Fatalf("%d articles after a repeated create, want 1", n)
 		}
 		// A different body under the same key is an error, not a replay.
-		if r := send(t, srv, "POST", "/api/articles", tok, "key-1", strings.Replace(article, "Hello", "Other", 1)); r.status != 422 {
-			t.Fatalf("same key, other body: %+v, want 422", r)
+		if r := send(t, srv, "POST", "/api/articles", tok, "key-1", strings.Replace(article, "Hello", "Other", 1)); r.status != 422 ||
+			r.body != `{"errors":{"Idempotency-Key":["was already used for a different request"]}}`+"\n" {
+			t.Fatalf("same key, other body: %+v, want 422 in the API's error shape", r)
 		}
 		// Without a key, or with a new one, writes apply again.
 		send(t, srv, "POST", "/api/articles", tok, "", article)
@@ -125,8 +126,9 @@ func TestRepeatIsReplayedNotReapplied(t *testing.T) {
 			t.Fatalf("bob with alice's key: %+v, want his own fresh 201", r)
 		}
 		// Keys are validated.
-		if r := send(t, srv, "POST", "/api/articles", tok, strings.Repeat("k", 256), article); r.status != 422 {
-			t.Fatalf("over-long key: %+v, want 422", r)
+		if r := send(t, srv, "POST", "/api/articles", tok, strings.Repeat("k", 256), article); r.status != 422 ||
+			!strings.HasPrefix(r.body, `{"errors":{"Idempotency-Key":["must be`) {
+			t.Fatalf("over-long key: %+v, want 422 in the API's error shape", r)
 		}
 	})
 }

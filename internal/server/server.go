@@ -25,14 +25,18 @@ type Pinger interface {
 
 // Deps is what the server serves.
 type Deps struct {
-	API      http.Handler // routes under /api/
-	Web      http.Handler // everything else; nil for an API-only node
+	API http.Handler // routes under /api/
+	// APIError writes, in the API's error shape, what the middleware the
+	// server puts in front of the API refuses (overload); nil: plain text.
+	APIError httpx.ErrorWriter
+	Web      http.Handler      // everything else; nil for an API-only node
+	WebError httpx.ErrorWriter // as APIError, for the site's pages
 	DB       Pinger
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	// Limit bounds concurrent requests (overload protection); a zero
-	// MaxInFlight serves everything. Health, readiness and metrics are
-	// never limited.
+	// Limit bounds concurrent requests of the API and the site together
+	// (overload protection); a zero MaxInFlight serves everything.
+	// Health, readiness and metrics are never limited.
 	Limit httpx.LimitOptions
 	// TrustedProxies may set X-Forwarded-For (the load balancers).
 	TrustedProxies httpx.TrustedProxies
@@ -51,33 +55,29 @@ func New(d Deps) *Server {
 	s := &Server{db: d.DB, logger: d.Logger}
 	m := newMetrics(d.Registry)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("/api/", d.API)
-	if d.Web != nil {
-		mux.Handle("/", d.Web)
-	}
-	lo := d.Limit
-	lo.Exempt = operational
-	lim := httpx.NewLimiter(lo)
+	lim := httpx.NewLimiter(d.Limit)
 	if lim != nil {
 		registerLimiter(d.Registry, lim)
 	}
-	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe), lim.Middleware)
+	mux := http.NewServeMux()
+	// Operational requests (the load balancer's and monitoring's) bypass
+	// the limit, so that a busy node still reports itself alive and ready.
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/api/", lim.Wrap(d.API, orPlain(d.APIError)))
+	if d.Web != nil {
+		mux.Handle("/", lim.Wrap(d.Web, orPlain(d.WebError)))
+	}
+	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe))
 	return s
 }
 
-// operational requests are the ones a load balancer and monitoring make;
-// they bypass the overload limit so that a busy node still reports itself
-// alive and ready.
-func operational(r *http.Request) bool {
-	switch r.URL.Path {
-	case "/healthz", "/readyz", "/metrics":
-		return true
+func orPlain(w httpx.ErrorWriter) httpx.ErrorWriter {
+	if w == nil {
+		return httpx.PlainError
 	}
-	return false
+	return w
 }
 
 // Handler returns the root handler (for tests and embedding).
