@@ -4,11 +4,9 @@
 // database, so any node answers a repeat with that response instead of
 // applying the write again.
 //
-// Exactly-once holds even when a node dies mid-request: an attempt owns the
-// key through a random token, and every write transaction of the request
-// marks the key "applied" in the same transaction, checking the token (see
-// WithClaim). A repeat takes over an abandoned attempt only if nothing was
-// applied, and the abandoned attempt can then no longer commit.
+// What is kept for a key, and how a request's writes mark it applied so
+// that exactly-once holds when a node dies mid-request, is in
+// internal/idemkey, shared with the store.
 package idempotency
 
 import (
@@ -26,84 +24,24 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/idemkey"
 )
 
 // Header is the request header carrying the key.
 const Header = "Idempotency-Key"
-
-// Key identifies one logical request: the same key from the same user for
-// the same method and path.
-type Key struct {
-	UserID int64 // 0 for anonymous requests
-	Key    string
-	Method string
-	Path   string
-}
-
-// Attempt is one try at running a keyed request.
-type Attempt struct {
-	Key
-	Fingerprint string    // hash of the body; a repeat must match it
-	Token       string    // random; identifies this attempt
-	Now         time.Time // the clock, for expiry and locks
-	LockFor     time.Duration
-	TTL         time.Duration
-}
-
-// Response is what is stored and replayed.
-type Response struct {
-	Status      int
-	ContentType string
-	Body        []byte
-}
-
-// Outcome says what to do with an attempt.
-type Outcome int
-
-const (
-	Run      Outcome = iota // the attempt owns the key: run the request
-	Replay                  // a response is stored: send it again
-	InFlight                // another attempt is running now
-	Mismatch                // the key was used for a different request body
-	Lost                    // an abandoned attempt applied a write but never stored its response
-)
 
 // Store keeps keys; internal/store implements it on SQLite and PostgreSQL.
 type Store interface {
 	// ClaimIdempotencyKey starts an attempt: it inserts the key, or
 	// reports what an earlier attempt left (with its response on Replay).
 	// Expired keys are replaced and abandoned unapplied attempts taken over.
-	ClaimIdempotencyKey(ctx context.Context, a Attempt) (Outcome, Response, error)
+	ClaimIdempotencyKey(ctx context.Context, a idemkey.Attempt) (idemkey.Outcome, idemkey.Response, error)
 	// CompleteIdempotencyKey stores the response of the attempt owning
 	// the key (by token).
-	CompleteIdempotencyKey(ctx context.Context, k Key, token string, r Response) error
+	CompleteIdempotencyKey(ctx context.Context, k idemkey.Key, token string, r idemkey.Response) error
 	// ReleaseIdempotencyKey forgets the key if the attempt applied
 	// nothing, so a repeat runs again; it reports whether it did.
-	ReleaseIdempotencyKey(ctx context.Context, k Key, token string) (bool, error)
-}
-
-// ErrClaimLost is returned by a write transaction whose attempt no longer
-// owns its key (it was taken over after being presumed dead).
-var ErrClaimLost = errors.New("idempotency key was taken over by another attempt")
-
-type claimKey struct{}
-
-// Claim is an attempt's hold on its key, carried in the request context so
-// the store can mark it applied inside each write transaction.
-type Claim struct {
-	Key
-	Token string
-}
-
-// WithClaim attaches a claim to ctx.
-func WithClaim(ctx context.Context, c Claim) context.Context {
-	return context.WithValue(ctx, claimKey{}, c)
-}
-
-// ClaimFrom returns the claim in ctx, if any.
-func ClaimFrom(ctx context.Context) (Claim, bool) {
-	c, ok := ctx.Value(claimKey{}).(Claim)
-	return c, ok
+	ReleaseIdempotencyKey(ctx context.Context, k idemkey.Key, token string) (bool, error)
 }
 
 // Options configures the middleware.
@@ -169,8 +107,8 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			sum := sha256.Sum256(body)
-			a := Attempt{
-				Key:         Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path},
+			a := idemkey.Attempt{
+				Key:         idemkey.Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path},
 				Fingerprint: hex.EncodeToString(sum[:]),
 				Token:       newToken(),
 				Now:         o.Now(),
@@ -184,7 +122,7 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				return
 			}
 			switch outcome {
-			case Replay:
+			case idemkey.Replay:
 				w.Header().Set("Idempotent-Replayed", "true")
 				if stored.ContentType != "" {
 					w.Header().Set("Content-Type", stored.ContentType)
@@ -192,22 +130,22 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				w.WriteHeader(stored.Status)
 				w.Write(stored.Body)
 				return
-			case InFlight:
+			case idemkey.InFlight:
 				w.Header().Set("Retry-After", "1")
 				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
 					Msg: "is used by a request that is still being processed; retry shortly"})
 				return
-			case Mismatch:
+			case idemkey.Mismatch:
 				o.WriteError(w, r, conduit.ValidationError{Header: {"was already used for a different request"}})
 				return
-			case Lost:
+			case idemkey.Lost:
 				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
 					Msg: "was used by a request that was applied but whose response was lost; read the resource to see the result"})
 				return
 			}
-			claim := Claim{Key: a.Key, Token: a.Token}
+			claim := idemkey.Claim{Key: a.Key, Token: a.Token}
 			rec := httpx.Buffer(w)
-			next.ServeHTTP(rec, r.WithContext(WithClaim(r.Context(), claim)))
+			next.ServeHTTP(rec, r.WithContext(idemkey.WithClaim(r.Context(), claim)))
 			status := rec.Status()
 			if status == 0 {
 				status = http.StatusOK
@@ -216,7 +154,7 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			// repeat must find it. The client may be gone; finish anyway.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
-			resp := Response{Status: status, ContentType: w.Header().Get("Content-Type"), Body: rec.Body()}
+			resp := idemkey.Response{Status: status, ContentType: w.Header().Get("Content-Type"), Body: rec.Body()}
 			released := false
 			if status >= 500 {
 				// A failure that applied nothing may be retried for real.

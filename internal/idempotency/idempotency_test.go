@@ -20,6 +20,9 @@ import (
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
+// The store keeps the keys.
+var _ idempotency.Store = (*store.DB)(nil)
+
 // newAPI serves the real API with idempotency keys on db.
 func newAPI(t *testing.T, db *store.DB) *httptest.Server {
 	t.Helper()
