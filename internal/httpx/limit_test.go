@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,5 +290,45 @@ func BenchmarkLimiterOverload(b *testing.B) {
 		b.ReportMetric(float64(pct(res.shedLat, 50).Microseconds()), "shed-p50-µs")
 		b.ReportMetric(float64(pct(res.shedLat, 99).Microseconds()), "shed-p99-µs")
 		b.ReportMetric(float64(res.shed)/float64(res.ok+res.shed), "shed-ratio")
+	}
+}
+
+// Bodies are read before the slot is taken and handed on whole; one over
+// the limit reaches the handler cut, so its decoder reports it as usual.
+func TestLimiterHandsBodiesOn(t *testing.T) {
+	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 1, MaxBody: 16})
+	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]string
+		if err := httpx.DecodeJSON(w, r, &v); err != nil {
+			jsonError(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, v)
+	}), jsonError)
+	for _, c := range []struct{ body, want string }{
+		{`{"a":"b"}`, `{"a":"b"}`},
+		{`{"a":"0123456789abcdef"}`, `{"errors":{"body":["validation failed: body is too large (maximum is 16 bytes)"]}}`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/x", strings.NewReader(c.body)))
+		if got := strings.TrimSpace(rec.Body.String()); got != c.want {
+			t.Errorf("%s: answered %s, want %s", c.body, got, c.want)
+		}
+		if rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
+			t.Errorf("%s: Content-Length %q for %d bytes", c.body, rec.Header().Get("Content-Length"), rec.Body.Len())
+		}
+	}
+}
+
+// A handler that panics gives its slot back.
+func TestLimiterFreesSlotOnPanic(t *testing.T) {
+	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 1})
+	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }), jsonError)
+	func() {
+		defer func() { recover() }()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}()
+	if l.InFlight() != 0 {
+		t.Fatalf("InFlight() = %d after a panic, want 0", l.InFlight())
 	}
 }

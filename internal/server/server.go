@@ -119,11 +119,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		// Bounds what the limiter does not wrap; for the API and the site
+		// the limiter reads bodies under its own, shorter deadline, before
+		// the request takes a slot.
+		ReadTimeout: 30 * time.Second,
+		// Bounds handler and answer together. The limiter sends answers
+		// after freeing their slot, and gives up a client that stops
+		// reading sooner (its write stall).
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
