@@ -133,6 +133,13 @@ func postgresMissingRef(err error) bool {
 // right now" rather than "this request is wrong": failed connects, broken
 // connections, timeouts, server shutdown and overload.
 func postgresUnavailable(err error) bool {
+	// Whatever the server said while we were connecting (a database that
+	// refuses connections, 55000; too many clients; starting up), no
+	// statement of this request ran: the database is not there for it.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
@@ -146,10 +153,9 @@ func postgresUnavailable(err error) bool {
 		}
 		return false
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
 	switch {
-	case errors.As(err, &ce), errors.As(err, &ne),
+	case errors.As(err, &ne),
 		errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
