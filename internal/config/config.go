@@ -40,6 +40,7 @@ type Config struct {
 	QueueWait      time.Duration // longest wait for a slot before a 503
 	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
+	AdminAddr      string        // private listener for /metrics; empty: none
 	DebugAddr      string        // pprof listener; empty: none
 }
 
@@ -82,7 +83,8 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
-		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
+		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
+		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))
 	for _, o := range list {

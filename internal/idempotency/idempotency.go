@@ -50,7 +50,8 @@ type Options struct {
 	LockFor time.Duration // after this an unfinished attempt counts as abandoned (default 10 s)
 	MaxBody int64         // bodies above this are refused (default 1 MiB)
 	// User returns the signed-in user of a request, 0 if anonymous. Keys
-	// are per user, so one user can never see another's response.
+	// are per user, so one user can never see another's response; an
+	// anonymous request's key is per body.
 	User func(r *http.Request) int64
 	// WriteError answers the errors the middleware raises (a bad or
 	// busy key), in the shape of the surface it runs in front of
@@ -107,9 +108,18 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			sum := sha256.Sum256(body)
+			fingerprint := hex.EncodeToString(sum[:])
+			k := idemkey.Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path}
+			if k.UserID == 0 {
+				// Anonymous callers (sign-up, sign-in) have no identity to
+				// keep their keys apart. Scoped by the body, a key is shared
+				// only by callers who send the very same body, password
+				// included, so nobody can take another caller's key first.
+				k.Key += " " + fingerprint
+			}
 			a := idemkey.Attempt{
-				Key:         idemkey.Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path},
-				Fingerprint: hex.EncodeToString(sum[:]),
+				Key:         k,
+				Fingerprint: fingerprint,
 				Token:       newToken(),
 				Now:         o.Now(),
 				LockFor:     o.LockFor,

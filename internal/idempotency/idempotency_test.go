@@ -179,3 +179,28 @@ func TestConcurrentDuplicatesApplyOnce(t *testing.T) {
 		}
 	})
 }
+
+// Anonymous callers share no key space: a key someone else used first,
+// with a body of their own, does not stand in the way of a caller's own
+// request; the same caller repeating the same body still gets its write
+// applied once.
+func TestAnonymousKeysCannotBeSquatted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		srv := newAPI(t, db)
+		signUp := func(name string) string {
+			return `{"user":{"username":"` + name + `","email":"` + name + `@example.com","password":"password1"}}`
+		}
+		// The squatter learned (or guessed) the key the victim's app will send.
+		if r := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("squatter")); r.status != 201 {
+			t.Fatalf("squatter: %+v", r)
+		}
+		first := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("victim"))
+		if first.status != 201 || first.replayed || !strings.Contains(first.body, `"username":"victim"`) {
+			t.Fatalf("victim after a squatter took the key: %+v, want its own fresh 201", first)
+		}
+		again := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("victim"))
+		if !again.replayed {
+			t.Fatalf("victim's repeat: %+v, want the first answer's replay, not a second sign-up", again)
+		}
+	})
+}

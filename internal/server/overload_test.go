@@ -21,8 +21,8 @@ type okPinger struct{}
 func (okPinger) Ping(context.Context) error { return nil }
 
 // With every slot taken, API requests and pages are shed, each answered by
-// its own surface's error writer, but the load balancer's and monitoring's
-// requests still get through.
+// its own surface's error writer, but the load balancer's checks still get
+// through, and the shed requests are counted.
 func TestOverloadSparesOperationalEndpoints(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
@@ -36,9 +36,10 @@ func TestOverloadSparesOperationalEndpoints(t *testing.T) {
 		w.WriteHeader(status)
 		io.WriteString(w, "<p>site error page: "+msg)
 	}
+	reg := prometheus.NewRegistry()
 	s := New(Deps{API: held, APIError: api.WriteError, Web: held, WebError: pageError,
 		DB: okPinger{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Registry: prometheus.NewRegistry(), Limit: httpx.LimitOptions{MaxInFlight: 1, MaxWait: time.Millisecond}})
+		Registry: reg, Limit: httpx.LimitOptions{MaxInFlight: 1, MaxWait: time.Millisecond}})
 	s.MarkReady()
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
@@ -59,7 +60,6 @@ func TestOverloadSparesOperationalEndpoints(t *testing.T) {
 		{"/", http.StatusServiceUnavailable, "site error page: the server is overloaded"},
 		{"/healthz", http.StatusOK, "ok"},
 		{"/readyz", http.StatusOK, "ready"},
-		{"/metrics", http.StatusOK, "conduit_http_shed_total 2"},
 	} {
 		path, want := c.path, c.want
 		resp, err := http.Get(srv.URL + path)
@@ -74,5 +74,8 @@ func TestOverloadSparesOperationalEndpoints(t *testing.T) {
 		if want == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "1" {
 			t.Errorf("%s: shed without Retry-After", path)
 		}
+	}
+	if _, metrics := get(t, AdminHandler(reg, false), "GET", "/metrics"); !strings.Contains(metrics, "conduit_http_shed_total 2") {
+		t.Errorf("metrics do not count the shed requests:\n%s", grep(metrics, "shed"))
 	}
 }

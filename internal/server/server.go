@@ -1,6 +1,7 @@
 // Package server assembles the HTTP surface (the API under /api/, the HTML
-// site under /, health, readiness and metrics) and runs it with timeouts and
-// a graceful shutdown.
+// site under /, health and readiness) and runs it with timeouts and a
+// graceful shutdown; metrics and profiles are served apart, on private
+// listeners (admin.go).
 package server
 
 import (
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
@@ -33,12 +33,13 @@ type Deps struct {
 	WebError httpx.ErrorWriter // as APIError, for the site's pages
 	DB       Pinger
 	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Registry *prometheus.Registry // where request metrics go; served by AdminHandler
 	// Limit bounds concurrent requests of the API and the site together
 	// (overload protection); a zero MaxInFlight serves everything.
-	// Health, readiness and metrics are never limited.
+	// Health and readiness are never limited.
 	Limit httpx.LimitOptions
-	// TrustedProxies may set X-Forwarded-For (the load balancers).
+	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto (the
+	// load balancers).
 	TrustedProxies httpx.TrustedProxies
 }
 
@@ -60,16 +61,16 @@ func New(d Deps) *Server {
 		registerLimiter(d.Registry, lim)
 	}
 	mux := http.NewServeMux()
-	// Operational requests (the load balancer's and monitoring's) bypass
-	// the limit, so that a busy node still reports itself alive and ready.
+	// The load balancer's checks bypass the limit, so that a busy node
+	// still reports itself alive and ready.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/api/", lim.Wrap(d.API, orPlain(d.APIError)))
 	if d.Web != nil {
 		mux.Handle("/", lim.Wrap(d.Web, orPlain(d.WebError)))
 	}
-	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe))
+	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe),
+		httpx.StrictTransportSecurity(d.TrustedProxies))
 	return s
 }
 
