@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -165,12 +166,22 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
 			resp := idemkey.Response{Status: status, ContentType: w.Header().Get("Content-Type"), Body: rec.Body()}
+			noStore := hasNoStore(w.Header())
 			released := false
-			if status >= 500 {
-				// A failure that applied nothing may be retried for real.
+			if status >= 500 || noStore {
+				// A failure that applied nothing may be retried for real,
+				// and so may a request whose answer must not be kept
+				// (it carries credentials) if it applied nothing: a
+				// sign-in, whose repeat checks the password anew.
 				released, err = s.ReleaseIdempotencyKey(ctx, claim.Key, claim.Token)
 			}
 			if !released && err == nil {
+				if noStore {
+					// Applied, and its answer not kept: repeats are told
+					// so, and never get the credentials.
+					resp = o.answer(r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+						Msg: "was used by a request that was applied; its answer held credentials and is not kept: read the resource, or sign in, instead"})
+				}
 				err = s.CompleteIdempotencyKey(ctx, claim.Key, claim.Token, resp)
 			}
 			if err != nil {
@@ -179,6 +190,31 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			_ = rec.Send()
 		})
 	}
+}
+
+// answer is the response err gets from the surface's error writer, for
+// storing in place of one that must not be kept.
+func (o Options) answer(r *http.Request, err error) idemkey.Response {
+	rec := httpx.Detached()
+	o.WriteError(rec, r, err)
+	status := rec.Status()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return idemkey.Response{Status: status, ContentType: rec.Header().Get("Content-Type"), Body: bytes.Clone(rec.Body())}
+}
+
+// hasNoStore reports whether the Cache-Control of h says no-store: the
+// answer must not be kept anywhere, for replay neither.
+func hasNoStore(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-store") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isWrite(method string) bool {

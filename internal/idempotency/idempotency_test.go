@@ -2,12 +2,14 @@ package idempotency_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +203,57 @@ func TestAnonymousKeysCannotBeSquatted(t *testing.T) {
 		again := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("victim"))
 		if !again.replayed {
 			t.Fatalf("victim's repeat: %+v, want the first answer's replay, not a second sign-up", again)
+		}
+	})
+}
+
+// An answer marked Cache-Control: no-store (it carries credentials) is
+// never kept for replay. A repeat of a request that applied nothing (a
+// sign-in) runs again; a repeat of one that applied a write is told so
+// with a 409, without the credentials.
+func TestNoStoreAnswersAreNotReplayed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var issued atomic.Int64
+		mux := http.NewServeMux()
+		credentials := func(w http.ResponseWriter) {
+			n := issued.Add(1)
+			w.Header().Set("Cache-Control", "private, no-store")
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"token":"secret-%d"}`, n)
+		}
+		mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) { credentials(w) })
+		mux.HandleFunc("POST /signup", func(w http.ResponseWriter, r *http.Request) {
+			n := issued.Load()
+			u := conduit.User{Username: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n), PasswordHash: "h",
+				CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+			if err := db.CreateUser(r.Context(), &u); err != nil {
+				api.WriteError(w, r, err)
+				return
+			}
+			credentials(w)
+		})
+		h := idempotency.Middleware(db, idempotency.Options{WriteError: api.WriteError,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})(mux)
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+
+		first := send(t, srv, "POST", "/signin", "", "in", `{"password":"p"}`)
+		again := send(t, srv, "POST", "/signin", "", "in", `{"password":"p"}`)
+		if first.body != `{"token":"secret-1"}` || again.replayed || again.body != `{"token":"secret-2"}` {
+			t.Fatalf("sign-in and its repeat: %+v / %+v; want the repeat run again", first, again)
+		}
+
+		first = send(t, srv, "POST", "/signup", "", "up", `{"password":"p"}`)
+		again = send(t, srv, "POST", "/signup", "", "up", `{"password":"p"}`)
+		if first.status != 200 || first.body != `{"token":"secret-3"}` {
+			t.Fatalf("sign-up: %+v", first)
+		}
+		if again.status != http.StatusConflict || !again.replayed || strings.Contains(again.body, "secret") ||
+			!strings.HasPrefix(again.body, `{"errors":{"Idempotency-Key":["was used by a request that was applied`) {
+			t.Fatalf("sign-up repeat: %+v; want a replayed 409 in the API's shape without the token", again)
+		}
+		if n := issued.Load(); n != 3 {
+			t.Fatalf("%d answers with credentials made, want 3 (the sign-up not run twice)", n)
 		}
 	})
 }
