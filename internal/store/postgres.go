@@ -104,11 +104,28 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 	}}
 	pctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
 	defer cancel()
-	if err := db.Ping(pctx); err != nil {
+	if err := pool.Ping(pctx); err != nil {
 		db.Close()
+		if !connectWontHeal(err) {
+			err = db.mapErr(err) // unavailable: worth waiting for
+		}
 		return nil, fmt.Errorf("connect to %s: %w", describeConfig(cfg), err)
 	}
 	return db, nil
+}
+
+// connectWontHeal reports a connect error that waiting will not fix: the
+// server refused these credentials (class 28), does not have this
+// database (3D000), or denies this role access to it (42501). Opening the
+// store fails on it at once; once running, a request that meets it is
+// still told the database is unavailable (503), like any connect error.
+func connectWontHeal(err error) bool {
+	var (
+		ce *pgconn.ConnectError
+		pe *pgconn.PgError
+	)
+	return errors.As(err, &ce) && errors.As(err, &pe) &&
+		(strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000" || pe.Code == "42501")
 }
 
 // describeConfig names the server without credentials, for errors.

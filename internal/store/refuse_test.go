@@ -76,6 +76,18 @@ func TestPostgresRefusingConnectionsIsUnavailable(t *testing.T) {
 	if !refused {
 		t.Fatal("never saw the refusal (55000): the test did not reach a new connection")
 	}
+
+	// Opening the store now fails as unavailable too (worth waiting for:
+	// connections will be allowed again), unlike opening a database that
+	// does not exist, which waiting will not fix.
+	if _, err := store.OpenPostgres(ctx, dbURL, store.PostgresOptions{ConnectTimeout: 2 * time.Second}); !errors.Is(err, conduit.ErrUnavailable) {
+		t.Errorf("open while connections are refused: %v, want ErrUnavailable", err)
+	}
+	u.Path = "/" + name + "_missing"
+	if _, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{ConnectTimeout: 2 * time.Second}); err == nil ||
+		errors.Is(err, conduit.ErrUnavailable) || !strings.Contains(err.Error(), "3D000") {
+		t.Errorf("open of a missing database: %v, want a lasting error (3D000), not ErrUnavailable", err)
+	}
 }
 
 func get(t *testing.T, u string) *http.Response {
