@@ -169,7 +169,7 @@ type articleOut struct {
 // (a) The server answers health, readiness and metrics, and the metrics
 // count requests per API route, their latency, and cache hits and misses.
 func TestServeHealthAndMetrics(t *testing.T) {
-	base, logs := serveInProcess(t)
+	base, logs := serveInProcess(t, "--admin-addr", "127.0.0.1:0")
 	c := newClient(t, base)
 	if st, body := c.get("/healthz"); st != 200 || body != "ok\n" {
 		t.Errorf("healthz = %d %q", st, body)
@@ -190,7 +190,7 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	}
 	c.call("GET", "/api/tags", nil, nil)
 
-	st, metrics := c.get("/metrics")
+	st, metrics := newClient(t, "http://"+listenerAddr(t, logs.String(), "admin listener")).get("/metrics")
 	if st != 200 {
 		t.Fatalf("metrics = %d", st)
 	}
@@ -817,7 +817,7 @@ func TestSecondSIGTERMExitsAtOnce(t *testing.T) {
 // --cache-items 0 runs without a cache: reads are served (fresh) from the
 // database and no cache counters are exported.
 func TestServeWithoutCache(t *testing.T) {
-	base, _ := serveInProcess(t, "--cache-items", "0")
+	base, logs := serveInProcess(t, "--cache-items", "0", "--admin-addr", "127.0.0.1:0")
 	c := newClient(t, base)
 	c.register("nocache")
 	var art articleOut
@@ -829,7 +829,8 @@ func TestServeWithoutCache(t *testing.T) {
 	if st := c.call("GET", "/api/articles/"+art.Article.Slug, nil, &got); st != 200 || got.Article.Body != "v2" {
 		t.Fatalf("GET article = %d, body %q; want 200, v2", st, got.Article.Body)
 	}
-	if _, metrics := c.get("/metrics"); strings.Contains(metrics, "conduit_cache_hits_total") {
+	st, metrics := newClient(t, "http://"+listenerAddr(t, logs.String(), "admin listener")).get("/metrics")
+	if st != 200 || strings.Contains(metrics, "conduit_cache_hits_total") {
 		t.Error("metrics export cache counters although there is no cache")
 	}
 }

@@ -12,8 +12,9 @@ import (
 // and the metrics show both tiers and the breaker.
 func TestServeWithRedisCache(t *testing.T) {
 	rs := redistest.Start(t)
-	base, _ := serveInProcess(t, "--cache-url", rs.URL(), "--cache-timeout", "1s")
+	base, logs := serveInProcess(t, "--cache-url", rs.URL(), "--cache-timeout", "1s", "--admin-addr", "127.0.0.1:0")
 	c := newClient(t, base)
+	admin := newClient(t, "http://"+listenerAddr(t, logs.String(), "admin listener"))
 	c.register("cached")
 	var art articleOut
 	c.call("POST", "/api/articles", map[string]any{"article": map[string]any{"title": "Shared", "description": "d", "body": "b"}}, &art)
@@ -21,7 +22,7 @@ func TestServeWithRedisCache(t *testing.T) {
 	var metrics string
 	for {
 		c.call("GET", "/api/articles/"+art.Article.Slug, nil, nil)
-		_, metrics = c.get("/metrics")
+		_, metrics = admin.get("/metrics")
 		if metricValue(metrics, `conduit_cache_tier_lookups_total{kind="article",result="hit",tier="near"}`) >= 1 {
 			break
 		}
@@ -48,8 +49,9 @@ func TestServeWithRedisCache(t *testing.T) {
 // A Redis that cannot be reached costs nothing but speed: every request
 // is answered from the database.
 func TestServeWithUnreachableRedis(t *testing.T) {
-	base, _ := serveInProcess(t, "--cache-url", "redis://127.0.0.1:1/0")
+	base, logs := serveInProcess(t, "--cache-url", "redis://127.0.0.1:1/0", "--admin-addr", "127.0.0.1:0")
 	c := newClient(t, base)
+	admin := newClient(t, "http://"+listenerAddr(t, logs.String(), "admin listener"))
 	c.register("nocache")
 	var art articleOut
 	if st := c.call("POST", "/api/articles", map[string]any{"article": map[string]any{"title": "Direct", "description": "d", "body": "v1"}}, &art); st != 201 {
@@ -63,7 +65,7 @@ func TestServeWithUnreachableRedis(t *testing.T) {
 			t.Fatalf("read = %d %q", st, art.Article.Body)
 		}
 	}
-	if _, metrics := c.get("/metrics"); !strings.Contains(metrics, "conduit_cache_circuit_open 1") {
+	if _, metrics := admin.get("/metrics"); !strings.Contains(metrics, "conduit_cache_circuit_open 1") {
 		t.Errorf("the breaker is not reported open:\n%s", grepLines(metrics, "conduit_cache"))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "debug-addr",
+	"idempotency-ttl", "admin-addr", "debug-addr",
 	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr"}
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
@@ -104,7 +105,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	app := &lateApp{}
 	srv := server.New(server.Deps{
 		API:      app.API(),
+		APIError: api.WriteError,
 		Web:      app.Web(),
+		WebError: app.WebError,
 		DB:       app,
 		Logger:   logger,
 		Registry: reg,
@@ -119,16 +122,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if cfg.DebugAddr != "" {
-		dln, err := net.Listen("tcp", cfg.DebugAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("debug listener: %w", err)
-		}
-		dctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go server.RunDebug(dctx, dln, logger)
-		logger.Warn("serving Go profiles on the debug listener", slog.String("addr", dln.Addr().String()))
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := servePrivate(pctx, cfg, reg, logger); err != nil {
+		ln.Close()
+		return err
 	}
 	logger.Info("starting", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
 	runCtx, stopServer := context.WithCancel(ctx)
@@ -216,6 +214,40 @@ func newCache(ctx context.Context, cfg config.Config, db *store.DB, reg *prometh
 	})
 	go db.Listen(ctx, cacheChannel, coherent, logger)
 	return coherent, func() {}, nil
+}
+
+// servePrivate starts the listeners the public must not reach: metrics on
+// --admin-addr, profiles on --debug-addr (on the admin listener when both
+// name the same address). They stop when ctx ends.
+func servePrivate(ctx context.Context, cfg config.Config, reg *prometheus.Registry, logger *slog.Logger) error {
+	type private struct {
+		addr, what, msg string
+		h               http.Handler
+		level           slog.Level
+	}
+	var ps []private
+	if cfg.AdminAddr != "" {
+		ps = append(ps, private{cfg.AdminAddr, "admin listener", "serving metrics on the admin listener",
+			server.AdminHandler(reg, cfg.DebugAddr == cfg.AdminAddr), slog.LevelInfo})
+	}
+	if cfg.DebugAddr != "" {
+		if cfg.DebugAddr == cfg.AdminAddr {
+			ps[0].msg = "serving metrics and Go profiles on the admin listener, which is also the debug listener"
+			ps[0].level = slog.LevelWarn
+		} else {
+			ps = append(ps, private{cfg.DebugAddr, "debug listener", "serving Go profiles on the debug listener",
+				server.DebugHandler(), slog.LevelWarn})
+		}
+	}
+	for _, p := range ps {
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.what, err)
+		}
+		go server.RunPrivate(ctx, ln, p.h, logger)
+		logger.Log(ctx, p.level, p.msg, slog.String("addr", ln.Addr().String()))
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

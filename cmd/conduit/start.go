@@ -9,10 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conduit-dev/conduit/internal/api"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/config"
+	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/web"
 )
 
 // lateApp stands in for the API and the site while serve waits for its
@@ -24,15 +27,16 @@ type lateApp struct {
 }
 
 type appHandlers struct {
-	api, web http.Handler
-	db       server.Pinger
+	api  http.Handler
+	site *web.Site
+	db   server.Pinger
 }
 
 var errStarting = errors.New("starting: the database is not connected and migrated yet")
 
 // install makes the application serve; /readyz then follows db.
-func (l *lateApp) install(api, web http.Handler, db server.Pinger) {
-	l.cur.Store(&appHandlers{api: api, web: web, db: db})
+func (l *lateApp) install(api http.Handler, site *web.Site, db server.Pinger) {
+	l.cur.Store(&appHandlers{api: api, site: site, db: db})
 }
 
 // Ping fails until install, then asks the database.
@@ -44,23 +48,33 @@ func (l *lateApp) Ping(ctx context.Context) error {
 	return a.db.Ping(ctx)
 }
 
-// API and Web forward to the installed handlers.
+// API and Web forward to the installed handlers; until then the API
+// answers in its JSON error shape and the site in plain text, both 503
+// with Retry-After. A load balancer sends nothing here while /readyz
+// fails; this answers anyone who comes straight to the node.
 func (l *lateApp) API() http.Handler {
-	return l.forward(func(a *appHandlers) http.Handler { return a.api })
+	return l.forward(func(a *appHandlers) http.Handler { return a.api }, api.WriteError)
 }
 func (l *lateApp) Web() http.Handler {
-	return l.forward(func(a *appHandlers) http.Handler { return a.web })
+	return l.forward(func(a *appHandlers) http.Handler { return a.site }, httpx.PlainError)
 }
 
-func (l *lateApp) forward(pick func(*appHandlers) http.Handler) http.Handler {
+// WebError is the site's error writer once it is installed (the server's
+// middleware in front of the site uses it), plain text before.
+func (l *lateApp) WebError(w http.ResponseWriter, r *http.Request, err error) {
+	if a := l.cur.Load(); a != nil {
+		a.site.WriteError(w, r, err)
+		return
+	}
+	httpx.PlainError(w, r, err)
+}
+
+func (l *lateApp) forward(pick func(*appHandlers) http.Handler, starting httpx.ErrorWriter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a := l.cur.Load()
 		if a == nil {
-			// A load balancer sends nothing here while /readyz fails;
-			// this answers anyone who comes straight to the node.
-			w.Header().Set("Retry-After", "5")
 			w.Header().Set("Cache-Control", "no-store")
-			http.Error(w, "Conduit is starting: its database is not available yet. Try again in a moment.", http.StatusServiceUnavailable)
+			starting(w, r, fmt.Errorf("%w: %w", conduit.ErrUnavailable, errStarting))
 			return
 		}
 		pick(a).ServeHTTP(w, r)

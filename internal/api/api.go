@@ -35,6 +35,7 @@ type options struct {
 func WithIdempotency(s idempotency.Store, o idempotency.Options) Option {
 	return func(opts *options) {
 		o.User = func(r *http.Request) int64 { return auth.UserID(r.Context()) }
+		o.WriteError = writeError
 		opts.idempotent = idempotency.Middleware(s, o)
 	}
 }
@@ -161,10 +162,21 @@ type errorBody struct {
 	Errors map[string][]string `json:"errors"`
 }
 
+// WriteError answers err in the spec's error shape. It is the API's
+// httpx.ErrorWriter: the server and the idempotency middleware answer the
+// errors they raise in front of the API with it.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
+
+// writeError is the one place the API turns an error into a response:
+// validation errors name their fields, errors of the HTTP plumbing the
+// input they are about (a header, the body), everything else "body".
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := httpx.Status(err)
 	httpx.LogError(r, status, err)
-	var ve conduit.ValidationError
+	var (
+		ve conduit.ValidationError
+		p  *httpx.Problem
+	)
 	if errors.As(err, &ve) {
 		httpx.WriteJSON(w, status, errorBody{Errors: ve})
 		return
@@ -175,7 +187,11 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ra := httpx.RetryAfter(err); ra != "" {
 		w.Header().Set("Retry-After", ra)
 	}
-	httpx.WriteJSON(w, status, errorBody{Errors: map[string][]string{"body": {msg}}})
+	field := "body"
+	if errors.As(err, &p) && p.Field != "" {
+		field, msg = p.Field, p.Msg
+	}
+	httpx.WriteJSON(w, status, errorBody{Errors: map[string][]string{field: {msg}}})
 }
 
 // pageParams reads the limit and offset of a list; an absent limit is 0,

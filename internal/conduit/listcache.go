@@ -2,8 +2,9 @@ package conduit
 
 import (
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/cache/ttl"
 )
 
 // listCache keeps, for a moment, the first pages of article lists as an
@@ -17,25 +18,14 @@ import (
 // is answered, through the shared cache's invalidation of keyLists (see
 // Service.listsChanged), so every node reads every acknowledged write. The
 // ttl (1 s) bounds how long a page lives without any write, and how stale
-// a node can be while its invalidation listener is reconnecting.
+// a node can be while its invalidation listener is reconnecting. A page
+// loaded before a clear is not stored after it (ttl.Map's generations).
 // Signed-in viewers (whose lists carry their own favorited and following
 // flags) and deeper pages are never cached.
-type listCache struct {
-	mu      sync.Mutex
-	gen     uint64 // how many times the cache was cleared
-	ttl     time.Duration
-	max     int
-	now     func() time.Time
-	entries map[string]listEntry
-}
+type listCache = ttl.Map[ArticlePage]
 
-type listEntry struct {
-	page    ArticlePage
-	expires time.Time
-}
-
-func newListCache(ttl time.Duration, max int, now func() time.Time) *listCache {
-	return &listCache{ttl: ttl, max: max, now: now, entries: make(map[string]listEntry)}
+func newListCache(ttlFor time.Duration, max int, now func() time.Time) *listCache {
+	return ttl.New[ArticlePage](ttlFor, max, now)
 }
 
 // listKey is the cache key of f, or "" if f is not cacheable.
@@ -44,45 +34,4 @@ func listKey(viewerID int64, f ArticleFilter) string {
 		return ""
 	}
 	return strconv.Itoa(f.Limit) + "\x00" + f.Tag + "\x00" + f.Author + "\x00" + f.FavoritedBy
-}
-
-// get returns the page under key if fresh; otherwise gen, to pass to put
-// after loading the page.
-func (c *listCache) get(key string) (page ArticlePage, ok bool, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || c.now().After(e.expires) {
-		return ArticlePage{}, false, c.gen
-	}
-	return e.page, true, c.gen
-}
-
-// put stores page under key unless a write cleared the cache since get
-// returned gen (the page may predate that write).
-func (c *listCache) put(key string, page ArticlePage, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return
-	}
-	if len(c.entries) >= c.max {
-		clear(c.entries)
-	}
-	c.entries[key] = listEntry{page: page, expires: c.now().Add(c.ttl)}
-}
-
-// clear drops every page; writes call it after they commit.
-func (c *listCache) clear() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	clear(c.entries)
-}
-
-// version is the number of clears so far.
-func (c *listCache) version() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
 }

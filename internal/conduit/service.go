@@ -43,7 +43,7 @@ func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option)
 	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
 	if w, ok := cache.(watcher); ok {
 		// Writes on other nodes clear this node's list caches too.
-		w.Watch(keyLists, s.lists.clear)
+		w.Watch(keyLists, s.lists.Clear)
 	}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
@@ -510,13 +510,13 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if key == "" {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
-	page, ok, gen := s.lists.get(key)
+	page, ok, gen := s.lists.Get(key)
 	if ok {
 		return page, nil
 	}
 	page, err = s.store.ListArticles(ctx, viewerID, f)
 	if err == nil {
-		s.lists.put(key, page, gen)
+		s.lists.Put(key, page, gen)
 	}
 	return page, err
 }
@@ -525,7 +525,7 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 // article list or a profile shows to an anonymous visitor (an article
 // written, edited or deleted, a favorite, a profile change). A page built
 // from lists may be reused while it is unchanged.
-func (s *Service) ListsVersion() uint64 { return s.lists.version() }
+func (s *Service) ListsVersion() uint64 { return s.lists.Generation() }
 
 // keyLists is a key that holds nothing: a write that changes lists deletes
 // it, and a cache that can tell (see watcher) clears the list caches when
@@ -544,7 +544,7 @@ type watcher interface {
 // also invalidates the write's other keys, in one Delete (on several
 // nodes, one round of acknowledgements).
 func (s *Service) listsChanged(ctx context.Context, keys ...string) {
-	s.lists.clear()
+	s.lists.Clear()
 	s.cache.Delete(ctx, append(keys, keyLists)...)
 }
 

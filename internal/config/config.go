@@ -45,6 +45,7 @@ type Config struct {
 	QueueWait      time.Duration // longest wait for a slot before a 503
 	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
+	AdminAddr      string        // private listener for /metrics; empty: none
 	DebugAddr      string        // pprof listener; empty: none
 
 	// Throttling of sign-ins and sign-ups (0: that rule is off).
@@ -101,7 +102,8 @@ func (c *Config) options() map[string]option {
 		{"login-max-per-account", "CONDUIT_LOGIN_MAX_PER_ACCOUNT", "failed sign-ins an account may take per window; beyond, only addresses without failed sign-ins may try it (0: no limit)", num(&c.LoginMaxPerAcct, 10)},
 		{"signup-window", "CONDUIT_SIGNUP_WINDOW", "the window in which sign-ups are counted", dur(&c.SignupWindow, time.Hour)},
 		{"signup-max-per-addr", "CONDUIT_SIGNUP_MAX_PER_ADDR", "sign-ups one client address may attempt per window; beyond, 429 (0: no limit)", num(&c.SignupMaxPerAddr, 20)},
-		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
+		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
+		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))
 	for _, o := range list {

@@ -59,6 +59,20 @@ func (tp TrustedProxies) IsProxy(r *http.Request) bool {
 	return err == nil && tp.trusts(addr)
 }
 
+// OverTLS reports whether the client reached us over TLS: directly, or
+// through a trusted proxy that terminated TLS and says so in the
+// X-Forwarded-Proto it wrote (the first entry, the outermost proxy's).
+func (tp TrustedProxies) OverTLS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !tp.IsProxy(r) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
+}
+
 // ClientAddr returns the address of the client that sent r. It starts at
 // the peer address and, while that is a trusted proxy, steps one hop back
 // through X-Forwarded-For (whose entries are appended left to right by
@@ -124,6 +138,22 @@ func RealIP(tp TrustedProxies) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := context.WithValue(r.Context(), clientAddrKey{}, tp.ClientAddr(r))
 			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// StrictTransportSecurity makes browsers that reached us over HTTPS (see
+// OverTLS) use nothing else for this site for a year (HSTS), so a network
+// attacker cannot later strip them down to plain HTTP. It is not sent over
+// plain HTTP, where browsers ignore it and where a stage-1 node on a LAN
+// must keep working.
+func StrictTransportSecurity(tp TrustedProxies) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tp.OverTLS(r) {
+				w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }

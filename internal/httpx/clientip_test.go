@@ -2,6 +2,7 @@ package httpx_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -88,6 +89,39 @@ func TestLogRecordsClientIP(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 		if !strings.Contains(buf.String(), c.want) {
 			t.Fatalf("log line %q does not contain %q", buf.String(), c.want)
+		}
+	}
+}
+
+// HSTS is sent on answers that reached the client over TLS, directly or
+// through a trusted TLS-terminating proxy, and only then.
+func TestStrictTransportSecurity(t *testing.T) {
+	tp, _ := httpx.ParseTrustedProxies("10.0.0.1")
+	h := httpx.StrictTransportSecurity(tp)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, c := range []struct {
+		name, remote, proto string
+		tls, want           bool
+	}{
+		{"trusted proxy, https", "10.0.0.1:1", "https", false, true},
+		{"trusted proxy, chain of protos", "10.0.0.1:1", "HTTPS, http", false, true},
+		{"trusted proxy, http", "10.0.0.1:1", "http", false, false},
+		{"untrusted peer claiming https", "203.0.113.7:1", "https", false, false},
+		{"plain http", "203.0.113.7:1", "", false, false},
+		{"direct TLS", "203.0.113.7:1", "", true, true},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.remote
+		if c.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", c.proto)
+		}
+		if c.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		got := rec.Header().Get("Strict-Transport-Security")
+		if (got != "") != c.want || c.want && !strings.HasPrefix(got, "max-age=") {
+			t.Errorf("%s: Strict-Transport-Security %q, want it %v", c.name, got, c.want)
 		}
 	}
 }

@@ -15,13 +15,18 @@ import (
 // Validation errors carry their own messages; everything unexpected is a
 // 500 with a generic message.
 func Status(err error) (int, string) {
-	var ve conduit.ValidationError
-	var te *conduit.ThrottledError
+	var (
+		ve conduit.ValidationError
+		te *conduit.ThrottledError
+		p  *Problem
+	)
 	switch {
 	case errors.As(err, &ve):
 		return http.StatusUnprocessableEntity, ve.Error()
 	case errors.As(err, &te):
 		return http.StatusTooManyRequests, te.Error()
+	case errors.As(err, &p):
+		return p.Status, p.Error()
 	case errors.Is(err, conduit.ErrNotFound):
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, conduit.ErrForbidden):
@@ -60,4 +65,40 @@ func LogError(r *http.Request, status int, err error) {
 	logger(r.Context()).ErrorContext(r.Context(), "request failed",
 		slog.String("request_id", RequestID(r.Context())),
 		slog.String("route", r.Pattern), slog.Int("status", status), slog.Any("error", err))
+}
+
+// ErrorWriter answers a request with err in the shape of one surface: the
+// API's JSON error body, the site's error page. Middleware shared by the
+// surfaces (the limiter, idempotency keys) raise errors and leave the
+// writing to the surface they run in front of.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// Problem is an error found by the HTTP plumbing itself rather than by a
+// use case (a shed request, a body that does not arrive, a reused
+// idempotency key). It carries its status and, in the style of the API's
+// error shape, the input it is about and what is wrong with it.
+type Problem struct {
+	Status int
+	Field  string // "body", a header name; "" when it is about no input
+	Msg    string // safe to show; follows Field ("is too large")
+}
+
+// Error is the whole sentence ("body is too large"), safe to show.
+func (p *Problem) Error() string {
+	if p.Field == "" {
+		return p.Msg
+	}
+	return p.Field + " " + p.Msg
+}
+
+// PlainError is the ErrorWriter of a surface without an error shape of
+// its own: the status and its safe message as plain text.
+func PlainError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := Status(err)
+	LogError(r, status, err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.Error(w, msg, status)
 }

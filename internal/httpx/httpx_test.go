@@ -159,9 +159,17 @@ func TestDecodeJSON(t *testing.T) {
 		{`{"inner":"x"}`, "inner", "must be a JSON object"},
 		{`{"inner":{"x":[]}}`, "x", "must be a string"},
 		{`{"name":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, "body", "is too large"},
+		// Keys must name fields exactly; keys naming no field are ignored.
+		{`{"NAME":"a"}`, "name", `was sent as "NAME"`},
+		{`{"name":"a","Name":"b"}`, "name", `was sent as "Name"`},
+		{`{"Name":"b","name":"a"}`, "name", `was sent as "Name"`},
+		{`{"inner":{"X":"a"}}`, "x", `was sent as "X"`},
+		{`{"tagList":["a"],"TAGS":[]}`, "tags", `was sent as "TAGS"`},
+		{`{"unknown":{"NAME":1},"UNKNOWN":[{"X":1}]}`, "", ""},
 	}
 	for _, c := range cases {
 		req := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
 		var d dst
 		err := DecodeJSON(httptest.NewRecorder(), req, &d)
 		if c.field == "" {
@@ -173,6 +181,43 @@ func TestDecodeJSON(t *testing.T) {
 		var ve conduit.ValidationError
 		if !errors.As(err, &ve) || len(ve[c.field]) != 1 || !strings.HasPrefix(ve[c.field][0], c.msg) {
 			t.Errorf("%.40q: err = %v, want %s %q", c.body, err, c.field, c.msg)
+		}
+	}
+}
+
+// The API takes JSON only: a body declared as anything else is refused
+// with 415 before it is read; no Content-Type at all is accepted.
+func TestDecodeJSONContentType(t *testing.T) {
+	for _, c := range []struct {
+		contentType string
+		ok          bool
+	}{
+		{"", true},
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{"Application/JSON", true},
+		{"application/vnd.api+json", true},
+		{"text/plain", false},
+		{"text/plain; charset=utf-8", false},
+		{"application/x-www-form-urlencoded", false},
+		{"multipart/form-data; boundary=x", false},
+		{"application/jsonx", false},
+		{";;;", false},
+	} {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(`{"name":"a"}`))
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		var d struct {
+			Name string `json:"name"`
+		}
+		err := DecodeJSON(httptest.NewRecorder(), req, &d)
+		var p *Problem
+		switch {
+		case c.ok && (err != nil || d.Name != "a"):
+			t.Errorf("%q: %v, decoded %+v; want it accepted", c.contentType, err, d)
+		case !c.ok && (!errors.As(err, &p) || p.Status != http.StatusUnsupportedMediaType || d.Name != ""):
+			t.Errorf("%q: %v, decoded %+v; want 415 and nothing decoded", c.contentType, err, d)
 		}
 	}
 }

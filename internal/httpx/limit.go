@@ -1,8 +1,12 @@
 package httpx
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -13,12 +17,20 @@ import (
 // and Retry-After. Shedding early keeps the latency of the accepted
 // requests bounded under overload instead of letting every request slow
 // down until all of them time out.
+//
+// A slot is held only while the handler works, never while the network is
+// slow: the request body is read into memory before the request competes
+// for a slot, and the response is kept in memory and sent after the slot
+// is freed. So a client that sends its body a byte at a time, or never
+// reads its answer, costs its own connection and no one else's request.
 type Limiter struct {
-	slots   chan struct{} // one token per running request
-	queue   chan struct{} // one token per waiting request
-	maxWait time.Duration
-	exempt  func(r *http.Request) bool
-	shed    atomic.Uint64
+	slots       chan struct{} // one token per running request
+	queue       chan struct{} // one token per waiting request
+	maxWait     time.Duration
+	maxBody     int64
+	bodyTimeout time.Duration
+	writeStall  time.Duration
+	shed        atomic.Uint64
 }
 
 // LimitOptions configures a Limiter.
@@ -26,9 +38,20 @@ type LimitOptions struct {
 	MaxInFlight int           // requests served at once; 0 disables the limit
 	MaxQueue    int           // requests waiting for a slot beyond MaxInFlight
 	MaxWait     time.Duration // longest wait in the queue
-	// Exempt requests bypass the limit (health checks and metrics, so a
-	// busy node is not taken for a dead one).
-	Exempt func(r *http.Request) bool
+	// MaxBody is the most of a request body read before the request takes
+	// a slot (default MaxBodyBytes). A longer body is handed on cut there
+	// and ending in an *http.MaxBytesError, for the handler's decoder to
+	// report as it reports any body over its limit.
+	MaxBody int64
+	// BodyTimeout is how long a request body may take to arrive (default
+	// 10 s); after it the request is answered 408 and the connection
+	// closed.
+	BodyTimeout time.Duration
+	// WriteStall is how long sending a response may make no progress
+	// (default 10 s) before the connection is given up: a client that
+	// stops reading holds its connection and the response's memory that
+	// long, not for the server's whole write timeout.
+	WriteStall time.Duration
 }
 
 // NewLimiter returns a limiter, or nil when o.MaxInFlight is 0.
@@ -36,14 +59,22 @@ func NewLimiter(o LimitOptions) *Limiter {
 	if o.MaxInFlight <= 0 {
 		return nil
 	}
-	if o.Exempt == nil {
-		o.Exempt = func(*http.Request) bool { return false }
+	if o.MaxBody <= 0 {
+		o.MaxBody = MaxBodyBytes
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 10 * time.Second
+	}
+	if o.WriteStall <= 0 {
+		o.WriteStall = 10 * time.Second
 	}
 	return &Limiter{
-		slots:   make(chan struct{}, o.MaxInFlight),
-		queue:   make(chan struct{}, max(o.MaxQueue, 0)),
-		maxWait: o.MaxWait,
-		exempt:  o.Exempt,
+		slots:       make(chan struct{}, o.MaxInFlight),
+		queue:       make(chan struct{}, max(o.MaxQueue, 0)),
+		maxWait:     o.MaxWait,
+		maxBody:     o.MaxBody,
+		bodyTimeout: o.BodyTimeout,
+		writeStall:  o.WriteStall,
 	}
 }
 
@@ -56,24 +87,121 @@ func (l *Limiter) InFlight() int { return len(l.slots) }
 // Queued is how many requests wait for a slot now.
 func (l *Limiter) Queued() int { return len(l.queue) }
 
-// Middleware applies the limit. A nil Limiter lets everything through.
-func (l *Limiter) Middleware(next http.Handler) http.Handler {
+// Wrap applies the limit to next; what the limiter refuses (a shed
+// request, a body that does not arrive) is answered by writeErr, the error
+// writer of the surface next belongs to. A nil Limiter lets everything
+// through. What is not wrapped (health checks, so that a busy node is not
+// taken for a dead one) is never limited.
+func (l *Limiter) Wrap(next http.Handler, writeErr ErrorWriter) http.Handler {
 	if l == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.exempt(r) {
-			next.ServeHTTP(w, r)
-			return
+		// With every slot and queue place taken the request is shed
+		// whatever its body holds: do not read it first.
+		full := len(l.slots) == cap(l.slots) && len(l.queue) == cap(l.queue)
+		if !full {
+			if err := l.readBody(w, r); err != nil {
+				w.Header().Set("Connection", "close")
+				writeErr(w, r, err)
+				return
+			}
 		}
-		if !l.acquire(r) {
+		if full || !l.acquire(r) {
 			l.shed.Add(1)
-			writeOverloaded(w, r)
+			// Retry-After tells clients (and people) to come back in a
+			// second rather than hammer the node.
+			h := w.Header()
+			h.Set("Retry-After", "1")
+			h.Set("Cache-Control", "no-store")
+			// Close the connection rather than drain a large upload of
+			// a request we refuse.
+			if full && r.ContentLength != 0 {
+				h.Set("Connection", "close")
+			}
+			writeErr(w, r, ErrOverloaded)
 			return
 		}
-		defer func() { <-l.slots }()
-		next.ServeHTTP(w, r)
+		rec := Buffer(w)
+		func() {
+			defer func() { <-l.slots }() // also when next panics
+			next.ServeHTTP(rec, r)
+		}()
+		l.send(w, rec)
 	})
+}
+
+// ErrOverloaded is the error of a request shed by a Limiter.
+var ErrOverloaded error = &Problem{Status: http.StatusServiceUnavailable, Msg: "the server is overloaded; try again in a moment"}
+
+// readBody reads r's body into memory, at most l.maxBody bytes within
+// l.bodyTimeout, and puts the copy in its place.
+func (l *Limiter) readBody(w http.ResponseWriter, r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(l.bodyTimeout)) // not supported in tests with no connection
+	body, err := io.ReadAll(io.LimitReader(r.Body, l.maxBody+1))
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return &Problem{Status: http.StatusRequestTimeout, Field: "body", Msg: "did not arrive in time"}
+	case err != nil:
+		return &Problem{Status: http.StatusBadRequest, Field: "body", Msg: "could not be read"}
+	case int64(len(body)) > l.maxBody:
+		// The rest stays unread, under the deadline, and the connection
+		// is closed after the answer.
+		w.Header().Set("Connection", "close")
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body[:l.maxBody]), tooLarge{l.maxBody}))
+		return nil
+	}
+	// The whole body is here: the handler's time is not the body's.
+	_ = rc.SetReadDeadline(time.Time{})
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
+}
+
+// tooLarge is the end of a body cut at its limit.
+type tooLarge struct{ limit int64 }
+
+func (t tooLarge) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: t.limit} }
+
+// sendChunk is how much of a response is handed to the connection at a
+// time, each piece within the write stall.
+const sendChunk = 32 << 10
+
+// send writes the response kept by rec to w, with its length (so nothing
+// is left to write after it), in pieces that the client must each take
+// within l.writeStall.
+func (l *Limiter) send(w http.ResponseWriter, rec *Recorder) {
+	status, body := rec.Status(), rec.Body()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h := w.Header()
+	if status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified &&
+		h.Get("Content-Length") == "" && h.Get("Transfer-Encoding") == "" {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	rc := http.NewResponseController(w)
+	stall := func() { _ = rc.SetWriteDeadline(time.Now().Add(l.writeStall)) }
+	stall()
+	w.WriteHeader(status)
+	for len(body) > 0 {
+		stall()
+		n, err := w.Write(body[:min(len(body), sendChunk)])
+		if err != nil {
+			return // the client is gone or stopped reading
+		}
+		body = body[n:]
+	}
+	stall()
+	if rc.Flush() == nil {
+		// All of it is with the kernel: lift the deadline so that it does
+		// not outlive this request on a kept-alive connection.
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // acquire takes a slot, waiting in the queue if there is room there.
@@ -99,27 +227,4 @@ func (l *Limiter) acquire(r *http.Request) bool {
 	case <-r.Context().Done():
 		return false
 	}
-}
-
-// writeOverloaded answers a shed request: the spec's JSON error shape under
-// /api, plain text elsewhere. Retry-After tells clients (and people) to
-// come back in a second rather than hammer the node.
-func writeOverloaded(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Retry-After", "1")
-	h.Set("Cache-Control", "no-store")
-	// Nothing of the request body is read: close the connection rather
-	// than drain a large upload of a request we refuse.
-	if r.ContentLength != 0 {
-		h.Set("Connection", "close")
-	}
-	const msg = "the server is overloaded; try again in a moment"
-	if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/api" {
-		WriteJSON(w, http.StatusServiceUnavailable, map[string]map[string][]string{"errors": {"body": {msg}}})
-		return
-	}
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	w.Write([]byte(msg + "\n"))
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,17 @@ import (
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
-func healthExempt(r *http.Request) bool { return r.URL.Path == "/healthz" }
+// jsonError and textError stand in for the error writers of the API and
+// of the site.
+func jsonError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpx.Status(err)
+	httpx.WriteJSON(w, status, map[string]map[string][]string{"errors": {"body": {msg}}})
+}
+
+func textError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := httpx.Status(err)
+	http.Error(w, msg, status)
+}
 
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -31,28 +42,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestLimiterShedsBeyondSlotsAndQueue(t *testing.T) {
 	release := make(chan struct{})
-	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 2, MaxQueue: 1, MaxWait: time.Minute, Exempt: healthExempt})
-	srv := httptest.NewServer(l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" {
-			<-release
-		}
+	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 2, MaxQueue: 1, MaxWait: time.Minute})
+	held := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
 		w.Write([]byte("done"))
-	})))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", l.Wrap(held, jsonError))
+	mux.Handle("/", l.Wrap(held, textError))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	type result struct {
 		status int
 		err    error
 	}
-	held := make(chan result, 3)
+	results := make(chan result, 3)
 	get := func(path string) {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
-			held <- result{err: err}
+			results <- result{err: err}
 			return
 		}
 		resp.Body.Close()
-		held <- result{status: resp.StatusCode}
+		results <- result{status: resp.StatusCode}
 	}
 	go get("/api/a")
 	go get("/api/b")
@@ -99,7 +113,7 @@ func TestLimiterShedsBeyondSlotsAndQueue(t *testing.T) {
 		t.Fatalf("Shed() = %d, want 2", got)
 	}
 	select {
-	case r := <-held:
+	case r := <-results:
 		t.Fatalf("a held request finished before release: %+v", r)
 	default:
 	}
@@ -107,7 +121,7 @@ func TestLimiterShedsBeyondSlotsAndQueue(t *testing.T) {
 	// Released, the running and the queued requests all succeed.
 	close(release)
 	for range 3 {
-		r := <-held
+		r := <-results
 		if r.err != nil || r.status != http.StatusOK {
 			t.Fatalf("held request: %+v, want 200", r)
 		}
@@ -118,9 +132,9 @@ func TestLimiterShedsBeyondSlotsAndQueue(t *testing.T) {
 func TestLimiterQueueWaitIsBounded(t *testing.T) {
 	release := make(chan struct{})
 	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 1, MaxQueue: 4, MaxWait: 20 * time.Millisecond})
-	srv := httptest.NewServer(l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release
-	})))
+	}), jsonError))
 	defer srv.Close()
 	defer close(release) // before srv.Close, which waits for the held request
 	go func() {
@@ -150,7 +164,7 @@ func TestNilLimiterPassesEverything(t *testing.T) {
 		t.Fatal("NewLimiter with MaxInFlight 0 should return nil (no limit)")
 	}
 	rec := httptest.NewRecorder()
-	l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })).
+	l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }), jsonError).
 		ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != http.StatusTeapot {
 		t.Fatalf("status %d, want the handler's 418", rec.Code)
@@ -171,7 +185,7 @@ func overload(tb testing.TB, slots, queue, clients, perClient int, work time.Dur
 	tb.Helper()
 	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: slots, MaxQueue: queue, MaxWait: 5 * time.Millisecond})
 	var active, maxActive atomic.Int64
-	srv := httptest.NewServer(l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := active.Add(1)
 		for {
 			m := maxActive.Load()
@@ -182,7 +196,7 @@ func overload(tb testing.TB, slots, queue, clients, perClient int, work time.Dur
 		time.Sleep(work)
 		active.Add(-1)
 		w.Write([]byte("ok"))
-	})))
+	}), jsonError))
 	defer srv.Close()
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	defer client.CloseIdleConnections()
@@ -276,5 +290,45 @@ func BenchmarkLimiterOverload(b *testing.B) {
 		b.ReportMetric(float64(pct(res.shedLat, 50).Microseconds()), "shed-p50-µs")
 		b.ReportMetric(float64(pct(res.shedLat, 99).Microseconds()), "shed-p99-µs")
 		b.ReportMetric(float64(res.shed)/float64(res.ok+res.shed), "shed-ratio")
+	}
+}
+
+// Bodies are read before the slot is taken and handed on whole; one over
+// the limit reaches the handler cut, so its decoder reports it as usual.
+func TestLimiterHandsBodiesOn(t *testing.T) {
+	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 1, MaxBody: 16})
+	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var v map[string]string
+		if err := httpx.DecodeJSON(w, r, &v); err != nil {
+			jsonError(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, v)
+	}), jsonError)
+	for _, c := range []struct{ body, want string }{
+		{`{"a":"b"}`, `{"a":"b"}`},
+		{`{"a":"0123456789abcdef"}`, `{"errors":{"body":["validation failed: body is too large (maximum is 16 bytes)"]}}`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/x", strings.NewReader(c.body)))
+		if got := strings.TrimSpace(rec.Body.String()); got != c.want {
+			t.Errorf("%s: answered %s, want %s", c.body, got, c.want)
+		}
+		if rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
+			t.Errorf("%s: Content-Length %q for %d bytes", c.body, rec.Header().Get("Content-Length"), rec.Body.Len())
+		}
+	}
+}
+
+// A handler that panics gives its slot back.
+func TestLimiterFreesSlotOnPanic(t *testing.T) {
+	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 1})
+	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }), jsonError)
+	func() {
+		defer func() { recover() }()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}()
+	if l.InFlight() != 0 {
+		t.Fatalf("InFlight() = %d after a panic, want 0", l.InFlight())
 	}
 }

@@ -40,31 +40,6 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// StatusRecorder remembers the status a handler wrote.
-type StatusRecorder struct {
-	http.ResponseWriter
-	Status int
-}
-
-// WriteHeader records the status.
-func (s *StatusRecorder) WriteHeader(code int) {
-	if s.Status == 0 {
-		s.Status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// Write records an implicit 200.
-func (s *StatusRecorder) Write(b []byte) (int, error) {
-	if s.Status == 0 {
-		s.Status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // Observer is told about every finished request (metrics).
 type Observer func(r *http.Request, status int, elapsed time.Duration)
 
@@ -85,7 +60,7 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 			ctx = context.WithValue(ctx, loggerKey{}, logger)
 			r = r.WithContext(context.WithValue(ctx, routeKey{}, slot))
-			rec := &StatusRecorder{ResponseWriter: w}
+			rec := Record(w)
 			defer func() {
 				if p := recover(); p != nil {
 					if p == http.ErrAbortHandler {
@@ -93,14 +68,14 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 					}
 					logger.Error("panic", slog.String("request_id", id), slog.Any("panic", p),
 						slog.String("stack", string(debug.Stack())))
-					if rec.Status == 0 {
+					if rec.Status() == 0 {
 						http.Error(rec, "internal error", http.StatusInternalServerError)
 					}
 				}
 				if slot.pattern != "" {
 					r.Pattern = slot.pattern // r is this middleware's own copy
 				}
-				status := rec.Status
+				status := rec.Status()
 				if status == 0 {
 					status = http.StatusOK
 				}

@@ -4,11 +4,9 @@
 // database, so any node answers a repeat with that response instead of
 // applying the write again.
 //
-// Exactly-once holds even when a node dies mid-request: an attempt owns the
-// key through a random token, and every write transaction of the request
-// marks the key "applied" in the same transaction, checking the token (see
-// WithClaim). A repeat takes over an abandoned attempt only if nothing was
-// applied, and the abandoned attempt can then no longer commit.
+// What is kept for a key, and how a request's writes mark it applied so
+// that exactly-once holds when a node dies mid-request, is in
+// internal/idemkey, shared with the store.
 package idempotency
 
 import (
@@ -17,90 +15,34 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/idemkey"
 )
 
 // Header is the request header carrying the key.
 const Header = "Idempotency-Key"
-
-// Key identifies one logical request: the same key from the same user for
-// the same method and path.
-type Key struct {
-	UserID int64 // 0 for anonymous requests
-	Key    string
-	Method string
-	Path   string
-}
-
-// Attempt is one try at running a keyed request.
-type Attempt struct {
-	Key
-	Fingerprint string    // hash of the body; a repeat must match it
-	Token       string    // random; identifies this attempt
-	Now         time.Time // the clock, for expiry and locks
-	LockFor     time.Duration
-	TTL         time.Duration
-}
-
-// Response is what is stored and replayed.
-type Response struct {
-	Status      int
-	ContentType string
-	Body        []byte
-}
-
-// Outcome says what to do with an attempt.
-type Outcome int
-
-const (
-	Run      Outcome = iota // the attempt owns the key: run the request
-	Replay                  // a response is stored: send it again
-	InFlight                // another attempt is running now
-	Mismatch                // the key was used for a different request body
-	Lost                    // an abandoned attempt applied a write but never stored its response
-)
 
 // Store keeps keys; internal/store implements it on SQLite and PostgreSQL.
 type Store interface {
 	// ClaimIdempotencyKey starts an attempt: it inserts the key, or
 	// reports what an earlier attempt left (with its response on Replay).
 	// Expired keys are replaced and abandoned unapplied attempts taken over.
-	ClaimIdempotencyKey(ctx context.Context, a Attempt) (Outcome, Response, error)
+	ClaimIdempotencyKey(ctx context.Context, a idemkey.Attempt) (idemkey.Outcome, idemkey.Response, error)
 	// CompleteIdempotencyKey stores the response of the attempt owning
 	// the key (by token).
-	CompleteIdempotencyKey(ctx context.Context, k Key, token string, r Response) error
+	CompleteIdempotencyKey(ctx context.Context, k idemkey.Key, token string, r idemkey.Response) error
 	// ReleaseIdempotencyKey forgets the key if the attempt applied
 	// nothing, so a repeat runs again; it reports whether it did.
-	ReleaseIdempotencyKey(ctx context.Context, k Key, token string) (bool, error)
-}
-
-// ErrClaimLost is returned by a write transaction whose attempt no longer
-// owns its key (it was taken over after being presumed dead).
-var ErrClaimLost = errors.New("idempotency key was taken over by another attempt")
-
-type claimKey struct{}
-
-// Claim is an attempt's hold on its key, carried in the request context so
-// the store can mark it applied inside each write transaction.
-type Claim struct {
-	Key
-	Token string
-}
-
-// WithClaim attaches a claim to ctx.
-func WithClaim(ctx context.Context, c Claim) context.Context {
-	return context.WithValue(ctx, claimKey{}, c)
-}
-
-// ClaimFrom returns the claim in ctx, if any.
-func ClaimFrom(ctx context.Context) (Claim, bool) {
-	c, ok := ctx.Value(claimKey{}).(Claim)
-	return c, ok
+	ReleaseIdempotencyKey(ctx context.Context, k idemkey.Key, token string) (bool, error)
 }
 
 // Options configures the middleware.
@@ -109,15 +51,19 @@ type Options struct {
 	LockFor time.Duration // after this an unfinished attempt counts as abandoned (default 10 s)
 	MaxBody int64         // bodies above this are refused (default 1 MiB)
 	// User returns the signed-in user of a request, 0 if anonymous. Keys
-	// are per user, so one user can never see another's response.
-	User   func(r *http.Request) int64
-	Logger *slog.Logger
-	Now    func() time.Time
+	// are per user, so one user can never see another's response; an
+	// anonymous request's key is per body.
+	User func(r *http.Request) int64
+	// WriteError answers the errors the middleware raises (a bad or
+	// busy key), in the shape of the surface it runs in front of
+	// (default: plain text).
+	WriteError httpx.ErrorWriter
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Middleware applies idempotency keys to POST, PUT, PATCH and DELETE
-// requests that carry the header; others pass straight through. Errors
-// are written in the RealWorld JSON shape.
+// requests that carry the header; others pass straight through.
 func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 	if o.TTL <= 0 {
 		o.TTL = 24 * time.Hour
@@ -130,6 +76,9 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 	}
 	if o.User == nil {
 		o.User = func(*http.Request) int64 { return 0 }
+	}
+	if o.WriteError == nil {
+		o.WriteError = httpx.PlainError
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -145,23 +94,33 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				return
 			}
 			if !validKey(key) {
-				writeError(w, http.StatusUnprocessableEntity, Header, "must be 1 to 255 printable ASCII characters")
+				o.WriteError(w, r, conduit.ValidationError{Header: {"must be 1 to 255 printable ASCII characters"}})
 				return
 			}
 			body, err := io.ReadAll(io.LimitReader(r.Body, o.MaxBody+1))
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "body", "could not be read")
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) || int64(len(body)) > o.MaxBody {
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusRequestEntityTooLarge, Field: "body", Msg: "is too large"})
 				return
 			}
-			if int64(len(body)) > o.MaxBody {
-				writeError(w, http.StatusRequestEntityTooLarge, "body", "is too large")
+			if err != nil {
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusBadRequest, Field: "body", Msg: "could not be read"})
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 			sum := sha256.Sum256(body)
-			a := Attempt{
-				Key:         Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path},
-				Fingerprint: hex.EncodeToString(sum[:]),
+			fingerprint := hex.EncodeToString(sum[:])
+			k := idemkey.Key{UserID: o.User(r), Key: key, Method: r.Method, Path: r.URL.Path}
+			if k.UserID == 0 {
+				// Anonymous callers (sign-up, sign-in) have no identity to
+				// keep their keys apart. Scoped by the body, a key is shared
+				// only by callers who send the very same body, password
+				// included, so nobody can take another caller's key first.
+				k.Key += " " + fingerprint
+			}
+			a := idemkey.Attempt{
+				Key:         k,
+				Fingerprint: fingerprint,
 				Token:       newToken(),
 				Now:         o.Now(),
 				LockFor:     o.LockFor,
@@ -169,13 +128,12 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			}
 			outcome, stored, err := s.ClaimIdempotencyKey(r.Context(), a)
 			if err != nil {
-				o.Logger.ErrorContext(r.Context(), "idempotency claim failed", slog.Any("error", err))
-				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusServiceUnavailable, "body", "the service is busy or a dependency is down; try again shortly")
+				// Whatever the cause, the request may be tried again.
+				o.WriteError(w, r, fmt.Errorf("%w: idempotency claim failed: %w", conduit.ErrUnavailable, err))
 				return
 			}
 			switch outcome {
-			case Replay:
+			case idemkey.Replay:
 				w.Header().Set("Idempotent-Replayed", "true")
 				if stored.ContentType != "" {
 					w.Header().Set("Content-Type", stored.ContentType)
@@ -183,43 +141,80 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				w.WriteHeader(stored.Status)
 				w.Write(stored.Body)
 				return
-			case InFlight:
+			case idemkey.InFlight:
 				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusConflict, Header, "a request with this key is still being processed; retry shortly")
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+					Msg: "is used by a request that is still being processed; retry shortly"})
 				return
-			case Mismatch:
-				writeError(w, http.StatusUnprocessableEntity, Header, "was already used for a different request")
+			case idemkey.Mismatch:
+				o.WriteError(w, r, conduit.ValidationError{Header: {"was already used for a different request"}})
 				return
-			case Lost:
-				writeError(w, http.StatusConflict, Header, "a request with this key was applied but its response was lost; read the resource to see the result")
+			case idemkey.Lost:
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+					Msg: "was used by a request that was applied but whose response was lost; read the resource to see the result"})
 				return
 			}
-			claim := Claim{Key: a.Key, Token: a.Token}
-			rec := &recorder{header: w.Header()}
-			next.ServeHTTP(rec, r.WithContext(WithClaim(r.Context(), claim)))
-			if rec.status == 0 {
-				rec.status = http.StatusOK
+			claim := idemkey.Claim{Key: a.Key, Token: a.Token}
+			rec := httpx.Buffer(w)
+			next.ServeHTTP(rec, r.WithContext(idemkey.WithClaim(r.Context(), claim)))
+			status := rec.Status()
+			if status == 0 {
+				status = http.StatusOK
 			}
 			// Store before answering: once the client has the answer, a
 			// repeat must find it. The client may be gone; finish anyway.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 			defer cancel()
-			resp := Response{Status: rec.status, ContentType: w.Header().Get("Content-Type"), Body: rec.body.Bytes()}
+			resp := idemkey.Response{Status: status, ContentType: w.Header().Get("Content-Type"), Body: rec.Body()}
+			noStore := hasNoStore(w.Header())
 			released := false
-			if rec.status >= 500 {
-				// A failure that applied nothing may be retried for real.
+			if status >= 500 || noStore {
+				// A failure that applied nothing may be retried for real,
+				// and so may a request whose answer must not be kept
+				// (it carries credentials) if it applied nothing: a
+				// sign-in, whose repeat checks the password anew.
 				released, err = s.ReleaseIdempotencyKey(ctx, claim.Key, claim.Token)
 			}
 			if !released && err == nil {
+				if noStore {
+					// Applied, and its answer not kept: repeats are told
+					// so, and never get the credentials.
+					resp = o.answer(r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+						Msg: "was used by a request that was applied; its answer held credentials and is not kept: read the resource, or sign in, instead"})
+				}
 				err = s.CompleteIdempotencyKey(ctx, claim.Key, claim.Token, resp)
 			}
 			if err != nil {
 				o.Logger.ErrorContext(r.Context(), "storing idempotent response failed", slog.Any("error", err))
 			}
-			w.WriteHeader(rec.status)
-			w.Write(resp.Body)
+			_ = rec.Send()
 		})
 	}
+}
+
+// answer is the response err gets from the surface's error writer, for
+// storing in place of one that must not be kept.
+func (o Options) answer(r *http.Request, err error) idemkey.Response {
+	rec := httpx.Detached()
+	o.WriteError(rec, r, err)
+	status := rec.Status()
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return idemkey.Response{Status: status, ContentType: rec.Header().Get("Content-Type"), Body: bytes.Clone(rec.Body())}
+}
+
+// hasNoStore reports whether the Cache-Control of h says no-store: the
+// answer must not be kept anywhere, for replay neither.
+func hasNoStore(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-store") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isWrite(method string) bool {
@@ -246,32 +241,4 @@ func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// recorder buffers a handler's status and body; headers go straight to the
-// real writer's map.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.body.Write(b)
-}
-
-// writeError writes the RealWorld error shape {"errors":{field:[msg]}}.
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]map[string][]string{"errors": {field: {msg}}})
 }

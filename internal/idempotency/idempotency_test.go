@@ -2,12 +2,14 @@ package idempotency_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,9 @@ import (
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
+
+// The store keeps the keys.
+var _ idempotency.Store = (*store.DB)(nil)
 
 // newAPI serves the real API with idempotency keys on db.
 func newAPI(t *testing.T, db *store.DB) *httptest.Server {
@@ -103,8 +108,9 @@ func TestRepeatIsReplayedNotReapplied(t *testing.T) {
 			t.Fatalf("%d articles after a repeated create, want 1", n)
 		}
 		// A different body under the same key is an error, not a replay.
-		if r := send(t, srv, "POST", "/api/articles", tok, "key-1", strings.Replace(article, "Hello", "Other", 1)); r.status != 422 {
-			t.Fatalf("same key, other body: %+v, want 422", r)
+		if r := send(t, srv, "POST", "/api/articles", tok, "key-1", strings.Replace(article, "Hello", "Other", 1)); r.status != 422 ||
+			r.body != `{"errors":{"Idempotency-Key":["was already used for a different request"]}}`+"\n" {
+			t.Fatalf("same key, other body: %+v, want 422 in the API's error shape", r)
 		}
 		// Without a key, or with a new one, writes apply again.
 		send(t, srv, "POST", "/api/articles", tok, "", article)
@@ -125,8 +131,9 @@ func TestRepeatIsReplayedNotReapplied(t *testing.T) {
 			t.Fatalf("bob with alice's key: %+v, want his own fresh 201", r)
 		}
 		// Keys are validated.
-		if r := send(t, srv, "POST", "/api/articles", tok, strings.Repeat("k", 256), article); r.status != 422 {
-			t.Fatalf("over-long key: %+v, want 422", r)
+		if r := send(t, srv, "POST", "/api/articles", tok, strings.Repeat("k", 256), article); r.status != 422 ||
+			!strings.HasPrefix(r.body, `{"errors":{"Idempotency-Key":["must be`) {
+			t.Fatalf("over-long key: %+v, want 422 in the API's error shape", r)
 		}
 	})
 }
@@ -171,6 +178,82 @@ func TestConcurrentDuplicatesApplyOnce(t *testing.T) {
 		r := send(t, srv, "GET", "/api/articles/"+a.Article.Slug+"/comments", "", "", "")
 		if n := strings.Count(r.body, `"once"`); n != 1 {
 			t.Fatalf("%d comments after 12 identical keyed requests, want 1: %s", n, r.body)
+		}
+	})
+}
+
+// Anonymous callers share no key space: a key someone else used first,
+// with a body of their own, does not stand in the way of a caller's own
+// request; the same caller repeating the same body still gets its write
+// applied once.
+func TestAnonymousKeysCannotBeSquatted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		srv := newAPI(t, db)
+		signUp := func(name string) string {
+			return `{"user":{"username":"` + name + `","email":"` + name + `@example.com","password":"password1"}}`
+		}
+		// The squatter learned (or guessed) the key the victim's app will send.
+		if r := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("squatter")); r.status != 201 {
+			t.Fatalf("squatter: %+v", r)
+		}
+		first := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("victim"))
+		if first.status != 201 || first.replayed || !strings.Contains(first.body, `"username":"victim"`) {
+			t.Fatalf("victim after a squatter took the key: %+v, want its own fresh 201", first)
+		}
+		again := send(t, srv, "POST", "/api/users", "", "victim-key", signUp("victim"))
+		if !again.replayed {
+			t.Fatalf("victim's repeat: %+v, want the first answer's replay, not a second sign-up", again)
+		}
+	})
+}
+
+// An answer marked Cache-Control: no-store (it carries credentials) is
+// never kept for replay. A repeat of a request that applied nothing (a
+// sign-in) runs again; a repeat of one that applied a write is told so
+// with a 409, without the credentials.
+func TestNoStoreAnswersAreNotReplayed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var issued atomic.Int64
+		mux := http.NewServeMux()
+		credentials := func(w http.ResponseWriter) {
+			n := issued.Add(1)
+			w.Header().Set("Cache-Control", "private, no-store")
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"token":"secret-%d"}`, n)
+		}
+		mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) { credentials(w) })
+		mux.HandleFunc("POST /signup", func(w http.ResponseWriter, r *http.Request) {
+			n := issued.Load()
+			u := conduit.User{Username: fmt.Sprintf("u%d", n), Email: fmt.Sprintf("u%d@example.com", n), PasswordHash: "h",
+				CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+			if err := db.CreateUser(r.Context(), &u); err != nil {
+				api.WriteError(w, r, err)
+				return
+			}
+			credentials(w)
+		})
+		h := idempotency.Middleware(db, idempotency.Options{WriteError: api.WriteError,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})(mux)
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+
+		first := send(t, srv, "POST", "/signin", "", "in", `{"password":"p"}`)
+		again := send(t, srv, "POST", "/signin", "", "in", `{"password":"p"}`)
+		if first.body != `{"token":"secret-1"}` || again.replayed || again.body != `{"token":"secret-2"}` {
+			t.Fatalf("sign-in and its repeat: %+v / %+v; want the repeat run again", first, again)
+		}
+
+		first = send(t, srv, "POST", "/signup", "", "up", `{"password":"p"}`)
+		again = send(t, srv, "POST", "/signup", "", "up", `{"password":"p"}`)
+		if first.status != 200 || first.body != `{"token":"secret-3"}` {
+			t.Fatalf("sign-up: %+v", first)
+		}
+		if again.status != http.StatusConflict || !again.replayed || strings.Contains(again.body, "secret") ||
+			!strings.HasPrefix(again.body, `{"errors":{"Idempotency-Key":["was used by a request that was applied`) {
+			t.Fatalf("sign-up repeat: %+v; want a replayed 409 in the API's shape without the token", again)
+		}
+		if n := issued.Load(); n != 3 {
+			t.Fatalf("%d answers with credentials made, want 3 (the sign-up not run twice)", n)
 		}
 	})
 }

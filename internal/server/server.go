@@ -1,6 +1,7 @@
 // Package server assembles the HTTP surface (the API under /api/, the HTML
-// site under /, health, readiness and metrics) and runs it with timeouts and
-// a graceful shutdown.
+// site under /, health and readiness) and runs it with timeouts and a
+// graceful shutdown; metrics and profiles are served apart, on private
+// listeners (admin.go).
 package server
 
 import (
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
@@ -25,16 +25,21 @@ type Pinger interface {
 
 // Deps is what the server serves.
 type Deps struct {
-	API      http.Handler // routes under /api/
-	Web      http.Handler // everything else; nil for an API-only node
+	API http.Handler // routes under /api/
+	// APIError writes, in the API's error shape, what the middleware the
+	// server puts in front of the API refuses (overload); nil: plain text.
+	APIError httpx.ErrorWriter
+	Web      http.Handler      // everything else; nil for an API-only node
+	WebError httpx.ErrorWriter // as APIError, for the site's pages
 	DB       Pinger
 	Logger   *slog.Logger
-	Registry *prometheus.Registry
-	// Limit bounds concurrent requests (overload protection); a zero
-	// MaxInFlight serves everything. Health, readiness and metrics are
-	// never limited.
+	Registry *prometheus.Registry // where request metrics go; served by AdminHandler
+	// Limit bounds concurrent requests of the API and the site together
+	// (overload protection); a zero MaxInFlight serves everything.
+	// Health and readiness are never limited.
 	Limit httpx.LimitOptions
-	// TrustedProxies may set X-Forwarded-For (the load balancers).
+	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto (the
+	// load balancers).
 	TrustedProxies httpx.TrustedProxies
 }
 
@@ -51,33 +56,29 @@ func New(d Deps) *Server {
 	s := &Server{db: d.DB, logger: d.Logger}
 	m := newMetrics(d.Registry)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("/api/", d.API)
-	if d.Web != nil {
-		mux.Handle("/", d.Web)
-	}
-	lo := d.Limit
-	lo.Exempt = operational
-	lim := httpx.NewLimiter(lo)
+	lim := httpx.NewLimiter(d.Limit)
 	if lim != nil {
 		registerLimiter(d.Registry, lim)
 	}
-	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe), lim.Middleware)
+	mux := http.NewServeMux()
+	// The load balancer's checks bypass the limit, so that a busy node
+	// still reports itself alive and ready.
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("/api/", lim.Wrap(d.API, orPlain(d.APIError)))
+	if d.Web != nil {
+		mux.Handle("/", lim.Wrap(d.Web, orPlain(d.WebError)))
+	}
+	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe),
+		httpx.StrictTransportSecurity(d.TrustedProxies))
 	return s
 }
 
-// operational requests are the ones a load balancer and monitoring make;
-// they bypass the overload limit so that a busy node still reports itself
-// alive and ready.
-func operational(r *http.Request) bool {
-	switch r.URL.Path {
-	case "/healthz", "/readyz", "/metrics":
-		return true
+func orPlain(w httpx.ErrorWriter) httpx.ErrorWriter {
+	if w == nil {
+		return httpx.PlainError
 	}
-	return false
+	return w
 }
 
 // Handler returns the root handler (for tests and embedding).
@@ -119,11 +120,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, drainDelay, shutdownT
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		// Bounds what the limiter does not wrap; for the API and the site
+		// the limiter reads bodies under its own, shorter deadline, before
+		// the request takes a slot.
+		ReadTimeout: 30 * time.Second,
+		// Bounds handler and answer together. The limiter sends answers
+		// after freeing their slot, and gives up a client that stops
+		// reading sooner (its write stall).
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -26,9 +26,10 @@ func innerAPI() http.Handler {
 	mux.HandleFunc("GET /api/things/{id}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "thing") })
 	mux.HandleFunc("POST /api/things", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
 	mux.HandleFunc("GET /api/boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	type copied struct{}
 	copying := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), struct{}{}, 1)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), copied{}, 1)))
 		})
 	}
 	return copying(httpx.RecordRoute(mux))
@@ -87,9 +88,10 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 // Metrics and logs name the route matched by the API's own mux, even when
-// a middleware in between copied the request.
+// a middleware in between copied the request. Metrics are served on the
+// admin handler only, never on the public one.
 func TestMetricsPerRoute(t *testing.T) {
-	s, _, logs := newTestServer(t, &pinger{})
+	s, reg, logs := newTestServer(t, &pinger{})
 	h := s.Handler()
 	for range 3 {
 		get(t, h, "GET", "/api/things/1")
@@ -100,7 +102,13 @@ func TestMetricsPerRoute(t *testing.T) {
 	if code, _ := get(t, h, "GET", "/api/boom"); code != 500 {
 		t.Errorf("panicking handler answered %d, want 500", code)
 	}
-	_, metrics := get(t, h, "GET", "/metrics")
+	if code, body := get(t, h, "GET", "/metrics"); strings.Contains(body, "conduit_http") {
+		t.Errorf("public /metrics = %d with the metrics; they belong on the admin listener", code)
+	}
+	code, metrics := get(t, AdminHandler(reg, false), "GET", "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("admin /metrics = %d", code)
+	}
 	for _, want := range []string{
 		`conduit_http_requests_total{code="200",method="GET",route="GET /api/things/{id}"} 4`,
 		`conduit_http_requests_total{code="201",method="POST",route="POST /api/things"} 1`,
@@ -147,5 +155,35 @@ func TestRequestLog(t *testing.T) {
 	}
 	if strings.Contains(line, "secret-token-value") || strings.Contains(line, "bad id with spaces") {
 		t.Errorf("log leaks a header: %s", line)
+	}
+}
+
+// Answers that reach the browser over HTTPS through a trusted proxy, API
+// and pages alike, carry Strict-Transport-Security; plain HTTP ones don't.
+func TestStrictTransportSecurityBehindProxy(t *testing.T) {
+	tp, err := httpx.ParseTrustedProxies("192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Deps{API: innerAPI(), Web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") }),
+		DB: &pinger{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), TrustedProxies: tp})
+	for _, path := range []string{"/api/things/1", "/some/page"} {
+		for _, c := range []struct {
+			remote, proto string
+			want          bool
+		}{
+			{"192.0.2.1:1000", "https", true},
+			{"192.0.2.1:1000", "http", false},
+			{"198.51.100.7:1000", "https", false}, // not the proxy: the header proves nothing
+		} {
+			req := httptest.NewRequest("GET", path, nil)
+			req.RemoteAddr = c.remote
+			req.Header.Set("X-Forwarded-Proto", c.proto)
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if got := rec.Header().Get("Strict-Transport-Security"); (got != "") != c.want {
+				t.Errorf("%s from %s (%s): Strict-Transport-Security %q, want it %v", path, c.remote, c.proto, got, c.want)
+			}
+		}
 	}
 }

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/conduit-dev/conduit/internal/idempotency"
+	"github.com/conduit-dev/conduit/internal/idemkey"
 )
-
-var _ idempotency.Store = (*DB)(nil)
 
 const idemWhere = `user_id = ? AND idem_key = ? AND method = ? AND path = ?`
 
-func idemArgs(k idempotency.Key, more ...any) []any {
+func idemArgs(k idemkey.Key, more ...any) []any {
 	return append([]any{k.UserID, k.Key, k.Method, k.Path}, more...)
 }
 
@@ -22,7 +20,7 @@ func idemArgs(k idempotency.Key, more ...any) []any {
 // transaction: the insert is atomic, and the take-over of an abandoned
 // attempt is a compare-and-swap on its token that only succeeds while
 // nothing was applied.
-func (db *DB) ClaimIdempotencyKey(ctx context.Context, a idempotency.Attempt) (idempotency.Outcome, idempotency.Response, error) {
+func (db *DB) ClaimIdempotencyKey(ctx context.Context, a idemkey.Attempt) (idemkey.Outcome, idemkey.Response, error) {
 	now := a.Now.UnixMilli()
 	lockedUntil := a.Now.Add(a.LockFor).UnixMilli()
 	for range 4 {
@@ -31,10 +29,10 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, a idempotency.Attempt) (i
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			idemArgs(a.Key, a.Fingerprint, a.Token, lockedUntil, a.Now.Add(a.TTL).UnixMilli())...)
 		if err != nil {
-			return 0, idempotency.Response{}, err
+			return 0, idemkey.Response{}, err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return idempotency.Run, idempotency.Response{}, nil
+			return idemkey.Run, idemkey.Response{}, nil
 		}
 
 		var (
@@ -50,21 +48,21 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, a idempotency.Attempt) (i
 		case errors.Is(err, sql.ErrNoRows):
 			continue // purged between the two statements: insert again
 		case err != nil:
-			return 0, idempotency.Response{}, db.mapErr(err)
+			return 0, idemkey.Response{}, db.mapErr(err)
 		case exp <= now:
 			if _, err := db.execWrite(ctx, `DELETE FROM idempotency_keys WHERE `+idemWhere+` AND expires_at <= ?`,
 				idemArgs(a.Key, now)...); err != nil {
-				return 0, idempotency.Response{}, err
+				return 0, idemkey.Response{}, err
 			}
 			continue
 		case fp != a.Fingerprint:
-			return idempotency.Mismatch, idempotency.Response{}, nil
+			return idemkey.Mismatch, idemkey.Response{}, nil
 		case status.Valid:
-			return idempotency.Replay, idempotency.Response{Status: int(status.Int64), ContentType: ctype, Body: body}, nil
+			return idemkey.Replay, idemkey.Response{Status: int(status.Int64), ContentType: ctype, Body: body}, nil
 		case locked > now:
-			return idempotency.InFlight, idempotency.Response{}, nil
+			return idemkey.InFlight, idemkey.Response{}, nil
 		case applied != 0:
-			return idempotency.Lost, idempotency.Response{}, nil
+			return idemkey.Lost, idemkey.Response{}, nil
 		}
 		// Abandoned before applying anything: take it over, unless
 		// someone else just did or the old attempt committed meanwhile.
@@ -72,17 +70,17 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, a idempotency.Attempt) (i
 			WHERE `+idemWhere+` AND token = ? AND applied = 0 AND status IS NULL`,
 			append([]any{a.Token, lockedUntil}, idemArgs(a.Key, token)...)...)
 		if err != nil {
-			return 0, idempotency.Response{}, err
+			return 0, idemkey.Response{}, err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return idempotency.Run, idempotency.Response{}, nil
+			return idemkey.Run, idemkey.Response{}, nil
 		}
 	}
-	return 0, idempotency.Response{}, fmt.Errorf("idempotency key %q: too much contention", a.Key.Key)
+	return 0, idemkey.Response{}, fmt.Errorf("idempotency key %q: too much contention", a.Key.Key)
 }
 
 // CompleteIdempotencyKey implements idempotency.Store.
-func (db *DB) CompleteIdempotencyKey(ctx context.Context, k idempotency.Key, token string, r idempotency.Response) error {
+func (db *DB) CompleteIdempotencyKey(ctx context.Context, k idemkey.Key, token string, r idemkey.Response) error {
 	res, err := db.execWrite(ctx, `UPDATE idempotency_keys SET status = ?, content_type = ?, body = ?, locked_until = 0
 		WHERE `+idemWhere+` AND token = ?`,
 		append([]any{r.Status, r.ContentType, r.Body}, idemArgs(k, token)...)...)
@@ -90,13 +88,13 @@ func (db *DB) CompleteIdempotencyKey(ctx context.Context, k idempotency.Key, tok
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return idempotency.ErrClaimLost
+		return idemkey.ErrClaimLost
 	}
 	return nil
 }
 
 // ReleaseIdempotencyKey implements idempotency.Store.
-func (db *DB) ReleaseIdempotencyKey(ctx context.Context, k idempotency.Key, token string) (bool, error) {
+func (db *DB) ReleaseIdempotencyKey(ctx context.Context, k idemkey.Key, token string) (bool, error) {
 	res, err := db.execWrite(ctx, `DELETE FROM idempotency_keys WHERE `+idemWhere+` AND token = ? AND applied = 0`,
 		idemArgs(k, token)...)
 	if err != nil {
@@ -121,7 +119,7 @@ func (db *DB) PurgeIdempotencyKeys(ctx context.Context, now time.Time) (int64, e
 // the attempt applied something, and fails the transaction if the attempt
 // no longer owns its key.
 func markClaimApplied(ctx context.Context, t *sqlTx) error {
-	c, ok := idempotency.ClaimFrom(ctx)
+	c, ok := idemkey.ClaimFrom(ctx)
 	if !ok {
 		return nil
 	}
@@ -131,7 +129,7 @@ func markClaimApplied(ctx context.Context, t *sqlTx) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return idempotency.ErrClaimLost
+		return idemkey.ErrClaimLost
 	}
 	return nil
 }

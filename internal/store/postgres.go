@@ -104,11 +104,28 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 	}}
 	pctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
 	defer cancel()
-	if err := db.Ping(pctx); err != nil {
+	if err := pool.Ping(pctx); err != nil {
 		db.Close()
+		if !connectWontHeal(err) {
+			err = db.mapErr(err) // unavailable: worth waiting for
+		}
 		return nil, fmt.Errorf("connect to %s: %w", describeConfig(cfg), err)
 	}
 	return db, nil
+}
+
+// connectWontHeal reports a connect error that waiting will not fix: the
+// server refused these credentials (class 28), does not have this
+// database (3D000), or denies this role access to it (42501). Opening the
+// store fails on it at once; once running, a request that meets it is
+// still told the database is unavailable (503), like any connect error.
+func connectWontHeal(err error) bool {
+	var (
+		ce *pgconn.ConnectError
+		pe *pgconn.PgError
+	)
+	return errors.As(err, &ce) && errors.As(err, &pe) &&
+		(strings.HasPrefix(pe.Code, "28") || pe.Code == "3D000" || pe.Code == "42501")
 }
 
 // describeConfig names the server without credentials, for errors.
@@ -133,6 +150,13 @@ func postgresMissingRef(err error) bool {
 // right now" rather than "this request is wrong": failed connects, broken
 // connections, timeouts, server shutdown and overload.
 func postgresUnavailable(err error) bool {
+	// Whatever the server said while we were connecting (a database that
+	// refuses connections, 55000; too many clients; starting up), no
+	// statement of this request ran: the database is not there for it.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
@@ -146,10 +170,9 @@ func postgresUnavailable(err error) bool {
 		}
 		return false
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
 	switch {
-	case errors.As(err, &ce), errors.As(err, &ne),
+	case errors.As(err, &ne),
 		errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

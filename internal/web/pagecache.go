@@ -3,8 +3,10 @@ package web
 import (
 	"bytes"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/cache/ttl"
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 // pageCache keeps, for a moment, the HTML of the list pages (home, a tag,
@@ -18,17 +20,10 @@ import (
 // profiles; see conduit.Service.ListsVersion) makes the old pages unusable
 // at once. Signed-in visitors, other pages, other methods and answers
 // other than 200 pass through.
-type pageCache struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	max     int
-	now     func() time.Time
-	entries map[string]cachedPage
-}
+type pageCache = ttl.Map[cachedPage]
 
 type cachedPage struct {
 	version uint64
-	expires time.Time
 	header  http.Header // the page's own headers (content type, caching)
 	body    []byte
 }
@@ -37,28 +32,15 @@ type cachedPage struct {
 // odd query strings cannot fill memory; the entry count is bounded too.
 const maxPageKey = 256
 
-func newPageCache(ttl time.Duration, max int) *pageCache {
-	return &pageCache{ttl: ttl, max: max, now: time.Now, entries: make(map[string]cachedPage)}
+func newPageCache(ttlFor time.Duration, max int) *pageCache {
+	return ttl.New[cachedPage](ttlFor, max, time.Now)
 }
 
-func (c *pageCache) get(key string, version uint64) (cachedPage, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || e.version != version || c.now().After(e.expires) {
-		return cachedPage{}, false
-	}
-	return e, true
-}
-
-func (c *pageCache) put(key string, p cachedPage) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		clear(c.entries)
-	}
-	p.expires = c.now().Add(c.ttl)
-	c.entries[key] = p
+// freshPage returns the page kept under key if it was built at the current
+// lists version, and the cache generation to store a new one under.
+func freshPage(c *pageCache, key string, version uint64) (cachedPage, bool, uint64) {
+	p, ok, gen := c.Get(key)
+	return p, ok && p.version == version, gen
 }
 
 // cachedListPage serves next through the page cache for anonymous GETs.
@@ -70,7 +52,8 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		version := h.svc.ListsVersion()
-		if p, ok := h.pages.get(key, version); ok {
+		p, ok, gen := freshPage(h.pages, key, version)
+		if ok {
 			hd := w.Header()
 			for k, v := range p.header {
 				hd[k] = v
@@ -79,42 +62,16 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			_, _ = w.Write(p.body)
 			return
 		}
-		rec := &recorder{ResponseWriter: w, before: cloneHeader(w.Header())}
+		before := w.Header().Clone()
+		rec := httpx.Buffer(w)
 		next(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
 		hd := w.Header()
-		if rec.status == http.StatusOK && hd.Get("Set-Cookie") == "" {
-			h.pages.put(key, cachedPage{version: version, header: addedHeaders(rec.before, hd), body: bytes.Clone(rec.body.Bytes())})
+		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" {
+			h.pages.Put(key, cachedPage{version: version, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen)
 		}
-		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		_ = rec.Send()
 	}
 }
-
-// recorder holds a handler's answer so it can be both sent and kept.
-type recorder struct {
-	http.ResponseWriter
-	before http.Header // the headers set before the handler ran
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.body.Write(b)
-}
-
-func cloneHeader(h http.Header) http.Header { return h.Clone() }
 
 // addedHeaders returns the headers of after that before did not have: what
 // the page handler set, not what the middleware in front of it did.

@@ -34,10 +34,20 @@ type handler struct {
 	pages    *pageCache
 }
 
+// Site is the HTML site: the handler of every page, and the site's way of
+// answering errors for the middleware the server puts in front of it.
+type Site struct {
+	http.Handler
+	h *handler
+}
+
+// WriteError answers err with the site's error page (httpx.ErrorWriter).
+func (s *Site) WriteError(w http.ResponseWriter, r *http.Request, err error) { s.h.fail(w, r, err) }
+
 // New returns the HTML site. Templates and static files are embedded in the
 // binary and prepared here, once; a broken template is a programming error
 // caught by every test, so New panics on it as regexp.MustCompile does.
-func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Options) http.Handler {
+func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Options) *Site {
 	a, err := newAssets()
 	if err != nil {
 		panic("web: " + err.Error())
@@ -51,12 +61,12 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
-	return httpx.Chain(httpx.RecordRoute(h.routes()),
+	return &Site{h: h, Handler: httpx.Chain(httpx.RecordRoute(h.routes()),
 		securityHeaders,
 		csrf.Handler,
 		h.session,
 		httpx.TextOnly(h.fail), // form fields are checked by the service
-	)
+	)}
 }
 
 // crossOrigin answers a cross-site form post (CSRF) with a 403 page.

@@ -1,0 +1,84 @@
+// Package ttl is a small map whose entries live for a fixed time: for
+// values kept only for a moment, because many requests in a row ask for
+// the same thing (the first page of a list, an anonymous page). It holds
+// no shared state and imports nothing of Conduit, so the domain and the
+// surfaces can both use it.
+package ttl
+
+import (
+	"sync"
+	"time"
+)
+
+// Map keeps at most max entries, each for ttl. When it is full it drops
+// everything: cheap and good enough for values rebuilt within one ttl.
+//
+// Clear starts a new generation. Get returns the generation it saw, and
+// Put drops a value loaded under an older one: the write that called Clear
+// may have changed what the value was loaded from.
+type Map[V any] struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	now     func() time.Time
+	gen     uint64
+	entries map[string]entry[V]
+}
+
+type entry[V any] struct {
+	value   V
+	expires time.Time
+}
+
+// New returns an empty map; now is the clock (time.Now outside tests).
+func New[V any](ttl time.Duration, max int, now func() time.Time) *Map[V] {
+	return &Map[V]{ttl: ttl, max: max, now: now, entries: make(map[string]entry[V])}
+}
+
+// Get returns the value under key if it has not expired, and the current
+// generation, to pass to Put after loading a missing value.
+func (m *Map[V]) Get(key string) (v V, ok bool, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok || m.now().After(e.expires) {
+		return v, false, m.gen
+	}
+	return e.value, true, m.gen
+}
+
+// Put stores v under key for the ttl, unless the map was cleared since
+// the Get that returned gen.
+func (m *Map[V]) Put(key string, v V, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gen != m.gen {
+		return
+	}
+	if len(m.entries) >= m.max {
+		clear(m.entries)
+	}
+	m.entries[key] = entry[V]{value: v, expires: m.now().Add(m.ttl)}
+}
+
+// Clear drops every entry and starts a new generation.
+func (m *Map[V]) Clear() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gen++
+	clear(m.entries)
+}
+
+// Generation is the number of Clears so far.
+func (m *Map[V]) Generation() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen
+}
+
+// Len is the number of entries held, expired ones included.
+func (m *Map[V]) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
+}
