@@ -151,12 +151,20 @@ step_prometheus() {
 	promtool test rules deploy/prometheus/alerts_test.yml
 }
 
+# The dashboard is valid JSON with a row per tier, and every metric it and
+# the alert rules name is exported by a freshly started node (the test
+# builds and starts one).
+step_grafana() {
+	jq empty deploy/grafana/conduit.json
+	go test -count=1 -v ./deploy/
+}
+
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(all)
-[ "${steps[*]}" = all ] && steps=(tools image prometheus)
+[ "${steps[*]}" = all ] && steps=(tools image prometheus grafana)
 for s in "${steps[@]}"; do
 	case "$s" in
-	tools | image | prometheus) ;;
+	tools | image | prometheus | grafana) ;;
 	*) fail "unknown step '$s'" ;;
 	esac
 	printf '\n== ci-ops %s (%s)\n' "$s" "$(date +%T)"
