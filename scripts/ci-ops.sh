@@ -159,12 +159,58 @@ step_grafana() {
 	go test -count=1 -v ./deploy/
 }
 
+# The chart lints, renders with the default and the full values, and what
+# it renders is valid for Kubernetes $kube_version: the schemas come from
+# the OpenAPI document inside the k8s.io/kubernetes Go module (the only
+# network this CI has is the Go module proxy, Debian and npm), converted by
+# tools/kubeschema, checked by kubeconform. No cluster runs here.
+kube_version=1.34.4
+step_helm() {
+	local chart=deploy/helm/conduit full=deploy/helm/conduit/ci/full-values.yaml spec
+	helm lint --strict "$chart" --kube-version "$kube_version"
+	helm lint --strict "$chart" -f "$full" --kube-version "$kube_version"
+	helm template conduit "$chart" --namespace web --kube-version "$kube_version" >"$work/default.yaml"
+	helm template conduit "$chart" --namespace web --kube-version "$kube_version" -f "$full" >"$work/full.yaml"
+
+	spec=$(cd "$work" && go mod download -json "k8s.io/kubernetes@v$kube_version" | jq -r .Dir)/api/openapi-spec/swagger.json
+	go run ./tools/kubeschema -spec "$spec" -out "$work/schemas"
+	kubeconform -strict -summary -kubernetes-version "$kube_version" \
+		-schema-location "$work/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+		"$work/default.yaml" "$work/full.yaml"
+
+	say "rendered manifests say what docs/operations.md promises"
+	expect() { # FILE PATTERN WHAT
+		grep -Eq -- "$2" "$1" || fail "$(basename "$1"): $3 (no match for '$2')"
+	}
+	local f
+	for f in "$work/default.yaml" "$work/full.yaml"; do
+		expect "$f" '^kind: PodDisruptionBudget$' "a PodDisruptionBudget"
+		expect "$f" '^kind: HorizontalPodAutoscaler$' "an HPA"
+		expect "$f" 'helm.sh/hook: pre-install,pre-upgrade' "the migration Job is a hook"
+		expect "$f" 'args: \["migrate"\]' "the Job runs conduit migrate"
+		expect "$f" 'path: /readyz' "readiness on /readyz"
+		expect "$f" 'path: /healthz' "liveness on /healthz"
+		expect "$f" 'name: CONDUIT_JWT_KEYS' "shared signing keys from a Secret"
+		expect "$f" 'readOnlyRootFilesystem: true' "a read-only root filesystem"
+	done
+	expect "$work/default.yaml" 'value: "5s"' "CONDUIT_DRAIN_DELAY 5s by default"
+	expect "$work/default.yaml" 'terminationGracePeriodSeconds: 25' "grace = drain + shutdown + 5 s"
+	expect "$work/full.yaml" 'seconds: 8' "preStop sleep of drain.seconds"
+	expect "$work/full.yaml" '^kind: Ingress$' "an Ingress"
+	expect "$work/full.yaml" 'args:$' "the worker Deployment"
+	if grep -q 'name: conduit-worker' "$work/default.yaml"; then fail "the worker is on by default"; fi
+	if helm template conduit "$chart" --kube-version "$kube_version" --set database.existingSecret= >/dev/null 2>"$work/err"; then
+		fail "the chart rendered without a database"
+	fi
+	expect "$work/err" 'set database.url or database.existingSecret' "a clear error without a database"
+}
+
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(all)
-[ "${steps[*]}" = all ] && steps=(tools image prometheus grafana)
+[ "${steps[*]}" = all ] && steps=(tools image prometheus grafana helm)
 for s in "${steps[@]}"; do
 	case "$s" in
-	tools | image | prometheus | grafana) ;;
+	tools | image | prometheus | grafana | helm) ;;
 	*) fail "unknown step '$s'" ;;
 	esac
 	printf '\n== ci-ops %s (%s)\n' "$s" "$(date +%T)"
