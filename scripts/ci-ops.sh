@@ -7,8 +7,9 @@
 #   scripts/ci-ops.sh image        build the container image; run stage 1 from it
 #   scripts/ci-ops.sh prometheus   promtool check config/rules, test rules
 #   scripts/ci-ops.sh grafana      dashboard JSON and its metric names vs a live node
-#   scripts/ci-ops.sh compose      Compose stage 1 and stage 3 (+ Prometheus) with
-#                                  podman-compose, Postman suite through HAProxy
+#   scripts/ci-ops.sh compose      Compose stage 1 and stage 3 (docker-compose on
+#                                  Podman), Postman suite on each, Prometheus
+#                                  scraping the stage 3 nodes
 #   scripts/ci-ops.sh helm         helm lint/template, kubeconform against the
 #                                  Kubernetes schemas (offline)
 #   scripts/ci-ops.sh all          all of the above, in that order (the default)
@@ -28,9 +29,11 @@ kubeconform_version=v0.8.0
 work=$(mktemp -d /tmp/ci-ops.XXXXXX)
 pids=()
 containers=()
+projects=() # "name file" of Compose projects brought up
 cleanup() {
-	local c pid
-	for c in "${containers[@]}"; do podman rm -f -t 10 "$c" >/dev/null 2>&1 || true; done
+	local c pid p
+	for p in "${projects[@]}"; do compose_down $p || true; done
+	for c in "${containers[@]}"; do podman rm -f -v -t 10 "$c" >/dev/null 2>&1 || true; done
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	rm -rf "$work"
@@ -47,10 +50,13 @@ fail() {
 # systemd), host networking (bridges would use private address ranges),
 # modest ulimits. CONTAINERS_CONF replaces the system configuration for the
 # podman processes of this script only.
-cat >"$work/containers.conf" <<'EOF'
+# HAProxy's maxconn 4096 needs about 8200 descriptors.
+nofile=$(ulimit -Hn)
+[ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ] && nofile=65536
+cat >"$work/containers.conf" <<EOF
 [containers]
 netns = "host"
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
@@ -69,30 +75,35 @@ wait_ready() {
 
 step_tools() {
 	local need=() pkg
-	for pkg in podman podman-compose runc prometheus mmdebstrap ca-certificates tzdata curl jq; do
+	for pkg in podman runc prometheus mmdebstrap ca-certificates tzdata curl jq; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
-	if [ ${#need[@]} -gt 0 ]; then
-		say "apt-get install ${need[*]}"
+	if [ ${#need[@]} -gt 0 ] || ! dpkg -s docker-compose >/dev/null 2>&1; then
+		say "apt-get install ${need[*]} docker-compose"
 		apt-get update -qq
-		apt-get install -y -qq "${need[@]}" >/dev/null
+		[ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+		# Without recommends: they would bring the Docker engine, which is
+		# not used (docker-compose talks to Podman).
+		apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
 	fi
 	# The Debian package would start Prometheus on a machine with systemd;
 	# here nothing is started by apt. Tests run promtool and their own
 	# short-lived server only.
-	if ! helm version --short 2>/dev/null | grep -q "^$helm_version"; then
+	# A go-installed helm reports its version as v3.22 (no build metadata).
+	if ! helm version --short 2>/dev/null | grep -q "^${helm_version%.0}"; then
 		say "go install helm $helm_version (about a minute)"
 		go install "helm.sh/helm/v3/cmd/helm@$helm_version"
 	fi
-	if ! kubeconform -v 2>/dev/null | grep -q "$kubeconform_version"; then
+	# kubeconform reports "development" when go-installed: check the build info.
+	if ! go version -m "$(command -v kubeconform 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q "mod.*kubeconform.*$kubeconform_version"; then
 		say "go install kubeconform $kubeconform_version"
 		go install "github.com/yannh/kubeconform/cmd/kubeconform@$kubeconform_version"
 	fi
 	podman --version
-	podman-compose version 2>/dev/null | head -1 || true
+	docker-compose version --short
 	promtool --version 2>&1 | head -1
 	helm version --short
-	kubeconform -v
+	go version -m "$(command -v kubeconform)" | grep -m1 'mod.*kubeconform'
 }
 
 step_image() {
@@ -140,7 +151,7 @@ step_image() {
 	# still signs in.
 	curl -fsS -H "Authorization: Token $token" "$url/api/user" | jq -e --arg u "$u" '.user.username == $u' >/dev/null ||
 		fail "user or signing key lost across a restart on the same volume"
-	podman rm -f -t 10 "$c" >/dev/null
+	podman rm -f -v -t 10 "$c" >/dev/null
 	podman volume rm "$vol" >/dev/null
 	say "image OK: non-root, static, stage 1 on a volume, config by environment, drains on SIGTERM"
 }
@@ -205,12 +216,108 @@ step_helm() {
 	expect "$work/err" 'set database.url or database.existingSecret' "a clear error without a database"
 }
 
+# compose_down PROJECT FILE: stop and remove a Compose project, its volumes
+# included, then anything of it that a restart policy brought back meanwhile.
+compose_down() {
+	docker-compose -p "$1" -f "$2" down -v -t 10 >/dev/null 2>&1 || true
+	podman ps -aq --filter "label=com.docker.compose.project=$1" | xargs -r podman rm -f -v -t 5 >/dev/null 2>&1 || true
+	podman volume ls -q --filter "label=com.docker.compose.project=$1" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+}
+
+# postman URL: the RealWorld Postman suite once against URL (newman fails
+# on any failed assertion).
+postman() {
+	local newman=${NEWMAN:-} u
+	if [ -z "$newman" ]; then
+		npm install --no-audit --no-fund --silent --prefix "$work/newman" newman@6 >/dev/null
+		newman=$work/newman/node_modules/.bin/newman
+	fi
+	u="ops$(date +%s%N)"
+	"$newman" run "$root/../shared/realworld/Conduit.postman_collection.json" \
+		--global-var "APIURL=$1/api" --global-var "USERNAME=$u" \
+		--global-var "EMAIL=$u@example.com" --global-var "PASSWORD=password" \
+		--reporters cli --reporter-cli-no-assertions --reporter-cli-no-console
+}
+
+# Compose files brought up with docker-compose (Debian's 1.29) talking to
+# Podman's Docker-compatible API: Debian's podman-compose 1.0.3 cannot run
+# services with network_mode: host (it adds --net and --network-alias,
+# which Podman refuses with host networking). PostgreSQL and HAProxy run
+# from one image built offline from Debian packages (infra-image.sh).
+step_compose() {
+	local infra=localhost/conduit-infra:bookworm sock=$work/podman.sock
+	podman image exists "$image" || deploy/container/build.sh "$image"
+	deploy/compose/infra-image.sh "$infra"
+	podman system service --time=0 "unix://$sock" >"$work/podman-api.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+	[ -S "$sock" ] || fail "podman system service did not create $sock"
+	export DOCKER_HOST="unix://$sock" CONDUIT_IMAGE="$image" CONDUIT_BCRYPT_COST=4
+
+	local s1=deploy/compose/stage1/compose.yaml s3=deploy/compose/stage3/compose.yaml
+	say "stage 1: one container, a volume"
+	compose_down ci-ops-stage1 "$s1"
+	projects+=("ci-ops-stage1 $s1")
+	CONDUIT_ADDR=127.0.0.1:27020 docker-compose -p ci-ops-stage1 -f "$s1" up -d
+	wait_ready http://127.0.0.1:27020 60
+	postman http://127.0.0.1:27020
+	compose_down ci-ops-stage1 "$s1"
+
+	say "stage 3: PostgreSQL, three nodes, HAProxy"
+	export POSTGRES_IMAGE="$infra" HAPROXY_IMAGE="$infra" POSTGRES_PASSWORD="ci$RANDOM$RANDOM" \
+		CONDUIT_JWT_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
+		POSTGRES_PORT=27032 NODE1_PORT=27041 NODE2_PORT=27042 NODE3_PORT=27043 \
+		LB_ADDR=127.0.0.1:27030 STATS_PORT=27031
+	compose_down ci-ops-stage3 "$s3"
+	projects+=("ci-ops-stage3 $s3")
+	docker-compose -p ci-ops-stage3 -f "$s3" up -d
+	local n
+	for n in 27041 27042 27043; do wait_ready "http://127.0.0.1:$n" 120; done
+	wait_ready http://127.0.0.1:27030 30
+	postman http://127.0.0.1:27030
+	prometheus_scrapes 127.0.0.1:27041 127.0.0.1:27042 127.0.0.1:27043
+	compose_down ci-ops-stage3 "$s3"
+}
+
+# prometheus_scrapes TARGET...: run the shipped prometheus.yml and alerts.yml
+# (Debian's Prometheus, for under a minute, on 127.0.0.1:27090) with a
+# targets file naming TARGET..., and require every node to be scraped and
+# every rule to evaluate.
+prometheus_scrapes() {
+	local dir=$work/prometheus url=http://127.0.0.1:27090 t pid up rules
+	mkdir -p "$dir/targets"
+	cp deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml "$dir/"
+	{
+		echo "- targets:"
+		for t in "$@"; do echo "    - $t"; done
+		echo "  labels: {stage: ci}"
+	} >"$dir/targets/conduit.yml"
+	prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+		--web.listen-address=127.0.0.1:27090 --log.level=warn >"$dir/log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	say "Prometheus: waiting for $# conduit targets up and the rules evaluated (up to 60 s)"
+	for _ in $(seq 1 60); do
+		up=$(curl -fsS "$url/api/v1/query" --data-urlencode 'query=sum(up{job="conduit"})' 2>/dev/null | jq -r '.data.result[0].value[1] // 0' || echo 0)
+		rules=$(curl -fsS "$url/api/v1/rules" 2>/dev/null |
+			jq '[.data.groups[].rules[] | select(.health == "ok" and .lastEvaluation != "0001-01-01T00:00:00Z")] | length' 2>/dev/null || echo 0)
+		[ "$up" = "$#" ] && [ "$rules" -ge 24 ] && break
+		sleep 1
+	done
+	curl -fsS "$url/api/v1/rules" | jq -r '.data.groups[].rules[] | select(.health != "ok") | "rule \(.name): \(.health) \(.lastError)"'
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	[ "$up" = "$#" ] || { cat "$dir/log"; fail "Prometheus scraped $up of $# nodes"; }
+	[ "$rules" -ge 24 ] || fail "only $rules rules evaluated healthy"
+	say "Prometheus scraped all $# nodes; $rules rules evaluated"
+}
+
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(all)
-[ "${steps[*]}" = all ] && steps=(tools image prometheus grafana helm)
+[ "${steps[*]}" = all ] && steps=(tools image prometheus grafana helm compose)
 for s in "${steps[@]}"; do
 	case "$s" in
-	tools | image | prometheus | grafana | helm) ;;
+	tools | image | prometheus | grafana | helm | compose) ;;
 	*) fail "unknown step '$s'" ;;
 	esac
 	printf '\n== ci-ops %s (%s)\n' "$s" "$(date +%T)"
