@@ -75,7 +75,7 @@ wait_ready() {
 
 step_tools() {
 	local need=() pkg
-	for pkg in podman runc prometheus mmdebstrap ca-certificates tzdata curl jq; do
+	for pkg in podman runc prometheus mmdebstrap ca-certificates tzdata curl jq postgresql-client-15; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
 	if [ ${#need[@]} -gt 0 ] || ! dpkg -s docker-compose >/dev/null 2>&1; then
@@ -151,9 +151,20 @@ step_image() {
 	# still signs in.
 	curl -fsS -H "Authorization: Token $token" "$url/api/user" | jq -e --arg u "$u" '.user.username == $u' >/dev/null ||
 		fail "user or signing key lost across a restart on the same volume"
+
+	say "stage 1 backup and restore (docs/operations.md): stop, export the volume, import into a new one"
+	podman stop -t 20 "$c" >/dev/null
+	podman volume export "$vol" -o "$work/stage1-backup.tar"
+	podman rm -v "$c" >/dev/null
+	podman volume rm "$vol" >/dev/null
+	podman volume create "$vol" >/dev/null
+	podman volume import "$vol" "$work/stage1-backup.tar"
+	run_stage1
+	curl -fsS -H "Authorization: Token $token" "$url/api/user" | jq -e --arg u "$u" '.user.username == $u' >/dev/null ||
+		fail "user or signing key missing after restoring the volume backup"
 	podman rm -f -v -t 10 "$c" >/dev/null
 	podman volume rm "$vol" >/dev/null
-	say "image OK: non-root, static, stage 1 on a volume, config by environment, drains on SIGTERM"
+	say "image OK: non-root, static, stage 1 on a volume, config by environment, drains on SIGTERM, volume backup restores"
 }
 
 step_prometheus() {
@@ -276,7 +287,43 @@ step_compose() {
 	wait_ready http://127.0.0.1:27030 30
 	postman http://127.0.0.1:27030
 	prometheus_scrapes 127.0.0.1:27041 127.0.0.1:27042 127.0.0.1:27043
+	restore_stage3
 	compose_down ci-ops-stage3 "$s3"
+}
+
+# restore_stage3: the stage 2/3 backup runbook (docs/operations.md): a
+# pg_dump of the running database, restored into a new database, then a
+# node from the image on the restored copy serves the same articles.
+restore_stage3() {
+	say "stage 3 backup (pg_dump) and restore (pg_restore into a new database)"
+	export PGPASSWORD=$POSTGRES_PASSWORD
+	local pg="-X -q -h 127.0.0.1 -p 27032 -U postgres" c=ci-ops-restored want got u token
+	# Something to find after the restore: a user with an article.
+	u="rs$(date +%s%N)"
+	token=$(curl -fsS -H 'Content-Type: application/json' \
+		-d "{\"user\":{\"username\":\"$u\",\"email\":\"$u@example.com\",\"password\":\"password1\"}}" \
+		http://127.0.0.1:27030/api/users | jq -r .user.token)
+	curl -fsS -o /dev/null -H 'Content-Type: application/json' -H "Authorization: Token $token" \
+		-d '{"article":{"title":"Kept by the backup","description":"d","body":"b","tagList":["restore"]}}' \
+		http://127.0.0.1:27030/api/articles
+	pg_dump -h 127.0.0.1 -p 27032 -U conduit -Fc -f "$work/conduit.dump" conduit
+	psql $pg -d postgres -c "CREATE DATABASE conduit_restored OWNER conduit"
+	pg_restore -h 127.0.0.1 -p 27032 -U conduit --no-owner -d conduit_restored "$work/conduit.dump"
+	podman rm -f -v "$c" >/dev/null 2>&1 || true
+	containers+=("$c")
+	podman run -d --name "$c" -e CONDUIT_ADDR=127.0.0.1:27044 -e CONDUIT_JWT_KEYS="$CONDUIT_JWT_KEYS" \
+		-e CONDUIT_DATABASE_URL="postgres://conduit:$POSTGRES_PASSWORD@127.0.0.1:27032/conduit_restored?sslmode=disable" \
+		"$image" >/dev/null
+	wait_ready http://127.0.0.1:27044 30
+	want=$(curl -fsS 'http://127.0.0.1:27030/api/articles?limit=1' | jq .articlesCount)
+	got=$(curl -fsS 'http://127.0.0.1:27044/api/articles?limit=1' | jq .articlesCount)
+	[ "$want" -ge 1 ] && [ "$want" = "$got" ] || fail "restored database has $got articles, the original $want"
+	curl -fsS -H "Authorization: Token $token" http://127.0.0.1:27044/api/user | jq -e --arg u "$u" '.user.username == $u' >/dev/null ||
+		fail "the user's token is not accepted by a node on the restored database"
+	[ "$(psql $pg -d conduit_restored -tAc 'SELECT count(*) FROM users')" = "$(psql $pg -d conduit -tAc 'SELECT count(*) FROM users')" ] ||
+		fail "restored database has a different number of users"
+	podman rm -f -v -t 10 "$c" >/dev/null
+	say "restored copy serves the same $got article(s) and users"
 }
 
 # prometheus_scrapes TARGET...: run the shipped prometheus.yml and alerts.yml
