@@ -90,12 +90,12 @@ step_tools() {
 	# here nothing is started by apt. Tests run promtool and their own
 	# short-lived server only.
 	# A go-installed helm reports its version as v3.22 (no build metadata).
-	if ! helm version --short 2>/dev/null | grep -q "^${helm_version%.0}"; then
+	if ! grep -q "^${helm_version%.0}" <<<"$(helm version --short 2>/dev/null)"; then
 		say "go install helm $helm_version (about a minute)"
 		go install "helm.sh/helm/v3/cmd/helm@$helm_version"
 	fi
 	# kubeconform reports "development" when go-installed: check the build info.
-	if ! go version -m "$(command -v kubeconform 2>/dev/null || echo /nonexistent)" 2>/dev/null | grep -q "mod.*kubeconform.*$kubeconform_version"; then
+	if ! grep -q "mod.*kubeconform.*$kubeconform_version" <<<"$(go version -m "$(command -v kubeconform 2>/dev/null || echo /nonexistent)" 2>/dev/null)"; then
 		say "go install kubeconform $kubeconform_version"
 		go install "github.com/yannh/kubeconform/cmd/kubeconform@$kubeconform_version"
 	fi
@@ -103,7 +103,7 @@ step_tools() {
 	docker-compose version --short
 	promtool --version 2>&1 | head -1
 	helm version --short
-	go version -m "$(command -v kubeconform)" | grep -m1 'mod.*kubeconform'
+	go version -m "$(command -v kubeconform)" | grep 'mod.*kubeconform'
 }
 
 step_image() {
@@ -139,12 +139,12 @@ step_image() {
 		-d "{\"user\":{\"username\":\"$u\",\"email\":\"$u@example.com\",\"password\":\"password1\"}}" \
 		"$url/api/users" | jq -r .user.token)
 	[ -n "$token" ] && [ "$token" != null ] || fail "sign-up in the container"
-	podman logs "$c" 2>&1 | grep -q '"msg":"starting"' || fail "no JSON log line from the container"
+	grep -q '"msg":"starting"' <<<"$(podman logs "$c" 2>&1)" || fail "no JSON log line from the container"
 
 	say "SIGTERM: drain and exit 0; then start again on the same volume"
 	podman stop -t 20 "$c" >/dev/null
 	[ "$(podman inspect "$c" --format '{{.State.ExitCode}}')" = 0 ] || fail "exit code after SIGTERM: $(podman inspect "$c" --format '{{.State.ExitCode}}')"
-	podman logs "$c" 2>&1 | grep -q '"msg":"draining"' || fail "no drain on SIGTERM"
+	grep -q '"msg":"draining"' <<<"$(podman logs "$c" 2>&1)" || fail "no drain on SIGTERM"
 	podman rm "$c" >/dev/null
 	run_stage1
 	# The user and the signing key survived in the volume: the old token
@@ -164,7 +164,50 @@ step_image() {
 		fail "user or signing key missing after restoring the volume backup"
 	podman rm -f -v -t 10 "$c" >/dev/null
 	podman volume rm "$vol" >/dev/null
-	say "image OK: non-root, static, stage 1 on a volume, config by environment, drains on SIGTERM, volume backup restores"
+	rotate_keys
+	say "image OK: non-root, static, stage 1 on a volume, config by environment, drains on SIGTERM, volume backup restores, keys rotate"
+}
+
+# rotate_keys: the three passes of the key rotation runbook
+# (docs/operations.md), each a restart with a new CONDUIT_JWT_KEYS: tokens
+# signed with the old key stay valid until the last pass removes it, and
+# tokens issued in pass 2 are signed with the new key.
+rotate_keys() {
+	say "signing key rotation in three passes"
+	local c=ci-ops-keys vol=ci-ops-keys-data url=http://127.0.0.1:27011 u t1 tp1 t2
+	local old new
+	old="k1:$(head -c 32 /dev/urandom | base64 -w0)" new="k2:$(head -c 32 /dev/urandom | base64 -w0)"
+	podman rm -f -v "$c" >/dev/null 2>&1 || true
+	podman volume rm -f "$vol" >/dev/null 2>&1 || true
+	containers+=("$c")
+	start_with() {
+		podman rm -f -v -t 10 "$c" >/dev/null 2>&1 || true
+		podman run -d --name "$c" -v "$vol:/data" -e CONDUIT_ADDR=127.0.0.1:27011 -e CONDUIT_BCRYPT_COST=4 \
+			-e CONDUIT_JWT_KEYS="$1" "$image" >/dev/null
+		wait_ready "$url" 30
+	}
+	status_with() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Token $1" "$url/api/user"; }
+	sign_in() {
+		curl -fsS -H 'Content-Type: application/json' \
+			-d "{\"user\":{\"email\":\"$u@example.com\",\"password\":\"password1\"}}" "$url/api/users/login" | jq -r .user.token
+	}
+	u="key$(date +%s%N)"
+	start_with "$old"
+	t1=$(curl -fsS -H 'Content-Type: application/json' \
+		-d "{\"user\":{\"username\":\"$u\",\"email\":\"$u@example.com\",\"password\":\"password1\"}}" \
+		"$url/api/users" | jq -r .user.token)
+	start_with "$old,$new" # pass 1: accept the new key, still sign with the old
+	[ "$(status_with "$t1")" = 200 ] || fail "pass 1 rejects an old token"
+	tp1=$(sign_in)
+	start_with "$new,$old" # pass 2: sign with the new key
+	[ "$(status_with "$t1")" = 200 ] || fail "pass 2 rejects an old token"
+	t2=$(sign_in)
+	start_with "$new" # pass 3: the old key is gone
+	[ "$(status_with "$t2")" = 200 ] || fail "pass 3 rejects a token issued in pass 2 (not signed with the new key?)"
+	[ "$(status_with "$t1")" = 401 ] || fail "pass 3 still accepts a token signed with the removed key"
+	[ "$(status_with "$tp1")" = 401 ] || fail "pass 3 accepts a pass-1 token: pass 1 signed with the new key"
+	podman rm -f -v -t 10 "$c" >/dev/null
+	podman volume rm "$vol" >/dev/null
 }
 
 step_prometheus() {
@@ -275,8 +318,8 @@ step_compose() {
 	compose_down ci-ops-stage1 "$s1"
 
 	say "stage 3: PostgreSQL, three nodes, HAProxy"
-	export POSTGRES_IMAGE="$infra" HAPROXY_IMAGE="$infra" POSTGRES_PASSWORD="ci$RANDOM$RANDOM" \
-		CONDUIT_JWT_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)" \
+	CONDUIT_JWT_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)"
+	export POSTGRES_IMAGE="$infra" HAPROXY_IMAGE="$infra" POSTGRES_PASSWORD="ci$RANDOM$RANDOM" CONDUIT_JWT_KEYS \
 		POSTGRES_PORT=27032 NODE1_PORT=27041 NODE2_PORT=27042 NODE3_PORT=27043 \
 		LB_ADDR=127.0.0.1:27030 STATS_PORT=27031
 	compose_down ci-ops-stage3 "$s3"
