@@ -13,6 +13,8 @@
 #                 +2, nodes on +11, +12, … (24100; keep below 32768)
 #   DATABASE_URL  use this PostgreSQL instead of starting a throwaway one
 #   DRAIN_DELAY   --drain-delay of the nodes (3s; see deploy/haproxy/haproxy.cfg)
+#   MONITOR       "prometheus": also run Prometheus (Debian package) with
+#                 deploy/prometheus/ scraping every node, on BASE_PORT+3
 #
 # A throwaway PostgreSQL is created with initdb and run as the 'postgres'
 # user (when run as root) in $STAGE3_DIR/pg. Nodes share one signing key
@@ -28,6 +30,7 @@ pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 lb_port=$base
 stats_port=$((base + 1))
 pg_port=$((base + 2))
+prom_port=$((base + 3))
 
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
 pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
@@ -85,6 +88,24 @@ haproxy_cfg() {
 	haproxy -q -c -f "$dir/haproxy.cfg"
 }
 
+# start_prometheus: with MONITOR=prometheus, the shipped prometheus.yml and
+# alerts.yml with a targets file naming this runner's nodes.
+start_prometheus() {
+	[ "${MONITOR:-}" = prometheus ] || return 0
+	command -v prometheus >/dev/null || { echo "MONITOR=prometheus needs prometheus (apt-get install prometheus)" >&2; exit 1; }
+	alive "$(pid_of prometheus)" && return 0
+	mkdir -p "$dir/prometheus/targets"
+	cp "$root/deploy/prometheus/prometheus.yml" "$root/deploy/prometheus/alerts.yml" "$dir/prometheus/"
+	{
+		echo "- targets:"
+		for i in $(seq 1 "$nodes"); do echo "    - 127.0.0.1:$((base + 10 + i))"; done
+	} >"$dir/prometheus/targets/conduit.yml"
+	launch prometheus prometheus --config.file="$dir/prometheus/prometheus.yml" \
+		--storage.tsdb.path="$dir/prometheus/data" --web.listen-address="127.0.0.1:$prom_port"
+	wait_http "http://127.0.0.1:$prom_port/-/ready" 30
+	echo "Prometheus: http://127.0.0.1:$prom_port/ (alerts: /alerts)"
+}
+
 cmd_start() {
 	command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get install haproxy)" >&2; exit 1; }
 	mkdir -p "$dir"
@@ -101,15 +122,16 @@ cmd_start() {
 	haproxy_cfg
 	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
 	wait_http "http://127.0.0.1:$lb_port/readyz" 10
+	start_prometheus
 	echo "stage 3 is up: http://127.0.0.1:$lb_port/ (HAProxy stats: http://127.0.0.1:$stats_port/)"
 }
 
 cmd_status() {
 	local name pid state
-	for name in postgres $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy; do
+	for name in postgres $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy $([ -f "$dir/prometheus.pid" ] && echo prometheus); do
 		pid=$(pid_of "$name")
 		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
-		printf '%-9s %s\n' "$name" "$state"
+		printf '%-10s %s\n' "$name" "$state"
 	done
 	curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$lb_port/readyz" 2>/dev/null &&
 		echo "load balancer: ready on http://127.0.0.1:$lb_port/" || echo "load balancer: not answering"
@@ -129,6 +151,7 @@ stop_pid() {
 }
 
 cmd_stop() {
+	stop_pid prometheus TERM
 	stop_pid haproxy TERM
 	for f in "$dir"/node*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)" TERM; done
 	stop_pid postgres INT # fast shutdown
