@@ -9,12 +9,12 @@
 # Settings (environment):
 #   STAGE3_DIR    state directory: pids, logs, configs, the database (./.stage3)
 #   NODES         number of Conduit nodes (3)
+#   MONITOR       "prometheus": also run Prometheus (Debian package) with
+#                 deploy/prometheus/ scraping every node, on BASE_PORT+4
 #   BASE_PORT     HAProxy listens here, its stats page on +1, PostgreSQL on
 #                 +2, nodes on +11, +12, … (24100; keep below 32768)
 #   DATABASE_URL  use this PostgreSQL instead of starting a throwaway one
 #   DRAIN_DELAY   --drain-delay of the nodes (3s; see deploy/haproxy/haproxy.cfg)
-#   MONITOR       "prometheus": also run Prometheus (Debian package) with
-#                 deploy/prometheus/ scraping every node, on BASE_PORT+3
 #
 # A throwaway PostgreSQL is created with initdb and run as the 'postgres'
 # user (when run as root) in $STAGE3_DIR/pg. Nodes share one signing key
@@ -30,7 +30,6 @@ pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 lb_port=$base
 stats_port=$((base + 1))
 pg_port=$((base + 2))
-prom_port=$((base + 3))
 
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
 pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
@@ -91,6 +90,7 @@ haproxy_cfg() {
 # start_prometheus: with MONITOR=prometheus, the shipped prometheus.yml and
 # alerts.yml with a targets file naming this runner's nodes.
 start_prometheus() {
+	local prom_port=$((base + 4))
 	[ "${MONITOR:-}" = prometheus ] || return 0
 	command -v prometheus >/dev/null || { echo "MONITOR=prometheus needs prometheus (apt-get install prometheus)" >&2; exit 1; }
 	alive "$(pid_of prometheus)" && return 0
@@ -128,11 +128,13 @@ cmd_start() {
 
 cmd_status() {
 	local name pid state
-	for name in postgres $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy $([ -f "$dir/prometheus.pid" ] && echo prometheus); do
+	for name in postgres $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy; do
 		pid=$(pid_of "$name")
 		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
-		printf '%-10s %s\n' "$name" "$state"
+		printf '%-9s %s\n' "$name" "$state"
 	done
+	pid=$(pid_of prometheus)
+	[ -n "$pid" ] && alive "$pid" && echo "prometheus running (pid $pid) on http://127.0.0.1:$((base + 4))/"
 	curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$lb_port/readyz" 2>/dev/null &&
 		echo "load balancer: ready on http://127.0.0.1:$lb_port/" || echo "load balancer: not answering"
 }
