@@ -294,6 +294,20 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 	case <-time.After(30 * time.Second):
 		t.Fatal("conduit did not log its listening address within 30 s")
 	}
+	// A node may listen before it is ready (migrations on start).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not ready within 30 s", base)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, path := range []string{"/", "/api/tags", "/api/articles", "/readyz"} {
 		get(t, base+path)
 	}
