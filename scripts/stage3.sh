@@ -9,6 +9,8 @@
 # Settings (environment):
 #   STAGE3_DIR    state directory: pids, logs, configs, the database (./.stage3)
 #   NODES         number of Conduit nodes (3)
+#   MONITOR       "prometheus": also run Prometheus (Debian package) with
+#                 deploy/prometheus/ scraping every node, on BASE_PORT+4
 #   BASE_PORT     HAProxy listens here, its stats page on +1, PostgreSQL on
 #                 +2, nodes on +11, +12, … (24100; keep below 32768)
 #   DATABASE_URL  use this PostgreSQL instead of starting a throwaway one
@@ -106,6 +108,25 @@ haproxy_cfg() {
 	haproxy -q -c -f "$dir/haproxy.cfg"
 }
 
+# start_prometheus: with MONITOR=prometheus, the shipped prometheus.yml and
+# alerts.yml with a targets file naming this runner's nodes.
+start_prometheus() {
+	local prom_port=$((base + 4))
+	[ "${MONITOR:-}" = prometheus ] || return 0
+	command -v prometheus >/dev/null || { echo "MONITOR=prometheus needs prometheus (apt-get install prometheus)" >&2; exit 1; }
+	alive "$(pid_of prometheus)" && return 0
+	mkdir -p "$dir/prometheus/targets"
+	cp "$root/deploy/prometheus/prometheus.yml" "$root/deploy/prometheus/alerts.yml" "$dir/prometheus/"
+	{
+		echo "- targets:"
+		for i in $(seq 1 "$nodes"); do echo "    - 127.0.0.1:$((base + 10 + i))"; done
+	} >"$dir/prometheus/targets/conduit.yml"
+	launch prometheus prometheus --config.file="$dir/prometheus/prometheus.yml" \
+		--storage.tsdb.path="$dir/prometheus/data" --web.listen-address="127.0.0.1:$prom_port"
+	wait_http "http://127.0.0.1:$prom_port/-/ready" 30
+	echo "Prometheus: http://127.0.0.1:$prom_port/ (alerts: /alerts)"
+}
+
 cmd_start() {
 	command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get install haproxy)" >&2; exit 1; }
 	mkdir -p "$dir"
@@ -123,6 +144,7 @@ cmd_start() {
 	haproxy_cfg
 	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
 	wait_http "http://127.0.0.1:$lb_port/readyz" 10
+	start_prometheus
 	echo "stage 3 is up: http://127.0.0.1:$lb_port/ (HAProxy stats: http://127.0.0.1:$stats_port/)"
 }
 
@@ -133,6 +155,8 @@ cmd_status() {
 		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
 		printf '%-9s %s\n' "$name" "$state"
 	done
+	pid=$(pid_of prometheus)
+	[ -n "$pid" ] && alive "$pid" && echo "prometheus running (pid $pid) on http://127.0.0.1:$((base + 4))/"
 	curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$lb_port/readyz" 2>/dev/null &&
 		echo "load balancer: ready on http://127.0.0.1:$lb_port/" || echo "load balancer: not answering"
 }
@@ -151,6 +175,7 @@ stop_pid() {
 }
 
 cmd_stop() {
+	stop_pid prometheus TERM
 	stop_pid haproxy TERM
 	for f in "$dir"/node*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)" TERM; done
 	stop_pid redis TERM
