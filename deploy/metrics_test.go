@@ -262,7 +262,8 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--log-format", "json")
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--data-dir", filepath.Join(dir, "data"), "--log-format", "json")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -275,24 +276,35 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
-	addr := make(chan string, 1)
+	// The public listener logs "listening"; metrics are on the private
+	// admin listener ("serving metrics on the admin listener").
+	addrs := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		sent := false
+		var public, admin string
 		for sc.Scan() {
 			var l struct{ Msg, Addr string }
-			if !sent && json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "listening" {
-				addr <- l.Addr
-				sent = true
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			switch {
+			case l.Msg == "listening":
+				public = l.Addr
+			case strings.Contains(l.Msg, "admin listener"):
+				admin = l.Addr
+			}
+			if public != "" && admin != "" {
+				addrs <- [2]string{public, admin}
+				public, admin = "", "-" // send once
 			}
 		}
 	}()
-	var base string
+	var base, adminBase string
 	select {
-	case a := <-addr:
-		base = "http://" + a
+	case a := <-addrs:
+		base, adminBase = "http://"+a[0], "http://"+a[1]
 	case <-time.After(30 * time.Second):
-		t.Fatal("conduit did not log its listening address within 30 s")
+		t.Fatal("conduit did not log its listening and admin addresses within 30 s")
 	}
 	// A node may listen before it is ready (migrations on start).
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -312,7 +324,7 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 		get(t, base+path)
 	}
 	names := map[string]bool{}
-	for line := range strings.SplitSeq(get(t, metricsURL(base)), "\n") {
+	for line := range strings.SplitSeq(get(t, adminBase+"/metrics"), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -320,11 +332,6 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 	}
 	return names
 }
-
-// metricsURL is where a node serves its metrics. Today that is the public
-// listener; when /metrics moves to the admin listener, start the node with
-// that listener here and point this at it.
-func metricsURL(base string) string { return base + "/metrics" }
 
 func get(t *testing.T, url string) string {
 	t.Helper()
