@@ -9,7 +9,7 @@
 #   scripts/ci-ops.sh grafana      dashboard JSON and its metric names vs a live node
 #   scripts/ci-ops.sh compose      Compose stage 1 and stage 3 (docker-compose on
 #                                  Podman), Postman suite on each, Prometheus
-#                                  scraping the stage 3 nodes
+#                                  scraping the stage 3 nodes' admin listeners
 #   scripts/ci-ops.sh helm         helm lint/template, kubeconform against the
 #                                  Kubernetes schemas (offline)
 #   scripts/ci-ops.sh all          all of the above, in that order (the default)
@@ -73,6 +73,16 @@ wait_ready() {
 	fail "no ready answer from $1/readyz within $2 s"
 }
 
+# metrics_private PUBLIC_URL ADMIN_URL: Prometheus metrics are served on
+# the node's admin listener and not on its public address.
+metrics_private() {
+	local code
+	code=$(curl -s -o "$work/public-metrics" -w '%{http_code}' "$1/metrics")
+	[ "$code" = 404 ] || fail "$1/metrics answered $code, want 404: metrics must not be on the public address"
+	if grep -q '^conduit_http_requests_total' "$work/public-metrics"; then fail "$1/metrics serves metrics"; fi
+	curl -fsS "$2/metrics" | grep -q '^conduit_http_requests_total{' || fail "no conduit_http_requests_total on the admin listener $2/metrics"
+}
+
 step_tools() {
 	local need=() pkg
 	for pkg in podman runc prometheus mmdebstrap ca-certificates tzdata curl jq postgresql-client-15; do
@@ -110,7 +120,7 @@ step_image() {
 	say "build $image"
 	deploy/container/build.sh "$image"
 	podman image prune -f >/dev/null
-	local size user c=ci-ops-image vol=ci-ops-image-data url=http://127.0.0.1:27010
+	local size user c=ci-ops-image vol=ci-ops-image-data url=http://127.0.0.1:27010 admin=http://127.0.0.1:27012
 	size=$(podman image inspect "$image" --format '{{.Size}}')
 	user=$(podman image inspect "$image" --format '{{.Config.User}}')
 	say "image size $((size / 1024 / 1024)) MiB, user $user"
@@ -121,10 +131,11 @@ step_image() {
 	podman volume rm -f "$vol" >/dev/null 2>&1 || true
 	containers+=("$c")
 	# Stage 1: SQLite and the generated key in a named volume; all
-	# configuration by environment.
+	# configuration by environment; metrics on a loopback admin listener.
 	run_stage1() {
 		podman run -d --name "$c" -v "$vol:/data" \
-			-e CONDUIT_ADDR=127.0.0.1:27010 -e CONDUIT_BCRYPT_COST=4 -e CONDUIT_DRAIN_DELAY=1s \
+			-e CONDUIT_ADDR=127.0.0.1:27010 -e CONDUIT_ADMIN_ADDR=127.0.0.1:27012 \
+			-e CONDUIT_BCRYPT_COST=4 -e CONDUIT_DRAIN_DELAY=1s \
 			"$image" >/dev/null
 		wait_ready "$url" 30
 	}
@@ -140,6 +151,7 @@ step_image() {
 		"$url/api/users" | jq -r .user.token)
 	[ -n "$token" ] && [ "$token" != null ] || fail "sign-up in the container"
 	grep -q '"msg":"starting"' <<<"$(podman logs "$c" 2>&1)" || fail "no JSON log line from the container"
+	metrics_private "$url" "$admin"
 
 	say "SIGTERM: drain and exit 0; then start again on the same volume"
 	podman stop -t 20 "$c" >/dev/null
@@ -165,7 +177,7 @@ step_image() {
 	podman rm -f -v -t 10 "$c" >/dev/null
 	podman volume rm "$vol" >/dev/null
 	rotate_keys
-	say "image OK: non-root, static, stage 1 on a volume, config by environment, drains on SIGTERM, volume backup restores, keys rotate"
+	say "image OK: non-root, static, stage 1 on a volume, config by environment, metrics only on the admin listener, drains on SIGTERM, volume backup restores, keys rotate"
 }
 
 # rotate_keys: the three passes of the key rotation runbook
@@ -258,16 +270,50 @@ step_helm() {
 		expect "$f" 'name: CONDUIT_JWT_KEYS' "shared signing keys from a Secret"
 		expect "$f" 'readOnlyRootFilesystem: true' "a read-only root filesystem"
 	done
+	for f in "$work/default.yaml" "$work/full.yaml"; do
+		expect "$f" 'name: CONDUIT_ADMIN_ADDR' "metrics on the admin listener"
+		expect "$f" 'prometheus.io/path: /metrics' "scrape annotations"
+		expect "$(rendered "$f" metrics-service.yaml)" 'clusterIP: None' "a headless metrics Service"
+		expect "$(rendered "$f" metrics-service.yaml)" 'targetPort: metrics' "the metrics Service targets the admin port"
+		if grep -Eq 'metrics|9090|9102' "$(rendered "$f" service.yaml)"; then
+			fail "$(basename "$f"): the public Service exposes the metrics port"
+		fi
+	done
+	expect "$work/default.yaml" 'value: ":9090"' "CONDUIT_ADMIN_ADDR :9090 by default"
+	expect "$work/default.yaml" 'prometheus.io/port: "9090"' "the annotation names the admin port"
+	expect "$work/full.yaml" 'value: ":9102"' "CONDUIT_ADMIN_ADDR from metrics.port"
+	expect "$work/full.yaml" '^kind: NetworkPolicy$' "a NetworkPolicy"
+	expect "$(rendered "$work/full.yaml" networkpolicy.yaml)" 'kubernetes.io/metadata.name: observability' "the metrics port open to metricsFrom"
+	helm template conduit "$chart" --kube-version "$kube_version" --set metrics.enabled=false >"$work/nometrics.yaml"
+	if grep -Eq 'CONDUIT_ADMIN_ADDR|prometheus.io|-metrics$' "$work/nometrics.yaml"; then fail "metrics.enabled=false still renders metrics"; fi
+	refuses() { # WHAT ERROR-PATTERN HELM-ARGS...
+		local what=$1 pattern=$2
+		shift 2
+		if helm template conduit "$chart" --kube-version "$kube_version" "$@" >/dev/null 2>"$work/err"; then
+			fail "the chart rendered $what"
+		fi
+		expect "$work/err" "$pattern" "a clear error for $what"
+	}
+	refuses "metrics on the public port" 'metrics.port must differ from containerPort' --set metrics.port=8080
+	refuses "CONDUIT_ADMIN_ADDR under config" 'set by the chart' --set config.CONDUIT_ADMIN_ADDR=:9999
+	refuses "a NetworkPolicy admitting everyone to metrics" 'networkPolicy.metricsFrom is empty' \
+		--set networkPolicy.enabled=true --set networkPolicy.metricsFrom=null
 	expect "$work/default.yaml" 'value: "5s"' "CONDUIT_DRAIN_DELAY 5s by default"
 	expect "$work/default.yaml" 'terminationGracePeriodSeconds: 25' "grace = drain + shutdown + 5 s"
 	expect "$work/full.yaml" 'seconds: 8' "preStop sleep of drain.seconds"
 	expect "$work/full.yaml" '^kind: Ingress$' "an Ingress"
 	expect "$work/full.yaml" 'args:$' "the worker Deployment"
 	if grep -q 'name: conduit-worker' "$work/default.yaml"; then fail "the worker is on by default"; fi
-	if helm template conduit "$chart" --kube-version "$kube_version" --set database.existingSecret= >/dev/null 2>"$work/err"; then
-		fail "the chart rendered without a database"
-	fi
-	expect "$work/err" 'set database.url or database.existingSecret' "a clear error without a database"
+	refuses "without a database" 'set database.url or database.existingSecret' --set database.existingSecret=
+}
+
+# rendered FILE TEMPLATE: the manifest helm template rendered from
+# templates/TEMPLATE, written next to FILE; prints its path.
+rendered() {
+	local out=$1.$2
+	awk -v src="# Source: conduit/templates/$2" '/^---/ { p = 0 } $0 == src { p = 1 } p' "$1" >"$out"
+	[ -s "$out" ] || fail "$(basename "$1"): nothing rendered from templates/$2"
+	echo "$out"
 }
 
 # compose_down PROJECT FILE: stop and remove a Compose project, its volumes
@@ -312,15 +358,17 @@ step_compose() {
 	say "stage 1: one container, a volume"
 	compose_down ci-ops-stage1 "$s1"
 	projects+=("ci-ops-stage1 $s1")
-	CONDUIT_ADDR=127.0.0.1:27020 docker-compose -p ci-ops-stage1 -f "$s1" up -d
+	CONDUIT_ADDR=127.0.0.1:27020 CONDUIT_ADMIN_ADDR=127.0.0.1:27021 docker-compose -p ci-ops-stage1 -f "$s1" up -d
 	wait_ready http://127.0.0.1:27020 60
 	postman http://127.0.0.1:27020
+	metrics_private http://127.0.0.1:27020 http://127.0.0.1:27021
 	compose_down ci-ops-stage1 "$s1"
 
 	say "stage 3: PostgreSQL, three nodes, HAProxy"
 	CONDUIT_JWT_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)"
 	export POSTGRES_IMAGE="$infra" HAPROXY_IMAGE="$infra" POSTGRES_PASSWORD="ci$RANDOM$RANDOM" CONDUIT_JWT_KEYS \
 		POSTGRES_PORT=27032 NODE1_PORT=27041 NODE2_PORT=27042 NODE3_PORT=27043 \
+		NODE1_ADMIN_PORT=27051 NODE2_ADMIN_PORT=27052 NODE3_ADMIN_PORT=27053 \
 		LB_ADDR=127.0.0.1:27030 STATS_PORT=27031
 	compose_down ci-ops-stage3 "$s3"
 	projects+=("ci-ops-stage3 $s3")
@@ -329,7 +377,8 @@ step_compose() {
 	for n in 27041 27042 27043; do wait_ready "http://127.0.0.1:$n" 120; done
 	wait_ready http://127.0.0.1:27030 30
 	postman http://127.0.0.1:27030
-	prometheus_scrapes 127.0.0.1:27041 127.0.0.1:27042 127.0.0.1:27043
+	for n in 1 2 3; do metrics_private "http://127.0.0.1:2704$n" "http://127.0.0.1:2705$n"; done
+	prometheus_scrapes 127.0.0.1:27051 127.0.0.1:27052 127.0.0.1:27053
 	restore_stage3
 	compose_down ci-ops-stage3 "$s3"
 }
@@ -371,8 +420,8 @@ restore_stage3() {
 
 # prometheus_scrapes TARGET...: run the shipped prometheus.yml and alerts.yml
 # (Debian's Prometheus, for under a minute, on 127.0.0.1:27090) with a
-# targets file naming TARGET..., and require every node to be scraped and
-# every rule to evaluate.
+# targets file naming TARGET... (the nodes' admin listeners), and require
+# every node to be scraped and every rule to evaluate.
 prometheus_scrapes() {
 	local dir=$work/prometheus url=http://127.0.0.1:27090 t pid up rules
 	mkdir -p "$dir/targets"

@@ -8,11 +8,13 @@
 #
 # Settings (environment):
 #   STAGE3_DIR    state directory: pids, logs, configs, the database (./.stage3)
-#   NODES         number of Conduit nodes (3)
+#   NODES         number of Conduit nodes (3, at most 9)
 #   MONITOR       "prometheus": also run Prometheus (Debian package) with
-#                 deploy/prometheus/ scraping every node, on BASE_PORT+4
+#                 deploy/prometheus/ scraping every node's admin listener,
+#                 on BASE_PORT+4
 #   BASE_PORT     HAProxy listens here, its stats page on +1, PostgreSQL on
-#                 +2, nodes on +11, +12, … (24100; keep below 32768)
+#                 +2, nodes on +11, +12, …, their admin listeners (/metrics)
+#                 on +21, +22, … (24100; keep below 32768)
 #   DATABASE_URL  use this PostgreSQL instead of starting a throwaway one
 #   DRAIN_DELAY   --drain-delay of the nodes (3s; see deploy/haproxy/haproxy.cfg)
 #   CACHE         "redis": start a redis-server of our own on +3 (never the
@@ -22,6 +24,8 @@
 # A throwaway PostgreSQL is created with initdb and run as the 'postgres'
 # user (when run as root) in $STAGE3_DIR/pg. Nodes share one signing key
 # (written once to $STAGE3_DIR/jwt.keys), so any node accepts any token.
+# start writes $STAGE3_DIR/cluster.env (shell-sourceable): LB_URL, NODE_URLS,
+# ADMIN_URLS (the nodes' /metrics listeners), DATABASE_URL, PROMETHEUS_URL.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +39,11 @@ stats_port=$((base + 1))
 pg_port=$((base + 2))
 redis_port=$((base + 3))
 cache=${CACHE:-}
+# Node i listens on base+10+i, its admin listener (/metrics) on base+20+i.
+if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 9 ]; then
+	echo "NODES must be 1..9 (admin listeners start at BASE_PORT+21)" >&2
+	exit 2
+fi
 
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
 pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
@@ -95,6 +104,7 @@ start_node() { # I
 	[ "$cache" = redis ] && cache_url="redis://127.0.0.1:$redis_port/0"
 	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") CONDUIT_CACHE_URL=$cache_url \
 		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$port" --drain-delay "$drain" \
+		--admin-addr "127.0.0.1:$((base + 20 + i))" \
 		--trusted-proxies 127.0.0.1 --log-format json
 }
 
@@ -109,7 +119,7 @@ haproxy_cfg() {
 }
 
 # start_prometheus: with MONITOR=prometheus, the shipped prometheus.yml and
-# alerts.yml with a targets file naming this runner's nodes.
+# alerts.yml with a targets file naming this runner's admin listeners.
 start_prometheus() {
 	local prom_port=$((base + 4))
 	[ "${MONITOR:-}" = prometheus ] || return 0
@@ -119,12 +129,33 @@ start_prometheus() {
 	cp "$root/deploy/prometheus/prometheus.yml" "$root/deploy/prometheus/alerts.yml" "$dir/prometheus/"
 	{
 		echo "- targets:"
-		for i in $(seq 1 "$nodes"); do echo "    - 127.0.0.1:$((base + 10 + i))"; done
+		for i in $(seq 1 "$nodes"); do echo "    - 127.0.0.1:$((base + 20 + i))"; done
 	} >"$dir/prometheus/targets/conduit.yml"
 	launch prometheus prometheus --config.file="$dir/prometheus/prometheus.yml" \
 		--storage.tsdb.path="$dir/prometheus/data" --web.listen-address="127.0.0.1:$prom_port"
 	wait_http "http://127.0.0.1:$prom_port/-/ready" 30
 	echo "Prometheus: http://127.0.0.1:$prom_port/ (alerts: /alerts)"
+}
+
+# urls OFFSET: comma-separated URLs of every node's port base+OFFSET+i.
+urls() {
+	local i out=""
+	for i in $(seq 1 "$nodes"); do out+="${out:+,}http://127.0.0.1:$((base + $1 + i))"; done
+	echo "$out"
+}
+
+write_env() {
+	local prom=""
+	[ "${MONITOR:-}" = prometheus ] && prom="http://127.0.0.1:$((base + 4))"
+	# umask: DATABASE_URL may hold a password.
+	(umask 077 && cat >"$dir/cluster.env") <<EOF
+# stage 3 on 127.0.0.1 (scripts/stage3.sh); source this file
+LB_URL='http://127.0.0.1:$lb_port'
+NODE_URLS='$(urls 10)'
+ADMIN_URLS='$(urls 20)'
+DATABASE_URL='$(database_url)'
+PROMETHEUS_URL='$prom'
+EOF
 }
 
 cmd_start() {
@@ -145,7 +176,8 @@ cmd_start() {
 	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
 	wait_http "http://127.0.0.1:$lb_port/readyz" 10
 	start_prometheus
-	echo "stage 3 is up: http://127.0.0.1:$lb_port/ (HAProxy stats: http://127.0.0.1:$stats_port/)"
+	write_env
+	echo "stage 3 is up: http://127.0.0.1:$lb_port/ (HAProxy stats: http://127.0.0.1:$stats_port/; settings in $dir/cluster.env)"
 }
 
 cmd_status() {
