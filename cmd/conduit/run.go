@@ -71,7 +71,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "debug-addr"}
+	"idempotency-ttl", "debug-addr", "replica-urls", "replica-max-lag"}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Parse("serve", "Runs the web server. The schema is migrated on start.", serveFlags, args, getenv, stderr)
@@ -104,24 +104,53 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	reg := prometheus.NewRegistry()
+	replicas := cfg.ReplicaURLList()
+	if len(replicas) > 0 && db.Dialect() != "postgres" {
+		logger.Warn("--replica-urls ignored: read replicas need a PostgreSQL --database-url")
+		replicas = nil
+	}
 	// --cache-items 0 takes the cache out entirely (every read goes to the
 	// database), which is what one wants when chasing a suspected stale read.
 	var svcCache conduit.Cache = cache.None{}
+	var memCache *cache.Memory
 	if cfg.CacheItems > 0 {
-		memCache := cache.NewMemory(cfg.CacheItems)
+		memCache = cache.NewMemory(cfg.CacheItems)
 		server.RegisterCacheStats(reg, "memory", memCache.Stats)
 		svcCache = memCache
-		if db.Dialect() == "postgres" {
-			// Several nodes may share this database: keep their caches
-			// coherent through LISTEN/NOTIFY.
-			coherent := cache.NewCoherent(memCache, cache.CoherentOptions{
-				Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
-				MaxPayload: store.MaxNotifyPayload,
-				Logger:     logger,
-			})
-			go db.Listen(ctx, cacheChannel, coherent, logger)
-			svcCache = coherent
+	}
+	// Several nodes may share this database: keep their caches coherent
+	// through LISTEN/NOTIFY; the same channel carries the replicas'
+	// read-your-writes positions.
+	var bus *cache.Coherent
+	if db.Dialect() == "postgres" && (memCache != nil || len(replicas) > 0) {
+		local := memCache
+		if local == nil {
+			local = cache.NewMemory(1) // the bus only; nothing is cached
 		}
+		bus = cache.NewCoherent(local, cache.CoherentOptions{
+			Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
+			MaxPayload: store.MaxNotifyPayload,
+			Logger:     logger,
+		})
+		go db.Listen(ctx, cacheChannel, bus, logger)
+		if memCache != nil {
+			svcCache = bus
+		}
+	}
+	if len(replicas) > 0 {
+		if err := db.AttachReplicas(ctx, store.ReplicaOptions{
+			URLs:   replicas,
+			MaxLag: cfg.ReplicaMaxLag,
+			UserOf: auth.UserID,
+			Bus:    bus,
+			Pool:   poolOptions(cfg),
+			Logger: logger,
+		}); err != nil {
+			return fmt.Errorf("--replica-urls: %w", err)
+		}
+		server.RegisterReadStats(reg, db.ReadStats)
+		logger.Info("reads that may lag go to replicas", slog.Int("replicas", len(db.ReadStats().Replicas)),
+			slog.Duration("max_lag", cfg.ReplicaMaxLag))
 	}
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 
@@ -182,14 +211,18 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	if cfg.DatabaseURL != "" {
-		return store.OpenPostgres(ctx, cfg.DatabaseURL, store.PostgresOptions{
-			MaxConns:         cfg.DBMaxConns,
-			ConnLifetime:     cfg.DBConnLifetime,
-			StatementTimeout: cfg.DBStatementTimeout,
-			ConnectTimeout:   cfg.DBConnectTimeout,
-		})
+		return store.OpenPostgres(ctx, cfg.DatabaseURL, poolOptions(cfg))
 	}
 	return store.OpenSQLite(ctx, cfg.SQLitePath())
+}
+
+func poolOptions(cfg config.Config) store.PostgresOptions {
+	return store.PostgresOptions{
+		MaxConns:         cfg.DBMaxConns,
+		ConnLifetime:     cfg.DBConnLifetime,
+		StatementTimeout: cfg.DBStatementTimeout,
+		ConnectTimeout:   cfg.DBConnectTimeout,
+	}
 }
 
 func newTokens(cfg config.Config) (*auth.Tokens, error) {

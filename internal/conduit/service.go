@@ -103,7 +103,9 @@ func (s *Service) Login(ctx context.Context, email, password string) (User, erro
 	var u User
 	err := ErrNotFound // no account has a NUL in its email, and PostgreSQL refuses to look
 	if !strings.ContainsRune(email, 0) {
-		u, err = s.store.UserByEmail(ctx, email)
+		// Fresh: a password just changed (or an account just made) must
+		// count at once, on whichever node the sign-in lands.
+		u, err = s.store.UserByEmail(Fresh(ctx), email)
 	}
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.Check(s.dummyHash(), password) // spend the same time as a real check
@@ -178,7 +180,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 
 // Profile returns the profile of username as seen by viewerID (0: anonymous).
 func (s *Service) Profile(ctx context.Context, viewerID int64, username string) (Profile, error) {
-	p, err := cached(ctx, s.cache, keyUsername(username), func() (Profile, error) {
+	p, err := cached(ctx, s.cache, keyUsername(username), func(ctx context.Context) (Profile, error) {
 		u, err := s.store.UserByUsername(ctx, username)
 		return profileOf(u), err
 	})
@@ -190,7 +192,7 @@ func (s *Service) Profile(ctx context.Context, viewerID int64, username string) 
 
 // profileByID returns the viewer-independent profile of a user.
 func (s *Service) profileByID(ctx context.Context, id int64) (Profile, error) {
-	return cached(ctx, s.cache, keyUser(id), func() (Profile, error) {
+	return cached(ctx, s.cache, keyUser(id), func(ctx context.Context) (Profile, error) {
 		u, err := s.store.UserByID(ctx, id)
 		return profileOf(u), err
 	})
@@ -290,7 +292,7 @@ func (s *Service) saveWithUniqueSlug(ctx context.Context, a *Article, save func(
 
 // Article returns the article with slug as seen by viewerID.
 func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Article, error) {
-	a, err := cached(ctx, s.cache, keyArticle(slug), func() (Article, error) {
+	a, err := cached(ctx, s.cache, keyArticle(slug), func(ctx context.Context) (Article, error) {
 		return s.store.ArticleBySlug(ctx, 0, slug)
 	})
 	if err != nil {
@@ -436,7 +438,8 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if ok {
 		return page, nil
 	}
-	page, err = s.store.ListArticles(ctx, viewerID, f)
+	// The page is kept: read it fresh (see Fresh).
+	page, err = s.store.ListArticles(Fresh(ctx), viewerID, f)
 	if err == nil {
 		s.lists.put(key, page, gen)
 	}
@@ -558,7 +561,7 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 
 // Tags lists the tags in use, most used first.
 func (s *Service) Tags(ctx context.Context) ([]string, error) {
-	return cached(ctx, s.cache, keyTags, func() ([]string, error) {
+	return cached(ctx, s.cache, keyTags, func(ctx context.Context) ([]string, error) {
 		return s.store.Tags(ctx)
 	})
 }
@@ -567,13 +570,14 @@ func (s *Service) Tags(ctx context.Context) ([]string, error) {
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 
 // cached returns the value under key, or loads, stores and returns it.
-// Errors are not cached.
-func cached[T any](ctx context.Context, c Cache, key string, load func() (T, error)) (T, error) {
+// Errors are not cached. The load reads fresh (see Fresh): a value kept
+// for minutes must not come from a copy of the data that lags behind.
+func cached[T any](ctx context.Context, c Cache, key string, load func(ctx context.Context) (T, error)) (T, error) {
 	var v T
 	if b, ok := c.Get(ctx, key); ok && json.Unmarshal(b, &v) == nil {
 		return v, nil
 	}
-	v, err := load()
+	v, err := load(Fresh(ctx))
 	if err != nil {
 		return v, err
 	}

@@ -41,6 +41,10 @@ type Config struct {
 	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 	DebugAddr      string        // pprof listener; empty: none
+
+	// Stage 4: read replicas (PostgreSQL only).
+	ReplicaURLs   string        // comma-separated replica URLs (see ReplicaURLList)
+	ReplicaMaxLag time.Duration // a replica further behind gets no reads
 }
 
 // option binds one flag to its environment variable.
@@ -82,6 +86,8 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
+		{"replica-urls", "CONDUIT_REPLICA_URLS", "PostgreSQL read replicas: comma-separated postgres:// URLs; a URL with several hosts (postgres://h1:5432,h2:5432/db) is one replica per host. Empty: every read goes to --database-url", str(&c.ReplicaURLs, "")},
+		{"replica-max-lag", "CONDUIT_REPLICA_MAX_LAG", "a replica further behind the primary than this gets no reads", dur(&c.ReplicaMaxLag, 5*time.Second)},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))
@@ -168,6 +174,15 @@ func (c *Config) validate() error {
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("--database-url must start with postgres:// (leave it empty for the embedded SQLite database)"))
 	}
+	for _, u := range c.ReplicaURLList() {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			errs = append(errs, errors.New("--replica-urls must be postgres:// URLs separated by commas"))
+			break
+		}
+	}
+	if c.ReplicaMaxLag < 0 {
+		errs = append(errs, errors.New("--replica-max-lag must not be negative"))
+	}
 	if c.DBMaxConns < 0 {
 		errs = append(errs, errors.New("--db-max-conns must not be negative"))
 	}
@@ -199,6 +214,24 @@ func (c Config) DatabaseDescription() string {
 		return "sqlite " + c.SQLitePath()
 	}
 	return MaskURL(c.DatabaseURL)
+}
+
+// ReplicaURLList splits ReplicaURLs. A comma also separates the hosts of
+// one URL (postgres://h1:5432,h2:5432/db), so a piece that does not start
+// a new URL belongs to the one before it.
+func (c Config) ReplicaURLList() []string {
+	var urls []string
+	for _, p := range strings.Split(c.ReplicaURLs, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+		case strings.Contains(p, "://") || len(urls) == 0:
+			urls = append(urls, p)
+		default:
+			urls[len(urls)-1] += "," + p
+		}
+	}
+	return urls
 }
 
 // MaskURL hides the password in a URL's user info and in a "password"

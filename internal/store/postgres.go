@@ -63,6 +63,37 @@ const migrateLockKey = 0x636f6e64756974
 // one ping: an unreachable database fails here with conduit.ErrUnavailable.
 func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, error) {
 	o := opts.withDefaults()
+	cfg, err := poolConfig(url, o)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	sqldb := stdlib.OpenDBFromPool(pool)
+	db := &DB{read: sqldb, write: sqldb, pool: pool, opTimeout: o.StatementTimeout + o.ConnectTimeout, d: dialect{
+		name:        "postgres",
+		rebind:      dollarRebind,
+		uniqueField: postgresUniqueField,
+		missingRef:  postgresMissingRef,
+		unavailable: postgresUnavailable,
+		// A migration may take long on a big database, and a second node
+		// waits for the first one's lock: no statement timeout for either.
+		migrateLock: fmt.Sprintf("SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(%d)", migrateLockKey),
+	}}
+	pctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", describeConfig(cfg), err)
+	}
+	return db, nil
+}
+
+// poolConfig parses url into a pool configuration with o's settings (the
+// primary's and every replica's pool are set up alike).
+func poolConfig(url string, o PostgresOptions) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may quote the URL, password included: don't wrap it.
@@ -86,29 +117,7 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 	}
 	// Times are compared and returned in UTC like SQLite's.
 	rp["timezone"] = "UTC"
-
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres pool: %w", err)
-	}
-	sqldb := stdlib.OpenDBFromPool(pool)
-	db := &DB{read: sqldb, write: sqldb, pool: pool, opTimeout: o.StatementTimeout + o.ConnectTimeout, d: dialect{
-		name:        "postgres",
-		rebind:      dollarRebind,
-		uniqueField: postgresUniqueField,
-		missingRef:  postgresMissingRef,
-		unavailable: postgresUnavailable,
-		// A migration may take long on a big database, and a second node
-		// waits for the first one's lock: no statement timeout for either.
-		migrateLock: fmt.Sprintf("SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(%d)", migrateLockKey),
-	}}
-	pctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout+time.Second)
-	defer cancel()
-	if err := db.Ping(pctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("connect to %s: %w", describeConfig(cfg), err)
-	}
-	return db, nil
+	return cfg, nil
 }
 
 // describeConfig names the server without credentials, for errors.

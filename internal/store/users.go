@@ -17,12 +17,14 @@ func scanUser(row interface{ Scan(...any) error }) (conduit.User, error) {
 // CreateUser inserts u and sets its ID.
 func (db *DB) CreateUser(ctx context.Context, u *conduit.User) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		return tx.queryRow(ctx, `
+		err := tx.queryRow(ctx, `
 			INSERT INTO users (username, email, password_hash, bio, image, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			u.Username, u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
 		).Scan(&u.ID)
+		tx.wroteFor(u.ID) // their first reads come with a token, after an anonymous sign-up
+		return err
 	})
 }
 

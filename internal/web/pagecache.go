@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
 // pageCache keeps, for a moment, the HTML of the list pages (home, a tag,
@@ -80,7 +82,8 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		rec := &recorder{ResponseWriter: w, before: cloneHeader(w.Header())}
-		next(rec, r)
+		// The page may be kept: build it from fresh reads (conduit.Fresh).
+		next(rec, r.WithContext(conduit.Fresh(r.Context())))
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
