@@ -189,6 +189,17 @@ func (db *DB) AttachReplicas(ctx context.Context, o ReplicaOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	// A write's position is the primary's WAL write position right after
+	// its COMMIT returned, which covers the commit only if COMMIT waited
+	// for it (pg_current_wal_insert_lsn would cover it always, but can
+	// point past a page header that replicas reach only with more WAL).
+	var syncCommit string
+	if err := db.read.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&syncCommit); err != nil {
+		return fmt.Errorf("check synchronous_commit: %w", db.mapErr(err))
+	}
+	if syncCommit == "off" {
+		return errors.New("read replicas need synchronous_commit on the primary (it is off): read-your-writes positions would miss commits")
+	}
 	s := &replicaSet{primary: db.read, maxLag: o.MaxLag, interval: o.CheckInterval, userOf: o.UserOf,
 		bus: o.Bus, logger: o.Logger, now: time.Now, pos: newPositions(o.Bus == nil), primaryUp: true}
 	popts := o.Pool.withDefaults()
