@@ -237,11 +237,16 @@ type load struct {
 	client *http.Client
 	users  []account
 	stats  loadStats
+	// nodes are the nodes' own URLs, for reads that must land on a given
+	// node (stage 4), and ownReads counts those reads.
+	nodes    []string
+	ownReads atomic.Int64
 
 	mu       sync.Mutex
 	ackedC   []string      // bodies of acknowledged comments
 	ackedA   []string      // titles of acknowledged articles
 	ackedBio map[int][]int // worker -> sequence numbers of its acknowledged bio updates
+	ackedAt  []time.Time   // when each write was acknowledged, in order
 	failures []string
 }
 
@@ -267,7 +272,12 @@ func (l *load) failureLog() []string {
 }
 
 func (l *load) do(method, path, token, key, body string) (int, []byte, http.Header, error) {
-	req, err := http.NewRequest(method, l.base+path, strings.NewReader(body))
+	return l.doAt(l.base, method, path, token, key, body)
+}
+
+// doAt is do against another base URL (one node, not the balancer).
+func (l *load) doAt(base, method, path, token, key, body string) (int, []byte, http.Header, error) {
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -312,6 +322,9 @@ func (l *load) write(method, path, token, key, body string, into func(b []byte) 
 				}
 			}
 			l.stats.acked.Add(1)
+			l.mu.Lock()
+			l.ackedAt = append(l.ackedAt, time.Now())
+			l.mu.Unlock()
 			return true
 		case err == nil && st == http.StatusConflict && bytes.Contains(b, []byte("was applied")):
 			l.stats.lost.Add(1)

@@ -409,7 +409,15 @@ func (s *replicaSet) count(r *replica, why primaryReason) {
 // retried elsewhere: on another replica, or the primary, or, when the
 // primary failed, on a replica holding every position known here.
 func (s *replicaSet) failed(ctx context.Context, r *replica, err error) (retry bool, to *replica) {
-	if ctx.Err() != nil || !serverGone(err) {
+	if ctx.Err() != nil {
+		return false, nil
+	}
+	if r != nil && replayConflict(err) {
+		// The replica cancelled the query to go on replaying: it is
+		// fine, the query just needs a server that is not replaying.
+		return true, nil
+	}
+	if !serverGone(err) {
 		return false, nil
 	}
 	if r != nil {
@@ -498,6 +506,13 @@ func serverGone(err error) bool {
 		return false
 	}
 	return postgresUnavailable(err)
+}
+
+// replayConflict reports a query a standby cancelled because it
+// conflicted with the WAL it had to replay (SQLSTATE 40001 on a standby).
+func replayConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40001"
 }
 
 // usableAny reports whether some replica can serve reads now.
