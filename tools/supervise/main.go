@@ -36,29 +36,32 @@ import (
 const prSetChildSubreaper = 36
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	status, err := run(os.Args[1:])
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "supervise:", err)
 		os.Exit(2)
 	}
+	os.Exit(status)
 }
 
-func run(args []string) error {
+// run returns the command's exit status once nothing is left to reap.
+func run(args []string) (int, error) {
 	fs := flag.NewFlagSet("supervise", flag.ContinueOnError)
 	pidfile := fs.String("pidfile", "", "write the command's PID here")
 	leftovers := fs.String("leftovers", "TERM", "signal for descendants still running after the command exits: TERM, INT, QUIT or KILL")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return 0, err
 	}
 	argv := fs.Args()
 	if len(argv) == 0 {
-		return errors.New("no command given")
+		return 0, errors.New("no command given")
 	}
 	sig, ok := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "KILL": syscall.SIGKILL}[*leftovers]
 	if !ok {
-		return fmt.Errorf("-leftovers %q: want TERM, INT, QUIT or KILL", *leftovers)
+		return 0, fmt.Errorf("-leftovers %q: want TERM, INT, QUIT or KILL", *leftovers)
 	}
 	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); e != 0 {
-		return fmt.Errorf("become a subreaper: %w", e)
+		return 0, fmt.Errorf("become a subreaper: %w", e)
 	}
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -66,7 +69,7 @@ func run(args []string) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return err
+		return 0, err
 	}
 	child := cmd.Process.Pid
 	if *pidfile != "" {
@@ -89,11 +92,11 @@ func run(args []string) error {
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
 		switch {
 		case errors.Is(err, syscall.ECHILD):
-			os.Exit(status)
+			return status, nil
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case err != nil:
-			return err
+			return 0, err
 		case pid == child:
 			exited = true
 			status = ws.ExitStatus()
