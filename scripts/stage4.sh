@@ -13,6 +13,8 @@
 #                                        is a streaming replica
 #   scripts/stage4.sh switchover         planned switchover to a synchronous
 #                                        standby; prints the new leader
+#   scripts/stage4.sh restart-nodes      restart the Conduit nodes (e.g. with
+#                                        other NODE_FLAGS)
 #
 # Settings (environment):
 #   STAGE4_DIR  state: pids, logs, configs, data (./.stage4)
@@ -365,15 +367,25 @@ cmd_switchover() {
 	echo "$cand"
 }
 
+cmd_restart_nodes() {
+	local i
+	for i in $(seq 1 $nodes); do stop_one "node$i" TERM & done
+	wait
+	for i in $(seq 1 $nodes); do start_node "$i"; done
+	for i in $(seq 1 $nodes); do wait_http "http://127.0.0.1:$(node_port "$i")/readyz" 30; done
+	echo "nodes restarted"
+}
+
 case "${1:-}" in
 start) cmd_start ;;
+restart-nodes) cmd_restart_nodes ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 kill-leader) cmd_kill_leader ;;
 start-member) cmd_start_member "${2:-}" ;;
 switchover) cmd_switchover ;;
 *)
-	echo "usage: $0 start|stop|status|kill-leader|start-member NAME|switchover" >&2
+	echo "usage: $0 start|stop|status|kill-leader|start-member NAME|switchover|restart-nodes" >&2
 	exit 2
 	;;
 esac
