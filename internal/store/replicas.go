@@ -292,7 +292,8 @@ func (s *replicaSet) needs(ctx context.Context) (need uint64, known, fresh bool)
 	fresh = conduit.IsFresh(ctx)
 	user := s.userOf(ctx)
 	if user == 0 && !fresh {
-		return 0, true, false // anonymous: only the lag cut-off applies
+		// Anonymous: the lag cut-off, and the schema this node runs on.
+		return s.pos.schemaFloor(), true, false
 	}
 	need, known = s.pos.need(user, fresh)
 	return need, known, fresh
@@ -536,6 +537,20 @@ type positions struct {
 	busUp   bool
 	pending uint64 // generation waiting for its floor (0: none)
 	gen     uint64
+	// schema is the first floor taken, after this node migrated the
+	// schema: no read may see a replica from before its migrations.
+	schema uint64
+}
+
+// schemaFloor is the position every read needs (see schema); before the
+// first floor, the highest position heard of.
+func (p *positions) schemaFloor() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.schema == 0 {
+		return p.latest
+	}
+	return p.schema
 }
 
 // newPositions starts unknown; the floor is taken from the primary once
@@ -611,6 +626,9 @@ func (p *positions) establish(gen, lsn uint64) {
 	p.floor = max(p.floor, lsn)
 	p.latest = max(p.latest, lsn)
 	p.pending, p.known = 0, true
+	if p.schema == 0 {
+		p.schema = lsn
+	}
 }
 
 // prune forgets the positions every replica has replayed (at or below

@@ -230,3 +230,29 @@ func name(r *replica) string {
 
 // errGone is what a read gets from a server that went away.
 var errGone = io.ErrUnexpectedEOF
+
+// No read, anonymous ones included, goes to a replica that has not yet
+// replayed the schema this node migrated before it started serving.
+func TestSchemaFloor(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.pos = newPositions(true)
+	a := s.replicas[0]
+	a.set(true, 500, now)
+	s.pos.note(300)
+	if need, _, _ := s.needs(context.Background()); need != 300 {
+		t.Fatalf("before the first floor an anonymous read needs %d, want everything heard of (300)", need)
+	}
+	s.pos.establish(s.pos.waiting(), 900) // migrated up to 900, then started
+	if r, why := s.choose(s.pos.schemaFloor(), true, false); r != nil || why != forPosition {
+		t.Fatalf("anonymous read with the replica behind the schema: %v (%s), want the primary", name(r), reasonNames[why])
+	}
+	a.set(true, 900, now)
+	if r, _ := s.route(context.Background()); r != a {
+		t.Fatalf("anonymous read once the replica has the schema: %v, want a", name(r))
+	}
+	s.pos.prune(2000)
+	if s.pos.schemaFloor() != 900 {
+		t.Fatalf("the schema floor moved with pruning: %d", s.pos.schemaFloor())
+	}
+}
