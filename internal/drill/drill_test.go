@@ -190,11 +190,20 @@ func TestDrill(t *testing.T) {
 		elapsed.Seconds(), r.reads.Load()+r.writeAttempts.Load(), r.reads.Load(), r.writeAttempts.Load(), r.retries.Load(),
 		r.failedReads.Load(), r.staleReads.Load(), r.acked.Load(), r.writes.Load(), r.failedWrites.Load(), r.lost.Load(),
 		present, r.acked.Load(), dup, r.conflicts.Load(), r.unavailable.Load(), r.gateway.Load(), r.replayed.Load(), strings.Join(lbStats, " "))
+	l.report(t, summary, "CONDUIT_DRILL_REPORT", present, dup)
+}
+
+// report prints a drill's summary, writes it to the file named by the
+// environment variable reportEnv, logs the failures seen, and checks what
+// every drill demands: no failed or stale read, every acknowledged write
+// present (present of them were found), none applied twice (dup were).
+func (l *load) report(t *testing.T, summary, reportEnv string, present, dup int) {
+	t.Helper()
 	fmt.Println(summary)
 	t.Log("\n" + summary)
 	// go test shows a passing test's output only with -v; CI asks for the
 	// numbers in a file so that it can run the plain `go test ./...`.
-	if path := os.Getenv("CONDUIT_DRILL_REPORT"); path != "" {
+	if path := os.Getenv(reportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(summary+"\n"), 0o644); err != nil {
 			t.Errorf("write drill report: %v", err)
 		}
@@ -202,6 +211,7 @@ func TestDrill(t *testing.T) {
 	for _, f := range l.failureLog() {
 		t.Log("  " + f)
 	}
+	r := &l.stats
 	if r.failedReads.Load() != 0 {
 		t.Errorf("%d reads failed; want 0", r.failedReads.Load())
 	}

@@ -31,9 +31,9 @@ import (
 const (
 	workers4      = 4
 	pause4        = 10 * time.Millisecond
-	killAt4       = 8 * time.Second  // lose the leader this long into the load
-	restartAfter4 = 12 * time.Second // then start it again this much later
-	settle4       = 4 * time.Second  // before the switchover, and after it
+	killAt4       = 10 * time.Second // lose the leader this long into the load
+	restartAfter4 = 15 * time.Second // then start it again this much later
+	settle4       = 6 * time.Second  // before the switchover, and after it
 	// maxUnavailable is how long writes may fail per failover.
 	maxUnavailable = 15 * time.Second
 )
@@ -174,33 +174,12 @@ func TestDrillStage4(t *testing.T) {
 		gap1.Seconds(), gap2.Seconds(), longest.Seconds(),
 		r.acked.Load(), r.writes.Load(), present, dup,
 		r.conflicts.Load(), r.unavailable.Load(), r.gateway.Load(), r.replayed.Load(), strings.Join(rs, "; "))
-	fmt.Println(summary)
-	t.Log("\n" + summary)
-	if path := os.Getenv("CONDUIT_DRILL4_REPORT"); path != "" {
-		if err := os.WriteFile(path, []byte(summary+"\n"), 0o644); err != nil {
-			t.Errorf("write drill report: %v", err)
-		}
-	}
-	for _, f := range l.failureLog() {
-		t.Log("  " + f)
-	}
-	if r.failedReads.Load() != 0 {
-		t.Errorf("%d reads failed; want 0", r.failedReads.Load())
-	}
-	if r.staleReads.Load() != 0 {
-		t.Errorf("%d reads right after one's own acknowledged write did not show it; want 0", r.staleReads.Load())
-	}
-	if present != int(r.acked.Load()) {
-		t.Errorf("%d of %d acknowledged writes are missing", int(r.acked.Load())-present, r.acked.Load())
-	}
-	if dup != 0 {
-		t.Errorf("%d writes were applied twice", dup)
-	}
+	l.report(t, summary, "CONDUIT_DRILL4_REPORT", present, dup)
 	if gap1 > maxUnavailable || gap2 > maxUnavailable {
 		t.Errorf("writes were unavailable for %.1f s and %.1f s; want at most %v per failover", gap1.Seconds(), gap2.Seconds(), maxUnavailable)
 	}
-	if r.acked.Load() == 0 || r.reads.Load() == 0 || l.ownReads.Load() == 0 {
-		t.Errorf("the load generator did not do anything useful")
+	if l.ownReads.Load() == 0 {
+		t.Errorf("no write was read back on a node")
 	}
 }
 

@@ -150,7 +150,8 @@ func postgresUnavailable(err error) bool {
 			strings.HasPrefix(pe.Code, "57P"),      // admin/crash shutdown, cannot connect now
 			pe.Code == "57014",                     // query canceled: statement_timeout
 			pe.Code == "40001", pe.Code == "40P01", // serialization failure, deadlock: retry later
-			pe.Code == "25006": // read-only transaction: a standby, mid-failover
+			pe.Code == "25006", // read-only transaction: a standby, mid-failover
+			pe.Code == "55000" && strings.Contains(pe.Message, "recovery is in progress"): // a WAL function on a standby, mid-failover
 			return true
 		}
 		return false
