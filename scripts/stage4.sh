@@ -270,6 +270,12 @@ cmd_start() {
 		psql -X -q -h 127.0.0.1 -p "$lead_port" -U postgres -d postgres -c "CREATE DATABASE conduit"
 	haproxy_cfgs
 	alive "$(pid_of haproxy-pg)" || launch haproxy-pg haproxy -db -f "$dir/haproxy-pg.cfg"
+	# The primary must answer through the route the nodes use (HAProxy
+	# marks it up after its checks).
+	for _ in $(seq 1 200); do
+		PGCONNECT_TIMEOUT=2 psql -X -qtA "$(database_url)" -c "SELECT 1" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
 	# Migrate once up front, so the nodes do not race for the lock.
 	CONDUIT_DATABASE_URL=$(database_url) "$dir/conduit" migrate
 	for i in $(seq 1 $nodes); do start_node "$i"; done

@@ -194,7 +194,10 @@ func (db *DB) AttachReplicas(ctx context.Context, o ReplicaOptions) error {
 	// for it (pg_current_wal_insert_lsn would cover it always, but can
 	// point past a page header that replicas reach only with more WAL).
 	var syncCommit string
-	if err := db.read.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&syncCommit); err != nil {
+	bctx, cancel := db.bound(ctx)
+	err := db.read.QueryRowContext(bctx, `SHOW synchronous_commit`).Scan(&syncCommit)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("check synchronous_commit: %w", db.mapErr(err))
 	}
 	if syncCommit == "off" {
@@ -497,14 +500,13 @@ func (db *DB) primaryRow(ctx context.Context, q string, args ...any) row {
 }
 
 // serverGone reports errors that mean the server (or the way to it) is
-// gone, rather than that the query was slow or wrong.
+// gone, rather than that the query was slow or wrong. The caller has
+// checked that the request's own deadline has not passed, so a deadline
+// here is the connect timeout's.
 func serverGone(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "53")
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return false
 	}
 	return postgresUnavailable(err)
 }
