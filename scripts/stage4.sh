@@ -38,7 +38,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${STAGE4_DIR:-$root/.stage4}
 base=${BASE_PORT:-25400}
-route=${PG_ROUTE:-multihost}
+route=${PG_ROUTE:-}
+if [ -z "$route" ] && [ -f "$dir/cluster.env" ]; then # what start chose
+	route=$(sed -n "s/^PG_ROUTE='\(.*\)'\$/\1/p" "$dir/cluster.env")
+fi
+route=${route:-multihost}
 drain=${DRAIN_DELAY:-3s}
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 members=(pg1 pg2 pg3)
@@ -146,6 +150,19 @@ wait_sync() {
 		sleep 0.1
 	done
 	echo "no synchronous standby within $1 s" >&2
+	return 1
+}
+
+# wait_nodes_up SECONDS: HAProxy has every node in rotation.
+wait_nodes_up() {
+	local n
+	for _ in $(seq 1 $(($1 * 10))); do
+		n=$(curl -fsS --max-time 1 "http://127.0.0.1:$lb_stats/;csv" 2>/dev/null |
+			awk -F, '$1 == "conduit_nodes" && $2 ~ /^node/ && $18 == "UP"' | wc -l)
+		[ "$n" = "$nodes" ] && return 0
+		sleep 0.1
+	done
+	echo "HAProxy does not have all $nodes nodes up within $1 s" >&2
 	return 1
 }
 
@@ -281,7 +298,7 @@ cmd_start() {
 	for i in $(seq 1 $nodes); do start_node "$i"; done
 	for i in $(seq 1 $nodes); do wait_http "http://127.0.0.1:$(node_port "$i")/readyz" 30; done
 	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
-	wait_http "http://127.0.0.1:$lb_port/readyz" 10
+	wait_nodes_up 20
 	write_env
 	echo "stage 4 is up: http://127.0.0.1:$lb_port/ (leader $(leader); settings in $dir/cluster.env)"
 }
@@ -379,6 +396,7 @@ cmd_restart_nodes() {
 	wait
 	for i in $(seq 1 $nodes); do start_node "$i"; done
 	for i in $(seq 1 $nodes); do wait_http "http://127.0.0.1:$(node_port "$i")/readyz" 30; done
+	wait_nodes_up 20
 	echo "nodes restarted"
 }
 

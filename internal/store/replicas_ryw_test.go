@@ -200,10 +200,8 @@ func TestReplicaReadYourWrites(t *testing.T) {
 		a.must(t, 201, "POST", "/api/articles", alice, `{"article":{"title":"Second thoughts","description":"d","body":"b"}}`)
 		wrote := time.Now()
 		shows(t, "second article, own list", b.must(t, 200, "GET", "/api/articles?author=alice", alice, ""), `"title":"Second thoughts"`)
-		first := b.must(t, 200, "GET", "/api/articles?author=alice", carol, "")
-		if strings.Contains(first, "Second thoughts") {
-			t.Fatalf("carol's read right after alice's write already shows it: was it served by the replica, %d s late?\n%s", replicaDelay/time.Second, first)
-		}
+		// (Whether carol's first read lags depends on whether the replica
+		// is within the cut-off at that moment: both answers are right.)
 		for !strings.Contains(b.must(t, 200, "GET", "/api/articles?author=alice", carol, ""), "Second thoughts") {
 			if time.Since(wrote) > maxLag+3*time.Second {
 				t.Fatalf("carol still does not see alice's article %v after it was written (cut-off %v)", time.Since(wrote), maxLag)
