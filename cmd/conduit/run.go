@@ -104,53 +104,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	replicas := cfg.ReplicaURLList()
-	if len(replicas) > 0 && db.Dialect() != "postgres" {
-		logger.Warn("--replica-urls ignored: read replicas need a PostgreSQL --database-url")
-		replicas = nil
-	}
 	// --cache-items 0 takes the cache out entirely (every read goes to the
 	// database), which is what one wants when chasing a suspected stale read.
 	var svcCache conduit.Cache = cache.None{}
-	var memCache *cache.Memory
+	var coherent *cache.Coherent
 	if cfg.CacheItems > 0 {
-		memCache = cache.NewMemory(cfg.CacheItems)
+		memCache := cache.NewMemory(cfg.CacheItems)
 		server.RegisterCacheStats(reg, "memory", memCache.Stats)
 		svcCache = memCache
-	}
-	// Several nodes may share this database: keep their caches coherent
-	// through LISTEN/NOTIFY; the same channel carries the replicas'
-	// read-your-writes positions.
-	var bus *cache.Coherent
-	if db.Dialect() == "postgres" && (memCache != nil || len(replicas) > 0) {
-		local := memCache
-		if local == nil {
-			local = cache.NewMemory(1) // the bus only; nothing is cached
-		}
-		bus = cache.NewCoherent(local, cache.CoherentOptions{
-			Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
-			MaxPayload: store.MaxNotifyPayload,
-			Logger:     logger,
-		})
-		go db.Listen(ctx, cacheChannel, bus, logger)
-		if memCache != nil {
-			svcCache = bus
+		if db.Dialect() == "postgres" {
+			// Several nodes may share this database: keep their caches
+			// coherent through LISTEN/NOTIFY.
+			coherent = cache.NewCoherent(memCache, cache.CoherentOptions{
+				Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, cacheChannel, p) },
+				MaxPayload: store.MaxNotifyPayload,
+				Logger:     logger,
+			})
+			go db.Listen(ctx, cacheChannel, coherent, logger)
+			svcCache = coherent
 		}
 	}
-	if len(replicas) > 0 {
-		if err := db.AttachReplicas(ctx, store.ReplicaOptions{
-			URLs:   replicas,
-			MaxLag: cfg.ReplicaMaxLag,
-			UserOf: auth.UserID,
-			Bus:    bus,
-			Pool:   poolOptions(cfg),
-			Logger: logger,
-		}); err != nil {
-			return fmt.Errorf("--replica-urls: %w", err)
-		}
-		server.RegisterReadStats(reg, db.ReadStats)
-		logger.Info("reads that may lag go to replicas", slog.Int("replicas", len(db.ReadStats().Replicas)),
-			slog.Duration("max_lag", cfg.ReplicaMaxLag))
+	if err := attachReplicas(ctx, cfg, db, coherent, reg, logger); err != nil {
+		return err
 	}
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost})
 
