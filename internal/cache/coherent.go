@@ -43,6 +43,7 @@ type Coherent struct {
 	node      string
 	logger    *slog.Logger
 	echoWait  time.Duration
+	msgWait   time.Duration
 	connected atomic.Bool
 	seq       atomic.Uint64
 	connects  atomic.Uint64
@@ -73,7 +74,11 @@ type CoherentOptions struct {
 	// EchoWait bounds how long Delete waits for acknowledgements
 	// (default 500 ms).
 	EchoWait time.Duration
-	Logger   *slog.Logger
+	// BroadcastWait bounds how long Broadcast waits for them (default
+	// 3 s): its messages (read-your-writes positions) matter more than a
+	// cache entry, so a node that is slow, not gone, is waited for longer.
+	BroadcastWait time.Duration
+	Logger        *slog.Logger
 }
 
 // NewCoherent wraps local.
@@ -81,13 +86,16 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 	if o.EchoWait <= 0 {
 		o.EchoWait = 500 * time.Millisecond
 	}
+	if o.BroadcastWait <= 0 {
+		o.BroadcastWait = 3 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	c := &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
-		logger: o.Logger, echoWait: o.EchoWait, peers: map[string]bool{}, waiting: map[string]*ackWait{},
+		logger: o.Logger, echoWait: o.EchoWait, msgWait: o.BroadcastWait, peers: map[string]bool{}, waiting: map[string]*ackWait{},
 		handlers: map[string]handler{}}
 	return c
 }
@@ -119,7 +127,7 @@ func (c *Coherent) Delete(ctx context.Context, keys ...string) {
 	if len(keys) == 0 {
 		return
 	}
-	c.deliver(ctx, c.messages(keys))
+	c.deliver(ctx, c.messages(keys), c.echoWait)
 }
 
 // Broadcast sends msg to the handler of topic (see Handle) on every other
@@ -133,7 +141,7 @@ func (c *Coherent) Broadcast(ctx context.Context, topic, msg string) {
 		c.logger.WarnContext(ctx, "cache bus message cannot travel; dropped", slog.String("topic", topic), slog.Int("bytes", len(payload)))
 		return
 	}
-	c.deliver(ctx, [][2]string{{id, payload}})
+	c.deliver(ctx, [][2]string{{id, payload}}, c.msgWait)
 }
 
 // Handle registers fn to receive, in order and one at a time, the messages
@@ -151,8 +159,8 @@ func (c *Coherent) Handle(topic string, fn func(msg string), up func(bool)) {
 }
 
 // deliver publishes (id, payload) messages and waits until every known
-// peer has acknowledged them (see the type's comment).
-func (c *Coherent) deliver(ctx context.Context, msgs [][2]string) {
+// peer has acknowledged them, or wait passed (see the type's comment).
+func (c *Coherent) deliver(ctx context.Context, msgs [][2]string, wait time.Duration) {
 	// Every node must acknowledge every message; waiting for the last
 	// one is enough because a node applies messages in order.
 	last := msgs[len(msgs)-1][0]
@@ -182,7 +190,7 @@ func (c *Coherent) deliver(ctx context.Context, msgs [][2]string) {
 	if !expectAcks || !c.connected.Load() {
 		return
 	}
-	t := time.NewTimer(c.echoWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-w.done:

@@ -271,7 +271,8 @@ func (l *load) fail(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.failures) < 30 {
-		l.failures = append(l.failures, fmt.Sprintf(format, args...))
+		// The wall clock, to find the moment in the servers' logs.
+		l.failures = append(l.failures, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
 	}
 }
 

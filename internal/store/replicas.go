@@ -55,6 +55,16 @@ const (
 	// maxTracked bounds the positions kept per node; beyond it the floor
 	// rises to the highest one and the map starts again.
 	maxTracked = 100_000
+	// busSettle is how long after its bus (re)connects a node waits before
+	// it takes its floor: the other nodes learn of it from its hello, and
+	// until they have, their writes do not wait for it to hear their
+	// positions. A floor taken after that covers every write they did not
+	// wait for.
+	busSettle = time.Second
+	// lateAfter: a position heard later than this after it was sent may
+	// have been one its writer gave up waiting for (cache.Coherent waits
+	// 3 s for a Broadcast).
+	lateAfter = time.Second
 )
 
 // ReplicaOptions configures AttachReplicas.
@@ -539,6 +549,7 @@ type positions struct {
 	busUp   bool
 	pending uint64 // generation waiting for its floor (0: none)
 	gen     uint64
+	upAt    time.Time // when the bus last came up
 	// schema is the first floor taken, after this node migrated the
 	// schema: no read may see a replica from before its migrations.
 	schema uint64
@@ -598,23 +609,26 @@ func (p *positions) note(lsn uint64, users ...int64) {
 	}
 }
 
-// busUp and busDown follow the bus: on every connect a floor must be taken
-// again, later than the connect.
-func (p *positions) setBus(up bool) {
+// setBus follows the bus: on every connect a floor must be taken again,
+// busSettle after the connect.
+func (p *positions) setBus(up bool, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
-	p.busUp, p.known, p.pending = up, false, 0
+	p.busUp, p.known, p.pending, p.upAt = up, false, 0, now
 	if up {
 		p.pending = p.gen
 	}
 }
 
-// waiting returns the generation that needs a floor (0: none). The floor
-// must be read from the primary after this call.
-func (p *positions) waiting() uint64 {
+// waiting returns the generation that needs a floor now (0: none, or not
+// yet). The floor must be read from the primary after this call.
+func (p *positions) waiting(now time.Time) uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.upAt.IsZero() && now.Sub(p.upAt) < busSettle {
+		return 0
+	}
 	return p.pending
 }
 
@@ -664,7 +678,7 @@ func (s *replicaSet) wrote(ctx context.Context, users ...int64) error {
 	}
 	s.pos.note(lsn, users...)
 	if s.bus != nil {
-		msg := strconv.FormatUint(lsn, 10)
+		msg := strconv.FormatInt(s.now().UnixMilli(), 10) + " " + strconv.FormatUint(lsn, 10)
 		for _, u := range users {
 			msg += " " + strconv.FormatInt(u, 10)
 		}
@@ -673,18 +687,27 @@ func (s *replicaSet) wrote(ctx context.Context, users ...int64) error {
 	return nil
 }
 
-// heard takes a position broadcast by another node: "lsn user user…".
+// heard takes a position broadcast by another node: "sent lsn user
+// user…", sent in Unix milliseconds.
 func (s *replicaSet) heard(msg string) {
 	f := strings.Fields(msg)
-	if len(f) == 0 {
+	if len(f) < 2 {
 		return
 	}
-	lsn, err := strconv.ParseUint(f[0], 10, 64)
-	if err != nil {
+	sent, err1 := strconv.ParseInt(f[0], 10, 64)
+	lsn, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
 		return
 	}
-	users := make([]int64, 0, len(f)-1)
-	for _, x := range f[1:] {
+	if now := s.now(); now.Sub(time.UnixMilli(sent)) > lateAfter {
+		// Heard this late, the writer may have stopped waiting for this
+		// node: positions it did not wait to tell may be missing. Take a
+		// new floor, as after a reconnect.
+		s.logger.Warn("read-your-writes position arrived late; taking a new floor", slog.Duration("late", now.Sub(time.UnixMilli(sent))))
+		s.pos.setBus(true, now)
+	}
+	users := make([]int64, 0, len(f)-2)
+	for _, x := range f[2:] {
 		if u, err := strconv.ParseInt(x, 10, 64); err == nil {
 			users = append(users, u)
 		}
@@ -692,7 +715,7 @@ func (s *replicaSet) heard(msg string) {
 	s.pos.note(lsn, users...)
 }
 
-func (s *replicaSet) busUp(up bool) { s.pos.setBus(up) }
+func (s *replicaSet) busUp(up bool) { s.pos.setBus(up, s.now()) }
 
 // ---- checks ----
 
@@ -716,7 +739,7 @@ func (s *replicaSet) run(ctx context.Context) {
 // committed before it was taken).
 func (s *replicaSet) check(ctx context.Context) {
 	timeout := max(time.Second, 2*s.interval)
-	gen := s.pos.waiting()
+	gen := s.pos.waiting(s.now())
 	at := s.now()
 	var lsn uint64
 	pctx, cancel := context.WithTimeout(ctx, timeout)

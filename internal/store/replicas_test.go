@@ -25,7 +25,7 @@ func testSet(t *testing.T, now *time.Time, names ...string) *replicaSet {
 		userOf: func(ctx context.Context) int64 { id, _ := ctx.Value(userKey{}).(int64); return id },
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		now:    func() time.Time { return *now }, pos: newPositions(true), primaryUp: true, primaryOK: *now}
-	s.pos.establish(s.pos.waiting(), 0)
+	s.pos.establish(s.pos.waiting(*now), 0)
 	for _, n := range names {
 		s.replicas = append(s.replicas, &replica{name: n})
 	}
@@ -109,7 +109,7 @@ func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
 	a := s.replicas[0]
 	a.set(true, 500, now)
 	s.pos.note(400, 7)
-	s.pos.setBus(false) // the bus dropped: positions may be missing
+	s.pos.setBus(false, now) // the bus dropped: positions may be missing
 	if r, why := s.route(asUser(7)); r != nil || why != forUnknown {
 		t.Fatalf("with the bus down and the primary up: %v (%s), want the primary", name(r), reasonNames[why])
 	}
@@ -128,9 +128,13 @@ func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
 	if retry, to := s.failed(asUser(7), nil, errGone); !retry || to != a {
 		t.Fatalf("a read the primary failed was not retried on the replica (retry %v, to %v)", retry, name(to))
 	}
-	// The bus reconnects: a floor is needed from the primary first.
-	s.pos.setBus(true)
-	gen := s.pos.waiting()
+	// The bus reconnects: a floor is needed from the primary first, once
+	// the other nodes have had time to learn of this one.
+	s.pos.setBus(true, now)
+	if gen := s.pos.waiting(now.Add(busSettle / 2)); gen != 0 {
+		t.Fatal("a floor was wanted before the other nodes could know this one")
+	}
+	gen := s.pos.waiting(now.Add(busSettle))
 	if gen == 0 {
 		t.Fatal("no floor pending after the bus reconnected")
 	}
@@ -139,8 +143,8 @@ func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
 		t.Fatalf("after the floor: need %d known %v, want 450 true", need, known)
 	}
 	// A floor read for an older connection does not count.
-	s.pos.setBus(false)
-	s.pos.setBus(true)
+	s.pos.setBus(false, now)
+	s.pos.setBus(true, now)
 	s.pos.establish(gen, 10_000)
 	if _, known := s.pos.need(99, false); known {
 		t.Fatal("a floor taken before the last reconnect was accepted")
@@ -149,7 +153,7 @@ func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
 
 func TestPositionsPruneAndBound(t *testing.T) {
 	p := newPositions(true)
-	p.establish(p.waiting(), 0)
+	p.establish(p.waiting(time.Now()), 0)
 	p.note(100, 1)
 	p.note(300, 2)
 	p.note(200) // anonymous: only the highest position moves
@@ -181,8 +185,10 @@ func TestPositionsPruneAndBound(t *testing.T) {
 func TestHeardPositions(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s := testSet(t, &now, "a")
-	s.heard("1234 5 6")
+	sent := strconv.FormatInt(now.UnixMilli(), 10)
+	s.heard(sent + " 1234 5 6")
 	s.heard("garbage")
+	s.heard(sent + " garbage")
 	s.heard("")
 	for _, u := range []int64{5, 6} {
 		if n, _ := s.pos.need(u, false); n != 1234 {
@@ -191,6 +197,12 @@ func TestHeardPositions(t *testing.T) {
 	}
 	if n, _ := s.pos.need(0, true); n != 1234 {
 		t.Errorf("fresh need %d, want 1234", n)
+	}
+	// A position heard late: the writer may have stopped waiting for this
+	// node, so what it knows cannot be trusted until a new floor.
+	s.heard(strconv.FormatInt(now.Add(-2*lateAfter).UnixMilli(), 10) + " 1300 5")
+	if n, known := s.pos.need(5, false); n != 1300 || known {
+		t.Errorf("after a late position: need %d known %v, want 1300 and not known", n, known)
 	}
 }
 
@@ -243,7 +255,7 @@ func TestSchemaFloor(t *testing.T) {
 	if need, _, _ := s.needs(context.Background()); need != 300 {
 		t.Fatalf("before the first floor an anonymous read needs %d, want everything heard of (300)", need)
 	}
-	s.pos.establish(s.pos.waiting(), 900) // migrated up to 900, then started
+	s.pos.establish(s.pos.waiting(now), 900) // migrated up to 900, then started
 	if r, why := s.choose(s.pos.schemaFloor(), true, false); r != nil || why != forPosition {
 		t.Fatalf("anonymous read with the replica behind the schema: %v (%s), want the primary", name(r), reasonNames[why])
 	}
