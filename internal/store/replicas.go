@@ -314,8 +314,13 @@ func (s *replicaSet) needs(ctx context.Context) (need uint64, known, fresh bool)
 
 // choose picks an eligible replica round robin: up, within the lag
 // cut-off, and replayed up to need. known is false when positions may have
-// been missed; then the primary answers while it can.
+// been missed: then the primary is tried first, even if it was down a
+// moment ago (a new one may have taken writes this node has not heard
+// of); only if it fails (see failed) do the positions known so far decide.
 func (s *replicaSet) choose(need uint64, known, fresh bool) (*replica, primaryReason) {
+	if !known {
+		return nil, forUnknown
+	}
 	s.mu.Lock()
 	up, ref := s.primaryUp, s.now()
 	if !up {
@@ -324,9 +329,6 @@ func (s *replicaSet) choose(need uint64, known, fresh bool) (*replica, primaryRe
 		ref = s.primaryOK
 	}
 	s.mu.Unlock()
-	if !known && up {
-		return nil, forUnknown
-	}
 	var eligible [8]*replica
 	candidates := eligible[:0]
 	usable := false

@@ -116,15 +116,17 @@ func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
 	if r, _ := s.route(context.Background()); r != a {
 		t.Fatalf("anonymous reads need no positions: got %v", name(r))
 	}
-	// The primary fails (a failover): nothing new can commit, so the
-	// positions known so far are all there is, and the lag freezes.
+	// The primary fails (a failover). It is still tried first: a new one
+	// may already take writes this node has not heard of.
 	s.mu.Lock()
 	s.primaryUp = false
 	s.mu.Unlock()
 	now = now.Add(30 * time.Second)
-	if r, _ := s.route(asUser(7)); r != a {
-		t.Fatalf("primary down: user 7 read from %v, want a (replayed 500 >= 400)", name(r))
+	if r, why := s.route(asUser(7)); r != nil || why != forUnknown {
+		t.Fatalf("primary down, positions unknown: user 7 read from %v (%s), want the primary first", name(r), reasonNames[why])
 	}
+	// It fails: nothing new can commit without a primary, so the positions
+	// known so far are all there is, and the replicas' lag stays frozen.
 	if retry, to := s.failed(asUser(7), nil, errGone); !retry || to != a {
 		t.Fatalf("a read the primary failed was not retried on the replica (retry %v, to %v)", retry, name(to))
 	}
