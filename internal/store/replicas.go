@@ -39,12 +39,13 @@ import (
 //     replica that has replayed past every write position this node has
 //     heard of, so nothing cached is older than an acknowledged write.
 //
-// A node that may have missed positions (just started, or its bus was
-// down) takes the primary's position at the moment it (re)connects as a
-// floor for everyone. While the primary cannot be reached (a failover),
-// reads keep going to replicas with the positions known so far and the lag
-// they had when the primary was last seen: without a primary nothing new
-// can be committed.
+// A node that may have missed positions (just started, its bus was down,
+// or a position reached it late) sends signed-in and fresh reads to the
+// primary until it has taken the primary's position, a moment after the
+// bus is back, as a floor for everyone. While the primary cannot be
+// reached (a failover), reads it fails are retried on replicas with the
+// positions known so far and the lag the replicas had when the primary
+// was last seen: without a primary nothing new can be committed.
 
 // Replica defaults.
 const (
