@@ -26,7 +26,10 @@ primary() { timeout 10 psql -X -qtA "$DATABASE_URL" -c "$1"; }
 metric_sum() { # PREFIX: sum of a counter over the nodes
 	local u total=0 v
 	for u in ${NODE_URLS//,/ }; do
-		v=$(curl -fsS --max-time 5 "$u/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $2 } END { printf "%d", s }')
+		v=$(curl -fsS --max-time 5 "$u/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $2 } END { printf "%d", s }') || {
+			echo "no metrics from $u" >&2
+			exit 1
+		}
 		total=$((total + v))
 	done
 	echo "$total"

@@ -155,10 +155,12 @@ wait_sync() {
 
 # wait_nodes_up SECONDS: HAProxy has every node in rotation.
 wait_nodes_up() {
-	local n
+	local csv n
 	for _ in $(seq 1 $(($1 * 10))); do
-		n=$(curl -fsS --max-time 1 "http://127.0.0.1:$lb_stats/;csv" 2>/dev/null |
-			awk -F, '$1 == "conduit_nodes" && $2 ~ /^node/ && $18 == "UP"' | wc -l)
+		# (Not one pipeline: with pipefail, a balancer not listening yet
+		# would end the script.)
+		csv=$(curl -fsS --max-time 1 "http://127.0.0.1:$lb_stats/;csv" 2>/dev/null) || csv=""
+		n=$(printf '%s\n' "$csv" | awk -F, '$1 == "conduit_nodes" && $2 ~ /^node/ && $18 == "UP"' | wc -l)
 		[ "$n" = "$nodes" ] && return 0
 		sleep 0.1
 	done
