@@ -72,7 +72,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "admin-addr", "debug-addr",
+	"idempotency-ttl", "admin-addr", "debug-addr", "replica-urls", "replica-max-lag",
 	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr"}
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
@@ -154,6 +154,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, <-served)
 	}
 	defer closeCache()
+	// Read-your-writes positions share the cache's coherence channel
+	// when the cache is kept coherent over PostgreSQL (stage 3).
+	bus, _ := svcCache.(*cache.Coherent)
+	if err := attachReplicas(ctx, cfg, db, bus, reg, logger); err != nil {
+		stopServer()
+		return errors.Join(err, <-served)
+	}
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost},
 		conduit.WithThrottle(db, conduit.ThrottleLimits{
 			LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
@@ -271,14 +278,18 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 	if cfg.DatabaseURL != "" {
-		return store.OpenPostgres(ctx, cfg.DatabaseURL, store.PostgresOptions{
-			MaxConns:         cfg.DBMaxConns,
-			ConnLifetime:     cfg.DBConnLifetime,
-			StatementTimeout: cfg.DBStatementTimeout,
-			ConnectTimeout:   cfg.DBConnectTimeout,
-		})
+		return store.OpenPostgres(ctx, cfg.DatabaseURL, poolOptions(cfg))
 	}
 	return store.OpenSQLite(ctx, cfg.SQLitePath())
+}
+
+func poolOptions(cfg config.Config) store.PostgresOptions {
+	return store.PostgresOptions{
+		MaxConns:         cfg.DBMaxConns,
+		ConnLifetime:     cfg.DBConnLifetime,
+		StatementTimeout: cfg.DBStatementTimeout,
+		ConnectTimeout:   cfg.DBConnectTimeout,
+	}
 }
 
 func newTokens(cfg config.Config) (*auth.Tokens, error) {

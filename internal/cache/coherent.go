@@ -28,9 +28,14 @@ import (
 // connected the cache is bypassed, and on every reconnect it is cleared,
 // because invalidations sent meanwhile were lost.
 //
+// The same channel carries small messages for other parts of a node
+// (Broadcast and Handle), acknowledged the same way: the store's
+// read-your-writes positions travel so.
+//
 // Messages, one per payload: "hello <node>", "bye <node>",
-// "ack <node> <writer node>:<id>", and
-// "inv <node> <id>\n<key>\n<key>…" ("*" as the only key clears all).
+// "ack <node> <writer node>:<id>",
+// "inv <node> <id>\n<key>\n<key>…" ("*" as the only key clears all), and
+// "msg <node> <id> <topic>\n<payload>".
 type Coherent struct {
 	local     *Memory
 	publish   func(ctx context.Context, payload string) error
@@ -38,13 +43,21 @@ type Coherent struct {
 	node      string
 	logger    *slog.Logger
 	echoWait  time.Duration
+	msgWait   time.Duration
 	connected atomic.Bool
 	seq       atomic.Uint64
 	connects  atomic.Uint64
 
-	mu      sync.Mutex
-	peers   map[string]bool     // other nodes heard from
-	waiting map[string]*ackWait // invalidation id -> who must still ack
+	mu       sync.Mutex
+	peers    map[string]bool     // other nodes heard from
+	waiting  map[string]*ackWait // invalidation or message id -> who must still ack
+	handlers map[string]handler  // topic -> receiver of Broadcast messages
+}
+
+// handler receives one topic's messages (see Handle).
+type handler struct {
+	fn func(msg string)
+	up func(bool)
 }
 
 type ackWait struct {
@@ -61,7 +74,11 @@ type CoherentOptions struct {
 	// EchoWait bounds how long Delete waits for acknowledgements
 	// (default 500 ms).
 	EchoWait time.Duration
-	Logger   *slog.Logger
+	// BroadcastWait bounds how long Broadcast waits for them (default
+	// 3 s): its messages (read-your-writes positions) matter more than a
+	// cache entry, so a node that is slow, not gone, is waited for longer.
+	BroadcastWait time.Duration
+	Logger        *slog.Logger
 }
 
 // NewCoherent wraps local.
@@ -69,13 +86,18 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 	if o.EchoWait <= 0 {
 		o.EchoWait = 500 * time.Millisecond
 	}
+	if o.BroadcastWait <= 0 {
+		o.BroadcastWait = 3 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
-		logger: o.Logger, echoWait: o.EchoWait, peers: map[string]bool{}, waiting: map[string]*ackWait{}}
+	c := &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
+		logger: o.Logger, echoWait: o.EchoWait, msgWait: o.BroadcastWait, peers: map[string]bool{}, waiting: map[string]*ackWait{},
+		handlers: map[string]handler{}}
+	return c
 }
 
 // Watch calls fn when key is deleted on any node or the cache is cleared
@@ -105,7 +127,40 @@ func (c *Coherent) Delete(ctx context.Context, keys ...string) {
 	if len(keys) == 0 {
 		return
 	}
-	msgs := c.messages(keys)
+	c.deliver(ctx, c.messages(keys), c.echoWait)
+}
+
+// Broadcast sends msg to the handler of topic (see Handle) on every other
+// node and returns once they have acknowledged it, like Delete. A message
+// longer than the transport allows is dropped with a warning: receivers
+// must treat what they hear as hints they can also do without.
+func (c *Coherent) Broadcast(ctx context.Context, topic, msg string) {
+	id := strconv.FormatUint(c.seq.Add(1), 36)
+	payload := "msg " + c.node + " " + id + " " + topic + "\n" + msg
+	if strings.ContainsAny(topic, " \n") || len(payload) > c.maxLen {
+		c.logger.WarnContext(ctx, "cache bus message cannot travel; dropped", slog.String("topic", topic), slog.Int("bytes", len(payload)))
+		return
+	}
+	c.deliver(ctx, [][2]string{{id, payload}}, c.msgWait)
+}
+
+// Handle registers fn to receive, in order and one at a time, the messages
+// other nodes Broadcast on topic, and up to learn whether they are being
+// received: up(true) on every (re)connect of the transport (messages sent
+// while it was down are lost) and up(false) when it is lost. One handler
+// per topic; a second replaces the first.
+func (c *Coherent) Handle(topic string, fn func(msg string), up func(bool)) {
+	c.mu.Lock()
+	c.handlers[topic] = handler{fn: fn, up: up}
+	c.mu.Unlock()
+	if c.connected.Load() {
+		up(true)
+	}
+}
+
+// deliver publishes (id, payload) messages and waits until every known
+// peer has acknowledged them, or wait passed (see the type's comment).
+func (c *Coherent) deliver(ctx context.Context, msgs [][2]string, wait time.Duration) {
 	// Every node must acknowledge every message; waiting for the last
 	// one is enough because a node applies messages in order.
 	last := msgs[len(msgs)-1][0]
@@ -135,7 +190,7 @@ func (c *Coherent) Delete(ctx context.Context, keys ...string) {
 	if !expectAcks || !c.connected.Load() {
 		return
 	}
-	t := time.NewTimer(c.echoWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-w.done:
@@ -190,13 +245,28 @@ func (c *Coherent) OnConnect() {
 		c.local.Clear()
 	}
 	c.connected.Store(true)
+	c.tellHandlers(true)
 	go c.send("hello " + c.node)
+}
+
+// tellHandlers reports to every Handle receiver whether messages flow.
+func (c *Coherent) tellHandlers(up bool) {
+	c.mu.Lock()
+	hs := make([]handler, 0, len(c.handlers))
+	for _, h := range c.handlers {
+		hs = append(hs, h)
+	}
+	c.mu.Unlock()
+	for _, h := range hs {
+		h.up(up)
+	}
 }
 
 // OnDisconnect is called when the transport lost its connection (or is
 // shutting down): the others need not wait for this node any more.
 func (c *Coherent) OnDisconnect() {
 	c.connected.Store(false)
+	c.tellHandlers(false)
 	go c.send("bye " + c.node)
 }
 
@@ -260,6 +330,17 @@ func (c *Coherent) OnNotification(payload string) {
 			c.local.Delete(context.Background(), strings.Split(rest, "\n")...)
 		}
 		// Applied: tell the writer (off the listener's goroutine).
+		go c.send("ack " + c.node + " " + from + ":" + f[2])
+	case "msg":
+		if len(f) < 4 {
+			return
+		}
+		c.mu.Lock()
+		h, ok := c.handlers[f[3]]
+		c.mu.Unlock()
+		if ok {
+			h.fn(rest)
+		}
 		go c.send("ack " + c.node + " " + from + ":" + f[2])
 	case "ack":
 		if len(f) < 3 {

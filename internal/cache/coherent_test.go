@@ -206,3 +206,58 @@ func TestCoherentDeleteWaitsForPeers(t *testing.T) {
 		}
 	}
 }
+
+// Broadcast delivers to the other nodes' handler and returns only once a
+// slow node has handled it; handlers hear when the transport goes down and
+// comes back.
+func TestCoherentBroadcast(t *testing.T) {
+	var b slowBus
+	a := b.node(t, 0)
+	slow := b.node(t, 30*time.Millisecond)
+	var mu sync.Mutex
+	var got []string
+	var ups []bool
+	slow.Handle("pos", func(msg string) {
+		mu.Lock()
+		got = append(got, msg)
+		mu.Unlock()
+	}, func(up bool) {
+		mu.Lock()
+		ups = append(ups, up)
+		mu.Unlock()
+	})
+	var own []string
+	a.Handle("pos", func(msg string) { own = append(own, msg) }, func(bool) {})
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Peers() != 1 || slow.Peers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("nodes did not learn of each other")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 3 {
+		msg := "42 7 " + strings.Repeat("x", i)
+		a.Broadcast(bg, "pos", msg)
+		mu.Lock()
+		last := ""
+		if len(got) > 0 {
+			last = got[len(got)-1]
+		}
+		mu.Unlock()
+		if last != msg {
+			t.Fatalf("round %d: Broadcast returned before the slow node handled it (last %q)", i, last)
+		}
+	}
+	a.Broadcast(bg, "other topic", "x") // a topic with a space cannot travel: dropped
+	a.Broadcast(bg, "nobody", "x")      // nobody handles it: acknowledged all the same
+	if len(own) != 0 {
+		t.Errorf("a node handled its own broadcast: %v", own)
+	}
+	slow.OnDisconnect()
+	slow.OnConnect()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ups) != 3 || !ups[0] || ups[1] || !ups[2] {
+		t.Errorf("up reports %v, want [true false true] (registered while connected, then down, up)", ups)
+	}
+}

@@ -140,7 +140,9 @@ func (s *Service) checkPassword(ctx context.Context, raw, email, password string
 	var u User
 	err := ErrNotFound // every account's email is text, and PostgreSQL refuses to look for others
 	if IsText(raw) {
-		u, err = s.userByEmail(ctx, raw, email)
+		// Fresh: a password just changed (or an account just made) must
+		// count at once, on whichever node the sign-in lands.
+		u, err = s.userByEmail(Fresh(ctx), raw, email)
 	}
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.Check(s.dummyHash(), password) // spend the same time as a real check
@@ -239,7 +241,7 @@ func (s *Service) Profile(ctx context.Context, viewerID int64, username string) 
 	if !IsText(username) {
 		return Profile{}, ErrNotFound // nobody is named so, and PostgreSQL refuses to look
 	}
-	p, err := cached(ctx, s.cache, keyUsername(username), func() (Profile, error) {
+	p, err := cached(ctx, s.cache, keyUsername(username), func(ctx context.Context) (Profile, error) {
 		u, err := s.store.UserByUsername(ctx, username)
 		return profileOf(u), err
 	})
@@ -352,7 +354,7 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 	if !IsText(slug) {
 		return Article{}, ErrNotFound // no slug is so, and PostgreSQL refuses to look
 	}
-	a, err := cached(ctx, s.cache, keyArticle(slug), func() (Article, error) {
+	a, err := cached(ctx, s.cache, keyArticle(slug), func(ctx context.Context) (Article, error) {
 		return s.store.ArticleBySlug(ctx, 0, slug)
 	})
 	if err != nil {
@@ -514,7 +516,8 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if ok {
 		return page, nil
 	}
-	page, err = s.store.ListArticles(ctx, viewerID, f)
+	// The page is kept: read it fresh (see Fresh).
+	page, err = s.store.ListArticles(Fresh(ctx), viewerID, f)
 	if err == nil {
 		s.lists.Put(key, page, gen)
 	}
@@ -640,7 +643,7 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 
 // Tags lists the tags in use, most used first.
 func (s *Service) Tags(ctx context.Context) ([]string, error) {
-	return cached(ctx, s.cache, keyTags, func() ([]string, error) {
+	return cached(ctx, s.cache, keyTags, func(ctx context.Context) ([]string, error) {
 		return s.store.Tags(ctx)
 	})
 }
@@ -656,12 +659,13 @@ type loader interface {
 }
 
 // cached returns the value under key, or loads, stores and returns it.
-// Errors are not cached.
-func cached[T any](ctx context.Context, c Cache, key string, load func() (T, error)) (T, error) {
+// Errors are not cached. The load reads fresh (see Fresh): a value kept
+// for minutes must not come from a copy of the data that lags behind.
+func cached[T any](ctx context.Context, c Cache, key string, load func(ctx context.Context) (T, error)) (T, error) {
 	var v T
 	if l, ok := c.(loader); ok {
 		b, err := l.GetOrLoad(ctx, key, cacheTTL, func() ([]byte, error) {
-			v, err := load()
+			v, err := load(Fresh(ctx))
 			if err != nil {
 				return nil, err
 			}
@@ -671,14 +675,14 @@ func cached[T any](ctx context.Context, c Cache, key string, load func() (T, err
 			return v, err
 		}
 		if err := json.Unmarshal(b, &v); err != nil {
-			return load() // not what this version stores: read the database
+			return load(Fresh(ctx)) // not what this version stores: read the database
 		}
 		return v, nil
 	}
 	if b, ok := c.Get(ctx, key); ok && json.Unmarshal(b, &v) == nil {
 		return v, nil
 	}
-	v, err := load()
+	v, err := load(Fresh(ctx))
 	if err != nil {
 		return v, err
 	}

@@ -54,6 +54,10 @@ type Config struct {
 	LoginMaxPerAcct  int
 	SignupWindow     time.Duration
 	SignupMaxPerAddr int
+
+	// Stage 4: read replicas (PostgreSQL only).
+	ReplicaURLs   string        // comma-separated replica URLs (see ReplicaURLList)
+	ReplicaMaxLag time.Duration // a replica further behind gets no reads
 }
 
 // option binds one flag to its environment variable.
@@ -102,6 +106,8 @@ func (c *Config) options() map[string]option {
 		{"login-max-per-account", "CONDUIT_LOGIN_MAX_PER_ACCOUNT", "failed sign-ins an account may take per window; beyond, only addresses without failed sign-ins may try it (0: no limit)", num(&c.LoginMaxPerAcct, 10)},
 		{"signup-window", "CONDUIT_SIGNUP_WINDOW", "the window in which sign-ups are counted", dur(&c.SignupWindow, time.Hour)},
 		{"signup-max-per-addr", "CONDUIT_SIGNUP_MAX_PER_ADDR", "sign-ups one client address may attempt per window; beyond, 429 (0: no limit)", num(&c.SignupMaxPerAddr, 20)},
+		{"replica-urls", "CONDUIT_REPLICA_URLS", "PostgreSQL read replicas: comma-separated postgres:// URLs; a URL with several hosts (postgres://h1:5432,h2:5432/db) is one replica per host. Empty: every read goes to --database-url", str(&c.ReplicaURLs, "")},
+		{"replica-max-lag", "CONDUIT_REPLICA_MAX_LAG", "a replica further behind the primary than this gets no reads", dur(&c.ReplicaMaxLag, 5*time.Second)},
 		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
@@ -197,6 +203,15 @@ func (c *Config) validate() error {
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("--database-url must start with postgres:// (leave it empty for the embedded SQLite database)"))
 	}
+	for _, u := range c.ReplicaURLList() {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			errs = append(errs, errors.New("--replica-urls must be postgres:// URLs separated by commas"))
+			break
+		}
+	}
+	if c.ReplicaMaxLag < 0 {
+		errs = append(errs, errors.New("--replica-max-lag must not be negative"))
+	}
 	if c.DBMaxConns < 0 {
 		errs = append(errs, errors.New("--db-max-conns must not be negative"))
 	}
@@ -240,6 +255,24 @@ func (c Config) DatabaseDescription() string {
 		return "sqlite " + c.SQLitePath()
 	}
 	return MaskURL(c.DatabaseURL)
+}
+
+// ReplicaURLList splits ReplicaURLs. A comma also separates the hosts of
+// one URL (postgres://h1:5432,h2:5432/db), so a piece that does not start
+// a new URL belongs to the one before it.
+func (c Config) ReplicaURLList() []string {
+	var urls []string
+	for _, p := range strings.Split(c.ReplicaURLs, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+		case strings.Contains(p, "://") || len(urls) == 0:
+			urls = append(urls, p)
+		default:
+			urls[len(urls)-1] += "," + p
+		}
+	}
+	return urls
 }
 
 // MaskURL hides the password in a URL's user info and in a "password"

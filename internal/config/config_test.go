@@ -134,3 +134,30 @@ func TestMaskURL(t *testing.T) {
 		t.Errorf("description leaks the password: %s", c.DatabaseDescription())
 	}
 }
+
+func TestReplicaURLs(t *testing.T) {
+	names := []string{"database-url", "replica-urls", "replica-max-lag"}
+	c, err := Parse("serve", "", names, nil, env(map[string]string{
+		"CONDUIT_REPLICA_URLS": "postgres://u@r1:5432/db?sslmode=disable, postgres://u@h1:5433,h2:5434,h3/db?target_session_attrs=standby,postgresql://r4/db",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"postgres://u@r1:5432/db?sslmode=disable", "postgres://u@h1:5433,h2:5434,h3/db?target_session_attrs=standby", "postgresql://r4/db"}
+	got := c.ReplicaURLList()
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("replica URLs = %q, want %q", got, want)
+	}
+	if c.ReplicaMaxLag != 5*time.Second {
+		t.Errorf("default --replica-max-lag = %v, want 5s", c.ReplicaMaxLag)
+	}
+	if (Config{}).ReplicaURLList() != nil {
+		t.Error("no replicas configured, yet a list")
+	}
+	if _, err := Parse("serve", "", names, []string{"--replica-urls", "mysql://x"}, env(nil), &bytes.Buffer{}); err == nil {
+		t.Error("a replica URL that is not postgres:// was accepted")
+	}
+	if _, err := Parse("serve", "", names, []string{"--replica-max-lag", "-1s"}, env(nil), &bytes.Buffer{}); err == nil {
+		t.Error("a negative --replica-max-lag was accepted")
+	}
+}

@@ -190,11 +190,20 @@ func TestDrill(t *testing.T) {
 		elapsed.Seconds(), r.reads.Load()+r.writeAttempts.Load(), r.reads.Load(), r.writeAttempts.Load(), r.retries.Load(),
 		r.failedReads.Load(), r.staleReads.Load(), r.acked.Load(), r.writes.Load(), r.failedWrites.Load(), r.lost.Load(),
 		present, r.acked.Load(), dup, r.conflicts.Load(), r.unavailable.Load(), r.gateway.Load(), r.replayed.Load(), strings.Join(lbStats, " "))
+	l.report(t, summary, "CONDUIT_DRILL_REPORT", present, dup)
+}
+
+// report prints a drill's summary, writes it to the file named by the
+// environment variable reportEnv, logs the failures seen, and checks what
+// every drill demands: no failed or stale read, every acknowledged write
+// present (present of them were found), none applied twice (dup were).
+func (l *load) report(t *testing.T, summary, reportEnv string, present, dup int) {
+	t.Helper()
 	fmt.Println(summary)
 	t.Log("\n" + summary)
 	// go test shows a passing test's output only with -v; CI asks for the
 	// numbers in a file so that it can run the plain `go test ./...`.
-	if path := os.Getenv("CONDUIT_DRILL_REPORT"); path != "" {
+	if path := os.Getenv(reportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(summary+"\n"), 0o644); err != nil {
 			t.Errorf("write drill report: %v", err)
 		}
@@ -202,6 +211,7 @@ func TestDrill(t *testing.T) {
 	for _, f := range l.failureLog() {
 		t.Log("  " + f)
 	}
+	r := &l.stats
 	if r.failedReads.Load() != 0 {
 		t.Errorf("%d reads failed; want 0", r.failedReads.Load())
 	}
@@ -237,11 +247,16 @@ type load struct {
 	client *http.Client
 	users  []account
 	stats  loadStats
+	// nodes are the nodes' own URLs, for reads that must land on a given
+	// node (stage 4), and ownReads counts those reads.
+	nodes    []string
+	ownReads atomic.Int64
 
 	mu       sync.Mutex
 	ackedC   []string      // bodies of acknowledged comments
 	ackedA   []string      // titles of acknowledged articles
 	ackedBio map[int][]int // worker -> sequence numbers of its acknowledged bio updates
+	ackedAt  []time.Time   // when each write was acknowledged, in order
 	failures []string
 }
 
@@ -256,7 +271,8 @@ func (l *load) fail(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.failures) < 30 {
-		l.failures = append(l.failures, fmt.Sprintf(format, args...))
+		// The wall clock, to find the moment in the servers' logs.
+		l.failures = append(l.failures, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
 	}
 }
 
@@ -267,7 +283,12 @@ func (l *load) failureLog() []string {
 }
 
 func (l *load) do(method, path, token, key, body string) (int, []byte, http.Header, error) {
-	req, err := http.NewRequest(method, l.base+path, strings.NewReader(body))
+	return l.doAt(l.base, method, path, token, key, body)
+}
+
+// doAt is do against another base URL (one node, not the balancer).
+func (l *load) doAt(base, method, path, token, key, body string) (int, []byte, http.Header, error) {
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -312,6 +333,9 @@ func (l *load) write(method, path, token, key, body string, into func(b []byte) 
 				}
 			}
 			l.stats.acked.Add(1)
+			l.mu.Lock()
+			l.ackedAt = append(l.ackedAt, time.Now())
+			l.mu.Unlock()
 			return true
 		case err == nil && st == http.StatusConflict && bytes.Contains(b, []byte("was applied")):
 			l.stats.lost.Add(1)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/store"
 )
 
 type metrics struct {
@@ -71,4 +72,56 @@ func registerLimiter(reg *prometheus.Registry, l *httpx.Limiter) {
 			Name: "conduit_http_queued", Help: "Requests waiting for a free slot now.",
 		}, func() float64 { return float64(l.Queued()) }),
 	)
+}
+
+// RegisterReadStats exports where database reads go and the read
+// replicas' state (stage 4). Labels are the configured replicas and a
+// fixed set of reasons, so they stay bounded.
+func RegisterReadStats(reg *prometheus.Registry, stats func() *store.ReadStats) {
+	reg.MustRegister(readCollector{stats})
+}
+
+var (
+	replicaReadsDesc = prometheus.NewDesc("conduit_db_replica_reads_total",
+		"Reads served by each read replica.", []string{"replica"}, nil)
+	primaryReadsDesc = prometheus.NewDesc("conduit_db_primary_reads_total",
+		"Reads served by the primary although replicas are configured, by why: lag (no replica up within the cut-off), position (the user's own write not replayed yet), fresh (a read for a cache, ahead of the replicas), unknown (positions may have been missed), retry (a replica failed).",
+		[]string{"reason"}, nil)
+	replicaLagDesc = prometheus.NewDesc("conduit_db_replica_lag_seconds",
+		"How far each replica is known to be behind the primary (-1: unknown or down).", []string{"replica"}, nil)
+	replicaUpDesc = prometheus.NewDesc("conduit_db_replica_up",
+		"1 if the replica answers as a standby, else 0.", []string{"replica"}, nil)
+)
+
+type readCollector struct {
+	stats func() *store.ReadStats
+}
+
+func (c readCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicaReadsDesc
+	ch <- primaryReadsDesc
+	ch <- replicaLagDesc
+	ch <- replicaUpDesc
+}
+
+func (c readCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	if st == nil {
+		return
+	}
+	for _, r := range st.Replicas {
+		up, lag := 0.0, -1.0
+		if r.Up {
+			up = 1
+		}
+		if r.Lag >= 0 {
+			lag = r.Lag.Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(replicaReadsDesc, prometheus.CounterValue, float64(r.Reads), r.Name)
+		ch <- prometheus.MustNewConstMetric(replicaLagDesc, prometheus.GaugeValue, lag, r.Name)
+		ch <- prometheus.MustNewConstMetric(replicaUpDesc, prometheus.GaugeValue, up, r.Name)
+	}
+	for reason, n := range st.Primary {
+		ch <- prometheus.MustNewConstMetric(primaryReadsDesc, prometheus.CounterValue, float64(n), reason)
+	}
 }

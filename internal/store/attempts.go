@@ -18,7 +18,9 @@ func (db *DB) Attempts(ctx context.Context, keys []string, now time.Time) (map[s
 	for _, k := range keys {
 		args = append(args, k)
 	}
-	rs, err := db.query(ctx, `
+	// On the primary: counters are written outside transactions, so no
+	// read-your-writes position would keep a lagging replica away.
+	rs, err := db.primaryQuery(ctx, `
 		SELECT attempt_key, count, reset_at FROM auth_attempts
 		WHERE attempt_key IN (`+placeholders(len(keys))+`) AND reset_at > ?`,
 		append(args, now.UnixMilli())...)

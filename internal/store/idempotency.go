@@ -41,7 +41,7 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, a idemkey.Attempt) (idemk
 			status               sql.NullInt64
 			body                 []byte
 		)
-		err = db.queryRow(ctx, `SELECT fingerprint, token, locked_until, applied, status, content_type, body, expires_at
+		err = db.primaryRow(ctx, `SELECT fingerprint, token, locked_until, applied, status, content_type, body, expires_at
 			FROM idempotency_keys WHERE `+idemWhere, idemArgs(a.Key)...).
 			Scan(&fp, &token, &locked, &applied, &status, &ctype, &body, &exp)
 		switch {

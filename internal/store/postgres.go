@@ -63,30 +63,10 @@ const migrateLockKey = 0x636f6e64756974
 // one ping: an unreachable database fails here with conduit.ErrUnavailable.
 func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, error) {
 	o := opts.withDefaults()
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url, o)
 	if err != nil {
-		// The parse error may quote the URL, password included: don't wrap it.
-		return nil, errors.New("invalid PostgreSQL URL (expected postgres://user:password@host:port/dbname?options)")
+		return nil, err
 	}
-	cfg.MaxConns = int32(min(o.MaxConns, 10000))
-	cfg.MaxConnLifetime = o.ConnLifetime
-	cfg.MaxConnLifetimeJitter = o.ConnLifetime / 10
-	cfg.MaxConnIdleTime = 5 * time.Minute
-	cfg.HealthCheckPeriod = 15 * time.Second
-	cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
-	rp := cfg.ConnConfig.RuntimeParams
-	if _, set := rp["statement_timeout"]; !set {
-		rp["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
-	}
-	if _, set := rp["idle_in_transaction_session_timeout"]; !set {
-		rp["idle_in_transaction_session_timeout"] = strconv.FormatInt((2 * o.StatementTimeout).Milliseconds(), 10)
-	}
-	if _, set := rp["application_name"]; !set {
-		rp["application_name"] = "conduit"
-	}
-	// Times are compared and returned in UTC like SQLite's.
-	rp["timezone"] = "UTC"
-
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
@@ -112,6 +92,35 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 		return nil, fmt.Errorf("connect to %s: %w", describeConfig(cfg), err)
 	}
 	return db, nil
+}
+
+// poolConfig parses url into a pool configuration with o's settings (the
+// primary's and every replica's pool are set up alike).
+func poolConfig(url string, o PostgresOptions) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included: don't wrap it.
+		return nil, errors.New("invalid PostgreSQL URL (expected postgres://user:password@host:port/dbname?options)")
+	}
+	cfg.MaxConns = int32(min(o.MaxConns, 10000))
+	cfg.MaxConnLifetime = o.ConnLifetime
+	cfg.MaxConnLifetimeJitter = o.ConnLifetime / 10
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 15 * time.Second
+	cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	rp := cfg.ConnConfig.RuntimeParams
+	if _, set := rp["statement_timeout"]; !set {
+		rp["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
+	}
+	if _, set := rp["idle_in_transaction_session_timeout"]; !set {
+		rp["idle_in_transaction_session_timeout"] = strconv.FormatInt((2 * o.StatementTimeout).Milliseconds(), 10)
+	}
+	if _, set := rp["application_name"]; !set {
+		rp["application_name"] = "conduit"
+	}
+	// Times are compared and returned in UTC like SQLite's.
+	rp["timezone"] = "UTC"
+	return cfg, nil
 }
 
 // connectWontHeal reports a connect error that waiting will not fix: the
@@ -165,7 +174,8 @@ func postgresUnavailable(err error) bool {
 			strings.HasPrefix(pe.Code, "57P"),      // admin/crash shutdown, cannot connect now
 			pe.Code == "57014",                     // query canceled: statement_timeout
 			pe.Code == "40001", pe.Code == "40P01", // serialization failure, deadlock: retry later
-			pe.Code == "25006": // read-only transaction: a standby, mid-failover
+			pe.Code == "25006", // read-only transaction: a standby, mid-failover
+			pe.Code == "55000" && strings.Contains(pe.Message, "recovery is in progress"): // a WAL function on a standby, mid-failover
 			return true
 		}
 		return false

@@ -48,6 +48,8 @@ type DB struct {
 	// opTimeout, if set, bounds every query and transaction on the client
 	// side, so a request fails instead of hanging when the network does.
 	opTimeout time.Duration
+	// replicas, if set, serve the reads that may lag (replicas.go).
+	replicas *replicaSet
 	// readStmts, if set, caches prepared statements per query text on the
 	// read pool (SQLite). Writes are not cached: the single writer
 	// connection is held by the transaction, so preparing on its pool
@@ -60,6 +62,9 @@ var _ conduit.Store = (*DB)(nil)
 // Close closes the pools.
 func (db *DB) Close() error {
 	var err error
+	if db.replicas != nil {
+		db.replicas.close()
+	}
 	if db.readStmts != nil {
 		err = db.readStmts.close()
 	}
@@ -73,11 +78,16 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers: the primary, or while it does
+// not (a failover), a replica that can serve reads.
 func (db *DB) Ping(ctx context.Context) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	return db.mapErr(db.read.PingContext(ctx))
+	err := db.mapErr(db.read.PingContext(ctx))
+	if err != nil && db.replicas != nil && db.replicas.usableAny() {
+		return nil
+	}
+	return err
 }
 
 // Dialect is "sqlite" or "postgres".
@@ -117,20 +127,33 @@ func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 type row struct {
 	*sql.Row
 	cancel context.CancelFunc
+	// again, if set, is the read on another server when the first one
+	// failed (replicas), or nil.
+	again func(error) *sql.Row
 }
 
 func (r row) Scan(dest ...any) error {
 	defer r.cancel()
-	return r.Row.Scan(dest...)
+	err := r.Row.Scan(dest...)
+	if err != nil && r.again != nil {
+		if other := r.again(err); other != nil {
+			return other.Scan(dest...)
+		}
+	}
+	return err
 }
 
 func (db *DB) queryRow(ctx context.Context, q string, args ...any) row {
 	ctx, cancel := db.bound(ctx)
 	q = db.d.rebind(q)
-	if s, err := db.cachedRead(ctx, q); err == nil && s != nil {
-		return row{s.QueryRowContext(ctx, args...), cancel}
+	if db.replicas != nil {
+		r, again := db.replicas.queryRow(ctx, q, args...)
+		return row{Row: r, cancel: cancel, again: again}
 	}
-	return row{db.read.QueryRowContext(ctx, q, args...), cancel}
+	if s, err := db.cachedRead(ctx, q); err == nil && s != nil {
+		return row{Row: s.QueryRowContext(ctx, args...), cancel: cancel}
+	}
+	return row{Row: db.read.QueryRowContext(ctx, q, args...), cancel: cancel}
 }
 
 // rows is a *sql.Rows whose deadline ends when it is closed.
@@ -149,7 +172,9 @@ func (db *DB) query(ctx context.Context, q string, args ...any) (rows, error) {
 	q = db.d.rebind(q)
 	var rs *sql.Rows
 	var err error
-	if s, perr := db.cachedRead(ctx, q); perr == nil && s != nil {
+	if db.replicas != nil {
+		rs, err = db.replicas.query(ctx, q, args...)
+	} else if s, perr := db.cachedRead(ctx, q); perr == nil && s != nil {
 		rs, err = s.QueryContext(ctx, args...)
 	} else {
 		rs, err = db.read.QueryContext(ctx, q, args...)
@@ -178,21 +203,31 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
 		return db.mapErr(err)
 	}
 	defer t.Rollback()
-	st := &sqlTx{t, db.d}
+	st := &sqlTx{tx: t, d: db.d}
 	if err := markClaimApplied(ctx, st); err != nil {
 		return db.mapErr(err)
 	}
 	if err := fn(st); err != nil {
 		return db.mapErr(err)
 	}
-	return db.mapErr(t.Commit())
+	if err := t.Commit(); err != nil {
+		return db.mapErr(err)
+	}
+	return db.mapErr(db.afterCommit(ctx, st))
 }
 
 // sqlTx rebinds queries like DB does.
 type sqlTx struct {
 	tx *sql.Tx
 	d  dialect
+	// users wrote besides the request's user (see wroteFor).
+	users []int64
 }
+
+// wroteFor names a user whose next reads must see this transaction,
+// besides the user making the request: a new account, registered
+// anonymously.
+func (t *sqlTx) wroteFor(id int64) { t.users = append(t.users, id) }
 
 func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)

@@ -19,12 +19,14 @@ func scanUser(row interface{ Scan(...any) error }) (conduit.User, error) {
 // same username" that lookups and caches use too.
 func (db *DB) CreateUser(ctx context.Context, u *conduit.User) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		return tx.queryRow(ctx, `
+		err := tx.queryRow(ctx, `
 			INSERT INTO users (username, username_key, email, password_hash, bio, image, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			u.Username, conduit.UsernameKey(u.Username), u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
 		).Scan(&u.ID)
+		tx.wroteFor(u.ID) // their first reads come with a token, after an anonymous sign-up
+		return err
 	})
 }
 

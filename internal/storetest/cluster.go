@@ -34,6 +34,8 @@ type Cluster struct {
 	bin  string
 	cred *syscall.Credential
 	t    testing.TB
+	// settings are extra "-c name=value" of the server (a replica's delay).
+	settings []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -42,8 +44,10 @@ type Cluster struct {
 
 // StartCluster initializes and starts a cluster. Without the PostgreSQL
 // binaries (or as a non-root user other than postgres) it skips t, or fails
-// it when CI=true.
-func StartCluster(t testing.TB) *Cluster {
+// it when CI=true. settings are extra server settings ("name=value"); by
+// default the cluster trades durability for speed (fsync and
+// synchronous_commit off).
+func StartCluster(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
 	bin := os.Getenv(PGBinEnv)
 	if bin == "" {
@@ -59,7 +63,7 @@ func StartCluster(t testing.TB) *Cluster {
 	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
 		unavailable("no initdb in %s (install postgresql-15 or set %s)", bin, PGBinEnv)
 	}
-	c := &Cluster{bin: bin, t: t, dir: t.TempDir()}
+	c := &Cluster{bin: bin, t: t, dir: t.TempDir(), settings: settings}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root: run it as "postgres" in a
 		// directory that user owns (and can reach).
@@ -117,9 +121,13 @@ func (c *Cluster) Start() {
 		c.t.Fatal(err)
 	}
 	defer log.Close()
-	cmd := c.command(filepath.Join(c.bin, "postgres"), "-D", c.data(), "-p", strconv.Itoa(c.Port), "-k", c.dir,
+	args := []string{"-D", c.data(), "-p", strconv.Itoa(c.Port), "-k", c.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=50")
+		"-c", "full_page_writes=off", "-c", "max_connections=50"}
+	for _, set := range c.settings {
+		args = append(args, "-c", set)
+	}
+	cmd := c.command(filepath.Join(c.bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("start postgres: %v", err)
@@ -168,6 +176,32 @@ func (c *Cluster) Stop() {
 		<-c.done
 	}
 	c.cmd, c.done = nil, nil
+}
+
+// StartReplica makes a streaming replica of c (pg_basebackup of the
+// running cluster, then a standby on its own port) and starts it; it is
+// stopped when the test ends. settings are extra server settings, e.g.
+// "recovery_min_apply_delay=2s" for a replica that is reliably late.
+// Databases created on c later reach the replica too.
+func (c *Cluster) StartReplica(settings ...string) *Cluster {
+	c.t.Helper()
+	r := &Cluster{bin: c.bin, t: c.t, dir: c.t.TempDir(), cred: c.cred, settings: settings}
+	if r.cred != nil {
+		if err := os.Chown(r.dir, int(r.cred.Uid), int(r.cred.Gid)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	// -R writes standby.signal and primary_conninfo: it starts as a
+	// standby streaming from c.
+	backup := r.command(filepath.Join(c.bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port),
+		"-U", "postgres", "-D", r.data(), "-R", "-X", "stream", "-c", "fast")
+	if out, err := backup.CombinedOutput(); err != nil {
+		c.t.Fatalf("pg_basebackup: %v\n%s", err, out)
+	}
+	r.Port = freePort(c.t)
+	r.Start()
+	c.t.Cleanup(r.Stop)
+	return r
 }
 
 // CreateDatabase creates database name on the cluster.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/cache/ttl"
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
@@ -64,7 +65,8 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 		}
 		before := w.Header().Clone()
 		rec := httpx.Buffer(w)
-		next(rec, r)
+		// The page may be kept: build it from fresh reads (conduit.Fresh).
+		next(rec, r.WithContext(conduit.Fresh(r.Context())))
 		hd := w.Header()
 		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" {
 			h.pages.Put(key, cachedPage{version: version, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen)

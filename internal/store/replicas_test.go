@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+type userKey struct{}
+
+func asUser(id int64) context.Context {
+	return context.WithValue(context.Background(), userKey{}, id)
+}
+
+// testSet is a replicaSet over fake replicas (no servers): the routing
+// rules alone.
+func testSet(t *testing.T, now *time.Time, names ...string) *replicaSet {
+	t.Helper()
+	s := &replicaSet{maxLag: 5 * time.Second, interval: 250 * time.Millisecond,
+		userOf: func(ctx context.Context) int64 { id, _ := ctx.Value(userKey{}).(int64); return id },
+		logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now:    func() time.Time { return *now }, pos: newPositions(true), primaryUp: true, primaryOK: *now}
+	s.pos.establish(s.pos.waiting(*now), 0)
+	for _, n := range names {
+		s.replicas = append(s.replicas, &replica{name: n})
+	}
+	return s
+}
+
+func (r *replica) set(up bool, replay uint64, freshAsOf time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.up, r.replay, r.freshAsOf = up, replay, freshAsOf
+}
+
+func TestChooseLagCutOff(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a", "b")
+	a, b := s.replicas[0], s.replicas[1]
+	a.set(true, 100, now.Add(-6*time.Second)) // beyond the 5 s cut-off
+	b.set(true, 100, now.Add(-4*time.Second))
+	for range 5 {
+		if r, _ := s.route(context.Background()); r != b {
+			t.Fatalf("anonymous read went to %v, want only b (a lags 6 s)", name(r))
+		}
+	}
+	b.set(false, 100, now) // down: skipped at once
+	if r, why := s.route(context.Background()); r != nil || why != forLag {
+		t.Fatalf("with no replica within the cut-off: %v (%s), want the primary for lag", name(r), reasonNames[why])
+	}
+	a.set(true, 100, now)
+	b.set(true, 100, now)
+	seen := map[string]int{}
+	for range 10 {
+		r, _ := s.route(context.Background())
+		seen[name(r)]++
+	}
+	if seen["a"] == 0 || seen["b"] == 0 {
+		t.Errorf("reads not spread over both healthy replicas: %v", seen)
+	}
+}
+
+func TestChooseReadYourWrites(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a", "b")
+	a, b := s.replicas[0], s.replicas[1]
+	a.set(true, 500, now)
+	b.set(true, 900, now)
+	s.pos.note(800, 7) // user 7 wrote at 800
+
+	for range 4 {
+		if r, _ := s.route(asUser(7)); r != b {
+			t.Fatalf("user 7 read from %v, want b (only b replayed 800)", name(r))
+		}
+	}
+	// Another user, and an anonymous reader, may read either.
+	seen := map[string]bool{}
+	for range 10 {
+		r, _ := s.route(asUser(8))
+		seen[name(r)] = true
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Errorf("user 8 (no writes) not spread: %v", seen)
+	}
+	s.pos.note(1000, 7)
+	// (choose, not route: route would probe b, and the fakes have no
+	// server to ask.)
+	if r, why := s.choose(1000, true, false); r != nil || why != forPosition {
+		t.Fatalf("user 7 after a write at 1000: %v (%s), want the primary for position", name(r), reasonNames[why])
+	}
+	// A fresh read needs every position heard of, whoever asks.
+	need, known, fresh := s.needs(conduit.Fresh(context.Background()))
+	if need != 1000 || !known || !fresh {
+		t.Fatalf("fresh read needs %d (known %v fresh %v), want 1000", need, known, fresh)
+	}
+	if r, why := s.choose(need, known, fresh); r != nil || why != forFresh {
+		t.Fatalf("fresh read: %v (%s), want the primary", name(r), reasonNames[why])
+	}
+}
+
+func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	a := s.replicas[0]
+	a.set(true, 500, now)
+	s.pos.note(400, 7)
+	s.pos.setBus(false, now) // the bus dropped: positions may be missing
+	if r, why := s.route(asUser(7)); r != nil || why != forUnknown {
+		t.Fatalf("with the bus down and the primary up: %v (%s), want the primary", name(r), reasonNames[why])
+	}
+	if r, _ := s.route(context.Background()); r != a {
+		t.Fatalf("anonymous reads need no positions: got %v", name(r))
+	}
+	// The primary fails (a failover). It is still tried first: a new one
+	// may already take writes this node has not heard of.
+	s.mu.Lock()
+	s.primaryUp = false
+	s.mu.Unlock()
+	now = now.Add(30 * time.Second)
+	if r, why := s.route(asUser(7)); r != nil || why != forUnknown {
+		t.Fatalf("primary down, positions unknown: user 7 read from %v (%s), want the primary first", name(r), reasonNames[why])
+	}
+	// It fails: nothing new can commit without a primary, so the positions
+	// known so far are all there is, and the replicas' lag stays frozen.
+	if retry, to := s.failed(asUser(7), nil, errGone); !retry || to != a {
+		t.Fatalf("a read the primary failed was not retried on the replica (retry %v, to %v)", retry, name(to))
+	}
+	// The bus reconnects: a floor is needed from the primary first, once
+	// the other nodes have had time to learn of this one.
+	s.pos.setBus(true, now)
+	if gen := s.pos.waiting(now.Add(busSettle / 2)); gen != 0 {
+		t.Fatal("a floor was wanted before the other nodes could know this one")
+	}
+	gen := s.pos.waiting(now.Add(busSettle))
+	if gen == 0 {
+		t.Fatal("no floor pending after the bus reconnected")
+	}
+	s.pos.establish(gen, 450)
+	if need, known := s.pos.need(99, false); need != 450 || !known {
+		t.Fatalf("after the floor: need %d known %v, want 450 true", need, known)
+	}
+	// A floor read for an older connection does not count.
+	s.pos.setBus(false, now)
+	s.pos.setBus(true, now)
+	s.pos.establish(gen, 10_000)
+	if _, known := s.pos.need(99, false); known {
+		t.Fatal("a floor taken before the last reconnect was accepted")
+	}
+}
+
+func TestPositionsPruneAndBound(t *testing.T) {
+	p := newPositions(true)
+	p.establish(p.waiting(time.Now()), 0)
+	p.note(100, 1)
+	p.note(300, 2)
+	p.note(200) // anonymous: only the highest position moves
+	if n, _ := p.need(0, true); n != 300 {
+		t.Fatalf("fresh need %d, want 300", n)
+	}
+	p.prune(150)
+	if len(p.users) != 1 {
+		t.Fatalf("after pruning at 150: %v, want only user 2", p.users)
+	}
+	if n, _ := p.need(1, false); n != 150 {
+		t.Fatalf("a pruned user needs %d, want the floor 150", n)
+	}
+	if n, _ := p.need(2, false); n != 300 {
+		t.Fatalf("user 2 needs %d, want 300", n)
+	}
+	for i := range int64(maxTracked) {
+		p.note(1000+uint64(i), 10+i)
+	}
+	p.note(5, 1)
+	if len(p.users) > maxTracked {
+		t.Fatalf("%d positions kept, bound is %d", len(p.users), maxTracked)
+	}
+	if n, _ := p.need(11, false); n < 1001 {
+		t.Fatalf("a user dropped by the bound needs %d, want at least their position 1001", n)
+	}
+}
+
+func TestHeardPositions(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	sent := strconv.FormatInt(now.UnixMilli(), 10)
+	s.heard(sent + " 1234 5 6")
+	s.heard("garbage")
+	s.heard(sent + " garbage")
+	s.heard("")
+	for _, u := range []int64{5, 6} {
+		if n, _ := s.pos.need(u, false); n != 1234 {
+			t.Errorf("user %d needs %d, want 1234", u, n)
+		}
+	}
+	if n, _ := s.pos.need(0, true); n != 1234 {
+		t.Errorf("fresh need %d, want 1234", n)
+	}
+	// A position heard late: the writer may have stopped waiting for this
+	// node, so what it knows cannot be trusted until a new floor.
+	s.heard(strconv.FormatInt(now.Add(-2*lateAfter).UnixMilli(), 10) + " 1300 5")
+	if n, known := s.pos.need(5, false); n != 1300 || known {
+		t.Errorf("after a late position: need %d known %v, want 1300 and not known", n, known)
+	}
+}
+
+func TestPerHost(t *testing.T) {
+	cfgs, err := perHost("postgres://u:p@h1:5001,h2:5002,h3/db?sslmode=prefer&target_session_attrs=standby", PostgresOptions{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"h1:5001", "h2:5002", "h3:5432"}
+	if len(cfgs) != len(want) {
+		t.Fatalf("%d pools, want %d", len(cfgs), len(want))
+	}
+	for i, c := range cfgs {
+		got := c.ConnConfig.Host + ":" + itoa(c.ConnConfig.Port)
+		if got != want[i] {
+			t.Errorf("pool %d: %s, want %s", i, got, want[i])
+		}
+		for _, f := range c.ConnConfig.Fallbacks {
+			if f.Host != c.ConnConfig.Host || f.Port != c.ConnConfig.Port {
+				t.Errorf("pool %d falls back to another host %s:%d", i, f.Host, f.Port)
+			}
+		}
+		if c.ConnConfig.ValidateConnect == nil {
+			t.Errorf("pool %d lost target_session_attrs", i)
+		}
+	}
+}
+
+func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+func name(r *replica) string {
+	if r == nil {
+		return "primary"
+	}
+	return r.name
+}
+
+// errGone is what a read gets from a server that went away.
+var errGone = io.ErrUnexpectedEOF
+
+// No read, anonymous ones included, goes to a replica that has not yet
+// replayed the schema this node migrated before it started serving.
+func TestSchemaFloor(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.pos = newPositions(true)
+	a := s.replicas[0]
+	a.set(true, 500, now)
+	s.pos.note(300)
+	if need, _, _ := s.needs(context.Background()); need != 300 {
+		t.Fatalf("before the first floor an anonymous read needs %d, want everything heard of (300)", need)
+	}
+	s.pos.establish(s.pos.waiting(now), 900) // migrated up to 900, then started
+	if r, why := s.choose(s.pos.schemaFloor(), true, false); r != nil || why != forPosition {
+		t.Fatalf("anonymous read with the replica behind the schema: %v (%s), want the primary", name(r), reasonNames[why])
+	}
+	a.set(true, 900, now)
+	if r, _ := s.route(context.Background()); r != a {
+		t.Fatalf("anonymous read once the replica has the schema: %v, want a", name(r))
+	}
+	s.pos.prune(2000)
+	if s.pos.schemaFloor() != 900 {
+		t.Fatalf("the schema floor moved with pruning: %d", s.pos.schemaFloor())
+	}
+}
