@@ -13,15 +13,18 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		// After the first signal starts a graceful shutdown, restore the
-		// default action so that a second one ends the process at once.
-		<-ctx.Done()
-		stop()
+		<-sigs
+		// Restore the default action before the graceful shutdown starts,
+		// so that a second signal, however soon, ends the process at once.
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
 	}()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
