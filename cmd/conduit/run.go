@@ -19,6 +19,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/config"
 	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/idempotency"
+	"github.com/conduit-dev/conduit/internal/media"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/web"
@@ -71,7 +72,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "debug-addr"}
+	"idempotency-ttl", "debug-addr", "public-url", "media-url"}
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
 
@@ -93,6 +94,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	tuneGC(getenv)
 	tokens, err := newTokens(cfg)
+	if err != nil {
+		return err
+	}
+
+	images, err := newMedia(ctx, cfg, proxies)
 	if err != nil {
 		return err
 	}
@@ -173,13 +179,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
-		})),
-		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
+		}), api.WithMedia(images)),
+		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images}),
 		db,
 	)
 	go purgeIdempotencyKeys(ctx, db, logger)
 	logger.Info("ready", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
 	return <-served
+}
+
+// newMedia keeps uploads in the object store --media-url names, or in the
+// data dir.
+func newMedia(_ context.Context, cfg config.Config, proxies httpx.TrustedProxies) (*media.Media, error) {
+	dir, err := media.NewDir(cfg.MediaDir())
+	if err != nil {
+		return nil, err
+	}
+	return media.New(dir, media.Options{PublicURL: cfg.PublicURL, TrustedProxies: proxies}), nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

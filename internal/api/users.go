@@ -8,9 +8,9 @@ import (
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
-func (h *handler) userResponse(u conduit.User) userResponse {
+func (h *handler) userResponse(r *http.Request, u conduit.User) userResponse {
 	return userResponse{User: userDTO{
-		Email: u.Email, Token: h.tokens.Issue(u.ID), Username: u.Username, Bio: u.Bio, Image: u.Image,
+		Email: u.Email, Token: h.tokens.Issue(u.ID), Username: u.Username, Bio: u.Bio, Image: h.images(r)(u.Image),
 	}}
 }
 
@@ -31,7 +31,7 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, h.userResponse(u))
+	httpx.WriteJSON(w, http.StatusCreated, h.userResponse(r, u))
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +50,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.userResponse(u))
+	httpx.WriteJSON(w, http.StatusOK, h.userResponse(r, u))
 }
 
 func (h *handler) currentUser(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +59,7 @@ func (h *handler) currentUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.userResponse(u))
+	httpx.WriteJSON(w, http.StatusOK, h.userResponse(r, u))
 }
 
 func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
@@ -81,7 +81,7 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.userResponse(u))
+	httpx.WriteJSON(w, http.StatusOK, h.userResponse(r, u))
 }
 
 func (h *handler) profile(w http.ResponseWriter, r *http.Request) {
@@ -104,5 +104,5 @@ func (h *handler) writeProfile(w http.ResponseWriter, r *http.Request, p conduit
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, profileResponse{Profile: toProfile(p)})
+	httpx.WriteJSON(w, http.StatusOK, profileResponse{Profile: toProfile(p, h.images(r))})
 }

@@ -93,6 +93,9 @@ type Store interface {
 
 	CreateArticle(ctx context.Context, a *Article) error
 	ArticleBySlug(ctx context.Context, viewerID int64, slug string) (Article, error)
+	// CurrentSlug returns the slug of the article that has or had slug
+	// (slugs change with titles; old ones keep naming their article).
+	CurrentSlug(ctx context.Context, slug string) (string, error)
 	UpdateArticle(ctx context.Context, a *Article) error
 	DeleteArticle(ctx context.Context, id int64) error
 	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)

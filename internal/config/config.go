@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,6 +43,10 @@ type Config struct {
 	TrustedProxies string        // CIDR list whose X-Forwarded-For is believed
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 	DebugAddr      string        // pprof listener; empty: none
+
+	// The product's extensions.
+	PublicURL string // scheme://host clients reach the site at; empty: from each request
+	MediaURL  string // secret (may hold keys): s3://… object store for uploads; empty: <data-dir>/media
 }
 
 // option binds one flag to its environment variable.
@@ -83,6 +88,8 @@ func (c *Config) options() map[string]option {
 		{"db-conn-lifetime", "CONDUIT_DB_CONN_LIFETIME", "PostgreSQL: close pooled connections older than this", dur(&c.DBConnLifetime, 30*time.Minute)},
 		{"db-statement-timeout", "CONDUIT_DB_STATEMENT_TIMEOUT", "PostgreSQL: statement_timeout of every session; a query or transaction also gives up client-side after this plus the connect timeout", dur(&c.DBStatementTimeout, 5*time.Second)},
 		{"db-connect-timeout", "CONDUIT_DB_CONNECT_TIMEOUT", "PostgreSQL: how long to wait for a new connection", dur(&c.DBConnectTimeout, 3*time.Second)},
+		{"public-url", "CONDUIT_PUBLIC_URL", "scheme and host clients reach the site at (e.g. https://conduit.example), for absolute URLs in the API and feeds; empty: taken from each request", str(&c.PublicURL, "")},
+		{"media-url", "CONDUIT_MEDIA_URL", "where uploaded avatars are kept: s3://KEY:SECRET@host:port/bucket (an S3-compatible object store; ?tls=false for plain HTTP, &region=…); empty: <data-dir>/media", str(&c.MediaURL, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))
@@ -193,8 +200,19 @@ func (c *Config) validate() error {
 	if c.BcryptCost != 0 && (c.BcryptCost < 4 || c.BcryptCost > 16) {
 		errs = append(errs, fmt.Errorf("--bcrypt-cost must be between 4 and 16, not %d", c.BcryptCost))
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("--public-url must be http(s)://host[:port], not %q", c.PublicURL))
+		}
+	}
+	if c.MediaURL != "" && !strings.HasPrefix(c.MediaURL, "s3://") {
+		errs = append(errs, errors.New("--media-url must start with s3:// (leave it empty to keep uploads in the data dir)"))
+	}
 	return errors.Join(errs...)
 }
+
+// MediaDir is where uploads are kept without --media-url.
+func (c Config) MediaDir() string { return filepath.Join(c.DataDir, "media") }
 
 // SQLitePath is where the embedded database lives.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "conduit.db") }

@@ -12,10 +12,17 @@ import (
 func articlePath(slug string) string { return "/article/" + url.PathEscape(slug) }
 
 // article shows one article with its rendered body and comments.
+// An old slug (from before a title change) is sent on to the current one
+// for good (301), so links and bookmarks keep working.
 func (h *handler) article(w http.ResponseWriter, r *http.Request) {
-	p, err := h.articlePage(r, r.PathValue("slug"))
+	slug := r.PathValue("slug")
+	p, err := h.articlePage(r, slug)
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if p.Article.Slug != slug {
+		http.Redirect(w, r, articlePath(p.Article.Slug), http.StatusMovedPermanently)
 		return
 	}
 	h.render(w, r, http.StatusOK, p)
@@ -28,7 +35,7 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 	if err != nil {
 		return nil, err
 	}
-	comments, err := h.svc.Comments(r.Context(), id, slug)
+	comments, err := h.svc.Comments(r.Context(), id, a.Slug)
 	if err != nil {
 		return nil, err
 	}

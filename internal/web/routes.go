@@ -40,6 +40,7 @@ func (h *handler) routes() *http.ServeMux {
 
 	mux.HandleFunc("GET "+staticPrefix+"{file}", h.static)
 	mux.HandleFunc("GET /favicon.ico", h.favicon)
+	mux.Handle("GET /media/{file}", h.opts.Media) // avatars, for the site and the API's absolute URLs
 
 	mux.HandleFunc("/", h.notFound)
 	return mux

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conduit-dev/conduit/internal/media"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
@@ -206,7 +207,7 @@ func TestDeclaredPagesMatchTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := newViews(a)
+	v, err := newViews(a, media.New(nil, media.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

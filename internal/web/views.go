@@ -16,6 +16,7 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/media"
 )
 
 //go:embed templates
@@ -32,10 +33,10 @@ type views struct {
 // newViews parses the templates and checks that the declared pages and the
 // page files match one to one, and that every page renders with its zero
 // value, so a typo fails at start (and in every test), not on a user.
-func newViews(a *assets) (*views, error) {
+func newViews(a *assets, m *media.Media) (*views, error) {
 	funcs := template.FuncMap{
 		"asset":   a.URL,
-		"avatar":  func(image string) string { return avatarURL(a, image) },
+		"avatar":  m.Image,
 		"date":    func(t time.Time) string { return t.Format("January 2, 2006") },
 		"isoDate": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"favorite": func(a conduit.Article, next string, long bool) favoriteButton {
@@ -85,14 +86,6 @@ func (v *views) execute(w io.Writer, p page) error {
 		return fmt.Errorf("no template for page %s", p.template())
 	}
 	return t.ExecuteTemplate(w, "layout", p)
-}
-
-// avatarURL is the user's image, or our own default picture.
-func avatarURL(a *assets, image string) string {
-	if image == "" {
-		return a.URL("avatar.svg")
-	}
-	return image
 }
 
 // render writes a page with status. It fills in the layout (the signed-in

@@ -12,6 +12,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/media"
 )
 
 // Options tune the site to how it is deployed.
@@ -20,6 +21,9 @@ type Options struct {
 	// the site (--trusted-proxies): from them, and only from them,
 	// X-Forwarded-Proto: https is believed, so session cookies are Secure.
 	TrustedProxies httpx.TrustedProxies
+	// Media resolves avatars (the default one for users without) and keeps
+	// uploads; nil: the default avatar only, no uploads.
+	Media *media.Media
 }
 
 // handler holds what the page handlers use.
@@ -42,7 +46,10 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 	if err != nil {
 		panic("web: " + err.Error())
 	}
-	v, err := newViews(a)
+	if opts.Media == nil {
+		opts.Media = media.New(nil, media.Options{TrustedProxies: opts.TrustedProxies})
+	}
+	v, err := newViews(a, opts.Media)
 	if err != nil {
 		panic("web: " + err.Error())
 	}
