@@ -180,7 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		}), api.WithMedia(images)),
-		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images}),
+		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images, Forms: db}),
 		db,
 	)
 	go purgeIdempotencyKeys(ctx, db, logger)

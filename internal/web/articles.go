@@ -75,6 +75,7 @@ func (h *handler) createArticle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "published")
 	redirect(w, r, articlePath(a.Slug))
 }
 
@@ -120,6 +121,7 @@ func (h *handler) updateArticle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "updated")
 	redirect(w, r, articlePath(a.Slug))
 }
 
@@ -129,6 +131,7 @@ func (h *handler) deleteArticle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "deleted")
 	redirect(w, r, "/")
 }
 

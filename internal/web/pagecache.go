@@ -65,7 +65,7 @@ func (c *pageCache) put(key string, p cachedPage) {
 func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.RequestURI()
-		if r.Method != http.MethodGet || viewerID(r) != 0 || len(key) > maxPageKey {
+		if r.Method != http.MethodGet || viewerID(r) != 0 || len(key) > maxPageKey || hasFlash(r) {
 			next(w, r)
 			return
 		}

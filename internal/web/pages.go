@@ -28,6 +28,7 @@ type layout struct {
 	Title  string
 	Active string // home, login, register, editor, settings or profile
 	Viewer *viewer
+	Flash  string // a one-shot confirmation after a form (see flash.go)
 }
 
 func (l *layout) base() *layout { return l }

@@ -46,5 +46,6 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "settings")
 	redirect(w, r, "/profile/"+url.PathEscape(u.Username))
 }

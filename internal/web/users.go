@@ -71,6 +71,7 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, r, u.ID)
+	h.setFlash(w, r, "welcome")
 	redirect(w, r, "/")
 }
 

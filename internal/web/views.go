@@ -43,6 +43,9 @@ func newViews(a *assets, m *media.Media) (*views, error) {
 			return favoriteButton{Article: a, Next: next, Long: long}
 		},
 		"follow": func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
+		// formToken is a fresh one-time token for a form that changes
+		// something (see once.go).
+		"formToken": newFormToken,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
 	if err != nil {
@@ -103,6 +106,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 			httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("load viewer: %w", err))
 		}
 	}
+	l.Flash = h.takeFlash(w, r)
 	var buf bytes.Buffer
 	if err := h.views.execute(&buf, p); err != nil {
 		httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", p.template(), err))
@@ -115,7 +119,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	hd.Add("Vary", "Cookie")
 	// Pages differ per user (navigation, follow and favorite state) and may
 	// echo form input: no shared cache may keep them.
-	if l.Viewer != nil || status != http.StatusOK {
+	if l.Viewer != nil || status != http.StatusOK || l.Flash != "" {
 		hd.Set("Cache-Control", "private, no-store")
 	} else {
 		hd.Set("Cache-Control", "private, no-cache")

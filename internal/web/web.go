@@ -12,6 +12,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/idempotency"
 	"github.com/conduit-dev/conduit/internal/media"
 )
 
@@ -24,6 +25,9 @@ type Options struct {
 	// Media resolves avatars (the default one for users without) and keeps
 	// uploads; nil: the default avatar only, no uploads.
 	Media *media.Media
+	// Forms keeps one-time form tokens (see once.go), normally the
+	// database's idempotency keys; nil: forms are applied as sent.
+	Forms idempotency.Store
 }
 
 // handler holds what the page handlers use.
@@ -36,6 +40,7 @@ type handler struct {
 	assets   *assets
 	markdown *markdown
 	pages    *pageCache
+	forms    idempotency.Store
 }
 
 // New returns the HTML site. Templates and static files are embedded in the
@@ -54,7 +59,7 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 		panic("web: " + err.Error())
 	}
 	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown(),
-		pages: newPageCache(time.Second, 1000)}
+		pages: newPageCache(time.Second, 1000), forms: opts.Forms}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
