@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,11 +155,39 @@ func (h *handler) setFavorite(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	back := backTo(r, articlePath(slug))
-	if _, err := change(r.Context(), viewerID(r), slug); err != nil {
+	a, err := change(r.Context(), viewerID(r), slug)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	if style := r.Header.Get(fragmentHeader); style == "long" || style == "short" {
+		h.renderPartial(w, r, "favorite-button", favoriteButton{Article: a, Next: back, Long: style == "long"})
+		return
+	}
 	redirect(w, r, back)
+}
+
+// previewID is the id of an article's preview in a list: the fragment a
+// favorite button on a list comes back to, so the page opens where the
+// reader was.
+func previewID(slug string) string { return "article-" + slug }
+
+// fragmentHeader asks a form for the new state of its button instead of a
+// redirect: app.js sends it to update the button in place. Its value is the
+// button's style (long on the article page, short in lists).
+const fragmentHeader = "X-Conduit-Fragment"
+
+// renderPartial answers with one partial template.
+func (h *handler) renderPartial(w http.ResponseWriter, r *http.Request, name string, data any) {
+	var buf bytes.Buffer
+	if err := h.views.partial(&buf, name, data); err != nil {
+		h.fail(w, r, fmt.Errorf("render %s: %w", name, err))
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "private, no-store")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // backTo is the form's "next" field when it is a path on this site, else

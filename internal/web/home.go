@@ -40,8 +40,5 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p.List.Articles = list.Articles
-	p.List.Here = r.URL.RequestURI()
-	p.List.Pages = pagination(*r.URL, n, list.Count)
-	h.render(w, r, http.StatusOK, p)
+	h.render(w, r, p.List.fill(r.URL, n, list), p)
 }

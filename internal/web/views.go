@@ -42,7 +42,8 @@ func newViews(a *assets, m *media.Media) (*views, error) {
 		"favorite": func(a conduit.Article, next string, long bool) favoriteButton {
 			return favoriteButton{Article: a, Next: next, Long: long}
 		},
-		"follow": func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
+		"follow":    func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
+		"previewID": previewID,
 		// formToken is a fresh one-time token for a form that changes
 		// something (see once.go).
 		"formToken": newFormToken,
@@ -81,6 +82,12 @@ func newViews(a *assets, m *media.Media) (*views, error) {
 		}
 	}
 	return v, errors.Join(errs...)
+}
+
+// partial renders one partial template (for a part of a page replaced in
+// place by app.js).
+func (v *views) partial(w io.Writer, name string, data any) error {
+	return v.pages[(&errorPage{}).template()].ExecuteTemplate(w, name, data)
 }
 
 func (v *views) execute(w io.Writer, p page) error {
