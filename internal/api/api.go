@@ -90,6 +90,9 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 
 	mux.HandleFunc("GET /api/tags", h.tags)
 
+	// Extensions of the spec (docs/openapi-extensions.yml).
+	mux.HandleFunc("GET /api/search", h.search)
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)
 	})

@@ -113,6 +113,15 @@ type Store interface {
 
 	Tags(ctx context.Context) ([]string, error)
 
+	// SearchArticles ranks the articles having all of q.Terms among the
+	// newest SearchWindow such articles; Count is at most SearchWindow.
+	SearchArticles(ctx context.Context, viewerID int64, q SearchQuery) (ArticlePage, error)
+	// UsersByPrefix and TagsByPrefix list names that start with prefix:
+	// users case-insensitively in name order, tags (case-sensitive, as
+	// stored) most used first.
+	UsersByPrefix(ctx context.Context, viewerID int64, prefix string, limit int) ([]Profile, error)
+	TagsByPrefix(ctx context.Context, prefix string, limit int) ([]string, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }

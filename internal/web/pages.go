@@ -20,7 +20,7 @@ type page interface {
 func declaredPages() []page {
 	return []page{
 		&homePage{}, &loginPage{}, &registerPage{}, &settingsPage{},
-		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{},
+		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{}, &searchPage{},
 	}
 }
 
@@ -28,7 +28,7 @@ func declaredPages() []page {
 // (shown as "nav-link active") and the signed-in user (nil: anonymous).
 type layout struct {
 	Title  string
-	Active string // home, login, register, editor, settings or profile
+	Active string // home, login, register, editor, settings, profile or search
 	Viewer *viewer
 	Flash  string // a one-shot confirmation after a form (see flash.go)
 }
@@ -112,6 +112,17 @@ type profilePage struct {
 }
 
 func (*profilePage) template() string { return "profile" }
+
+type searchPage struct {
+	layout
+	Query  string
+	Errors []string
+	List   articleList
+	Users  []conduit.Profile // whose names start with the query
+	Tags   []string          // likewise
+}
+
+func (*searchPage) template() string { return "search" }
 
 type errorPage struct {
 	layout

@@ -36,6 +36,8 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST /article/{slug}/comments", signedIn(theArticle, h.once(h.addComment)))
 	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", signedIn(theArticle, h.once(h.deleteComment)))
 
+	mux.HandleFunc("GET /search", h.cachedListPage(h.search))
+
 	mux.HandleFunc("GET /profile/{username}", h.cachedListPage(h.profile))
 	mux.HandleFunc("GET /profile/{username}/favorites", h.cachedListPage(h.profileFavorites))
 	mux.HandleFunc("POST /profile/{username}/follow", signedIn(formNextOr(theProfile), h.follow))
