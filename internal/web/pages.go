@@ -30,7 +30,8 @@ type layout struct {
 	Title  string
 	Active string // home, login, register, editor, settings, profile or search
 	Viewer *viewer
-	Flash  string // a one-shot confirmation after a form (see flash.go)
+	Flash  string    // a one-shot confirmation after a form (see flash.go)
+	Feed   *feedLink // the Atom feed of this page's list, if any
 }
 
 func (l *layout) base() *layout { return l }

@@ -44,7 +44,7 @@ func (h *handler) profileTab(w http.ResponseWriter, r *http.Request, favorites b
 		active = "profile"
 	}
 	p := &profilePage{
-		layout:    layout{Title: prof.Username, Active: active},
+		layout:    layout{Title: prof.Username, Active: active, Feed: authorFeed(prof.Username)},
 		Profile:   prof,
 		IsSelf:    id != 0 && prof.ID == id,
 		Favorites: favorites,

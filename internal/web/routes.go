@@ -37,6 +37,8 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", signedIn(theArticle, h.once(h.deleteComment)))
 
 	mux.HandleFunc("GET /search", h.cachedListPage(h.search))
+	mux.HandleFunc("GET /feed.atom", h.cachedListPage(h.feed))
+	mux.HandleFunc("GET /profile/{username}/feed.atom", h.cachedListPage(h.authorFeed))
 
 	mux.HandleFunc("GET /profile/{username}", h.cachedListPage(h.profile))
 	mux.HandleFunc("GET /profile/{username}/favorites", h.cachedListPage(h.profileFavorites))
