@@ -125,7 +125,7 @@ func runBrowserFlow(t *testing.T, db *store.DB, js bool, shotDir, suffix string)
 	if got := b.text(".home-page .banner h1"); got != "conduit" {
 		t.Errorf("banner %q", got)
 	}
-	if bg := b.evalString(`getComputedStyle(document.querySelector(".home-page .banner")).backgroundColor`); bg != "rgb(92, 184, 92)" {
+	if bg := b.evalString(`getComputedStyle(document.querySelector(".home-page .banner")).backgroundColor`); bg != "rgb(47, 122, 47)" { // --brand in app.css
 		t.Errorf("banner colour %q: the stylesheet did not apply", bg)
 	}
 

@@ -28,7 +28,7 @@ func TestHomeTabsTagsAndPagination(t *testing.T) {
 			t.Errorf("page 1 has %d previews, want 10", n)
 		}
 		wantContains(t, res, "<h2>Article number 12</h2>", "<h2>Article number 03</h2>", `class="nav-link active" href="/" aria-current="page">Global Feed`,
-			`<h2>Popular Tags</h2>`, `<a href="/?tag=odd" class="tag-default tag-pill">odd</a>`, `<a class="page-link" href="/?page=2">2</a>`,
+			`<summary>Popular Tags</summary>`, `<a href="/?tag=odd" class="tag-default tag-pill">odd</a>`, `<a class="page-link" href="/?page=2">2</a>`,
 			`<span class="page-link" aria-current="page">1</span>`)
 		wantNotContains(t, res, "Your Feed", "Article number 02")
 

@@ -167,7 +167,8 @@ func pageNumber(q url.Values) int {
 // first and last, so that a list of a million articles stays short. Past
 // the last page (an old link, a list that shrank) it links back to the
 // last page and the pages before it. Links further than one page from the
-// current one are marked Far: narrow screens hide them (app.css).
+// current one are marked Far in lists of more than seven pages: narrow
+// screens hide them (app.css), leaving "« Previous 1 … 4 [5] 6 … 9 Next »".
 func pagination(base url.URL, current, total int) []pageLink {
 	last := max(1, (total+perPage-1)/perPage)
 	if last == 1 && current <= 1 {
@@ -183,7 +184,7 @@ func pagination(base url.URL, current, total int) []pageLink {
 		}
 		u := base
 		u.RawQuery = q.Encode()
-		far := label == "" && n != 1 && n != last && (n < center-1 || n > center+1)
+		far := last > 7 && label == "" && n != 1 && n != last && (n < center-1 || n > center+1)
 		if label == "" {
 			label = strconv.Itoa(n)
 		}

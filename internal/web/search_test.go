@@ -19,7 +19,7 @@ func TestSearchPage(t *testing.T) {
 		alice.publish("Gardening notes", "gardening")
 		alice.publish("Cooking", "food")
 		anon := s.browser()
-		wantContains(t, anon.get("/"), `<form class="nav-search" role="search" action="/search" method="get">`)
+		wantContains(t, anon.get("/"), `<form class="nav-search" role="search" aria-label="Site" action="/search" method="get">`)
 		wantStatus(t, anon.get("/search"), http.StatusOK)
 
 		res := anon.get("/search?q=garden")

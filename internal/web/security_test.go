@@ -169,7 +169,7 @@ func TestStaticAssetsAreFingerprintedAndImmutable(t *testing.T) {
 			wantStatus(t, b.get(stale), http.StatusNotFound)
 		}
 		css := b.get(s.handlerAssets().URL("app.css"))
-		if !strings.Contains(css.Body, "#5cb85c") || !strings.Contains(css.Body, ".article-preview") || !strings.Contains(css.Body, "@media") {
+		if !strings.Contains(css.Body, "#2f7a2f") || !strings.Contains(css.Body, ".article-preview") || !strings.Contains(css.Body, "@media") {
 			t.Error("stylesheet lacks the brand colour, previews or responsive rules")
 		}
 		if strings.Contains(css.Body, "@import") || strings.Contains(css.Body, "url(http") {

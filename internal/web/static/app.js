@@ -13,8 +13,9 @@ document.addEventListener("submit", function (event) {
   window.addEventListener("pageshow", function () { form.dataset.sent = ""; }, { once: true });
 });
 
-// Favorite buttons change in place: the form is sent in the background and
-// replaced by the button the server renders for the new state. Should
+// Favorite buttons in lists change in place: the form is sent in the
+// background and replaced by the button the server renders for the new
+// state, so the reader keeps their place in the list. Should
 // anything go wrong (signed out, offline), the form is sent the plain way.
 document.addEventListener("submit", function (event) {
   var form = event.target;
