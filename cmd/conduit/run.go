@@ -190,12 +190,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 // newMedia keeps uploads in the object store --media-url names, or in the
 // data dir.
-func newMedia(_ context.Context, cfg config.Config, proxies httpx.TrustedProxies) (*media.Media, error) {
-	dir, err := media.NewDir(cfg.MediaDir())
+func newMedia(ctx context.Context, cfg config.Config, proxies httpx.TrustedProxies) (*media.Media, error) {
+	var store media.Store
+	var err error
+	if cfg.MediaURL != "" {
+		store, err = media.NewS3(ctx, cfg.MediaURL)
+	} else {
+		store, err = media.NewDir(cfg.MediaDir())
+	}
 	if err != nil {
 		return nil, err
 	}
-	return media.New(dir, media.Options{PublicURL: cfg.PublicURL, TrustedProxies: proxies}), nil
+	return media.New(store, media.Options{PublicURL: cfg.PublicURL, TrustedProxies: proxies}), nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -13,61 +14,91 @@ import (
 // search for a common word; they are ordered by relevance (title over
 // description over body), newest first among equals.
 func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.SearchQuery) (conduit.ArticlePage, error) {
-	var count, ids string
-	var match any
+	var window, ids string
+	var args []any
 	if db.d.name == "postgres" {
 		// plainto_tsquery reads the words as words: no operator in them
 		// can change the query.
-		match = strings.Join(q.Terms, " ")
-		const window = `SELECT id, search FROM articles WHERE search @@ plainto_tsquery('english', ?) ORDER BY id DESC LIMIT ?`
-		count = `SELECT count(*) FROM (` + window + `) w`
-		ids = `SELECT id FROM (` + window + `) w
+		match := strings.Join(q.Terms, " ")
+		window = `SELECT id, search FROM articles WHERE search @@ plainto_tsquery('english', ?) ORDER BY id DESC LIMIT ?`
+		ids = `SELECT id, count(*) OVER () FROM (` + window + `) w
 			ORDER BY ts_rank(w.search, plainto_tsquery('english', ?)) DESC, id DESC LIMIT ? OFFSET ?`
+		args = []any{match, conduit.SearchWindow, match, q.Limit, q.Offset}
 	} else {
 		// Each word quoted: an FTS5 string, never query syntax.
 		quoted := make([]string, len(q.Terms))
 		for i, t := range q.Terms {
 			quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
 		}
-		match = strings.Join(quoted, " ")
-		const window = `SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?`
-		count = `SELECT count(*) FROM (` + window + `) w`
+		match := strings.Join(quoted, " ")
+		window = `SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?`
 		// bm25 weights: title 10, description 4, body 1 (smaller is better).
-		ids = `SELECT id FROM (
+		ids = `SELECT id, count(*) OVER () FROM (
 				SELECT rowid AS id, bm25(articles_fts, 10.0, 4.0, 1.0) AS score FROM articles_fts
 				WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?
 			) w ORDER BY score, id DESC LIMIT ? OFFSET ?`
+		args = []any{match, conduit.SearchWindow, q.Limit, q.Offset}
 	}
 	page := conduit.ArticlePage{Articles: []conduit.Article{}}
-	if err := db.queryRow(ctx, count, match, conduit.SearchWindow).Scan(&page.Count); err != nil {
-		return page, db.mapErr(err)
-	}
-	if page.Count <= q.Offset {
-		return page, nil
-	}
-	args := []any{match, conduit.SearchWindow}
-	if db.d.name == "postgres" {
-		args = append(args, match)
-	}
-	rows, err := db.query(ctx, ids, append(args, q.Limit, q.Offset)...)
+	order, count, err := db.searchIDs(ctx, ids, args)
 	if err != nil {
 		return page, err
 	}
-	var order []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return page, db.mapErr(err)
-		}
-		order = append(order, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	page.Count = count
+	if len(order) == 0 && q.Offset > 0 {
+		// Past the matches: the page says nothing of their number.
+		err := db.queryRow(ctx, `SELECT count(*) FROM (`+window+`) w`, args[0], conduit.SearchWindow).Scan(&page.Count)
 		return page, db.mapErr(err)
 	}
 	page.Articles, err = db.articlesByID(ctx, viewerID, order)
 	return page, err
+}
+
+// searchIDs runs a search's ranking query, whose rows are an id and the
+// number of matches. On PostgreSQL it runs with a plan made for its
+// arguments: a generic plan (pgx prepares statements) cannot tell a rare
+// word, best found through the GIN index, from a common one, best found by
+// walking the newest articles, and either plan is slow for the other case.
+func (db *DB) searchIDs(ctx context.Context, q string, args []any) ([]int64, int, error) {
+	var ids []int64
+	count := 0
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id, &count); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	}
+	if db.d.name != "postgres" {
+		rows, err := db.query(ctx, q, args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close() // ends its deadline too
+		return ids, count, db.mapErr(scan(rows.Rows))
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	rows, err := tx.QueryContext(ctx, db.d.rebind(q), args...)
+	if err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	if err := scan(rows); err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	return ids, count, db.mapErr(tx.Commit())
 }
 
 // articlesByID reads the articles with ids (without bodies), in the order

@@ -23,6 +23,7 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("GET /settings", signedIn(thisPage, h.settingsForm))
 	mux.HandleFunc("POST /settings", signedIn(thisPage, h.once(h.updateSettings)))
+	mux.HandleFunc("POST /settings/avatar", signedIn(func(*http.Request) string { return "/settings" }, h.uploadAvatar))
 
 	mux.HandleFunc("GET /editor", signedIn(thisPage, h.newArticleForm))
 	mux.HandleFunc("POST /editor", signedIn(thisPage, h.once(h.createArticle)))

@@ -80,7 +80,7 @@ func checkAccessible(t *testing.T, path, body string) {
 			continue
 		}
 		id := idRE.FindStringSubmatch(in)
-		if id == nil || !strings.Contains(body, `<label class="visually-hidden" for="`+id[1]+`">`) {
+		if id == nil || !regexp.MustCompile(`<label[^>]* for="`+regexp.QuoteMeta(id[1])+`"`).MatchString(body) {
 			t.Errorf("%s: input without a label: %s", path, in)
 		}
 	}
