@@ -67,7 +67,7 @@ func TestBrowserProduct(t *testing.T) {
 		srv := httptest.NewServer(httpx.Chain(s.handler, httpx.Log(s.logger(), nil)))
 		t.Cleanup(srv.Close)
 
-		b := openChrome(t, srv.URL, dir, true)
+		b := openChrome(t, srv.URL, dir, true, 6*time.Minute)
 		// axe-core goes into every page the tab loads, before its scripts.
 		if _, err := chromedp.Call(b.ctx, cdppage.AddScriptToEvaluateOnNewDocument,
 			cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: string(axe)}); err != nil {
@@ -81,15 +81,15 @@ func TestBrowserProduct(t *testing.T) {
 		b.reportProblems()
 
 		// Without JavaScript a favorite button comes back to its item.
-		nojs := openChrome(t, srv.URL, dir, false)
+		nojs := openChrome(t, srv.URL, dir, false, 3*time.Minute)
 		(&audit{chrome: nojs}).favoriteWithoutScript()
 		nojs.reportProblems()
 	})
 }
 
 // openChrome starts a headless Chromium tab (with or without page scripts)
-// on the site at base, as TestBrowserEndToEnd does.
-func openChrome(t *testing.T, base, shotDir string, js bool) *chrome {
+// on the site at base; everything it does must end within limit.
+func openChrome(t *testing.T, base, shotDir string, js bool, limit time.Duration) *chrome {
 	t.Helper()
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -114,7 +114,7 @@ func openChrome(t *testing.T, base, shotDir string, js bool) *chrome {
 			t.Fatal(err)
 		}
 	}
-	deadline, stop := context.WithTimeout(ctx, 6*time.Minute)
+	deadline, stop := context.WithTimeout(ctx, limit)
 	t.Cleanup(stop)
 	b.ctx = deadline
 	return b
@@ -156,6 +156,19 @@ func (a *audit) tabTo(sel string) {
 	a.t.Fatalf("Tab never reached %s on %s (focus on %s)", sel, a.path(), a.evalString(`document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing"`))
 }
 
+// typeFields tabs to the field first and types values into it and the
+// fields after it, moving on with Tab.
+func (a *audit) typeFields(first string, values ...string) {
+	a.t.Helper()
+	a.tabTo(first)
+	for i, v := range values {
+		if i > 0 {
+			a.keys(kb.Tab)
+		}
+		a.keys(v)
+	}
+}
+
 // press presses Enter on the focused element and waits for the page it
 // loads (on a path starting with want).
 func (a *audit) press(want, shot string) {
@@ -180,12 +193,7 @@ func (a *audit) keyboardFlow() {
 	}
 	a.tabTo(`a.nav-link[href="/register"]`)
 	a.press("/register", "")
-	a.tabTo(`input[name=username]`)
-	a.keys("keyboarder")
-	a.keys(kb.Tab)
-	a.keys("keyboarder@example.com")
-	a.keys(kb.Tab)
-	a.keys("keyboard-password")
+	a.typeFields(`input[name=username]`, "keyboarder", "keyboarder@example.com", "keyboard-password")
 	a.press("/", "kbd-signed-up")
 	a.wantText(".flash", "Welcome to Conduit!")
 
@@ -195,29 +203,18 @@ func (a *audit) keyboardFlow() {
 	a.press("/", "")
 	a.tabTo(`a.nav-link[href="/login"]`)
 	a.press("/login", "")
-	a.tabTo(`input[name=email]`)
-	a.keys("keyboarder@example.com")
-	a.keys(kb.Tab)
-	a.keys("keyboard-password")
+	a.typeFields(`input[name=email]`, "keyboarder@example.com", "keyboard-password")
 	a.press("/", "kbd-signed-in")
 	a.wantText(`a.nav-link[href="/profile/keyboarder"]`, "keyboarder")
 
 	a.tabTo(`a.nav-link[href="/editor"]`)
 	a.press("/editor", "")
-	a.tabTo(`input[name=title]`)
-	a.keys("Typed with keys")
-	a.keys(kb.Tab)
-	a.keys("No mouse was used")
-	a.keys(kb.Tab)
-	a.keys("Tab, type, Enter.")
-	a.keys(kb.Tab)
-	a.keys("keyboard")
+	a.typeFields(`input[name=title]`, "Typed with keys", "No mouse was used", "Tab, type, Enter.", "keyboard")
 	a.tabTo(`form[action="/editor"] button[type=submit]`)
 	a.press("/article/typed-with-keys", "kbd-published")
 	a.wantText(".flash", "Your article is published.")
 
-	a.tabTo(`textarea[name=body]`)
-	a.keys("A comment typed with keys")
+	a.typeFields(`textarea[name=body]`, "A comment typed with keys")
 	a.tabTo(`form.comment-form button[type=submit]`)
 	a.press("/article/typed-with-keys", "kbd-commented")
 	a.wantText(".card.comment .card-text", "A comment typed with keys")

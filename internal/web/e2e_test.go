@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -79,41 +78,7 @@ func runBrowserFlow(t *testing.T, db *store.DB, js bool, shotDir, suffix string)
 	srv := httptest.NewServer(httpx.Chain(s.handler, httpx.Log(s.logger(), nil)))
 	t.Cleanup(srv.Close)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-
-	b := &chrome{t: t, ctx: ctx, base: srv.URL, shotDir: shotDir}
-	// Start the browser (without a deadline: it lives as long as ctx).
-	if _, err := chromedp.Run(ctx, chromedp.Title()); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	if err := chromedp.Listen(ctx, b.watch); err != nil {
-		t.Fatal(err)
-	}
-	if !js {
-		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline, stop := context.WithTimeout(ctx, 90*time.Second)
-	defer stop()
-	b.ctx = deadline
+	b := openChrome(t, srv.URL, shotDir, js, 90*time.Second) // e2e_a11y_test.go
 
 	alice, bob := "alice"+suffix, "bob"+suffix
 	title := "Testing in a real browser " + suffix
