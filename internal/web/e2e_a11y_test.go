@@ -35,21 +35,13 @@ const axeEnv = "CONDUIT_AXE_JS"
 // together, nothing wider than the screen). Screenshots go where
 // TestBrowserEndToEnd puts them.
 func TestBrowserProduct(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing; CI must install the chromium package", chromiumPath)
-		}
-		t.Skipf("%s is missing (apt-get install chromium); skipping the browser test", chromiumPath)
-	}
+	needChromium(t)
 	axe, err := os.ReadFile(os.Getenv(axeEnv))
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s=%q: %v; CI must install the npm package axe-core", axeEnv, os.Getenv(axeEnv), err)
 		}
 		t.Skipf("no axe-core (set %s to axe.min.js of the npm package axe-core): %v", axeEnv, err)
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("browser test skipped in -short mode")
 	}
 	shots := os.Getenv("CONDUIT_E2E_SCREENSHOTS")
 	if shots == "" {
@@ -85,6 +77,21 @@ func TestBrowserProduct(t *testing.T) {
 		(&audit{chrome: nojs}).favoriteWithoutScript()
 		nojs.reportProblems()
 	})
+}
+
+// needChromium skips a browser test without Debian's Chromium (in CI,
+// fails it), or in -short mode outside CI.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing; CI must install the chromium package", chromiumPath)
+		}
+		t.Skipf("%s is missing (apt-get install chromium); skipping the browser test", chromiumPath)
+	}
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("browser test skipped in -short mode")
+	}
 }
 
 // openChrome starts a headless Chromium tab (with or without page scripts)

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,15 +35,7 @@ const chromiumPath = "/usr/bin/chromium"
 // host fails the test. Screenshots of every page go to a temp dir (or to
 // $CONDUIT_E2E_SCREENSHOTS).
 func TestBrowserEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing; CI must install the chromium package", chromiumPath)
-		}
-		t.Skipf("%s is missing (apt-get install chromium); skipping the browser test", chromiumPath)
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("browser test skipped in -short mode")
-	}
+	needChromium(t)
 	shots := os.Getenv("CONDUIT_E2E_SCREENSHOTS")
 	if shots == "" {
 		var err error
