@@ -65,7 +65,11 @@ func newAPIWithCache(t *testing.T, db *store.DB, c conduit.Cache) *testAPI {
 	cs := &countingStore{Store: db}
 	svc := conduit.NewService(cs, c, auth.Bcrypt{Cost: 4})
 	// As the server mounts them: the API and the images it links to.
-	images := media.New(nil, media.Options{})
+	dir, err := media.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := media.New(dir, media.Options{})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(svc, tokens, api.WithMedia(images)))
 	mux.Handle("/media/", images)

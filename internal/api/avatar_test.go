@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"bytes"
+	"image"
+	"image/png"
 	"net/http"
 	"strings"
 	"testing"
@@ -60,5 +63,39 @@ func TestImageIsNeverEmpty(t *testing.T) {
 		if me.User.Image != def {
 			t.Errorf("cleared image = %q, want %q", me.User.Image, def)
 		}
+	})
+}
+
+// PUT /api/user/image takes a picture as the body and makes it the user's
+// image: an absolute URL under /media/ that serves the re-encoded file.
+func TestUploadImage(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *testAPI) {
+		u := a.register("pic")
+		img := image.NewNRGBA(image.Rect(0, 0, 320, 240))
+		for i := range img.Pix {
+			img.Pix[i] = 255
+		}
+		var pic bytes.Buffer
+		if err := png.Encode(&pic, img); err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ User userDTO }
+		a.do("PUT", "/api/user/image", u.token, pic.String()).want(t, http.StatusOK, &got)
+		if !strings.HasPrefix(got.User.Image, a.url+"/media/") || !strings.HasSuffix(got.User.Image, ".jpg") || got.User.Token == "" {
+			t.Fatalf("user after upload: %+v", got.User)
+		}
+		if p := a.profile(u.username, ""); p.Image != got.User.Image {
+			t.Errorf("profile image %q, want %q", p.Image, got.User.Image)
+		}
+		res, err := http.Get(got.User.Image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "image/jpeg" {
+			t.Errorf("GET %s: %d %q", got.User.Image, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		a.do("PUT", "/api/user/image", u.token, "GIF89a but not really").wantErrors(t, http.StatusUnprocessableEntity, "image")
+		a.do("PUT", "/api/user/image", "", pic.String()).wantErrors(t, http.StatusUnauthorized)
 	})
 }
