@@ -20,6 +20,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/config"
 	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/idempotency"
+	"github.com/conduit-dev/conduit/internal/media"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/web"
@@ -73,7 +74,7 @@ var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
 	"idempotency-ttl", "admin-addr", "debug-addr", "replica-urls", "replica-max-lag",
-	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr"}
+	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr", "public-url", "media-url"}
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
 
@@ -95,6 +96,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	tuneGC(getenv)
 	tokens, err := newTokens(cfg)
+	if err != nil {
+		return err
+	}
+
+	images, err := newMedia(ctx, cfg, proxies)
 	if err != nil {
 		return err
 	}
@@ -170,8 +176,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
-		})),
-		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
+		}), api.WithMedia(images)),
+		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images, Forms: db}),
 		db,
 	)
 	go purgeIdempotencyKeys(ctx, db, logger)
@@ -255,6 +261,22 @@ func servePrivate(ctx context.Context, cfg config.Config, reg *prometheus.Regist
 		logger.Log(ctx, p.level, p.msg, slog.String("addr", ln.Addr().String()))
 	}
 	return nil
+}
+
+// newMedia keeps uploads in the object store --media-url names, or in the
+// data dir.
+func newMedia(ctx context.Context, cfg config.Config, proxies httpx.TrustedProxies) (*media.Media, error) {
+	var store media.Store
+	var err error
+	if cfg.MediaURL != "" {
+		store, err = media.NewS3(ctx, cfg.MediaURL)
+	} else {
+		store, err = media.NewDir(cfg.MediaDir())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return media.New(store, media.Options{PublicURL: cfg.PublicURL, TrustedProxies: proxies}), nil
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

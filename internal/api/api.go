@@ -14,12 +14,20 @@ import (
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/idempotency"
+	"github.com/conduit-dev/conduit/internal/media"
 )
 
 // handler holds what the API handlers use.
 type handler struct {
 	svc    *conduit.Service
 	tokens *auth.Tokens
+	media  *media.Media
+}
+
+// images returns how r's answer spells images: absolute URLs, the default
+// avatar for users without a picture.
+func (h *handler) images(r *http.Request) imageURL {
+	return func(image string) string { return h.media.AbsoluteImage(r, image) }
 }
 
 // Option configures optional parts of the API.
@@ -27,6 +35,13 @@ type Option func(*options)
 
 type options struct {
 	idempotent func(http.Handler) http.Handler
+	media      *media.Media
+}
+
+// WithMedia sets how image URLs are made absolute (the public URL, the
+// trusted proxies). Without it they are made from each request's Host.
+func WithMedia(m *media.Media) Option {
+	return func(opts *options) { opts.media = m }
 }
 
 // WithIdempotency makes writes sent with an Idempotency-Key header safe to
@@ -46,7 +61,10 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{svc: svc, tokens: tokens}
+	if o.media == nil {
+		o.media = media.New(nil, media.Options{})
+	}
+	h := &handler{svc: svc, tokens: tokens, media: o.media}
 	mux := http.NewServeMux()
 
 	mux.HandleFunc("POST /api/users/login", h.login)
@@ -75,6 +93,10 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 	mux.HandleFunc("DELETE /api/articles/{slug}/comments/{id}", h.requireAuth(h.deleteComment))
 
 	mux.HandleFunc("GET /api/tags", h.tags)
+
+	// Extensions of the spec (docs/openapi-extensions.yml).
+	mux.HandleFunc("GET /api/search", h.search)
+	mux.HandleFunc("PUT /api/user/image", h.requireAuth(h.uploadImage))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)

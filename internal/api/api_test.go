@@ -20,6 +20,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/media"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
@@ -63,7 +64,16 @@ func newAPIWithCache(t *testing.T, db *store.DB, c conduit.Cache) *testAPI {
 	}
 	cs := &countingStore{Store: db}
 	svc := conduit.NewService(cs, c, auth.Bcrypt{Cost: 4})
-	srv := httptest.NewServer(api.New(svc, tokens))
+	// As the server mounts them: the API and the images it links to.
+	dir, err := media.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := media.New(dir, media.Options{})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(svc, tokens, api.WithMedia(images)))
+	mux.Handle("/media/", images)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &testAPI{t: t, url: srv.URL, store: cs, tokens: tokens}
 }

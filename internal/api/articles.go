@@ -37,7 +37,7 @@ func (h *handler) writeArticles(w http.ResponseWriter, r *http.Request, page con
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, toArticles(page))
+	httpx.WriteJSON(w, http.StatusOK, toArticles(page, h.images(r)))
 }
 
 func (h *handler) article(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +108,7 @@ func (h *handler) writeArticle(w http.ResponseWriter, r *http.Request, status in
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, status, articleResponse{Article: toArticle(a, true)})
+	httpx.WriteJSON(w, status, articleResponse{Article: toArticle(a, true, h.images(r))})
 }
 
 func (h *handler) comments(w http.ResponseWriter, r *http.Request) {
@@ -118,8 +118,9 @@ func (h *handler) comments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := commentsResponse{Comments: make([]commentDTO, len(cs))}
+	img := h.images(r)
 	for i, c := range cs {
-		out.Comments[i] = toComment(c)
+		out.Comments[i] = toComment(c, img)
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
@@ -139,7 +140,7 @@ func (h *handler) addComment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, commentResponse{Comment: toComment(c)})
+	httpx.WriteJSON(w, http.StatusOK, commentResponse{Comment: toComment(c, h.images(r))})
 }
 
 func (h *handler) deleteComment(w http.ResponseWriter, r *http.Request) {

@@ -96,7 +96,9 @@ func TestCreateGetUpdateDeleteArticle(t *testing.T) {
 			if upd.Article.Slug != "did-you-train-your-dragon" || upd.Article.Title != "Did you train your dragon?" {
 				t.Fatalf("title update = %+v", upd.Article)
 			}
-			a.do("GET", "/api/articles/"+art.Slug, "", nil).wantErrors(t, http.StatusNotFound)
+			if old := a.article(art.Slug, ""); old.Slug != upd.Article.Slug { // slug history: the old slug still answers
+				t.Errorf("article under the old slug = %+v", old)
+			}
 			if got := a.article("did-you-train-your-dragon", ""); *got.Body != "With patience" {
 				t.Errorf("article under the new slug = %+v", got)
 			}

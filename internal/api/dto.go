@@ -35,8 +35,12 @@ type profileResponse struct {
 	Profile profileDTO `json:"profile"`
 }
 
-func toProfile(p conduit.Profile) profileDTO {
-	return profileDTO{Username: p.Username, Bio: p.Bio, Image: p.Image, Following: p.Following}
+// imageURL turns a stored image into the URL a client gets (see
+// media.AbsoluteImage): never empty, always absolute.
+type imageURL func(image string) string
+
+func toProfile(p conduit.Profile, img imageURL) profileDTO {
+	return profileDTO{Username: p.Username, Bio: p.Bio, Image: img(p.Image), Following: p.Following}
 }
 
 type articleDTO struct {
@@ -52,11 +56,11 @@ type articleDTO struct {
 	Author         profileDTO `json:"author"`
 }
 
-func toArticle(a conduit.Article, withBody bool) articleDTO {
+func toArticle(a conduit.Article, withBody bool, img imageURL) articleDTO {
 	dto := articleDTO{
 		Slug: a.Slug, Title: a.Title, Description: a.Description, TagList: a.Tags,
 		CreatedAt: formatTime(a.CreatedAt), UpdatedAt: formatTime(a.UpdatedAt),
-		Favorited: a.Favorited, FavoritesCount: a.FavoritesCount, Author: toProfile(a.Author),
+		Favorited: a.Favorited, FavoritesCount: a.FavoritesCount, Author: toProfile(a.Author, img),
 	}
 	if dto.TagList == nil {
 		dto.TagList = []string{}
@@ -79,13 +83,13 @@ type articlesResponse struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
-func toArticles(p conduit.ArticlePage) articlesResponse {
+func toArticles(p conduit.ArticlePage, img imageURL) articlesResponse {
 	out := articlesResponse{Articles: make([]articleDTO, len(p.Articles)), ArticlesCount: p.Count}
 	if p.Next > 0 {
 		out.NextCursor = encodeCursor(p.Next)
 	}
 	for i, a := range p.Articles {
-		out.Articles[i] = toArticle(a, false)
+		out.Articles[i] = toArticle(a, false, img)
 	}
 	return out
 }
@@ -98,9 +102,9 @@ type commentDTO struct {
 	Author    profileDTO `json:"author"`
 }
 
-func toComment(c conduit.Comment) commentDTO {
+func toComment(c conduit.Comment, img imageURL) commentDTO {
 	return commentDTO{ID: c.ID, CreatedAt: formatTime(c.CreatedAt), UpdatedAt: formatTime(c.UpdatedAt),
-		Body: c.Body, Author: toProfile(c.Author)}
+		Body: c.Body, Author: toProfile(c.Author, img)}
 }
 
 type commentResponse struct {

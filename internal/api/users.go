@@ -11,10 +11,10 @@ import (
 // writeUser answers with the user and a sign-in token. Nothing may store
 // a response holding a token: not a browser or proxy cache, nor the
 // idempotency store, which leaves no-store responses out.
-func writeUser(w http.ResponseWriter, status int, u conduit.User, token string) {
+func (h *handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u conduit.User, token string) {
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, status, userResponse{User: userDTO{
-		Email: u.Email, Token: token, Username: u.Username, Bio: u.Bio, Image: u.Image,
+		Email: u.Email, Token: token, Username: u.Username, Bio: u.Bio, Image: h.images(r)(u.Image),
 	}})
 }
 
@@ -38,7 +38,7 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeUser(w, http.StatusCreated, u, h.tokens.Issue(u.ID, u.TokenGen))
+	h.writeUser(w, r, http.StatusCreated, u, h.tokens.Issue(u.ID, u.TokenGen))
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +59,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeUser(w, http.StatusOK, u, h.tokens.Issue(u.ID, u.TokenGen))
+	h.writeUser(w, r, http.StatusOK, u, h.tokens.Issue(u.ID, u.TokenGen))
 }
 
 // currentUser answers with the token the client presented: it is as good
@@ -72,7 +72,7 @@ func (h *handler) currentUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, _ := presentedToken(r)
-	writeUser(w, http.StatusOK, u, token)
+	h.writeUser(w, r, http.StatusOK, u, token)
 }
 
 func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +101,7 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request) {
 	if u.TokenGen != c.Gen {
 		token = h.tokens.Issue(u.ID, u.TokenGen)
 	}
-	writeUser(w, http.StatusOK, u, token)
+	h.writeUser(w, r, http.StatusOK, u, token)
 }
 
 // logout revokes the presented token (an extension of the spec).
@@ -144,5 +144,5 @@ func (h *handler) writeProfile(w http.ResponseWriter, r *http.Request, p conduit
 		writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, profileResponse{Profile: toProfile(p)})
+	httpx.WriteJSON(w, http.StatusOK, profileResponse{Profile: toProfile(p, h.images(r))})
 }

@@ -13,7 +13,7 @@ func TestRegisterAndLogin(t *testing.T) {
 			"username": "Alice", "email": " Alice@Example.com ", "password": "correct horse",
 		}}).want(t, http.StatusCreated, &got)
 		if got.User.Username != "Alice" || got.User.Email != "alice@example.com" || got.User.Token == "" ||
-			got.User.Bio != "" || got.User.Image != "" {
+			got.User.Bio != "" || !strings.HasPrefix(got.User.Image, a.url+"/media/default-avatar.") {
 			t.Fatalf("registered user = %+v", got.User)
 		}
 		if !strings.Contains(a.do("POST", "/api/users", "", map[string]any{"user": map[string]string{

@@ -88,7 +88,7 @@ func jsonBody(v any) []byte {
 // "api" is the API alone. Both are ~94% reads and ~6% writes.
 func endpoints(mix string) ([]endpoint, error) {
 	api := []endpoint{
-		{name: "api list", weight: 14, make: func(w *world, r *rand.Rand, _ *session) call {
+		{name: "api list", weight: 11, make: func(w *world, r *rand.Rand, _ *session) call {
 			return get("/api/articles?limit=20&offset=" + strconv.Itoa(min(offset(r), w.count)))
 		}},
 		{name: "api list by tag", weight: 9, make: func(w *world, r *rand.Rand, _ *session) call {
@@ -114,6 +114,15 @@ func endpoints(mix string) ([]endpoint, error) {
 		}},
 		{name: "api tags", weight: 6, make: func(w *world, r *rand.Rand, _ *session) call {
 			return get("/api/tags")
+		}},
+		{name: "api search", weight: 3, make: func(w *world, r *rand.Rand, _ *session) call {
+			// One or two words of an article's title, as people search.
+			words := strings.Split(pick(r, w.slugs), "-")
+			q := words[r.IntN(len(words))]
+			if r.IntN(2) == 0 {
+				q += " " + words[r.IntN(len(words))]
+			}
+			return get("/api/search?q=" + url.QueryEscape(q))
 		}},
 		{name: "api current user", weight: 3, auth: true, make: func(w *world, r *rand.Rand, _ *session) call {
 			return get("/api/user")

@@ -110,6 +110,9 @@ type Store interface {
 
 	CreateArticle(ctx context.Context, a *Article) error
 	ArticleBySlug(ctx context.Context, viewerID int64, slug string) (Article, error)
+	// CurrentSlug returns the slug of the article that has or had slug
+	// (slugs change with titles; old ones keep naming their article).
+	CurrentSlug(ctx context.Context, slug string) (string, error)
 	UpdateArticle(ctx context.Context, a *Article) error
 	DeleteArticle(ctx context.Context, id int64) error
 	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)
@@ -126,6 +129,15 @@ type Store interface {
 	DeleteComment(ctx context.Context, id int64) error
 
 	Tags(ctx context.Context) ([]string, error)
+
+	// SearchArticles ranks the articles having all of q.Terms among the
+	// newest SearchWindow such articles; Count is at most SearchWindow.
+	SearchArticles(ctx context.Context, viewerID int64, q SearchQuery) (ArticlePage, error)
+	// UsersByPrefix and TagsByPrefix list names that start with prefix:
+	// users case-insensitively in name order, tags (case-sensitive, as
+	// stored) most used first.
+	UsersByPrefix(ctx context.Context, viewerID int64, prefix string, limit int) ([]Profile, error)
+	TagsByPrefix(ctx context.Context, prefix string, limit int) ([]string, error)
 
 	Ping(ctx context.Context) error
 	Close() error

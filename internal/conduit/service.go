@@ -349,14 +349,14 @@ func (s *Service) saveWithUniqueSlug(ctx context.Context, a *Article, save func(
 	return errors.New("could not find a free slug")
 }
 
-// Article returns the article with slug as seen by viewerID.
+// Article returns the article with slug as seen by viewerID. An old slug
+// (from before a title change) finds the article too; its Slug is then the
+// current one, which callers may compare to redirect.
 func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Article, error) {
 	if !IsText(slug) {
 		return Article{}, ErrNotFound // no slug is so, and PostgreSQL refuses to look
 	}
-	a, err := cached(ctx, s.cache, keyArticle(slug), func(ctx context.Context) (Article, error) {
-		return s.store.ArticleBySlug(ctx, 0, slug)
-	})
+	a, err := s.articleBySlug(ctx, slug)
 	if err != nil {
 		return Article{}, err
 	}
@@ -375,6 +375,29 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 		return Article{}, err
 	}
 	return a, nil
+}
+
+// articleBySlug returns the viewer-independent article, cached under its
+// current slug only: entries under old slugs would outlive the changes
+// that invalidate the current one.
+func (s *Service) articleBySlug(ctx context.Context, slug string) (Article, error) {
+	load := func(slug string) (Article, error) {
+		return cached(ctx, s.cache, keyArticle(slug), func(ctx context.Context) (Article, error) {
+			return s.store.ArticleBySlug(ctx, 0, slug)
+		})
+	}
+	a, err := load(slug)
+	if !errors.Is(err, ErrNotFound) {
+		return a, err
+	}
+	cur, cerr := s.store.CurrentSlug(ctx, slug)
+	switch {
+	case errors.Is(cerr, ErrNotFound), cerr == nil && cur == slug:
+		return Article{}, err
+	case cerr != nil:
+		return Article{}, cerr
+	}
+	return load(cur)
 }
 
 // ArticlePatch holds the fields an author may change; nil means unchanged.
@@ -412,6 +435,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 		return Article{}, err
 	}
 	a.UpdatedAt = s.now().UTC()
+	oldSlug := a.Slug
 	if titleChanged {
 		err = s.saveWithUniqueSlug(ctx, &a, s.store.UpdateArticle)
 	} else {
@@ -420,7 +444,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
-	s.listsChanged(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
+	s.listsChanged(ctx, keyArticle(oldSlug), keyArticle(a.Slug), keyTags)
 	// The answer shows whether the author favorited their own article
 	// (following oneself is never true).
 	if a.Favorited, err = s.store.IsFavorited(ctx, viewerID, a.ID); err != nil {
@@ -439,7 +463,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
 		return err
 	}
-	s.listsChanged(ctx, keyArticle(slug), keyTags)
+	s.listsChanged(ctx, keyArticle(a.Slug), keyTags)
 	return nil
 }
 
@@ -589,7 +613,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	}
 	a.Favorited = on
 	// favoritesCount, and the favoriter's favorited-by list.
-	s.listsChanged(ctx, keyArticle(slug))
+	s.listsChanged(ctx, keyArticle(a.Slug))
 	return a, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -58,6 +59,10 @@ type Config struct {
 	// Stage 4: read replicas (PostgreSQL only).
 	ReplicaURLs   string        // comma-separated replica URLs (see ReplicaURLList)
 	ReplicaMaxLag time.Duration // a replica further behind gets no reads
+
+	// The product's extensions.
+	PublicURL string // scheme://host clients reach the site at; empty: from each request
+	MediaURL  string // secret (may hold keys): s3://… object store for uploads; empty: <data-dir>/media
 }
 
 // option binds one flag to its environment variable.
@@ -108,6 +113,8 @@ func (c *Config) options() map[string]option {
 		{"signup-max-per-addr", "CONDUIT_SIGNUP_MAX_PER_ADDR", "sign-ups one client address may attempt per window; beyond, 429 (0: no limit)", num(&c.SignupMaxPerAddr, 20)},
 		{"replica-urls", "CONDUIT_REPLICA_URLS", "PostgreSQL read replicas: comma-separated postgres:// URLs; a URL with several hosts (postgres://h1:5432,h2:5432/db) is one replica per host. Empty: every read goes to --database-url", str(&c.ReplicaURLs, "")},
 		{"replica-max-lag", "CONDUIT_REPLICA_MAX_LAG", "a replica further behind the primary than this gets no reads", dur(&c.ReplicaMaxLag, 5*time.Second)},
+		{"public-url", "CONDUIT_PUBLIC_URL", "scheme and host clients reach the site at (e.g. https://conduit.example), for absolute URLs in the API and feeds; empty: taken from each request", str(&c.PublicURL, "")},
+		{"media-url", "CONDUIT_MEDIA_URL", "where uploaded avatars are kept: s3://KEY:SECRET@host:port/bucket (an S3-compatible object store; ?tls=false for plain HTTP, &region=…); empty: <data-dir>/media", str(&c.MediaURL, "")},
 		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
@@ -240,8 +247,19 @@ func (c *Config) validate() error {
 	if c.BcryptCost != 0 && (c.BcryptCost < 4 || c.BcryptCost > 16) {
 		errs = append(errs, fmt.Errorf("--bcrypt-cost must be between 4 and 16, not %d", c.BcryptCost))
 	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("--public-url must be http(s)://host[:port], not %q", c.PublicURL))
+		}
+	}
+	if c.MediaURL != "" && !strings.HasPrefix(c.MediaURL, "s3://") {
+		errs = append(errs, errors.New("--media-url must start with s3:// (leave it empty to keep uploads in the data dir)"))
+	}
 	return errors.Join(errs...)
 }
+
+// MediaDir is where uploads are kept without --media-url.
+func (c Config) MediaDir() string { return filepath.Join(c.DataDir, "media") }
 
 // SQLitePath is where the embedded database lives.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "conduit.db") }

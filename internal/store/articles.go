@@ -22,11 +22,46 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		if err != nil {
 			return err
 		}
+		if err := claimSlug(ctx, tx, a.Slug, a.ID); err != nil {
+			return err
+		}
 		if err := addArticles(ctx, tx, a.Author.ID, +1); err != nil {
 			return err
 		}
 		return insertTags(ctx, tx, a.ID, a.Tags)
 	})
+}
+
+// claimSlug records slug as one of the article's slugs (migration 0008).
+// A slug another article has, or had, is a DuplicateError, so the caller
+// picks another: an old link never changes which article it names.
+func claimSlug(ctx context.Context, tx *sqlTx, slug string, articleID int64) error {
+	res, err := tx.exec(ctx, `INSERT INTO article_slugs (slug, article_id) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING`,
+		slug, articleID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var owner int64
+	if err := tx.queryRow(ctx, `SELECT article_id FROM article_slugs WHERE slug = ?`, slug).Scan(&owner); err != nil {
+		return err
+	}
+	if owner != articleID {
+		return &conduit.DuplicateError{Field: "slug"}
+	}
+	return nil // back to one of its own earlier slugs
+}
+
+// CurrentSlug returns the slug now used by the article that has, or had,
+// slug; ErrNotFound if no existing article ever had it.
+func (db *DB) CurrentSlug(ctx context.Context, slug string) (string, error) {
+	var cur string
+	err := db.queryRow(ctx, `
+		SELECT a.slug FROM article_slugs s JOIN articles a ON a.id = s.article_id
+		WHERE s.slug = ?`, slug).Scan(&cur)
+	return cur, db.mapErr(err)
 }
 
 // addArticles moves the article counter and the author's by delta.
@@ -85,6 +120,9 @@ func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
 			WHERE id = ?`,
 			a.Slug, a.Title, a.Description, a.Body, a.UpdatedAt, a.ID)
 		if err := mustAffect(res, err); err != nil {
+			return err
+		}
+		if err := claimSlug(ctx, tx, a.Slug, a.ID); err != nil {
 			return err
 		}
 		if err := removeTags(ctx, tx, a.ID); err != nil {

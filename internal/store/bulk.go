@@ -127,6 +127,9 @@ var integrityChecks = []struct{ name, q string }{
 	{"users.articles_count differs from articles rows", `
 		SELECT count(*) FROM users u
 		WHERE u.articles_count <> (SELECT count(*) FROM articles a WHERE a.author_id = u.id)`},
+	{"articles whose slug is not in article_slugs", `
+		SELECT count(*) FROM articles a
+		WHERE NOT EXISTS (SELECT 1 FROM article_slugs s WHERE s.slug = a.slug AND s.article_id = a.id)`},
 	{"comments without author or article", `
 		SELECT count(*) FROM comments c
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.author_id)
@@ -183,6 +186,11 @@ var refreshCounters = []string{
 	`UPDATE users SET articles_count = c.n
 	 FROM (SELECT author_id, count(*) AS n FROM articles GROUP BY author_id) AS c
 	 WHERE users.id = c.author_id`,
+	// Every article's current slug is in its slug history (0008); older
+	// slugs, if any were copied, are kept.
+	`INSERT INTO article_slugs (slug, article_id)
+	 SELECT a.slug, a.id FROM articles a
+	 WHERE NOT EXISTS (SELECT 1 FROM article_slugs s WHERE s.slug = a.slug)`,
 }
 
 // resetTables are the seeder's tables and the rows that hang off users,
@@ -194,7 +202,7 @@ var resetTables = append(slices.Clone(seedTables), "revoked_tokens")
 func (db *DB) ResetData(ctx context.Context) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		if db.d.name == "postgres" {
-			if _, err := tx.exec(ctx, `TRUNCATE `+strings.Join(resetTables, ", ")+` RESTART IDENTITY`); err != nil {
+			if _, err := tx.exec(ctx, `TRUNCATE `+strings.Join(resetTables, ", ")+` RESTART IDENTITY CASCADE`); err != nil {
 				return err
 			}
 		} else {

@@ -30,6 +30,7 @@ var copyTables = []copyTable{
 	{"revoked_tokens", []string{"user_id", "token_id", "expires_at"}, "user_id, token_id", ""},
 	{"follows", []string{"follower_id", "followee_id", "created_at"}, "follower_id, followee_id", ""},
 	{"articles", []string{"id", "slug", "author_id", "title", "description", "body", "favorites_count", "created_at", "updated_at"}, "id", "id"},
+	{"article_slugs", []string{"slug", "article_id"}, "slug", ""},
 	{"article_tags", []string{"article_id", "tag"}, "article_id, tag", ""},
 	{"favorites", []string{"user_id", "article_id", "created_at"}, "user_id, article_id", ""},
 	{"comments", []string{"id", "article_id", "author_id", "body", "created_at", "updated_at"}, "id", "id"},

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,10 +14,17 @@ import (
 func articlePath(slug string) string { return "/article/" + url.PathEscape(slug) }
 
 // article shows one article with its rendered body and comments.
+// An old slug (from before a title change) is sent on to the current one
+// for good (301), so links and bookmarks keep working.
 func (h *handler) article(w http.ResponseWriter, r *http.Request) {
-	p, err := h.articlePage(r, r.PathValue("slug"))
+	slug := r.PathValue("slug")
+	p, err := h.articlePage(r, slug)
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if p.Article.Slug != slug {
+		http.Redirect(w, r, articlePath(p.Article.Slug), http.StatusMovedPermanently)
 		return
 	}
 	h.render(w, r, http.StatusOK, p)
@@ -28,7 +37,7 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 	if err != nil {
 		return nil, err
 	}
-	comments, err := h.svc.Comments(r.Context(), id, slug)
+	comments, err := h.svc.Comments(r.Context(), id, a.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +77,7 @@ func (h *handler) createArticle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "published")
 	redirect(w, r, articlePath(a.Slug))
 }
 
@@ -113,6 +123,7 @@ func (h *handler) updateArticle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "updated")
 	redirect(w, r, articlePath(a.Slug))
 }
 
@@ -122,6 +133,7 @@ func (h *handler) deleteArticle(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "deleted")
 	redirect(w, r, "/")
 }
 
@@ -143,11 +155,39 @@ func (h *handler) setFavorite(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	back := backTo(r, articlePath(slug))
-	if _, err := change(r.Context(), viewerID(r), slug); err != nil {
+	a, err := change(r.Context(), viewerID(r), slug)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	if style := r.Header.Get(fragmentHeader); style == "long" || style == "short" {
+		h.renderPartial(w, r, "favorite-button", favoriteButton{Article: a, Next: back, Long: style == "long"})
+		return
+	}
 	redirect(w, r, back)
+}
+
+// previewID is the id of an article's preview in a list: the fragment a
+// favorite button on a list comes back to, so the page opens where the
+// reader was.
+func previewID(slug string) string { return "article-" + slug }
+
+// fragmentHeader asks a form for the new state of its button instead of a
+// redirect: app.js sends it to update the button in place. Its value is the
+// button's style (long on the article page, short in lists).
+const fragmentHeader = "X-Conduit-Fragment"
+
+// renderPartial answers with one partial template.
+func (h *handler) renderPartial(w http.ResponseWriter, r *http.Request, name string, data any) {
+	var buf bytes.Buffer
+	if err := h.views.partial(&buf, name, data); err != nil {
+		h.fail(w, r, fmt.Errorf("render %s: %w", name, err))
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "private, no-store")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // backTo is the form's "next" field when it is a path on this site, else

@@ -135,7 +135,8 @@ func TestFavoriteReturnsToPage(t *testing.T) {
 		// next must be a path on this site.
 		wantRedirect(t, b.post("/article/"+slug+"/unfavorite", url.Values{"next": {"https://evil.example/"}}), "/article/"+slug)
 		res = b.get("/")
-		wantContains(t, res, `<button type="submit" class="btn btn-sm btn-outline-primary" aria-label="Favorite Likeable" aria-pressed="false">`)
+		wantContains(t, res, `<button type="submit" class="btn btn-sm btn-outline-primary" aria-pressed="false">`,
+			`<span class="visually-hidden"> favorites: favorite “Likeable”</span>`)
 		wantContains(t, b.get("/profile/fan/favorites"), "No favorited articles yet.")
 	})
 }

@@ -30,6 +30,7 @@ func (h *handler) addComment(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	h.setFlash(w, r, "comment")
 	redirect(w, r, articlePath(slug)+"#comments")
 }
 

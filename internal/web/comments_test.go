@@ -30,7 +30,7 @@ func TestComments(t *testing.T) {
 		res = b.post("/article/"+slug+"/comments", url.Values{"body": {"First! <script>alert(1)</script>"}})
 		wantRedirect(t, res, "/article/"+slug+"#comments")
 		res = b.get("/article/" + slug)
-		wantContains(t, res, `<p class="card-text">First! &lt;script&gt;alert(1)&lt;/script&gt;</p>`, `class="comment-author">reader</a>`)
+		wantContains(t, res, `<p class="card-text">First! &lt;script&gt;alert(1)&lt;/script&gt;</p>`, `class="comment-author-img" alt=""> reader</a>`)
 		del := deleteCommentRE.FindStringSubmatch(res.Body)
 		if del == nil {
 			t.Fatal("no delete button for own comment")

@@ -8,14 +8,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -37,15 +35,7 @@ const chromiumPath = "/usr/bin/chromium"
 // host fails the test. Screenshots of every page go to a temp dir (or to
 // $CONDUIT_E2E_SCREENSHOTS).
 func TestBrowserEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing; CI must install the chromium package", chromiumPath)
-		}
-		t.Skipf("%s is missing (apt-get install chromium); skipping the browser test", chromiumPath)
-	}
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("browser test skipped in -short mode")
-	}
+	needChromium(t)
 	shots := os.Getenv("CONDUIT_E2E_SCREENSHOTS")
 	if shots == "" {
 		var err error
@@ -79,41 +69,7 @@ func runBrowserFlow(t *testing.T, db *store.DB, js bool, shotDir, suffix string)
 	srv := httptest.NewServer(httpx.Chain(s.handler, httpx.Log(s.logger(), nil)))
 	t.Cleanup(srv.Close)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-
-	b := &chrome{t: t, ctx: ctx, base: srv.URL, shotDir: shotDir}
-	// Start the browser (without a deadline: it lives as long as ctx).
-	if _, err := chromedp.Run(ctx, chromedp.Title()); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	if err := chromedp.Listen(ctx, b.watch); err != nil {
-		t.Fatal(err)
-	}
-	if !js {
-		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline, stop := context.WithTimeout(ctx, 90*time.Second)
-	defer stop()
-	b.ctx = deadline
+	b := openChrome(t, srv.URL, shotDir, js, 90*time.Second) // e2e_a11y_test.go
 
 	alice, bob := "alice"+suffix, "bob"+suffix
 	title := "Testing in a real browser " + suffix
@@ -125,7 +81,7 @@ func runBrowserFlow(t *testing.T, db *store.DB, js bool, shotDir, suffix string)
 	if got := b.text(".home-page .banner h1"); got != "conduit" {
 		t.Errorf("banner %q", got)
 	}
-	if bg := b.evalString(`getComputedStyle(document.querySelector(".home-page .banner")).backgroundColor`); bg != "rgb(92, 184, 92)" {
+	if bg := b.evalString(`getComputedStyle(document.querySelector(".home-page .banner")).backgroundColor`); bg != "rgb(47, 122, 47)" { // --brand in app.css
 		t.Errorf("banner colour %q: the stylesheet did not apply", bg)
 	}
 

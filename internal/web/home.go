@@ -20,6 +20,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p.Tag != "":
 		p.Tab = "tag"
+		p.Feed = tagFeed(p.Tag)
 		p.List.Empty = "No articles are here... yet."
 		list, err = h.svc.Articles(r.Context(), viewerID(r), conduit.ArticleFilter{Tag: p.Tag, Limit: perPage, Offset: offset})
 	case q.Get("feed") == "following":
@@ -29,6 +30,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		p.List.Empty = "No articles are here... yet. Follow some authors to fill your feed."
 		list, err = h.svc.Feed(r.Context(), viewerID(r), conduit.ArticleFilter{Limit: perPage, Offset: offset})
 	default:
+		p.Feed = globalFeed()
 		p.List.Empty = "No articles are here... yet."
 		list, err = h.svc.Articles(r.Context(), viewerID(r), conduit.ArticleFilter{Limit: perPage, Offset: offset})
 	}
@@ -40,8 +42,5 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p.List.Articles = list.Articles
-	p.List.Here = r.URL.RequestURI()
-	p.List.Pages = pagination(*r.URL, n, list.Count)
-	h.render(w, r, http.StatusOK, p)
+	h.render(w, r, p.List.fill(r.URL, n, list), p)
 }

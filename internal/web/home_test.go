@@ -24,22 +24,22 @@ func TestHomeTabsTagsAndPagination(t *testing.T) {
 
 		res := anon.get("/")
 		wantStatus(t, res, http.StatusOK)
-		if n := res.count(`<article class="article-preview">`); n != 10 {
+		if n := res.count(`<article class="article-preview" id=`); n != 10 {
 			t.Errorf("page 1 has %d previews, want 10", n)
 		}
 		wantContains(t, res, "<h2>Article number 12</h2>", "<h2>Article number 03</h2>", `class="nav-link active" href="/" aria-current="page">Global Feed`,
-			`<h2>Popular Tags</h2>`, `<a href="/?tag=odd" class="tag-default tag-pill">odd</a>`, `<a class="page-link" href="/?page=2">2</a>`,
+			`<summary>Popular Tags</summary>`, `<a href="/?tag=odd" class="tag-default tag-pill">odd</a>`, `<a class="page-link" href="/?page=2">2</a>`,
 			`<span class="page-link" aria-current="page">1</span>`)
 		wantNotContains(t, res, "Your Feed", "Article number 02")
 
 		res = anon.get("/?page=2")
-		if n := res.count(`<article class="article-preview">`); n != 2 {
+		if n := res.count(`<article class="article-preview" id=`); n != 2 {
 			t.Errorf("page 2 has %d previews, want 2", n)
 		}
 		wantContains(t, res, "<h2>Article number 01</h2>", `<a class="page-link" href="/">1</a>`)
 
 		res = anon.get("/?tag=odd")
-		if n := res.count(`<article class="article-preview">`); n != 6 {
+		if n := res.count(`<article class="article-preview" id=`); n != 6 {
 			t.Errorf("tag odd has %d previews, want 6", n)
 		}
 		wantContains(t, res, `class="nav-link active" href="/?tag=odd" aria-current="page"># odd</a>`)

@@ -48,7 +48,7 @@ func freshPage(c *pageCache, key string, version uint64) (cachedPage, bool, uint
 func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := r.URL.RequestURI()
-		if r.Method != http.MethodGet || viewerID(r) != 0 || len(key) > maxPageKey {
+		if r.Method != http.MethodGet || viewerID(r) != 0 || len(key) > maxPageKey || hasFlash(r) {
 			next(w, r)
 			return
 		}

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"html/template"
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -18,7 +20,7 @@ type page interface {
 func declaredPages() []page {
 	return []page{
 		&homePage{}, &loginPage{}, &registerPage{}, &settingsPage{},
-		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{},
+		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{}, &searchPage{},
 	}
 }
 
@@ -26,8 +28,10 @@ func declaredPages() []page {
 // (shown as "nav-link active") and the signed-in user (nil: anonymous).
 type layout struct {
 	Title  string
-	Active string // home, login, register, editor, settings or profile
+	Active string // home, login, register, editor, settings, profile or search
 	Viewer *viewer
+	Flash  string    // a one-shot confirmation after a form (see flash.go)
+	Feed   *feedLink // the Atom feed of this page's list, if any
 }
 
 func (l *layout) base() *layout { return l }
@@ -110,6 +114,17 @@ type profilePage struct {
 
 func (*profilePage) template() string { return "profile" }
 
+type searchPage struct {
+	layout
+	Query  string
+	Errors []string
+	List   articleList
+	Users  []conduit.Profile // whose names start with the query
+	Tags   []string          // likewise
+}
+
+func (*searchPage) template() string { return "search" }
+
 type errorPage struct {
 	layout
 	Status  int
@@ -125,6 +140,7 @@ type articleList struct {
 	Empty    string // what to say when there are none
 	Here     string // the list's URL, where favorite buttons come back to
 	Pages    []pageLink
+	Missing  string // set for a page past the end of the list
 }
 
 // pageLink is one entry of the pagination.
@@ -132,6 +148,7 @@ type pageLink struct {
 	Label   string
 	URL     string
 	Current bool
+	Far     bool // hidden on narrow screens
 }
 
 // perPage is how many previews a list shows.
@@ -147,12 +164,17 @@ func pageNumber(q url.Values) int {
 }
 
 // pagination links a window of pages around the current one, plus the
-// first and last, so that a list of a million articles stays short.
+// first and last, so that a list of a million articles stays short. Past
+// the last page (an old link, a list that shrank) it links back to the
+// last page and the pages before it. Links further than one page from the
+// current one are marked Far in lists of more than seven pages: narrow
+// screens hide them (app.css), leaving "« Previous 1 … 4 [5] 6 … 9 Next »".
 func pagination(base url.URL, current, total int) []pageLink {
-	last := (total + perPage - 1) / perPage
-	if last <= 1 {
+	last := max(1, (total+perPage-1)/perPage)
+	if last == 1 && current <= 1 {
 		return nil
 	}
+	center := min(current, last)
 	link := func(n int, label string) pageLink {
 		q := base.Query()
 		if n == 1 {
@@ -162,16 +184,17 @@ func pagination(base url.URL, current, total int) []pageLink {
 		}
 		u := base
 		u.RawQuery = q.Encode()
+		far := last > 7 && label == "" && n != 1 && n != last && (n < center-1 || n > center+1)
 		if label == "" {
 			label = strconv.Itoa(n)
 		}
-		return pageLink{Label: label, URL: u.RequestURI(), Current: n == current}
+		return pageLink{Label: label, URL: u.RequestURI(), Current: n == current, Far: far}
 	}
 	var out []pageLink
 	if current > 1 {
-		out = append(out, link(current-1, "« Previous"))
+		out = append(out, link(min(current-1, last), "« Previous"))
 	}
-	from, to := max(1, current-3), min(last, current+3)
+	from, to := max(1, center-3), min(last, center+3)
 	if from > 1 {
 		out = append(out, link(1, ""))
 		if from > 2 {
@@ -191,6 +214,29 @@ func pagination(base url.URL, current, total int) []pageLink {
 		out = append(out, link(current+1, "Next »"))
 	}
 	return out
+}
+
+// fill puts one page (number n) of a list into l and returns the status to
+// answer with: a page past the end is a 404 (there is nothing at that
+// address, and search engines should not keep it) that still shows the
+// pager, with its last pages and a way back, and says why it is empty.
+func (l *articleList) fill(u *url.URL, n int, page conduit.ArticlePage) int {
+	l.Articles = page.Articles
+	l.Here = u.RequestURI()
+	l.Pages = pagination(*u, n, page.Count)
+	if n > 1 && len(page.Articles) == 0 {
+		last := max(1, (page.Count+perPage-1)/perPage)
+		l.Missing = fmt.Sprintf("There is no page %d here: this list has %d %s.", n, last, plural(last, "page", "pages"))
+		return http.StatusNotFound
+	}
+	return http.StatusOK
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // favoriteButton is the data of the favorite-button partial.

@@ -43,17 +43,15 @@ func (h *handler) profileTab(w http.ResponseWriter, r *http.Request, favorites b
 	if prof.ID == id {
 		active = "profile"
 	}
-	h.render(w, r, http.StatusOK, &profilePage{
-		layout:    layout{Title: prof.Username, Active: active},
+	p := &profilePage{
+		layout:    layout{Title: prof.Username, Active: active, Feed: authorFeed(prof.Username)},
 		Profile:   prof,
 		IsSelf:    id != 0 && prof.ID == id,
 		Favorites: favorites,
 		Here:      r.URL.RequestURI(),
-		List: articleList{
-			Articles: list.Articles, Empty: empty, Here: r.URL.RequestURI(),
-			Pages: pagination(*r.URL, n, list.Count),
-		},
-	})
+		List:      articleList{Empty: empty},
+	}
+	h.render(w, r, p.List.fill(r.URL, n, list), p)
 }
 
 func (h *handler) follow(w http.ResponseWriter, r *http.Request) {

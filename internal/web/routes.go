@@ -4,6 +4,9 @@ import "net/http"
 
 // routes is the whole URL surface of the site. Every POST is a form that
 // answers 303 (Post/Redirect/Get), or re-renders with 422 on bad input.
+// Forms wrapped in once carry a one-time token and apply once however
+// often they are sent (once.go); following and favoriting set a state and
+// are safe to repeat as they are.
 // Routes wrapped in signedIn need a signed-in user; the argument says where
 // an anonymous visitor comes back to after signing in.
 func (h *handler) routes() *http.ServeMux {
@@ -20,19 +23,24 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST /logout", h.logout)
 	mux.HandleFunc("POST /logout-everywhere", signedIn(theSettings, h.logoutEverywhere))
 	mux.HandleFunc("GET /settings", signedIn(thisPage, h.settingsForm))
-	mux.HandleFunc("POST /settings", signedIn(thisPage, h.updateSettings))
+	mux.HandleFunc("POST /settings", signedIn(thisPage, h.once(h.updateSettings)))
+	mux.HandleFunc("POST /settings/avatar", signedIn(func(*http.Request) string { return "/settings" }, h.uploadAvatar))
 
 	mux.HandleFunc("GET /editor", signedIn(thisPage, h.newArticleForm))
-	mux.HandleFunc("POST /editor", signedIn(thisPage, h.createArticle))
+	mux.HandleFunc("POST /editor", signedIn(thisPage, h.once(h.createArticle)))
 	mux.HandleFunc("GET /editor/{slug}", signedIn(thisPage, h.editArticleForm))
-	mux.HandleFunc("POST /editor/{slug}", signedIn(thisPage, h.updateArticle))
+	mux.HandleFunc("POST /editor/{slug}", signedIn(thisPage, h.once(h.updateArticle)))
 
 	mux.HandleFunc("GET /article/{slug}", h.article)
-	mux.HandleFunc("POST /article/{slug}/delete", signedIn(theArticle, h.deleteArticle))
+	mux.HandleFunc("POST /article/{slug}/delete", signedIn(theArticle, h.once(h.deleteArticle)))
 	mux.HandleFunc("POST /article/{slug}/favorite", signedIn(formNextOr(theArticle), h.favorite))
 	mux.HandleFunc("POST /article/{slug}/unfavorite", signedIn(formNextOr(theArticle), h.unfavorite))
-	mux.HandleFunc("POST /article/{slug}/comments", signedIn(theArticle, h.addComment))
-	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", signedIn(theArticle, h.deleteComment))
+	mux.HandleFunc("POST /article/{slug}/comments", signedIn(theArticle, h.once(h.addComment)))
+	mux.HandleFunc("POST /article/{slug}/comments/{id}/delete", signedIn(theArticle, h.once(h.deleteComment)))
+
+	mux.HandleFunc("GET /search", h.cachedListPage(h.search))
+	mux.HandleFunc("GET /feed.atom", h.cachedListPage(h.feed))
+	mux.HandleFunc("GET /profile/{username}/feed.atom", h.cachedListPage(h.authorFeed))
 
 	mux.HandleFunc("GET /profile/{username}", h.cachedListPage(h.profile))
 	mux.HandleFunc("GET /profile/{username}/favorites", h.cachedListPage(h.profileFavorites))
@@ -41,6 +49,7 @@ func (h *handler) routes() *http.ServeMux {
 
 	mux.HandleFunc("GET "+staticPrefix+"{file}", h.static)
 	mux.HandleFunc("GET /favicon.ico", h.favicon)
+	mux.Handle("GET /media/{file}", h.opts.Media) // avatars, for the site and the API's absolute URLs
 
 	mux.HandleFunc("/", h.notFound)
 	return mux

@@ -57,5 +57,6 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 	if u.TokenGen != c.Gen {
 		h.setSession(w, r, u)
 	}
+	h.setFlash(w, r, "settings")
 	redirect(w, r, "/profile/"+url.PathEscape(u.Username))
 }

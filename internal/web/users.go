@@ -78,6 +78,7 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, r, u)
+	h.setFlash(w, r, "welcome")
 	redirect(w, r, "/")
 }
 

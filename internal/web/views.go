@@ -16,6 +16,7 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/media"
 )
 
 //go:embed templates
@@ -32,16 +33,20 @@ type views struct {
 // newViews parses the templates and checks that the declared pages and the
 // page files match one to one, and that every page renders with its zero
 // value, so a typo fails at start (and in every test), not on a user.
-func newViews(a *assets) (*views, error) {
+func newViews(a *assets, m *media.Media) (*views, error) {
 	funcs := template.FuncMap{
 		"asset":   a.URL,
-		"avatar":  func(image string) string { return avatarURL(a, image) },
+		"avatar":  m.Image,
 		"date":    func(t time.Time) string { return t.Format("January 2, 2006") },
 		"isoDate": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"favorite": func(a conduit.Article, next string, long bool) favoriteButton {
 			return favoriteButton{Article: a, Next: next, Long: long}
 		},
-		"follow": func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
+		"follow":    func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
+		"previewID": previewID,
+		// formToken is a fresh one-time token for a form that changes
+		// something (see once.go).
+		"formToken": newFormToken,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
 	if err != nil {
@@ -79,20 +84,18 @@ func newViews(a *assets) (*views, error) {
 	return v, errors.Join(errs...)
 }
 
+// partial renders one partial template (for a part of a page replaced in
+// place by app.js).
+func (v *views) partial(w io.Writer, name string, data any) error {
+	return v.pages[(&errorPage{}).template()].ExecuteTemplate(w, name, data)
+}
+
 func (v *views) execute(w io.Writer, p page) error {
 	t, ok := v.pages[p.template()]
 	if !ok {
 		return fmt.Errorf("no template for page %s", p.template())
 	}
 	return t.ExecuteTemplate(w, "layout", p)
-}
-
-// avatarURL is the user's image, or our own default picture.
-func avatarURL(a *assets, image string) string {
-	if image == "" {
-		return a.URL("avatar.svg")
-	}
-	return image
 }
 
 // render writes a page with status. It fills in the layout (the signed-in
@@ -103,6 +106,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	if u, ok := sessionUser(r); ok && l.Viewer == nil {
 		l.Viewer = &viewer{Username: u.Username, Image: u.Image}
 	}
+	l.Flash = h.takeFlash(w, r)
 	var buf bytes.Buffer
 	if err := h.views.execute(&buf, p); err != nil {
 		httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", p.template(), err))
@@ -115,8 +119,9 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	hd.Add("Vary", "Cookie")
 	// Pages differ per user (navigation, follow and favorite state) and may
 	// echo form input: no shared cache may keep them. A response that sets
-	// or clears the session cookie is kept by none.
-	if l.Viewer != nil || status != http.StatusOK || hd.Get("Set-Cookie") != "" {
+	// or clears the session cookie, or shows a one-shot message, is kept
+	// by none.
+	if l.Viewer != nil || status != http.StatusOK || hd.Get("Set-Cookie") != "" || l.Flash != "" {
 		hd.Set("Cache-Control", "private, no-store")
 	} else {
 		hd.Set("Cache-Control", "private, no-cache")

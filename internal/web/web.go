@@ -12,6 +12,8 @@ import (
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
+	"github.com/conduit-dev/conduit/internal/idempotency"
+	"github.com/conduit-dev/conduit/internal/media"
 )
 
 // Options tune the site to how it is deployed.
@@ -20,6 +22,12 @@ type Options struct {
 	// the site (--trusted-proxies): from them, and only from them,
 	// X-Forwarded-Proto: https is believed, so session cookies are Secure.
 	TrustedProxies httpx.TrustedProxies
+	// Media resolves avatars (the default one for users without) and keeps
+	// uploads; nil: the default avatar only, no uploads.
+	Media *media.Media
+	// Forms keeps one-time form tokens (see once.go), normally the
+	// database's idempotency keys; nil: forms are applied as sent.
+	Forms idempotency.Store
 }
 
 // handler holds what the page handlers use.
@@ -32,6 +40,7 @@ type handler struct {
 	assets   *assets
 	markdown *markdown
 	pages    *pageCache
+	forms    idempotency.Store
 }
 
 // Site is the HTML site: the handler of every page, and the site's way of
@@ -52,12 +61,15 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 	if err != nil {
 		panic("web: " + err.Error())
 	}
-	v, err := newViews(a)
+	if opts.Media == nil {
+		opts.Media = media.New(nil, media.Options{TrustedProxies: opts.TrustedProxies})
+	}
+	v, err := newViews(a, opts.Media)
 	if err != nil {
 		panic("web: " + err.Error())
 	}
 	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown(),
-		pages: newPageCache(time.Second, 1000)}
+		pages: newPageCache(time.Second, 1000), forms: opts.Forms}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))

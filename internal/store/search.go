@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+// SearchArticles implements conduit.Store: the articles having every term,
+// found in the full-text index (migration 0009). Only the newest
+// conduit.SearchWindow matches are ranked, which bounds the work of a
+// search for a common word; they are ordered by relevance (title over
+// description over body), newest first among equals.
+func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.SearchQuery) (conduit.ArticlePage, error) {
+	var window, ids string
+	var args []any
+	if db.d.name == "postgres" {
+		// plainto_tsquery reads the words as words: no operator in them
+		// can change the query.
+		match := strings.Join(q.Terms, " ")
+		window = `SELECT id, search FROM articles WHERE search @@ plainto_tsquery('english', ?) ORDER BY id DESC LIMIT ?`
+		ids = `SELECT id, count(*) OVER () FROM (` + window + `) w
+			ORDER BY ts_rank(w.search, plainto_tsquery('english', ?)) DESC, id DESC LIMIT ? OFFSET ?`
+		args = []any{match, conduit.SearchWindow, match, q.Limit, q.Offset}
+	} else {
+		// Each word quoted: an FTS5 string, never query syntax.
+		quoted := make([]string, len(q.Terms))
+		for i, t := range q.Terms {
+			quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+		}
+		match := strings.Join(quoted, " ")
+		window = `SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?`
+		// bm25 weights: title 10, description 4, body 1 (smaller is better).
+		ids = `SELECT id, count(*) OVER () FROM (
+				SELECT rowid AS id, bm25(articles_fts, 10.0, 4.0, 1.0) AS score FROM articles_fts
+				WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?
+			) w ORDER BY score, id DESC LIMIT ? OFFSET ?`
+		args = []any{match, conduit.SearchWindow, q.Limit, q.Offset}
+	}
+	page := conduit.ArticlePage{Articles: []conduit.Article{}}
+	order, count, err := db.searchIDs(ctx, ids, args)
+	if err != nil {
+		return page, err
+	}
+	page.Count = count
+	if len(order) == 0 && q.Offset > 0 {
+		// Past the matches: the page says nothing of their number.
+		err := db.queryRow(ctx, `SELECT count(*) FROM (`+window+`) w`, args[0], conduit.SearchWindow).Scan(&page.Count)
+		return page, db.mapErr(err)
+	}
+	page.Articles, err = db.articlesByID(ctx, viewerID, order)
+	return page, err
+}
+
+// searchIDs runs a search's ranking query, whose rows are an id and the
+// number of matches. On PostgreSQL it runs with a plan made for its
+// arguments: a generic plan (pgx prepares statements) cannot tell a rare
+// word, best found through the GIN index, from a common one, best found by
+// walking the newest articles, and either plan is slow for the other case.
+func (db *DB) searchIDs(ctx context.Context, q string, args []any) ([]int64, int, error) {
+	var ids []int64
+	count := 0
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id, &count); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	}
+	if db.d.name != "postgres" {
+		rows, err := db.query(ctx, q, args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close() // ends its deadline too
+		return ids, count, db.mapErr(scan(rows.Rows))
+	}
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	rows, err := tx.QueryContext(ctx, db.d.rebind(q), args...)
+	if err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	if err := scan(rows); err != nil {
+		return nil, 0, db.mapErr(err)
+	}
+	return ids, count, db.mapErr(tx.Commit())
+}
+
+// articlesByID reads the articles with ids (without bodies), in the order
+// of ids, with their tags.
+func (db *DB) articlesByID(ctx context.Context, viewerID int64, ids []int64) ([]conduit.Article, error) {
+	out := []conduit.Article{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{viewerID, viewerID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := db.query(ctx, selectArticles(false)+` WHERE a.id IN (`+placeholders(len(ids))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	byID := make(map[int64]conduit.Article, len(ids))
+	for rows.Next() {
+		a, err := scanArticle(rows)
+		if err != nil {
+			return nil, db.mapErr(err)
+		}
+		byID[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.mapErr(err)
+	}
+	for _, id := range ids {
+		if a, ok := byID[id]; ok { // deleted meanwhile: left out
+			out = append(out, a)
+		}
+	}
+	return out, db.mapErr(db.loadTags(ctx, out))
+}
+
+// prefixEnd is an upper bound for the strings starting with p, compared
+// byte by byte: no character sorts after U+10FFFF.
+func prefixEnd(p string) string { return p + "\U0010FFFF" }
+
+// UsersByPrefix implements conduit.Store, as a range of the index of
+// lower(username): byte order on SQLite, and on PostgreSQL the
+// text_pattern_ops index of migration 0009 (operators ~>=~ and ~<~).
+func (db *DB) UsersByPrefix(ctx context.Context, viewerID int64, prefix string, limit int) ([]conduit.Profile, error) {
+	q := `SELECT u.id, u.username, u.bio, u.image,
+			EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = u.id)
+		FROM users u WHERE lower(u.username) >= ? AND lower(u.username) < ?
+		ORDER BY lower(u.username) LIMIT ?`
+	if db.d.name == "postgres" {
+		q = `SELECT u.id, u.username, u.bio, u.image,
+			EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = u.id)
+		FROM users u WHERE lower(u.username) ~>=~ ? AND lower(u.username) ~<~ ?
+		ORDER BY lower(u.username) COLLATE "C" LIMIT ?`
+	}
+	p := strings.ToLower(prefix)
+	rows, err := db.query(ctx, q, viewerID, p, prefixEnd(p), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []conduit.Profile{}
+	for rows.Next() {
+		var u conduit.Profile
+		if err := rows.Scan(&u.ID, &u.Username, &u.Bio, &u.Image, &u.Following); err != nil {
+			return nil, db.mapErr(err)
+		}
+		out = append(out, u)
+	}
+	return out, db.mapErr(rows.Err())
+}
+
+// TagsByPrefix implements conduit.Store: the tags in use that start with
+// prefix, most used first (a range of tag_counts' key; byte order as
+// above).
+func (db *DB) TagsByPrefix(ctx context.Context, prefix string, limit int) ([]string, error) {
+	q := `SELECT tag FROM tag_counts WHERE tag >= ? AND tag < ? AND articles > 0 ORDER BY articles DESC, tag LIMIT ?`
+	if db.d.name == "postgres" {
+		q = `SELECT tag FROM tag_counts WHERE tag ~>=~ ? AND tag ~<~ ? AND articles > 0 ORDER BY articles DESC, tag LIMIT ?`
+	}
+	rows, err := db.query(ctx, q, prefix, prefixEnd(prefix), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, db.mapErr(err)
+		}
+		out = append(out, t)
+	}
+	return out, db.mapErr(rows.Err())
+}
