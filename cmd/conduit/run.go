@@ -121,6 +121,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxInFlight: cfg.MaxInFlight,
 			MaxQueue:    cfg.MaxQueue,
 			MaxWait:     cfg.QueueWait,
+			// Avatar uploads may be longer than other bodies.
+			MaxBodyFor: func(r *http.Request) int64 { return max(api.BodyLimit(r), web.BodyLimit(r)) },
 		},
 		TrustedProxies: proxies,
 	})

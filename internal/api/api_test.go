@@ -107,6 +107,9 @@ func (a *testAPI) do(method, path, token string, body any) response {
 	}
 	if r != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if strings.HasSuffix(path, "/image") {
+			req.Header.Set("Content-Type", "image/png") // the picture itself (avatar uploads)
+		}
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Token "+token)

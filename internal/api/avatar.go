@@ -3,10 +3,13 @@ package api
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/media"
 )
 
@@ -16,6 +19,11 @@ import (
 // site's settings form does it: checked, cropped, resized, re-encoded
 // without metadata and served under /media/.
 func (h *handler) uploadImage(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); !strings.HasPrefix(mt, "image/") && mt != "application/octet-stream" {
+		writeError(w, r, &httpx.Problem{Status: http.StatusUnsupportedMediaType, Field: "body",
+			Msg: "must be the picture, sent with its image/* content type (or application/octet-stream)"})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, media.MaxAvatarBytes+1)
 	path, err := h.media.SaveAvatar(r.Context(), r.Body)
 	var bad *media.ImageError
@@ -35,4 +43,14 @@ func (h *handler) uploadImage(w http.ResponseWriter, r *http.Request) {
 	}
 	token, _ := presentedToken(r)
 	h.writeUser(w, r, http.StatusOK, u, token)
+}
+
+// BodyLimit is the most of a request body the API reads for r, when r is
+// an upload that may be longer than other requests' bodies (0 otherwise);
+// the server's limiter reads that much before the request runs.
+func BodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPut && r.URL.Path == "/api/user/image" {
+		return media.MaxAvatarBytes + 1
+	}
+	return 0
 }

@@ -23,11 +23,18 @@ import (
 // for a slot, and the response is kept in memory and sent after the slot
 // is freed. So a client that sends its body a byte at a time, or never
 // reads its answer, costs its own connection and no one else's request.
+//
+// The bodies held in memory at once are bounded too (MaxBuffered): a crowd
+// of slow uploads is refused with 503 when it would hold more, instead of
+// growing the node's memory without bound.
 type Limiter struct {
 	slots       chan struct{} // one token per running request
 	queue       chan struct{} // one token per waiting request
 	maxWait     time.Duration
 	maxBody     int64
+	maxBodyFor  func(*http.Request) int64
+	maxBuffered int64
+	buffered    atomic.Int64 // bytes reserved for bodies being read or held
 	bodyTimeout time.Duration
 	writeStall  time.Duration
 	shed        atomic.Uint64
@@ -43,6 +50,13 @@ type LimitOptions struct {
 	// and ending in an *http.MaxBytesError, for the handler's decoder to
 	// report as it reports any body over its limit.
 	MaxBody int64
+	// MaxBodyFor, if set, gives the limit of one request instead of
+	// MaxBody when it returns more than 0 (an upload route).
+	MaxBodyFor func(*http.Request) int64
+	// MaxBuffered bounds the bytes of request bodies held in memory at
+	// once (default 64 × MaxBody); a request whose body would go past it
+	// is shed.
+	MaxBuffered int64
 	// BodyTimeout is how long a request body may take to arrive (default
 	// 10 s); after it the request is answered 408 and the connection
 	// closed.
@@ -62,6 +76,9 @@ func NewLimiter(o LimitOptions) *Limiter {
 	if o.MaxBody <= 0 {
 		o.MaxBody = MaxBodyBytes
 	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = 64 * o.MaxBody
+	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = 10 * time.Second
 	}
@@ -73,6 +90,8 @@ func NewLimiter(o LimitOptions) *Limiter {
 		queue:       make(chan struct{}, max(o.MaxQueue, 0)),
 		maxWait:     o.MaxWait,
 		maxBody:     o.MaxBody,
+		maxBodyFor:  o.MaxBodyFor,
+		maxBuffered: o.MaxBuffered,
 		bodyTimeout: o.BodyTimeout,
 		writeStall:  o.WriteStall,
 	}
@@ -100,8 +119,14 @@ func (l *Limiter) Wrap(next http.Handler, writeErr ErrorWriter) http.Handler {
 		// With every slot and queue place taken the request is shed
 		// whatever its body holds: do not read it first.
 		full := len(l.slots) == cap(l.slots) && len(l.queue) == cap(l.queue)
+		limit := l.bodyLimit(r)
+		reserved := l.reserve(r, limit)
+		if reserved > 0 {
+			defer l.buffered.Add(-reserved)
+		}
+		full = full || reserved < 0
 		if !full {
-			if err := l.readBody(w, r); err != nil {
+			if err := l.readBody(w, r, limit); err != nil {
 				w.Header().Set("Connection", "close")
 				writeErr(w, r, err)
 				return
@@ -134,26 +159,62 @@ func (l *Limiter) Wrap(next http.Handler, writeErr ErrorWriter) http.Handler {
 // ErrOverloaded is the error of a request shed by a Limiter.
 var ErrOverloaded error = &Problem{Status: http.StatusServiceUnavailable, Msg: "the server is overloaded; try again in a moment"}
 
-// readBody reads r's body into memory, at most l.maxBody bytes within
+// bodyLimit is the most of r's body that is read.
+func (l *Limiter) bodyLimit(r *http.Request) int64 {
+	if l.maxBodyFor != nil {
+		if n := l.maxBodyFor(r); n > 0 {
+			return n
+		}
+	}
+	return l.maxBody
+}
+
+// reserve takes room for r's body in the node's budget of buffered bodies:
+// its declared length, or limit+1 when it declares none. It returns what
+// it took (0 for no body), or -1, taking nothing, when the budget has no
+// room: the request is then shed without its body being read.
+func (l *Limiter) reserve(r *http.Request, limit int64) int64 {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return 0
+	}
+	n := limit + 1
+	if r.ContentLength > 0 && r.ContentLength < n {
+		n = r.ContentLength
+	}
+	for {
+		cur := l.buffered.Load()
+		if cur+n > l.maxBuffered {
+			return -1
+		}
+		if l.buffered.CompareAndSwap(cur, cur+n) {
+			return n
+		}
+	}
+}
+
+// Buffered is how many bytes of request bodies are reserved now.
+func (l *Limiter) Buffered() int64 { return l.buffered.Load() }
+
+// readBody reads r's body into memory, at most limit bytes within
 // l.bodyTimeout, and puts the copy in its place.
-func (l *Limiter) readBody(w http.ResponseWriter, r *http.Request) error {
+func (l *Limiter) readBody(w http.ResponseWriter, r *http.Request, limit int64) error {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(l.bodyTimeout)) // not supported in tests with no connection
-	body, err := io.ReadAll(io.LimitReader(r.Body, l.maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		return &Problem{Status: http.StatusRequestTimeout, Field: "body", Msg: "did not arrive in time"}
 	case err != nil:
 		return &Problem{Status: http.StatusBadRequest, Field: "body", Msg: "could not be read"}
-	case int64(len(body)) > l.maxBody:
+	case int64(len(body)) > limit:
 		// The rest stays unread, under the deadline, and the connection
 		// is closed after the answer.
 		w.Header().Set("Connection", "close")
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body[:l.maxBody]), tooLarge{l.maxBody}))
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body[:limit]), tooLarge{limit}))
 		return nil
 	}
 	// The whole body is here: the handler's time is not the body's.

@@ -332,3 +332,67 @@ func TestLimiterFreesSlotOnPanic(t *testing.T) {
 		t.Fatalf("InFlight() = %d after a panic, want 0", l.InFlight())
 	}
 }
+
+// An upload route may read a longer body than the others (MaxBodyFor), and
+// the bodies held at once stay within MaxBuffered: a request whose body
+// would go past it is shed unread, and its room is given back afterwards.
+func TestLimiterBodyLimitsPerRouteAndInAll(t *testing.T) {
+	inHandler := make(chan struct{})
+	release := make(chan struct{})
+	l := httpx.NewLimiter(httpx.LimitOptions{MaxInFlight: 4, MaxBody: 16, MaxBuffered: 48,
+		MaxBodyFor: func(r *http.Request) int64 {
+			if r.URL.Path == "/upload" {
+				return 40
+			}
+			return 0
+		}})
+	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		if r.URL.Query().Has("hold") {
+			inHandler <- struct{}{}
+			<-release
+		}
+		w.Write([]byte(strconv.Itoa(len(b))))
+	}), textError)
+	post := func(path string, n int) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(strings.Repeat("x", n))))
+		return rec
+	}
+	if rec := post("/upload", 40); rec.Code != http.StatusOK || rec.Body.String() != "40" {
+		t.Errorf("40 bytes to the upload route = %d %q, want all of them", rec.Code, rec.Body.String())
+	}
+	if rec := post("/other", 40); rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("40 bytes elsewhere = %d %q, want the 16-byte limit", rec.Code, rec.Body.String())
+	}
+
+	// One upload of 40 bytes is held by its handler: 40 of the 48 bytes
+	// are taken, so a 16-byte body does not fit, and is shed unread.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		post("/upload?hold", 40)
+	}()
+	<-inHandler
+	if got := l.Buffered(); got != 40 {
+		t.Errorf("buffered while the upload is held = %d, want 40", got)
+	}
+	if rec := post("/other", 16); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a body past the budget = %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if rec := post("/other", 8); rec.Code != http.StatusOK {
+		t.Errorf("a body within the budget = %d, want 200", rec.Code)
+	}
+	close(release)
+	<-done
+	if got := l.Buffered(); got != 0 {
+		t.Errorf("buffered after every request ended = %d, want 0", got)
+	}
+	if rec := post("/other", 16); rec.Code != http.StatusOK {
+		t.Errorf("after the upload ended = %d, want 200", rec.Code)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -69,13 +71,22 @@ var ErrNotText = errors.New("request body is not valid UTF-8 text without NUL ch
 // turn invalid bytes inside strings into U+FFFD and store that; this way a
 // JSON body of bad bytes is refused as malformed (RFC 8259 requires
 // UTF-8). It checks as the handler reads, so nothing is buffered twice.
+// Bodies declared as binary media (an uploaded picture: image/*,
+// application/octet-stream) are passed on unchecked; their handlers decode
+// them as what they are.
 func TextBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
+		if r.Body != nil && r.Body != http.NoBody && !binaryBody(r) {
 			r.Body = &textReader{body: r.Body}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// binaryBody reports a body declared as binary media.
+func binaryBody(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return strings.HasPrefix(mt, "image/") || mt == "application/octet-stream"
 }
 
 // textReader checks the bytes it passes on. A character split across two

@@ -60,3 +60,13 @@ func (h *handler) avatarRefused(w http.ResponseWriter, r *http.Request, reason s
 		Errors: []string{"picture " + reason},
 	})
 }
+
+// BodyLimit is the most of a request body the site reads for r, when r is
+// an upload that may be longer than a form's body (0 otherwise); the
+// server's limiter reads that much before the request runs.
+func BodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && r.URL.Path == "/settings/avatar" {
+		return maxUploadBytes
+	}
+	return 0
+}

@@ -213,4 +213,3 @@ func setCookieValue(hd http.Header, name string) string {
 	}
 	return ""
 }
-
