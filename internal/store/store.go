@@ -53,6 +53,9 @@ type DB struct {
 	// connection is held by the transaction, so preparing on its pool
 	// would wait for itself; and writes wait on fsync, not parsing.
 	readStmts *stmtCache
+	// jobsWaiting, if set, is called after a commit that enqueued jobs
+	// (see OnJobs).
+	jobsWaiting func()
 }
 
 var _ conduit.Store = (*DB)(nil)
@@ -178,20 +181,28 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
 		return db.mapErr(err)
 	}
 	defer t.Rollback()
-	st := &sqlTx{t, db.d}
+	st := &sqlTx{tx: t, d: db.d}
 	if err := markClaimApplied(ctx, st); err != nil {
 		return db.mapErr(err)
 	}
 	if err := fn(st); err != nil {
 		return db.mapErr(err)
 	}
-	return db.mapErr(t.Commit())
+	if err := t.Commit(); err != nil {
+		return db.mapErr(err)
+	}
+	if st.enqueued && db.jobsWaiting != nil {
+		db.jobsWaiting()
+	}
+	return nil
 }
 
 // sqlTx rebinds queries like DB does.
 type sqlTx struct {
 	tx *sql.Tx
 	d  dialect
+	// enqueued is set once the transaction wrote jobs to the outbox.
+	enqueued bool
 }
 
 func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {

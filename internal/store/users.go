@@ -19,12 +19,16 @@ func scanUser(row interface{ Scan(...any) error }) (conduit.User, error) {
 // same username" that lookups and caches use too.
 func (db *DB) CreateUser(ctx context.Context, u *conduit.User) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		return tx.queryRow(ctx, `
+		err := tx.queryRow(ctx, `
 			INSERT INTO users (username, username_key, email, password_hash, bio, image, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			u.Username, conduit.UsernameKey(u.Username), u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
 		).Scan(&u.ID)
+		if err != nil {
+			return err
+		}
+		return newTimeline(ctx, tx, u.ID)
 	})
 }
 
@@ -77,19 +81,31 @@ func (db *DB) UpdateUser(ctx context.Context, u *conduit.User, revokeTokens bool
 // Follow records that followerID follows followeeID; repeating it is a no-op.
 func (db *DB) Follow(ctx context.Context, followerID, followeeID int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		_, err := tx.exec(ctx, `
+		res, err := tx.exec(ctx, `
 			INSERT INTO follows (follower_id, followee_id, created_at)
 			VALUES (?, ?, CURRENT_TIMESTAMP)
 			ON CONFLICT DO NOTHING`, followerID, followeeID)
-		return err
+		if err := mustAffect(res, err); err != nil {
+			return ignoreNotFound(err) // followed already: nothing to do
+		}
+		if err := markPending(ctx, tx, followerID, followeeID); err != nil {
+			return err
+		}
+		return tx.enqueue(ctx, conduit.FollowedJobs(followerID, followeeID))
 	})
 }
 
 // Unfollow removes the follow, if any.
 func (db *DB) Unfollow(ctx context.Context, followerID, followeeID int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		_, err := tx.exec(ctx, `DELETE FROM follows WHERE follower_id = ? AND followee_id = ?`, followerID, followeeID)
-		return err
+		done, err := unfollow(ctx, tx, followerID, followeeID)
+		if err != nil || !done {
+			return err
+		}
+		if err := markPending(ctx, tx, followerID, followeeID); err != nil {
+			return err
+		}
+		return tx.enqueue(ctx, conduit.UnfollowedJobs(followerID, followeeID))
 	})
 }
 
