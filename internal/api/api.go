@@ -76,6 +76,10 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 
 	mux.HandleFunc("GET /api/tags", h.tags)
 
+	// Extension of the spec: notifications (docs/openapi-notifications.yml).
+	mux.HandleFunc("GET /api/notifications", h.requireAuth(h.notifications))
+	mux.HandleFunc("POST /api/notifications/read", h.requireAuth(h.readNotifications))
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)
 	})

@@ -3,6 +3,7 @@ package conduit
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -161,4 +162,25 @@ func (j *Jobs) notifyComment(ctx context.Context, job Job, p CommentJob) error {
 	}
 	return j.store.AddNotification(ctx, NotificationEvent{UserID: author, Kind: NotifyComment,
 		ActorID: p.AuthorID, ArticleID: p.ArticleID, Key: job.Key, At: j.now().UTC()})
+}
+
+// Text is the notification as a sentence without its article, e.g. "alice
+// and 12 others favorited your article".
+func (n Notification) Text() string {
+	who := n.Actor.Username
+	switch {
+	case n.Others == 1:
+		who += " and 1 other"
+	case n.Others > 1:
+		who += " and " + strconv.Itoa(n.Others) + " others"
+	}
+	switch n.Kind {
+	case NotifyFollow:
+		return who + " followed you"
+	case NotifyFavorite:
+		return who + " favorited your article"
+	case NotifyComment:
+		return who + " commented on your article"
+	}
+	return who
 }

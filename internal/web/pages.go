@@ -18,7 +18,7 @@ type page interface {
 func declaredPages() []page {
 	return []page{
 		&homePage{}, &loginPage{}, &registerPage{}, &settingsPage{},
-		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{},
+		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{}, &notificationsPage{},
 	}
 }
 
@@ -26,15 +26,25 @@ func declaredPages() []page {
 // (shown as "nav-link active") and the signed-in user (nil: anonymous).
 type layout struct {
 	Title  string
-	Active string // home, login, register, editor, settings or profile
+	Active string // home, login, register, editor, settings, notifications or profile
 	Viewer *viewer
 }
 
 func (l *layout) base() *layout { return l }
 
-// viewer is the signed-in user as the navigation shows them.
+// viewer is the signed-in user as the navigation shows them, with the
+// number of their unread notifications (at most conduit.MaxUnreadCount).
 type viewer struct {
 	Username, Image string
+	Unread          int
+}
+
+// UnreadLabel is the navigation's count: "99+" beyond what is counted.
+func (v viewer) UnreadLabel() string {
+	if v.Unread >= conduit.MaxUnreadCount {
+		return strconv.Itoa(conduit.MaxUnreadCount-1) + "+"
+	}
+	return strconv.Itoa(v.Unread)
 }
 
 type homePage struct {

@@ -22,6 +22,9 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("GET /settings", signedIn(thisPage, h.settingsForm))
 	mux.HandleFunc("POST /settings", signedIn(thisPage, h.updateSettings))
 
+	mux.HandleFunc("GET /notifications", signedIn(thisPage, h.notifications))
+	mux.HandleFunc("POST /notifications/read", signedIn(theNotifications, h.readNotifications))
+
 	mux.HandleFunc("GET /editor", signedIn(thisPage, h.newArticleForm))
 	mux.HandleFunc("POST /editor", signedIn(thisPage, h.createArticle))
 	mux.HandleFunc("GET /editor/{slug}", signedIn(thisPage, h.editArticleForm))
@@ -68,6 +71,9 @@ func signedIn(back func(*http.Request) string, next http.HandlerFunc) http.Handl
 // thisPage is the requested page, for GET pages and for forms that post to
 // the page they are on (the editor, the settings).
 func thisPage(r *http.Request) string { return r.URL.RequestURI() }
+
+// theNotifications is the notifications page.
+func theNotifications(*http.Request) string { return "/notifications" }
 
 // theSettings is the settings page, where "sign out everywhere" is.
 func theSettings(*http.Request) string { return "/settings" }

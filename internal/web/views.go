@@ -102,6 +102,8 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	l := p.base()
 	if u, ok := sessionUser(r); ok && l.Viewer == nil {
 		l.Viewer = &viewer{Username: u.Username, Image: u.Image}
+		// One bounded index range; a page still renders without it.
+		l.Viewer.Unread, _ = h.svc.UnreadNotifications(r.Context(), u.ID)
 	}
 	var buf bytes.Buffer
 	if err := h.views.execute(&buf, p); err != nil {
