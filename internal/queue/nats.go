@@ -302,7 +302,7 @@ func (c *Consumer) work(ctx context.Context) {
 
 // fetch runs one batch.
 func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer) error {
-	batch, err := cons.Fetch(c.opts.Batch, jetstream.FetchMaxWait(time.Second), jetstream.FetchContext(ctx))
+	batch, err := cons.Fetch(c.opts.Batch, jetstream.FetchMaxWait(time.Second))
 	if err != nil {
 		return err
 	}
