@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -202,9 +203,11 @@ func jobsDead(ctx context.Context, sub string, args []string, getenv func(string
 
 func jobsBuildTimelines(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var batch int
+	var only string
 	_, db, err := openJobsDB(ctx, "build-timelines", "Enqueues a timeline.build job for every user whose home timeline is not built\n(users from before stage 7, or a database copied or seeded in bulk). Until a\nuser's timeline is built, their feed is read from the follows, as before:\nright, but its cost grows with the accounts they follow. Workers build the\ntimelines; watch 'conduit jobs stats'.",
 		jobsDBFlags, args, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.IntVar(&batch, "batch", 1000, "users enqueued per transaction")
+			fs.StringVar(&only, "users", "", "comma-separated user ids: build (or rebuild) only these")
 		})
 	if err != nil {
 		return err
@@ -212,6 +215,21 @@ func jobsBuildTimelines(ctx context.Context, args []string, getenv func(string) 
 	defer db.Close()
 	if batch < 1 {
 		return errors.New("--batch must be at least 1")
+	}
+	if only != "" {
+		var jobs []conduit.Job
+		for _, f := range strings.Split(only, ",") {
+			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil || id <= 0 {
+				return fmt.Errorf("--users: %q is not a user id", f)
+			}
+			jobs = append(jobs, conduit.TimelineBuildJob(id))
+		}
+		if err := db.Enqueue(ctx, jobs...); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enqueued %d timeline.build job(s)\n", len(jobs))
+		return nil
 	}
 	total := 0
 	for after := int64(0); ; {
