@@ -258,18 +258,7 @@ func NewConsumer(n *NATS, dead Outbox, h Handler, opts Options) *Consumer {
 }
 
 // Run consumes until ctx ends; jobs in hand finish first.
-func (c *Consumer) Run(ctx context.Context) {
-	done := make(chan struct{})
-	for range c.opts.Workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			c.work(ctx)
-		}()
-	}
-	for range c.opts.Workers {
-		<-done
-	}
-}
+func (c *Consumer) Run(ctx context.Context) { inParallel(c.opts.Workers, func() { c.work(ctx) }) }
 
 func (c *Consumer) work(ctx context.Context) {
 	var cons jetstream.Consumer

@@ -183,15 +183,18 @@ func (l *Local) Wake() {
 
 // Run works until ctx ends, then lets the jobs in hand finish (their
 // effect is committed or their lease runs out; nothing is lost either way).
-func (l *Local) Run(ctx context.Context) {
+func (l *Local) Run(ctx context.Context) { inParallel(l.opts.Workers, func() { l.work(ctx) }) }
+
+// inParallel runs f in n goroutines and returns when all have returned.
+func inParallel(n int, f func()) {
 	done := make(chan struct{})
-	for range l.opts.Workers {
+	for range n {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			l.work(ctx)
+			f()
 		}()
 	}
-	for range l.opts.Workers {
+	for range n {
 		<-done
 	}
 }
