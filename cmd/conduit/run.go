@@ -32,6 +32,8 @@ Usage: conduit <command> [flags]
 
 Commands:
   serve     run the web server (JSON API under /api, HTML site under /)
+  worker    run only workers (feed fan-out, notifications), no web server
+  jobs      list, retry or drop queued and dead jobs; build timelines
   migrate   apply database schema migrations and exit
   copy      copy a stage-1 SQLite data dir into an empty PostgreSQL database
   seed      fill the database with a large realistic dataset (for benchmarks)
@@ -51,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr)
+	case "worker":
+		return worker(ctx, rest, getenv, stdout, stderr)
+	case "jobs":
+		return jobsCmd(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "copy":
@@ -70,11 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // cacheChannel is the PostgreSQL notification channel of cache invalidations.
 const cacheChannel = "conduit_cache"
 
-var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
+var serveFlags = append([]string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
 	"idempotency-ttl", "admin-addr", "debug-addr", "replica-urls", "replica-max-lag",
-	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr", "public-url", "media-url"}
+	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr", "public-url", "media-url"}, queueFlags...)
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
 
@@ -183,7 +189,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		db,
 	)
 	go purgeIdempotencyKeys(ctx, db, logger)
-	logger.Info("ready", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
+	if cfg.Workers > 0 {
+		wctx, stopWorkers := context.WithCancel(ctx)
+		w, err := startWorkers(wctx, cfg, db, reg, logger)
+		if err != nil {
+			stopWorkers()
+			stopServer()
+			return errors.Join(err, <-served)
+		}
+		defer func() { stopWorkers(); w.wait() }() // jobs in hand finish before the database closes
+	}
+	logger.Info("ready", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()),
+		slog.Int("workers", cfg.Workers), slog.String("queue", queueDescription(cfg)))
 	return <-served
 }
 

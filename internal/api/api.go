@@ -97,6 +97,8 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 	// Extensions of the spec (docs/openapi-extensions.yml).
 	mux.HandleFunc("GET /api/search", h.search)
 	mux.HandleFunc("PUT /api/user/image", h.requireAuth(h.uploadImage))
+	mux.HandleFunc("GET /api/notifications", h.requireAuth(h.notifications))
+	mux.HandleFunc("POST /api/notifications/read", h.requireAuth(h.readNotifications))
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, conduit.ErrNotFound)

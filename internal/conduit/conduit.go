@@ -138,6 +138,12 @@ type Store interface {
 	// stored) most used first.
 	UsersByPrefix(ctx context.Context, viewerID int64, prefix string, limit int) ([]Profile, error)
 	TagsByPrefix(ctx context.Context, prefix string, limit int) ([]string, error)
+	// Notifications lists a user's notifications, newest activity first,
+	// after the cursor (zero: from the newest), at most limit.
+	Notifications(ctx context.Context, userID int64, limit int, after NotificationCursor) ([]Notification, error)
+	// UnreadNotifications counts unread notifications up to max.
+	UnreadNotifications(ctx context.Context, userID int64, max int) (int, error)
+	MarkNotificationsRead(ctx context.Context, userID int64, now time.Time) error
 
 	Ping(ctx context.Context) error
 	Close() error

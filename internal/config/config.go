@@ -49,6 +49,14 @@ type Config struct {
 	AdminAddr      string        // private listener for /metrics; empty: none
 	DebugAddr      string        // pprof listener; empty: none
 
+	// Stage 7: the queue, its workers and the feed's fan-out.
+	QueueURL           string        // nats://…; empty: jobs run straight from the outbox
+	Workers            int           // jobs run at once by this process (serve: 0 runs none)
+	FanoutMaxFollowers int           // authors with more followers are merged into feeds on read
+	TimelineCap        int           // newest articles a home timeline keeps
+	JobLease           time.Duration // a job is delivered again after this if its worker died
+	JobMaxAttempts     int           // attempts before a job becomes a dead letter
+
 	// Throttling of sign-ins and sign-ups (0: that rule is off).
 	LoginWindow      time.Duration
 	LoginMaxPerAddr  int
@@ -115,6 +123,12 @@ func (c *Config) options() map[string]option {
 		{"replica-max-lag", "CONDUIT_REPLICA_MAX_LAG", "a replica further behind the primary than this gets no reads", dur(&c.ReplicaMaxLag, 5*time.Second)},
 		{"public-url", "CONDUIT_PUBLIC_URL", "scheme and host clients reach the site at (e.g. https://conduit.example), for absolute URLs in the API and feeds; empty: taken from each request", str(&c.PublicURL, "")},
 		{"media-url", "CONDUIT_MEDIA_URL", "where uploaded avatars are kept: s3://KEY:SECRET@host:port/bucket (an S3-compatible object store; ?tls=false for plain HTTP, &region=…); empty: <data-dir>/media", str(&c.MediaURL, "")},
+		{"queue-url", "CONDUIT_QUEUE_URL", "message queue: nats://host:port[,nats://…] for NATS JetStream (stage 7); jobs go from the outbox to it and workers consume them. Empty: workers run jobs straight from the outbox in the database", str(&c.QueueURL, "")},
+		{"workers", "CONDUIT_WORKERS", "jobs (feed fan-out, notifications) this process runs at once; with serve, 0 runs none (then `conduit worker` processes must run)", num(&c.Workers, 1)},
+		{"fanout-max-followers", "CONDUIT_FANOUT_MAX_FOLLOWERS", "authors with more followers than this are not fanned out to timelines on write; their articles are merged into feeds on read", num(&c.FanoutMaxFollowers, 10000)},
+		{"timeline-cap", "CONDUIT_TIMELINE_CAP", "how many of the newest articles a home timeline keeps; older feed pages are read from the follows", num(&c.TimelineCap, 1000)},
+		{"job-lease", "CONDUIT_JOB_LEASE", "how long a job belongs to the worker that took it; if that worker dies, the job runs again after this", dur(&c.JobLease, time.Minute)},
+		{"job-max-attempts", "CONDUIT_JOB_MAX_ATTEMPTS", "attempts of a failing job (with growing delays, 1 s doubling up to 5 min) before it becomes a dead letter", num(&c.JobMaxAttempts, 8)},
 		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
@@ -240,6 +254,12 @@ func (c *Config) validate() error {
 	}
 	if (c.LoginWindow == 0 && (c.LoginMaxPerAddr > 0 || c.LoginMaxPerAcct > 0)) || (c.SignupWindow == 0 && c.SignupMaxPerAddr > 0) {
 		errs = append(errs, errors.New("--login-window and --signup-window must be positive while their limits are on"))
+	}
+	if c.QueueURL != "" && !strings.HasPrefix(c.QueueURL, "nats://") && !strings.HasPrefix(c.QueueURL, "tls://") {
+		errs = append(errs, errors.New("--queue-url must start with nats:// or tls://"))
+	}
+	if c.Workers < 0 || c.FanoutMaxFollowers < 0 || c.TimelineCap < 0 || c.JobLease < 0 || c.JobMaxAttempts < 0 {
+		errs = append(errs, errors.New("--workers, --fanout-max-followers, --timeline-cap, --job-lease and --job-max-attempts must not be negative"))
 	}
 	if c.CacheItems < 0 {
 		errs = append(errs, errors.New("--cache-items must not be negative"))

@@ -28,6 +28,9 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		if err := addArticles(ctx, tx, a.Author.ID, +1); err != nil {
 			return err
 		}
+		if err := tx.enqueue(ctx, conduit.ArticleCreatedJobs(a.ID, a.Author.ID)); err != nil {
+			return err
+		}
 		return insertTags(ctx, tx, a.ID, a.Tags)
 	})
 }
@@ -145,6 +148,9 @@ func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
 			return conduit.ErrNotFound
 		}
 		if err != nil {
+			return err
+		}
+		if err := tx.enqueue(ctx, conduit.ArticleDeletedJobs(id, authorID)); err != nil {
 			return err
 		}
 		return addArticles(ctx, tx, authorID, -1)
@@ -269,8 +275,9 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 	}, args, f)
 }
 
-// Feed returns the newest articles of the authors viewerID follows: fan-out
-// on read, with one of two plans for the page's ids chosen from the count:
+// feedOnRead returns the newest articles of the authors viewerID follows:
+// fan-out on read (the feed of users without a built timeline, and of pages
+// below a timeline's horizon; see Feed), with one of two plans for the page's ids chosen from the count:
 //
 //   - per followee: one range of articles_author_idx per followee (index
 //     entries only), the newest limit+offset kept by a bounded sort. Its
@@ -284,7 +291,7 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 // The walk is bounded to an id window a few times the expected length; if
 // the window holds too few (the followees wrote little lately), the
 // per-followee plan runs instead, so neither plan is ever unbounded.
-func (db *DB) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+func (db *DB) feedOnRead(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
 	// The count sums the followees' articles_count: one primary-key probe
 	// per followee, however much they wrote.
 	var count int
@@ -441,18 +448,19 @@ func (db *DB) Favorite(ctx context.Context, userID, articleID int64) (int, error
 	return db.changeFavorite(ctx, articleID, +1, `
 		INSERT INTO favorites (user_id, article_id, created_at)
 		VALUES (?, ?, CURRENT_TIMESTAMP)
-		ON CONFLICT DO NOTHING`, userID)
+		ON CONFLICT DO NOTHING`, userID, conduit.FavoritedJobs(userID, articleID))
 }
 
 // Unfavorite removes the favorite if present and returns the count.
 func (db *DB) Unfavorite(ctx context.Context, userID, articleID int64) (int, error) {
 	return db.changeFavorite(ctx, articleID, -1, `
-		DELETE FROM favorites WHERE user_id = ? AND article_id = ?`, userID)
+		DELETE FROM favorites WHERE user_id = ? AND article_id = ?`, userID, nil)
 }
 
 // changeFavorite runs change and, only if it touched a row, moves the
-// counter by delta in the same transaction, so the count stays exact.
-func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, change string, userID int64) (int, error) {
+// counter by delta and enqueues jobs in the same transaction, so the count
+// stays exact and a repeat causes no work.
+func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, change string, userID int64, jobs []conduit.Job) (int, error) {
 	var count int
 	err := db.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.exec(ctx, change, userID, articleID)
@@ -465,6 +473,8 @@ func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, ch
 		}
 		if n == 0 {
 			delta = 0
+		} else if err := tx.enqueue(ctx, jobs); err != nil {
+			return err
 		}
 		return tx.queryRow(ctx, `
 			UPDATE articles SET favorites_count = favorites_count + ?

@@ -195,7 +195,8 @@ var refreshCounters = []string{
 
 // resetTables are the seeder's tables and the rows that hang off users,
 // parents first.
-var resetTables = append(slices.Clone(seedTables), "revoked_tokens")
+var resetTables = append(slices.Clone(seedTables), "revoked_tokens",
+	"notifications", "notification_events", "timelines", "timeline_state", "timeline_pending", "fanout_authors", "jobs", "dead_jobs")
 
 // ResetData deletes every row of the tables the seeder fills, and what
 // refers to them.

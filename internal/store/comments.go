@@ -9,12 +9,16 @@ import (
 // CreateComment inserts c and sets its ID.
 func (db *DB) CreateComment(ctx context.Context, c *conduit.Comment) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		return tx.queryRow(ctx, `
+		err := tx.queryRow(ctx, `
 			INSERT INTO comments (article_id, author_id, body, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?)
 			RETURNING id`,
 			c.ArticleID, c.Author.ID, c.Body, c.CreatedAt, c.UpdatedAt,
 		).Scan(&c.ID)
+		if err != nil {
+			return err
+		}
+		return tx.enqueue(ctx, conduit.CommentedJobs(c.ID, c.ArticleID, c.Author.ID))
 	})
 }
 

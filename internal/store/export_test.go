@@ -58,3 +58,24 @@ func (db *DB) UsernameKeys(ctx context.Context) (map[int64][2]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// DropTimelines forgets every timeline, as a database migrated from before
+// timelines has none.
+func (db *DB) DropTimelines(ctx context.Context) error {
+	for _, t := range []string{"timelines", "timeline_state", "timeline_pending"} {
+		if _, err := db.write.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TimelineShape counts the celebrities and the timelines trimmed to a
+// horizon, so that tests can tell they exercised both.
+func (db *DB) TimelineShape(ctx context.Context) (celebrities, trimmed int, err error) {
+	if err = db.write.QueryRowContext(ctx, `SELECT count(*) FROM fanout_authors WHERE celebrity = 1`).Scan(&celebrities); err != nil {
+		return
+	}
+	err = db.write.QueryRowContext(ctx, `SELECT count(*) FROM timeline_state WHERE horizon > 0`).Scan(&trimmed)
+	return
+}

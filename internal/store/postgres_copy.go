@@ -34,6 +34,12 @@ var copyTables = []copyTable{
 	{"article_tags", []string{"article_id", "tag"}, "article_id, tag", ""},
 	{"favorites", []string{"user_id", "article_id", "created_at"}, "user_id, article_id", ""},
 	{"comments", []string{"id", "article_id", "author_id", "body", "created_at", "updated_at"}, "id", "id"},
+	// Stage 7: notifications, and the jobs not done yet (timelines are
+	// not copied: they are rebuilt, see docs/stage7.md).
+	{"notifications", []string{"id", "user_id", "kind", "group_key", "article_id", "actor_id", "actors", "seq", "created_at", "updated_at", "read_at"}, "id", "id"},
+	{"notification_events", []string{"user_id", "key", "notification_id", "actor_id", "created_at"}, "user_id, key", ""},
+	{"jobs", []string{"id", "kind", "key", "payload", "trace", "created_at", "run_at", "attempts", "last_error"}, "id", "id"},
+	{"dead_jobs", []string{"id", "kind", "key", "payload", "trace", "created_at", "attempts", "last_error", "died_at"}, "id", ""},
 }
 
 // copyKeys names the tables whose rows may become duplicates once their

@@ -55,6 +55,9 @@ type DB struct {
 	// connection is held by the transaction, so preparing on its pool
 	// would wait for itself; and writes wait on fsync, not parsing.
 	readStmts *stmtCache
+	// jobsWaiting, if set, is called after a commit that enqueued jobs
+	// (see OnJobs).
+	jobsWaiting func()
 }
 
 var _ conduit.Store = (*DB)(nil)
@@ -213,7 +216,13 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
 	if err := t.Commit(); err != nil {
 		return db.mapErr(err)
 	}
-	return db.mapErr(db.afterCommit(ctx, st))
+	if err := db.afterCommit(ctx, st); err != nil {
+		return db.mapErr(err)
+	}
+	if st.enqueued && db.jobsWaiting != nil {
+		db.jobsWaiting()
+	}
+	return nil
 }
 
 // sqlTx rebinds queries like DB does.
@@ -222,6 +231,8 @@ type sqlTx struct {
 	d  dialect
 	// users wrote besides the request's user (see wroteFor).
 	users []int64
+	// enqueued is set once the transaction wrote jobs to the outbox.
+	enqueued bool
 }
 
 // wroteFor names a user whose next reads must see this transaction,

@@ -25,8 +25,11 @@ func (db *DB) CreateUser(ctx context.Context, u *conduit.User) error {
 			RETURNING id`,
 			u.Username, conduit.UsernameKey(u.Username), u.Email, u.PasswordHash, u.Bio, u.Image, u.CreatedAt, u.UpdatedAt,
 		).Scan(&u.ID)
+		if err != nil {
+			return err
+		}
 		tx.wroteFor(u.ID) // their first reads come with a token, after an anonymous sign-up
-		return err
+		return newTimeline(ctx, tx, u.ID)
 	})
 }
 
@@ -79,19 +82,31 @@ func (db *DB) UpdateUser(ctx context.Context, u *conduit.User, revokeTokens bool
 // Follow records that followerID follows followeeID; repeating it is a no-op.
 func (db *DB) Follow(ctx context.Context, followerID, followeeID int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		_, err := tx.exec(ctx, `
+		res, err := tx.exec(ctx, `
 			INSERT INTO follows (follower_id, followee_id, created_at)
 			VALUES (?, ?, CURRENT_TIMESTAMP)
 			ON CONFLICT DO NOTHING`, followerID, followeeID)
-		return err
+		if err := mustAffect(res, err); err != nil {
+			return ignoreNotFound(err) // followed already: nothing to do
+		}
+		if err := markPending(ctx, tx, followerID, followeeID); err != nil {
+			return err
+		}
+		return tx.enqueue(ctx, conduit.FollowedJobs(followerID, followeeID))
 	})
 }
 
 // Unfollow removes the follow, if any.
 func (db *DB) Unfollow(ctx context.Context, followerID, followeeID int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
-		_, err := tx.exec(ctx, `DELETE FROM follows WHERE follower_id = ? AND followee_id = ?`, followerID, followeeID)
-		return err
+		done, err := unfollow(ctx, tx, followerID, followeeID)
+		if err != nil || !done {
+			return err
+		}
+		if err := markPending(ctx, tx, followerID, followeeID); err != nil {
+			return err
+		}
+		return tx.enqueue(ctx, conduit.UnfollowedJobs(followerID, followeeID))
 	})
 }
 

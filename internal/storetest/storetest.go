@@ -21,6 +21,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/queue"
 	"github.com/conduit-dev/conduit/internal/store"
 )
 
@@ -65,6 +67,7 @@ func OpenSQLite(t testing.TB) *store.DB {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("migrate sqlite: %v", err)
 	}
+	RunJobsInline(t, db)
 	return db
 }
 
@@ -140,6 +143,7 @@ func OpenPostgres(t testing.TB) *store.DB {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatalf("migrate postgres: %v", err)
 	}
+	RunJobsInline(t, db)
 	return db
 }
 
@@ -182,4 +186,26 @@ func adminExec(admin, sql string) error {
 	defer c.Close(ctx)
 	_, err = c.Exec(ctx, sql)
 	return err
+}
+
+// RunJobsInline makes every write on db run the jobs it enqueued before it
+// returns (timeline fan-out, notifications), as if workers were
+// infinitely fast: tests of the feed and notifications through the
+// service see the state the queue converges to. OpenSQLite and
+// OpenPostgres install it; db.OnJobs(nil) takes it off again for tests of
+// the queue itself. Failures fail t.
+func RunJobsInline(t testing.TB, db *store.DB) {
+	jobs := conduit.NewJobs(db, conduit.FeedOptions{})
+	var mu sync.Mutex
+	db.OnJobs(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := queue.Drain(context.Background(), db, jobs, queue.Options{}); err != nil {
+			t.Errorf("running jobs inline: %v", err)
+		}
+		dead, err := db.DeadJobs(context.Background(), 10)
+		if err != nil || len(dead) > 0 {
+			t.Errorf("jobs run inline failed: %v %+v", err, dead)
+		}
+	})
 }

@@ -20,7 +20,7 @@ type page interface {
 func declaredPages() []page {
 	return []page{
 		&homePage{}, &loginPage{}, &registerPage{}, &settingsPage{},
-		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{}, &searchPage{},
+		&editorPage{}, &articlePage{}, &profilePage{}, &errorPage{}, &searchPage{}, &notificationsPage{},
 	}
 }
 
@@ -28,7 +28,7 @@ func declaredPages() []page {
 // (shown as "nav-link active") and the signed-in user (nil: anonymous).
 type layout struct {
 	Title  string
-	Active string // home, login, register, editor, settings, profile or search
+	Active string // home, login, register, editor, settings, notifications, profile or search
 	Viewer *viewer
 	Flash  string    // a one-shot confirmation after a form (see flash.go)
 	Feed   *feedLink // the Atom feed of this page's list, if any
@@ -36,9 +36,19 @@ type layout struct {
 
 func (l *layout) base() *layout { return l }
 
-// viewer is the signed-in user as the navigation shows them.
+// viewer is the signed-in user as the navigation shows them, with the
+// number of their unread notifications (at most conduit.MaxUnreadCount).
 type viewer struct {
 	Username, Image string
+	Unread          int
+}
+
+// UnreadLabel is the navigation's count: "99+" beyond what is counted.
+func (v viewer) UnreadLabel() string {
+	if v.Unread >= conduit.MaxUnreadCount {
+		return strconv.Itoa(conduit.MaxUnreadCount-1) + "+"
+	}
+	return strconv.Itoa(v.Unread)
 }
 
 type homePage struct {

@@ -26,6 +26,9 @@ func (h *handler) routes() *http.ServeMux {
 	mux.HandleFunc("POST /settings", signedIn(thisPage, h.once(h.updateSettings)))
 	mux.HandleFunc("POST /settings/avatar", signedIn(func(*http.Request) string { return "/settings" }, h.uploadAvatar))
 
+	mux.HandleFunc("GET /notifications", signedIn(thisPage, h.notifications))
+	mux.HandleFunc("POST /notifications/read", signedIn(theNotifications, h.readNotifications))
+
 	mux.HandleFunc("GET /editor", signedIn(thisPage, h.newArticleForm))
 	mux.HandleFunc("POST /editor", signedIn(thisPage, h.once(h.createArticle)))
 	mux.HandleFunc("GET /editor/{slug}", signedIn(thisPage, h.editArticleForm))
@@ -77,6 +80,9 @@ func signedIn(back func(*http.Request) string, next http.HandlerFunc) http.Handl
 // thisPage is the requested page, for GET pages and for forms that post to
 // the page they are on (the editor, the settings).
 func thisPage(r *http.Request) string { return r.URL.RequestURI() }
+
+// theNotifications is the notifications page.
+func theNotifications(*http.Request) string { return "/notifications" }
 
 // theSettings is the settings page, where "sign out everywhere" is.
 func theSettings(*http.Request) string { return "/settings" }

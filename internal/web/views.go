@@ -105,6 +105,8 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	l := p.base()
 	if u, ok := sessionUser(r); ok && l.Viewer == nil {
 		l.Viewer = &viewer{Username: u.Username, Image: u.Image}
+		// One bounded index range; a page still renders without it.
+		l.Viewer.Unread, _ = h.svc.UnreadNotifications(r.Context(), u.ID)
 	}
 	l.Flash = h.takeFlash(w, r)
 	var buf bytes.Buffer

@@ -1,0 +1,739 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+)
+
+// Home timelines (migration 0012, docs/stage7.md): the feed fanned out on
+// write for authors with at most FeedOptions.MaxFollowers followers, merged
+// on read with the articles of the "celebrities" a user follows.
+//
+// What a timeline holds is a function of the tables: for a user whose
+// timeline_state row exists, (user, article) is a row iff the user follows
+// the article's author, the author is no celebrity, and the article's id
+// is above the user's horizon. Every job reconciles the rows of one author
+// with that rule, reading the tables as they are when it runs, and the jobs
+// of one author run one at a time (lockAuthor): whichever job runs last
+// after a change sees it, so the result does not depend on the order in
+// which jobs run or how often. The feed counts follow the same rule through
+// follows.feed_counted.
+
+var _ conduit.JobStore = (*DB)(nil)
+
+// chunk bounds the ids of one IN list.
+const chunk = 500
+
+// lockAuthor makes the jobs of one author run one at a time (on
+// PostgreSQL, a row lock held until the transaction ends; SQLite runs one
+// write transaction at a time anyway) and says whether the author is a
+// celebrity.
+func (db *DB) lockAuthor(ctx context.Context, tx *sqlTx, authorID int64) (bool, error) {
+	if _, err := tx.exec(ctx, `INSERT INTO fanout_authors (user_id) VALUES (?) ON CONFLICT DO NOTHING`, authorID); err != nil {
+		return false, err
+	}
+	var celebrity int
+	err := tx.queryRow(ctx, `SELECT celebrity FROM fanout_authors WHERE user_id = ?`+db.forUpdate(), authorID).Scan(&celebrity)
+	return celebrity == 1, err
+}
+
+// forUpdate is the row-locking clause of the dialect (none on SQLite,
+// whose single writer serializes every write transaction).
+func (db *DB) forUpdate() string {
+	if db.d.name == "postgres" {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// becameCelebrity says whether the author is (or now becomes) a celebrity: one
+// with more followers than opts.MaxFollowers. Becoming one is for good
+// (no flapping around the threshold): the author's articles leave every
+// timeline and feed counts stop counting them, as they are merged on read
+// from now on. The caller holds the author's lock.
+func (db *DB) becameCelebrity(ctx context.Context, tx *sqlTx, authorID int64, already bool, opts conduit.FeedOptions) (bool, error) {
+	if already {
+		return true, nil
+	}
+	var n int
+	if err := tx.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM follows WHERE followee_id = ? LIMIT ?) x`,
+		authorID, opts.MaxFollowers+1).Scan(&n); err != nil {
+		return false, err
+	}
+	if n <= opts.MaxFollowers {
+		return false, nil
+	}
+	if _, err := tx.exec(ctx, `UPDATE fanout_authors SET celebrity = 1 WHERE user_id = ?`, authorID); err != nil {
+		return false, err
+	}
+	if err := deleteRows(ctx, tx, `DELETE FROM timelines WHERE article_id IN (SELECT id FROM articles WHERE author_id = ?) RETURNING user_id`, authorID); err != nil {
+		return false, err
+	}
+	return true, db.syncCounts(ctx, tx, authorID, 0)
+}
+
+// syncCounts sets feed_counted of every follow of the author by a user
+// with a timeline to target, moving those users' feed counts by the
+// difference. The follows rows are locked first (PostgreSQL), so a follow
+// made meanwhile is either updated with its user's count or left to its own
+// job, and an unfollow subtracts what was counted.
+func (db *DB) syncCounts(ctx context.Context, tx *sqlTx, authorID int64, target int64) error {
+	lock := ""
+	if db.d.name == "postgres" {
+		lock = " FOR UPDATE OF f"
+	}
+	rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(`
+		SELECT f.follower_id, f.feed_counted FROM follows f
+		WHERE f.followee_id = ? AND f.feed_counted <> ?
+		  AND EXISTS (SELECT 1 FROM timeline_state s WHERE s.user_id = f.follower_id)
+		ORDER BY f.follower_id`+lock), authorID, target)
+	if err != nil {
+		return err
+	}
+	byDelta := map[int64][]int64{}
+	for rs.Next() {
+		var user, counted int64
+		if err := rs.Scan(&user, &counted); err != nil {
+			rs.Close()
+			return err
+		}
+		byDelta[target-counted] = append(byDelta[target-counted], user)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	for delta, users := range byDelta {
+		for part := range slices.Chunk(users, chunk) {
+			args := append([]any{target, authorID}, anys(part)...)
+			if _, err := tx.exec(ctx, `UPDATE follows SET feed_counted = ? WHERE followee_id = ? AND follower_id IN (`+placeholders(len(part))+`)`, args...); err != nil {
+				return err
+			}
+			if _, err := tx.exec(ctx, `UPDATE timeline_state SET feed_count = feed_count + ? WHERE user_id IN (`+placeholders(len(part))+`)`,
+				append([]any{delta}, anys(part)...)...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// articlesCount is the author's number of articles.
+func articlesCount(ctx context.Context, tx *sqlTx, authorID int64) (int64, error) {
+	var n int64
+	err := tx.queryRow(ctx, `SELECT articles_count FROM users WHERE id = ?`, authorID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// FanOut implements conduit.JobStore: the article joins the timelines of
+// its author's followers, unless the author is a celebrity.
+func (db *DB) FanOut(ctx context.Context, articleID, authorID int64, opts conduit.FeedOptions) error {
+	var grown []int64
+	err := db.tx(ctx, func(tx *sqlTx) error {
+		celebrity, err := db.lockAuthor(ctx, tx, authorID)
+		if err != nil {
+			return err
+		}
+		if celebrity, err = db.becameCelebrity(ctx, tx, authorID, celebrity, opts); err != nil || celebrity {
+			return err
+		}
+		n, err := articlesCount(ctx, tx, authorID)
+		if err != nil {
+			return err
+		}
+		if err := db.syncCounts(ctx, tx, authorID, n); err != nil {
+			return err
+		}
+		// The article may be gone already; then its delete job has
+		// nothing to undo here either.
+		rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(`
+			INSERT INTO timelines (user_id, article_id, author_id)
+			SELECT s.user_id, a.id, a.author_id
+			FROM articles a
+			JOIN follows f ON f.followee_id = a.author_id
+			JOIN timeline_state s ON s.user_id = f.follower_id
+			WHERE a.id = ? AND s.horizon < a.id
+			ON CONFLICT DO NOTHING
+			RETURNING user_id`), articleID)
+		if err != nil {
+			return err
+		}
+		users, err := scanIDs(rs)
+		if err != nil {
+			return err
+		}
+		grown, err = db.grow(ctx, tx, users, +1, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return db.trimAll(ctx, grown, opts)
+}
+
+// grow moves the size of the users' timelines by delta and returns those
+// now over their cap (plus a tenth, so that trimming is occasional).
+func (db *DB) grow(ctx context.Context, tx *sqlTx, users []int64, delta int, opts conduit.FeedOptions) ([]int64, error) {
+	limit := opts.TimelineCap + max(opts.TimelineCap/10, 10)
+	var over []int64
+	slices.Sort(users)
+	for part := range slices.Chunk(users, chunk) {
+		rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(`
+			UPDATE timeline_state SET size = size + ? WHERE user_id IN (`+placeholders(len(part))+`)
+			RETURNING user_id, size`), append([]any{delta}, anys(part)...)...)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var user int64
+			var size int
+			if err := rs.Scan(&user, &size); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			if size > limit {
+				over = append(over, user)
+			}
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return over, nil
+}
+
+// trimAll trims the timelines of users, each in a transaction of its own.
+func (db *DB) trimAll(ctx context.Context, users []int64, opts conduit.FeedOptions) error {
+	for _, u := range users {
+		if err := db.tx(ctx, func(tx *sqlTx) error { return trim(ctx, tx, u, opts.TimelineCap) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trim keeps the newest cap rows of a timeline and raises its horizon to
+// match: the timeline stays exact above the horizon. It needs no author
+// lock: it only drops rows at or below the new horizon, which no reader
+// uses, and a job that adds such a row meanwhile adds one that is ignored.
+func trim(ctx context.Context, tx *sqlTx, userID int64, cap int) error {
+	var lowest int64
+	err := tx.queryRow(ctx, `SELECT article_id FROM timelines WHERE user_id = ? ORDER BY article_id DESC LIMIT 1 OFFSET ?`,
+		userID, cap-1).Scan(&lowest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not over the cap after all
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM timelines WHERE user_id = ? AND article_id < ?`, userID, lowest); err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `
+		UPDATE timeline_state SET size = ?, horizon = CASE WHEN horizon < ? THEN ? ELSE horizon END
+		WHERE user_id = ?`, cap, lowest-1, lowest-1, userID)
+	return err
+}
+
+// Unpublish implements conduit.JobStore: the deleted article leaves every
+// timeline, and feed counts follow the author's new count.
+func (db *DB) Unpublish(ctx context.Context, articleID, authorID int64, opts conduit.FeedOptions) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		celebrity, err := db.lockAuthor(ctx, tx, authorID)
+		if err != nil {
+			return err
+		}
+		rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(`DELETE FROM timelines WHERE article_id = ? RETURNING user_id`), articleID)
+		if err != nil {
+			return err
+		}
+		users, err := scanIDs(rs)
+		if err != nil {
+			return err
+		}
+		if _, err := db.grow(ctx, tx, users, -1, opts); err != nil {
+			return err
+		}
+		var n int64
+		if !celebrity {
+			if n, err = articlesCount(ctx, tx, authorID); err != nil {
+				return err
+			}
+		}
+		return db.syncCounts(ctx, tx, authorID, n)
+	})
+}
+
+// SyncFollow implements conduit.JobStore: the follower's timeline gets the
+// followee's newest articles if the follow exists now (and the followee is
+// no celebrity), and loses them if not.
+func (db *DB) SyncFollow(ctx context.Context, followerID, followeeID int64, opts conduit.FeedOptions) error {
+	var over bool
+	err := db.tx(ctx, func(tx *sqlTx) (err error) {
+		celebrity, err := db.lockAuthor(ctx, tx, followeeID)
+		if err != nil {
+			return err
+		}
+		// The pending mark is read before the follow and cleared at the
+		// end unless a later change bumped it: that change's own job
+		// clears it.
+		var version int64
+		err = tx.queryRow(ctx, `SELECT version FROM timeline_pending WHERE user_id = ? AND followee_id = ?`,
+			followerID, followeeID).Scan(&version)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		defer func() {
+			if err == nil && version != 0 {
+				_, err = tx.exec(ctx, `DELETE FROM timeline_pending WHERE user_id = ? AND followee_id = ? AND version = ?`,
+					followerID, followeeID, version)
+			}
+		}()
+		if celebrity, err = db.becameCelebrity(ctx, tx, followeeID, celebrity, opts); err != nil {
+			return err
+		}
+		var horizon int64
+		err = tx.queryRow(ctx, `SELECT horizon FROM timeline_state WHERE user_id = ?`, followerID).Scan(&horizon)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // no timeline: built from the follows when it is
+		}
+		if err != nil {
+			return err
+		}
+		var counted int64
+		err = tx.queryRow(ctx, `SELECT feed_counted FROM follows WHERE follower_id = ? AND followee_id = ?`+db.forUpdate(),
+			followerID, followeeID).Scan(&counted)
+		following := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if !following || celebrity {
+			// Not followed (the unfollow subtracted what was counted), or
+			// merged on read: no rows, nothing counted.
+			if following && counted != 0 {
+				if err := setCounted(ctx, tx, followerID, followeeID, counted, 0); err != nil {
+					return err
+				}
+			}
+			res, err := tx.exec(ctx, `DELETE FROM timelines WHERE user_id = ? AND author_id = ?`, followerID, followeeID)
+			if err != nil {
+				return err
+			}
+			gone, err := res.RowsAffected()
+			if err != nil || gone == 0 {
+				return err
+			}
+			_, err = tx.exec(ctx, `UPDATE timeline_state SET size = size - ? WHERE user_id = ?`, gone, followerID)
+			return err
+		}
+		n, err := articlesCount(ctx, tx, followeeID)
+		if err != nil {
+			return err
+		}
+		if err := setCounted(ctx, tx, followerID, followeeID, counted, n); err != nil {
+			return err
+		}
+		over, err = backfill(ctx, tx, followerID, followeeID, horizon, opts)
+		return err
+	})
+	if err != nil || !over {
+		return err
+	}
+	return db.trimAll(ctx, []int64{followerID}, opts)
+}
+
+// setCounted moves one follow's feed_counted from old to target and the
+// follower's feed count with it.
+func setCounted(ctx context.Context, tx *sqlTx, followerID, followeeID, old, target int64) error {
+	if old == target {
+		return nil
+	}
+	if _, err := tx.exec(ctx, `UPDATE follows SET feed_counted = ? WHERE follower_id = ? AND followee_id = ?`,
+		target, followerID, followeeID); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, `UPDATE timeline_state SET feed_count = feed_count + ? WHERE user_id = ?`, target-old, followerID)
+	return err
+}
+
+// backfill puts the author's newest articles above the user's horizon into
+// the user's timeline: at most the cap of them. When the author has more
+// there, the horizon rises above the oldest left out (the timeline must
+// hold every article above it). It reports whether the timeline is now
+// over its cap.
+func backfill(ctx context.Context, tx *sqlTx, userID, authorID, horizon int64, opts conduit.FeedOptions) (bool, error) {
+	cap := opts.TimelineCap
+	res, err := tx.exec(ctx, `
+		INSERT INTO timelines (user_id, article_id, author_id)
+		SELECT ?, id, author_id FROM articles
+		WHERE author_id = ? AND id > ?
+		ORDER BY id DESC LIMIT ?
+		ON CONFLICT DO NOTHING`, userID, authorID, horizon, cap)
+	if err != nil {
+		return false, err
+	}
+	added, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	var left int64
+	err = tx.queryRow(ctx, `SELECT id FROM articles WHERE author_id = ? AND id > ? ORDER BY id DESC LIMIT 1 OFFSET ?`,
+		authorID, horizon, cap).Scan(&left)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, err
+	default:
+		// Articles up to left were not added: nothing at or below it may
+		// be read from the timeline any more.
+		res, err := tx.exec(ctx, `DELETE FROM timelines WHERE user_id = ? AND article_id <= ?`, userID, left)
+		if err != nil {
+			return false, err
+		}
+		gone, err := res.RowsAffected()
+		if err != nil {
+			return false, err
+		}
+		added -= gone
+		if _, err := tx.exec(ctx, `UPDATE timeline_state SET horizon = ? WHERE user_id = ? AND horizon < ?`, left, userID, left); err != nil {
+			return false, err
+		}
+	}
+	var size int
+	err = tx.queryRow(ctx, `UPDATE timeline_state SET size = size + ? WHERE user_id = ? RETURNING size`, added, userID).Scan(&size)
+	return size > cap+max(cap/10, 10), err
+}
+
+// BuildTimeline implements conduit.JobStore: the user's timeline, built
+// from the follows (users from before timelines, or any user again). It
+// runs in two transactions: the first creates the user's state row (not
+// ready: feeds are still read from the follows), after which every job of
+// every author counts the user in; the second computes everything from the
+// tables, holding the locks of the user's authors against their jobs, and
+// marks the timeline ready.
+func (db *DB) BuildTimeline(ctx context.Context, userID int64, opts conduit.FeedOptions) error {
+	err := db.tx(ctx, func(tx *sqlTx) error {
+		_, err := tx.exec(ctx, `INSERT INTO timeline_state (user_id) SELECT id FROM users WHERE id = ? ON CONFLICT DO NOTHING`, userID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sqlTx) error {
+		if db.d.name == "postgres" {
+			// Shared locks on the authors, in order (no deadlock between
+			// builds; an author's jobs wait for the build, and it for them).
+			if _, err := tx.exec(ctx, `
+				INSERT INTO fanout_authors (user_id) SELECT followee_id FROM follows WHERE follower_id = ?
+				ON CONFLICT DO NOTHING`, userID); err != nil {
+				return err
+			}
+			if _, err := tx.exec(ctx, `
+				SELECT user_id FROM fanout_authors
+				WHERE user_id IN (SELECT followee_id FROM follows WHERE follower_id = ?)
+				ORDER BY user_id FOR SHARE`, userID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.exec(ctx, `
+			UPDATE follows SET feed_counted = coalesce((
+				SELECT u.articles_count FROM users u
+				WHERE u.id = follows.followee_id
+				  AND NOT EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = u.id AND c.celebrity = 1)
+			), 0)
+			WHERE follower_id = ?`, userID); err != nil {
+			return err
+		}
+		var count int64
+		if err := tx.queryRow(ctx, `SELECT coalesce(sum(feed_counted), 0) FROM follows WHERE follower_id = ?`, userID).Scan(&count); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM timelines WHERE user_id = ?`, userID); err != nil {
+			return err
+		}
+		// The newest cap+1 articles of the non-celebrity followees: the
+		// last one, if there, is the horizon (and is not kept).
+		newest := `
+			SELECT a.id, a.author_id FROM follows f
+			JOIN articles a ON a.author_id = f.followee_id
+			WHERE f.follower_id = ?
+			  AND NOT EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = f.followee_id AND c.celebrity = 1)
+			ORDER BY a.id DESC LIMIT ?`
+		args := []any{userID, opts.TimelineCap + 1}
+		if db.d.name == "postgres" {
+			// One bounded range of articles_author_idx per followee.
+			newest = `
+				SELECT x.id, x.author_id FROM follows f
+				CROSS JOIN LATERAL (
+					SELECT a.id, a.author_id FROM articles a WHERE a.author_id = f.followee_id
+					ORDER BY a.id DESC LIMIT ?
+				) x
+				WHERE f.follower_id = ?
+				  AND NOT EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = f.followee_id AND c.celebrity = 1)
+				ORDER BY x.id DESC LIMIT ?`
+			args = []any{opts.TimelineCap + 1, userID, opts.TimelineCap + 1}
+		}
+		rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(newest), args...)
+		if err != nil {
+			return err
+		}
+		type row struct{ id, author int64 }
+		var rows []row
+		for rs.Next() {
+			var r row
+			if err := rs.Scan(&r.id, &r.author); err != nil {
+				rs.Close()
+				return err
+			}
+			rows = append(rows, r)
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		var horizon int64
+		if len(rows) > opts.TimelineCap {
+			horizon = rows[opts.TimelineCap].id
+			rows = rows[:opts.TimelineCap]
+		}
+		for part := range slices.Chunk(rows, chunk) {
+			args := make([]any, 0, 3*len(part))
+			for _, r := range part {
+				args = append(args, userID, r.id, r.author)
+			}
+			if _, err := tx.exec(ctx, `INSERT INTO timelines (user_id, article_id, author_id) VALUES `+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(part)), ", "), args...); err != nil {
+				return err
+			}
+		}
+		_, err = tx.exec(ctx, `UPDATE timeline_state SET ready = 1, horizon = ?, feed_count = ?, size = ? WHERE user_id = ?`,
+			horizon, count, len(rows), userID)
+		return err
+	})
+}
+
+// unfollow deletes a follow within tx, taking what it counted out of the
+// follower's feed count. It reports whether there was a follow.
+func unfollow(ctx context.Context, tx *sqlTx, followerID, followeeID int64) (bool, error) {
+	var counted int64
+	err := tx.queryRow(ctx, `DELETE FROM follows WHERE follower_id = ? AND followee_id = ? RETURNING feed_counted`,
+		followerID, followeeID).Scan(&counted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil || counted == 0 {
+		return err == nil, err
+	}
+	_, err = tx.exec(ctx, `UPDATE timeline_state SET feed_count = feed_count - ? WHERE user_id = ?`, counted, followerID)
+	return true, err
+}
+
+// markPending notes, in a follow's or unfollow's transaction, that the
+// follower's timeline is behind until the pair's job has run.
+func markPending(ctx context.Context, tx *sqlTx, followerID, followeeID int64) error {
+	_, err := tx.exec(ctx, `
+		INSERT INTO timeline_pending (user_id, followee_id, version) VALUES (?, ?, 1)
+		ON CONFLICT (user_id, followee_id) DO UPDATE SET version = timeline_pending.version + 1`,
+		followerID, followeeID)
+	return err
+}
+
+// newTimeline gives a new user an empty, ready timeline.
+func newTimeline(ctx context.Context, tx *sqlTx, userID int64) error {
+	_, err := tx.exec(ctx, `INSERT INTO timeline_state (user_id, ready) VALUES (?, 1)`, userID)
+	return err
+}
+
+// UsersWithoutTimeline lists up to limit users above afterID (in id order)
+// whose timeline is not built, for enqueuing timeline.build jobs.
+func (db *DB) UsersWithoutTimeline(ctx context.Context, afterID int64, limit int) ([]int64, error) {
+	return db.queryIDs(ctx, `
+		SELECT u.id FROM users u
+		WHERE u.id > ? AND NOT EXISTS (SELECT 1 FROM timeline_state s WHERE s.user_id = u.id AND s.ready = 1)
+		ORDER BY u.id LIMIT ?`, afterID, limit)
+}
+
+// queryIDs runs a query of one integer column on the read pool.
+func (db *DB) queryIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rs, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.cancel()
+	ids, err := scanIDs(rs.Rows)
+	return ids, db.mapErr(err)
+}
+
+// timelineFeed reads a feed from the viewer's timeline merged with the
+// articles of the celebrities the viewer follows: its cost depends on the
+// page and the celebrities followed, not on how many accounts the viewer
+// follows. ok is false when the timeline cannot answer (not built, or the
+// page reaches below its horizon): the caller reads the feed from the
+// follows instead.
+func (db *DB) timelineFeed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (page conduit.ArticlePage, ok bool, err error) {
+	var ready int
+	var horizon, count int64
+	var pending bool
+	err = db.queryRow(ctx, `
+		SELECT ready, horizon, feed_count, EXISTS (SELECT 1 FROM timeline_pending p WHERE p.user_id = s.user_id)
+		FROM timeline_state s WHERE user_id = ?`, viewerID).Scan(&ready, &horizon, &count, &pending)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (ready != 1 || pending)) {
+		return page, false, nil // not built, or the viewer's own follows not synced yet
+	}
+	if err != nil {
+		return page, false, db.mapErr(err)
+	}
+	celebs, err := db.celebritiesFollowed(ctx, viewerID)
+	if err != nil {
+		return page, false, err
+	}
+	for _, c := range celebs {
+		count += c.articles
+	}
+	if count <= int64(f.Offset) {
+		return conduit.ArticlePage{Count: int(count), Articles: []conduit.Article{}}, true, nil
+	}
+	need := f.Offset + f.Limit + 1
+	bound, args := "", []any{viewerID, horizon}
+	if f.Before > 0 {
+		bound, args = " AND article_id < ?", append(args, f.Before)
+	}
+	merged, err := db.queryIDs(ctx, `SELECT article_id FROM timelines WHERE user_id = ? AND article_id > ?`+bound+`
+		ORDER BY article_id DESC LIMIT ?`, append(args, need)...)
+	if err != nil {
+		return page, false, err
+	}
+	for part := range slices.Chunk(celebs, 100) {
+		var q []string
+		var args []any
+		for _, c := range part {
+			if f.Before > 0 {
+				q = append(q, `SELECT id FROM (SELECT id FROM articles WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?) c`)
+				args = append(args, c.id, f.Before, need)
+			} else {
+				q = append(q, `SELECT id FROM (SELECT id FROM articles WHERE author_id = ? ORDER BY id DESC LIMIT ?) c`)
+				args = append(args, c.id, need)
+			}
+		}
+		ids, err := db.queryIDs(ctx, strings.Join(q, " UNION ALL "), args...)
+		if err != nil {
+			return page, false, err
+		}
+		merged = append(merged, ids...)
+	}
+	slices.SortFunc(merged, func(a, b int64) int { return cmp.Compare(b, a) })
+	merged = slices.Compact(merged)
+	// The timeline holds every article above the horizon: the page is
+	// right if its last article (the one after it, which says whether more
+	// follow) is above it, or if nothing was ever trimmed.
+	if horizon > 0 && (len(merged) < need || merged[need-1] <= horizon) {
+		return page, false, nil
+	}
+	merged = merged[min(f.Offset, len(merged)):min(need, len(merged))]
+	if len(merged) == 0 {
+		return conduit.ArticlePage{Count: int(count), Articles: []conduit.Article{}}, true, nil
+	}
+	page, err = db.pageOf(ctx, viewerID, int(count),
+		`SELECT id FROM articles WHERE id IN (`+placeholders(len(merged))+`)%s ORDER BY id DESC`, "id",
+		anys(merged), nil, conduit.ArticleFilter{Limit: f.Limit})
+	return page, true, err
+}
+
+type celeb struct{ id, articles int64 }
+
+// celebritiesFollowed lists the celebrities the viewer follows with their
+// article counts: one follows probe per celebrity (a bounded, site-wide
+// set), whatever the viewer follows.
+func (db *DB) celebritiesFollowed(ctx context.Context, viewerID int64) ([]celeb, error) {
+	rs, err := db.query(ctx, `
+		SELECT c.user_id, u.articles_count FROM fanout_authors c
+		JOIN users u ON u.id = c.user_id
+		WHERE c.celebrity = 1
+		  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)`, viewerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []celeb
+	for rs.Next() {
+		var c celeb
+		if err := rs.Scan(&c.id, &c.articles); err != nil {
+			return nil, db.mapErr(err)
+		}
+		out = append(out, c)
+	}
+	return out, db.mapErr(rs.Err())
+}
+
+// FeedOnRead is the feed read from the follows only (fan-out on read), the
+// reference a timeline must agree with.
+func (db *DB) FeedOnRead(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	return db.feedOnRead(ctx, viewerID, f)
+}
+
+// TimelineFeed is the feed read from the timeline only, ok false when it
+// cannot answer (for tests and checks).
+func (db *DB) TimelineFeed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, bool, error) {
+	return db.timelineFeed(ctx, viewerID, f)
+}
+
+// deleteRows runs a DELETE … RETURNING user_id and ignores the ids.
+func deleteRows(ctx context.Context, tx *sqlTx, q string, args ...any) error {
+	rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(q), args...)
+	if err != nil {
+		return err
+	}
+	_, err = scanIDs(rs)
+	return err
+}
+
+// scanIDs reads a single integer column and closes rs.
+func scanIDs(rs *sql.Rows) ([]int64, error) {
+	defer rs.Close()
+	var ids []int64
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rs.Err()
+}
+
+func anys[T any](v []T) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
+}
+
+// ignoreNotFound turns ErrNotFound into nil.
+func ignoreNotFound(err error) error {
+	if errors.Is(err, conduit.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Feed returns the newest articles of the authors viewerID follows: from
+// the viewer's timeline when it can answer (see timelineFeed), else read
+// from the follows (feedOnRead). Both give the same page and count.
+func (db *DB) Feed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	page, ok, err := db.timelineFeed(ctx, viewerID, f)
+	if err != nil || ok {
+		return page, err
+	}
+	return db.feedOnRead(ctx, viewerID, f)
+}
