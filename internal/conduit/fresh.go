@@ -20,3 +20,19 @@ func IsFresh(ctx context.Context) bool {
 	fresh, _ := ctx.Value(freshKey{}).(bool)
 	return fresh
 }
+
+type latestKey struct{}
+
+// Latest marks ctx for reads that must see every committed write, even one
+// committed an instant ago and not yet acknowledged to anyone: the reads
+// of a background job, which may run the moment the write that enqueued it
+// commits. A Store with read replicas answers them from the primary.
+func Latest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, latestKey{}, true)
+}
+
+// IsLatest reports whether ctx was marked by Latest.
+func IsLatest(ctx context.Context) bool {
+	latest, _ := ctx.Value(latestKey{}).(bool)
+	return latest
+}

@@ -215,6 +215,9 @@ func NewJobs(store JobStore, feed FeedOptions) *Jobs {
 // is committed, ErrPoison (wrapped) for a job that cannot ever succeed,
 // or another error to retry later.
 func (j *Jobs) Handle(ctx context.Context, job Job) error {
+	// A job may run the moment its write commits, before any replica has
+	// it: its reads go to the primary.
+	ctx = Latest(ctx)
 	switch job.Kind {
 	case JobFeedPublish:
 		var p ArticleJob

@@ -16,7 +16,7 @@ func TestReadStatsMetrics(t *testing.T) {
 			{Name: "db2:5432", Up: true, Lag: 1500 * time.Millisecond, Reads: 40},
 			{Name: "db3:5432", Up: false, Lag: -1, Reads: 2},
 		},
-		Primary: map[string]uint64{"lag": 1, "position": 3, "fresh": 0, "unknown": 0, "retry": 0},
+		Primary: map[string]uint64{"lag": 1, "position": 3, "fresh": 0, "unknown": 0, "latest": 0, "retry": 0},
 	}
 	RegisterReadStats(reg, func() *store.ReadStats { return stats })
 	got := gather(t, reg)
@@ -31,6 +31,7 @@ func TestReadStatsMetrics(t *testing.T) {
 		`conduit_db_primary_reads_total{reason="position"}`:  3,
 		`conduit_db_primary_reads_total{reason="fresh"}`:     0,
 		`conduit_db_primary_reads_total{reason="unknown"}`:   0,
+		`conduit_db_primary_reads_total{reason="latest"}`:    0,
 		`conduit_db_primary_reads_total{reason="retry"}`:     0,
 	}
 	for k, v := range want {

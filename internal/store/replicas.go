@@ -131,11 +131,12 @@ const (
 	forPosition
 	forFresh
 	forUnknown
+	forLatest
 	forRetry
 	nReasons
 )
 
-var reasonNames = [nReasons]string{"", "lag", "position", "fresh", "unknown", "retry"}
+var reasonNames = [nReasons]string{"", "lag", "position", "fresh", "unknown", "latest", "retry"}
 
 // replica is one standby server and what is known of it.
 type replica struct {
@@ -288,6 +289,9 @@ func (s *replicaSet) close() {
 // route picks the server for a read made with ctx: a replica, or nil for
 // the primary (and why).
 func (s *replicaSet) route(ctx context.Context) (*replica, primaryReason) {
+	if conduit.IsLatest(ctx) {
+		return nil, forLatest // a background job's read (see conduit.Latest)
+	}
 	need, known, fresh := s.needs(ctx)
 	r, why := s.choose(need, known, fresh)
 	if why == forPosition || why == forFresh {
@@ -426,7 +430,8 @@ func (s *replicaSet) count(r *replica, why primaryReason) {
 // retried elsewhere: on another replica, or the primary, or, when the
 // primary failed, on a replica holding every position known here.
 func (s *replicaSet) failed(ctx context.Context, r *replica, err error) (retry bool, to *replica) {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || conduit.IsLatest(ctx) {
+		// A job's read fails with the primary; the job is retried later.
 		return false, nil
 	}
 	if r != nil && replayConflict(err) {

@@ -65,6 +65,24 @@ func TestChooseLagCutOff(t *testing.T) {
 	}
 }
 
+// A background job's reads (conduit.Latest) go to the primary even when
+// every replica is up to date with every position heard of: the write
+// that enqueued the job may not have been heard of yet.
+func TestLatestReadsGoToThePrimary(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.replicas[0].set(true, 1<<40, now)
+	if r, _ := s.route(context.Background()); r != s.replicas[0] {
+		t.Fatalf("an anonymous read went to %v, want the replica", name(r))
+	}
+	if r, why := s.route(conduit.Latest(context.Background())); r != nil || why != forLatest {
+		t.Fatalf("a job's read went to %v (%s), want the primary", name(r), reasonNames[why])
+	}
+	if retry, _ := s.failed(conduit.Latest(context.Background()), nil, context.DeadlineExceeded); retry {
+		t.Error("a job's read that failed on the primary is retried elsewhere")
+	}
+}
+
 func TestChooseReadYourWrites(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s := testSet(t, &now, "a", "b")
