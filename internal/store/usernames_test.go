@@ -266,6 +266,7 @@ func TestCopyStage1Data(t *testing.T) {
 	}
 	want := map[string][3]int64{ // source, repaired, merged
 		"users": {int64(len(legacyUsers)), 2, 0}, "articles": {1, 3, 0}, "article_tags": {5, 3, 2}, "comments": {1, 1, 0},
+		"article_slugs": {1, 0, 0}, // migration 0008 records the article's slug
 	}
 	for _, c := range counts {
 		w := want[c.Table]
