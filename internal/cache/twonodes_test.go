@@ -109,7 +109,7 @@ func cacheOnB(t *testing.T, b *node, path string) {
 // B had the old value cached: A's Delete returns only after B acknowledged
 // the invalidation through PostgreSQL.
 func TestReadAfterWriteAcrossNodes(t *testing.T) {
-	url := storetest.NewPostgresDatabase(t)
+	url := storetest.NewMigratedPostgresDatabase(t)
 	tokens := testTokens(t)
 	a, b := startNode(t, url, tokens), startNode(t, url, tokens)
 	deadline := time.Now().Add(10 * time.Second)
@@ -173,7 +173,7 @@ func TestReadAfterWriteAcrossNodes(t *testing.T) {
 // When B's listening session breaks, notifications sent meanwhile are
 // lost; B must not serve what it cached before.
 func TestListenerReconnectClearsCache(t *testing.T) {
-	url := storetest.NewPostgresDatabase(t)
+	url := storetest.NewMigratedPostgresDatabase(t)
 	tokens := testTokens(t)
 	a, b := startNode(t, url, tokens), startNode(t, url, tokens)
 	st, body := call(t, a, "POST", "/api/users", "", `{"user":{"username":"erin","email":"erin@example.com","password":"password1"}}`)
