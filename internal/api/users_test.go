@@ -10,6 +10,7 @@ import (
 )
 
 func TestRegisterAndLogin(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		var got struct{ User userDTO }
 		a.do("POST", "/api/users", "", map[string]any{"user": map[string]string{
@@ -104,6 +105,7 @@ func TestRegisterAndLogin(t *testing.T) {
 }
 
 func TestUpdateUser(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("upd")
 		other := a.register("taken")
@@ -203,6 +205,7 @@ func TestUpdateUser(t *testing.T) {
 }
 
 func TestProfilesAndFollow(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		alice, bob := a.register("alice"), a.register("bob")
 

@@ -49,6 +49,9 @@ func seededServer(t *testing.T) *httptest.Server {
 }
 
 func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the benchmark runs take seconds")
+	}
 	srv := seededServer(t)
 	ctx := context.Background()
 

@@ -19,6 +19,9 @@ type pinger struct{ err error }
 
 func (p *pinger) Ping(context.Context) error { return p.err }
 
+// copiedKey is the context key innerAPI's middleware sets.
+type copiedKey struct{}
+
 // innerAPI stands in for the API: its own mux behind a middleware that
 // copies the request, as authentication does.
 func innerAPI() http.Handler {
@@ -28,7 +31,7 @@ func innerAPI() http.Handler {
 	mux.HandleFunc("GET /api/boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
 	copying := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), struct{}{}, 1)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), copiedKey{}, 1)))
 		})
 	}
 	return copying(httpx.RecordRoute(mux))
