@@ -23,8 +23,7 @@ import (
 // A test process names every database it makes on the shared server after
 // one run: <run>_tmpl, migrated once, and <run>_1, <run>_2, ..., one per
 // test, each created from the template (CREATE DATABASE ... TEMPLATE copies
-// files instead of replaying the migrations: tens of milliseconds instead
-// of hundreds). The run name is also the application_name of a session the
+// the template's pages instead of replaying the migrations). The run name is also the application_name of a session the
 // process keeps open, so other processes can tell a live run from one that
 // is gone (killed, or ended without Main) and drop the latter's databases.
 //
@@ -106,6 +105,7 @@ func startRun(admin string, background bool) (*pgRun, error) {
 		return nil, fmt.Errorf("parse %s: %w", PostgresEnv, err)
 	}
 	cfg.RuntimeParams["application_name"] = r.name
+	cfg.RuntimeParams["idle_session_timeout"] = "0" // it idles all along
 	// The holder connects before any database of the run exists, so a
 	// cleaner that sees one of them also sees the holder while it lives.
 	if r.holder, err = pgx.ConnectConfig(ctx, cfg); err != nil {
