@@ -732,6 +732,9 @@ func TestCommandLine(t *testing.T) {
 	})
 
 	t.Run("binary exit codes", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: builds the binary")
+		}
 		bin := binary(t)
 		for _, c := range []struct {
 			args   []string
