@@ -87,8 +87,8 @@ const sqliteFile = "conduit.db"
 var sqliteTemplate = sync.OnceValues(migrateSQLiteTemplate)
 
 // migrateSQLiteTemplate migrates a database in a temp dir and returns its
-// files by name, so that every test copies them instead of migrating (a
-// few milliseconds instead of a dozen). The dir is removed at once: the
+// files by name, so that every test copies them instead of running every
+// migration in a transaction of its own. The dir is removed at once: the
 // copy lives in memory, and nothing is left behind when the process ends.
 func migrateSQLiteTemplate() (map[string][]byte, error) {
 	dir, err := os.MkdirTemp("", "conduit-storetest-")
