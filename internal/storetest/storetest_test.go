@@ -16,6 +16,7 @@ func TestMain(m *testing.M) { Main(m) }
 // Every backend hands out databases that are migrated and start empty,
 // whatever an earlier test wrote to its own.
 func TestCopiesAreMigratedAndIndependent(t *testing.T) {
+	t.Parallel()
 	for _, b := range Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -40,6 +41,7 @@ func TestCopiesAreMigratedAndIndependent(t *testing.T) {
 // The databases of a run whose holder session is gone are dropped; those
 // of a live run are not.
 func TestStaleRunsAreDropped(t *testing.T) {
+	t.Parallel()
 	r := currentRun(t)
 	if err := r.migrateTemplate(); err != nil {
 		t.Fatal(err)
