@@ -447,6 +447,9 @@ func (p *proc) wait(t *testing.T) error {
 // (c) A server killed with SIGKILL and restarted on the same data dir keeps
 // every acknowledged write, and tokens issued before the kill still work.
 func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds and runs the binary")
+	}
 	dataDir := t.TempDir()
 	p := startBinary(t, dataDir)
 	alice, bob := newClient(t, p.base), newClient(t, p.base)
@@ -571,6 +574,9 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 // still succeed, a request in flight (its body still arriving) finishes,
 // and the process exits 0.
 func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds and runs the binary through a drain")
+	}
 	const drain = 2 * time.Second
 	dataDir := t.TempDir()
 	p := startBinary(t, dataDir, "--drain-delay", drain.String())
@@ -743,6 +749,9 @@ func TestCommandLine(t *testing.T) {
 	})
 
 	t.Run("binary exit codes", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: builds the binary")
+		}
 		bin := binary(t)
 		for _, c := range []struct {
 			args   []string
@@ -787,6 +796,9 @@ func slicesReplace(s []string, old, new string) []string {
 // A second SIGTERM during a long drain ends the process at once, for an
 // operator who does not want to wait.
 func TestSecondSIGTERMExitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds and runs the binary")
+	}
 	p := startBinary(t, t.TempDir(), "--drain-delay", "60s")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -290,6 +290,7 @@ func (a *testAPI) list(path, token string) articlesDTO {
 // that is not valid: malformed, expired, forged, tampered with, signed with
 // an unknown key id, or "alg: none".
 func TestAuthRequired(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("auth")
 		art := a.createArticle(u, newArticle{Title: "Guarded"})
@@ -416,6 +417,7 @@ func algNone(t *testing.T, token string) string {
 
 // Bad bodies get a 422 in the spec's shape, never a 5xx.
 func TestBadBodies(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("bodies")
 		art := a.createArticle(u, newArticle{Title: "Target"})
@@ -486,6 +488,7 @@ func TestBadBodies(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		for _, path := range []string{"/api/users", "/api/articles", "/api/articles/some-slug/comments", "/api/user"} {
 			t.Run("preflight "+path, func(t *testing.T) {
@@ -543,6 +546,7 @@ func TestCORS(t *testing.T) {
 
 // Unknown paths and methods under /api/ are JSON 404s or 405s, never HTML.
 func TestUnknownRoutes(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		a.do("GET", "/api/nothing-here", "", nil).wantErrors(t, http.StatusNotFound)
 		a.do("GET", "/api/profiles/nobody", "", nil).wantErrors(t, http.StatusNotFound)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCreateGetUpdateDeleteArticle(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		author, other := a.register("author"), a.register("other")
 
@@ -169,6 +170,7 @@ func rev(s []string) []string {
 }
 
 func TestListArticles(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		s := seed(a)
 		all := append(rev(s.bobSlugs), rev(s.aliceSlugs)...)
@@ -272,6 +274,7 @@ func TestListArticles(t *testing.T) {
 }
 
 func TestFeed(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		s := seed(a)
 
@@ -306,6 +309,7 @@ func TestFeed(t *testing.T) {
 }
 
 func TestFavorites(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		author := a.register("fauthor")
 		fans := []user{a.register("fan"), a.register("fan"), a.register("fan")}
@@ -354,6 +358,7 @@ func TestFavorites(t *testing.T) {
 // a signed-in viewer who follows and favorites (the flags are where N+1
 // queries usually creep in). The cache is off, so it cannot hide calls.
 func TestListsHaveNoNPlusOne(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := newAPIWithCache(t, db, noCache{})
 		author, viewer := a.register("prolific"), a.register("reader")

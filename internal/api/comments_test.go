@@ -9,6 +9,7 @@ import (
 )
 
 func TestComments(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		author, reader, stranger := a.register("cauthor"), a.register("reader"), a.register("stranger")
 		art := a.createArticle(author, newArticle{Title: "Discuss"})
@@ -104,6 +105,7 @@ func TestComments(t *testing.T) {
 }
 
 func TestTags(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		tags := func() []string {
 			t.Helper()

@@ -38,6 +38,7 @@ func (a *testAPI) walk(t *testing.T, path, token string, wantCount int) []string
 // The keyset extension: ?cursor=<nextCursor> continues a list or the feed
 // after the previous page, and the pages join up to the whole list.
 func TestCursorPaging(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		s := seed(a)
 		all := append(rev(s.bobSlugs), rev(s.aliceSlugs)...)

@@ -11,6 +11,7 @@ import (
 
 // Odd but well-formed input never produces a 5xx.
 func TestOddInputNever5xx(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("odd")
 		art := a.createArticle(u, newArticle{Title: "Odd"})
@@ -66,6 +67,7 @@ func TestOddInputNever5xx(t *testing.T) {
 // NUL characters, which PostgreSQL cannot store in text, are refused with a
 // 4xx on every backend.
 func TestNULRefused(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("nul")
 		art := a.createArticle(u, newArticle{Title: "Clean"})
@@ -105,6 +107,7 @@ func TestNULRefused(t *testing.T) {
 // Racing writers get exact results: one of two equal registrations wins,
 // and concurrent favorites of one article count each user once.
 func TestConcurrentWrites(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		const n = 8
 		statuses := make([]int, n)
@@ -158,6 +161,7 @@ func TestConcurrentWrites(t *testing.T) {
 }
 
 func TestUpdateTitleToTakenSlug(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("slugger")
 		first := a.createArticle(u, newArticle{Title: "Taken"})

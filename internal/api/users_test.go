@@ -7,6 +7,7 @@ import (
 )
 
 func TestRegisterAndLogin(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		var got struct{ User userDTO }
 		a.do("POST", "/api/users", "", map[string]any{"user": map[string]string{
@@ -93,6 +94,7 @@ func TestRegisterAndLogin(t *testing.T) {
 }
 
 func TestUpdateUser(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("upd")
 		other := a.register("taken")
@@ -198,6 +200,7 @@ func TestUpdateUser(t *testing.T) {
 }
 
 func TestProfilesAndFollow(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		alice, bob := a.register("alice"), a.register("bob")
 

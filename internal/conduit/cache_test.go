@@ -108,6 +108,7 @@ func mustCreate(t *testing.T, svc *conduit.Service, author int64, title string, 
 // Every cached read is served from the cache the second time, and every
 // write that affects it is visible on the very next read.
 func TestCacheWriteVisibleOnNextRead(t *testing.T) {
+	t.Parallel()
 	eachService(t, func(t *testing.T, svc *conduit.Service, mem statsCache) {
 		ctx := context.Background()
 		alice := mustRegister(t, svc, "alice")
@@ -290,6 +291,7 @@ func TestCacheWriteVisibleOnNextRead(t *testing.T) {
 // Authorization is decided on fresh data: a cached article never lets a
 // non-author edit or delete, and the author keeps the right after a rename.
 func TestOnlyAuthorWrites(t *testing.T) {
+	t.Parallel()
 	eachService(t, func(t *testing.T, svc *conduit.Service, _ statsCache) {
 		ctx := context.Background()
 		alice, bob := mustRegister(t, svc, "alice"), mustRegister(t, svc, "bob")

@@ -26,6 +26,7 @@ func (s *listCounter) ListArticles(ctx context.Context, viewerID int64, f condui
 // Anonymous first pages are served from memory, and every write on this
 // node that changes what they show is visible on the next read.
 func TestAnonymousFirstPagesCached(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		st := &listCounter{Store: db}

@@ -41,6 +41,9 @@ const (
 )
 
 func TestDrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the failover drill takes half a minute")
+	}
 	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_DRILL") == "" {
 		t.Skip("the failover drill runs with CI=true or CONDUIT_DRILL=1 (needs haproxy and PostgreSQL 15 binaries)")
 	}

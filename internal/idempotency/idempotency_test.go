@@ -92,6 +92,7 @@ func articleCount(t *testing.T, srv *httptest.Server, author string) int {
 const article = `{"article":{"title":"Hello","description":"d","body":"b","tagList":["x"]}}`
 
 func TestRepeatIsReplayedNotReapplied(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		srv := newAPI(t, db)
 		tok := register(t, srv, "alice")
@@ -142,6 +143,7 @@ func TestRepeatIsReplayedNotReapplied(t *testing.T) {
 // running on another node): the write happens once; the others are told to
 // retry (409) or get the replay.
 func TestConcurrentDuplicatesApplyOnce(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		srv := newAPI(t, db)
 		tok := register(t, srv, "carol")

@@ -6,10 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash"
-	"net/url"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -123,6 +120,7 @@ func run(t *testing.T, sink seed.Sink, s uint64, scale float64) seed.Result {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	a, b, c := newMemSink(), newMemSink(), newMemSink()
 	run(t, a, 7, 0.002)
 	run(t, b, 7, 0.002)
@@ -136,6 +134,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestPlanAndShape(t *testing.T) {
+	t.Parallel()
 	m := newMemSink()
 	res := run(t, m, 1, 0.01)
 	p := res.Plan
@@ -207,51 +206,25 @@ func TestPlanAndShape(t *testing.T) {
 }
 
 func TestSeedStore(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) { seedAndCheck(t, db) })
 }
 
 // TestSeedPostgres seeds a fresh PostgreSQL database through the bulk
-// path that conduit seed uses.
+// path that conduit seed uses, with conduit seed's statement timeout.
 func TestSeedPostgres(t *testing.T) {
-	admin := os.Getenv("CONDUIT_TEST_POSTGRES_URL")
-	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CONDUIT_TEST_POSTGRES_URL is not set; CI must test seeding PostgreSQL")
-		}
-		t.Skip("CONDUIT_TEST_POSTGRES_URL not set: skipping the PostgreSQL seed test")
-	}
+	t.Parallel()
+	u := storetest.NewMigratedPostgresDatabase(t)
 	ctx := context.Background()
-	sqlDB, err := sql.Open("pgx", admin) // registered by internal/store
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sqlDB.Close() }) // runs after the drop below
-	name := fmt.Sprintf("seed_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	if _, err := sqlDB.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := sqlDB.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	db, err := store.OpenPostgres(ctx, u.String(), store.PostgresOptions{StatementTimeout: time.Hour})
+	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{StatementTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	seedAndCheck(t, db, func() {
 		// The load ends with VACUUM, so the visibility map is set and the
 		// counts' index-only scans do not fetch heap rows.
-		check, err := sql.Open("pgx", u.String())
+		check, err := sql.Open("pgx", u)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 // The list counters (migration 0002) follow creates, tag edits and deletes
 // exactly, also when writes run concurrently.
 func TestListCounters(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now().UTC()
@@ -113,6 +114,7 @@ func TestListCounters(t *testing.T) {
 // deletes by several authors exactly, and the author list and the feed
 // count from it.
 func TestAuthorCounters(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		reader := mkUser(t, db, "reader")

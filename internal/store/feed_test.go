@@ -15,6 +15,7 @@ import (
 // runs, every page by offset and every page by cursor equals the same
 // slice of the full feed computed by hand.
 func TestFeedPlansAgree(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		me, prolific, quiet, other := mkUser(t, db, "me"), mkUser(t, db, "prolific"), mkUser(t, db, "quiet"), mkUser(t, db, "other")
 		// quiet wrote early; then prolific writes most articles (so the

@@ -14,6 +14,7 @@ import (
 // A favorite or comment on an article deleted a moment before is "not
 // found", not a server error.
 func TestWriteToDeletedArticleIsNotFound(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Now().UTC()

@@ -29,6 +29,7 @@ func claim(t *testing.T, db *store.DB, a idemkey.Attempt) (idemkey.Outcome, idem
 }
 
 func TestIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t0 := time.Now()
 		a := attempt("k1", "fp", "tok-a", t0)
@@ -73,6 +74,7 @@ func TestIdempotencyKeys(t *testing.T) {
 }
 
 func TestIdempotencyReleaseAndTakeOver(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t0 := time.Now()
 		// A failed attempt that applied nothing is released: a repeat runs.
@@ -122,6 +124,7 @@ func TestIdempotencyReleaseAndTakeOver(t *testing.T) {
 
 // Many nodes racing with the same key: exactly one runs.
 func TestIdempotencyClaimRace(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t0 := time.Now()
 		var wg sync.WaitGroup

@@ -13,6 +13,7 @@ import (
 // Several nodes starting at once migrate one after the other under the
 // advisory lock: every migration is applied exactly once and nobody fails.
 func TestPostgresConcurrentMigrate(t *testing.T) {
+	t.Parallel()
 	url := storetest.NewPostgresDatabase(t)
 	ctx := context.Background()
 	const nodes = 5

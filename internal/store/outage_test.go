@@ -36,11 +36,7 @@ func TestPostgresOutageAndRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster")
 	}
-	// The expected 503s are logged through the default logger: keep them
-	// out of the test output.
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	t.Parallel()
 
 	cl := storetest.StartCluster(t)
 	cl.CreateDatabase("conduit")

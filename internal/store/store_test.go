@@ -72,6 +72,7 @@ func slugs(as []conduit.Article) []string {
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		n, err := db.Migrate(ctx)
 		if err != nil || n != 0 {
@@ -87,6 +88,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		alice := mkUser(t, db, "Alice")
 		if alice.ID == 0 {
@@ -164,6 +166,7 @@ func TestUsers(t *testing.T) {
 }
 
 func TestFollows(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a, b := mkUser(t, db, "a"), mkUser(t, db, "b")
 		isF := func(x, y int64) bool {
@@ -200,6 +203,7 @@ func TestFollows(t *testing.T) {
 }
 
 func TestArticles(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		author, reader := mkUser(t, db, "author"), mkUser(t, db, "reader")
 		a := mkArticle(t, db, author, "first-post", "go", "sql")
@@ -304,6 +308,7 @@ func TestArticles(t *testing.T) {
 // A failed statement inside a write leaves nothing behind: the article
 // insert is rolled back when its tags cannot be stored.
 func TestNoPartialWrites(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		u := mkUser(t, db, "writer")
 		bad := conduit.Article{Slug: "half", Title: "t", Description: "d", Body: "b", Tags: []string{"x", "x"},
@@ -344,6 +349,7 @@ func TestNoPartialWrites(t *testing.T) {
 }
 
 func TestListArticles(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ann, ben, cat := mkUser(t, db, "Ann"), mkUser(t, db, "ben"), mkUser(t, db, "cat")
 		// Created in this order; lists are newest first.
@@ -428,6 +434,7 @@ func TestListArticles(t *testing.T) {
 }
 
 func TestFeed(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		me, x, y, z := mkUser(t, db, "me"), mkUser(t, db, "x"), mkUser(t, db, "y"), mkUser(t, db, "z")
 		mkArticle(t, db, x, "x1")
@@ -472,6 +479,7 @@ func TestFeed(t *testing.T) {
 }
 
 func TestFavorites(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		author, u1, u2 := mkUser(t, db, "author"), mkUser(t, db, "u1"), mkUser(t, db, "u2")
 		a := mkArticle(t, db, author, "fav")
@@ -502,6 +510,7 @@ func TestFavorites(t *testing.T) {
 }
 
 func TestComments(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		author, reader := mkUser(t, db, "author"), mkUser(t, db, "reader")
 		a := mkArticle(t, db, author, "talk")
@@ -563,6 +572,7 @@ func TestComments(t *testing.T) {
 }
 
 func TestTags(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		if tags, err := db.Tags(ctx); err != nil || tags == nil || len(tags) != 0 {
 			t.Fatalf("tags of an empty database: %#v, %v", tags, err)
@@ -581,6 +591,7 @@ func TestTags(t *testing.T) {
 // Racing inserts of the same username, email or slug: exactly one wins and
 // every other gets a DuplicateError (the 422 of the API), never another error.
 func TestConcurrentUniqueness(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const n = 12
 		race := func(t *testing.T, field string, insert func(i int) error) {
@@ -639,6 +650,7 @@ func TestConcurrentUniqueness(t *testing.T) {
 // Many users favorite and unfavorite one article at once; the stored count
 // always equals the number of favorite rows.
 func TestConcurrentFavorites(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const users, rounds = 16, 6
 		author := mkUser(t, db, "author")

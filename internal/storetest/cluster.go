@@ -228,3 +228,15 @@ func freePort(t testing.TB) int {
 	t.Fatal(errors.New("no free port found in 20000-32000"))
 	return 0
 }
+
+func adminExec(admin, sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, sql)
+	return err
+}

@@ -3,15 +3,22 @@
 // (a fresh database is created on that server for every test and dropped
 // after it). Tests that take a backend run once per backend with t.Run.
 //
+// Both start as copies of a database migrated once per test process, which
+// is what keeps the suite fast. A package whose tests use PostgreSQL adds
+//
+//	func TestMain(m *testing.M) { storetest.Main(m) }
+//
+// so that its migrated template is dropped when its tests end (see Main).
+//
 // With CI=true, a missing or unreachable PostgreSQL fails the tests instead
 // of skipping them.
 package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,20 +62,69 @@ func Each(t *testing.T, f func(t *testing.T, db *store.DB)) {
 }
 
 // OpenSQLite returns a migrated SQLite database in a temp dir, closed when
-// the test ends.
+// the test ends. It starts as a copy of a database this process migrated
+// once (see sqliteTemplate).
 func OpenSQLite(t testing.TB) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "conduit.db"))
+	files, err := sqliteTemplate()
+	if err != nil {
+		t.Fatalf("sqlite template: %v", err)
+	}
+	dir := t.TempDir()
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := store.OpenSQLite(context.Background(), filepath.Join(dir, sqliteFile))
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("migrate sqlite: %v", err)
-	}
 	RunJobsInline(t, db)
 	return db
+}
+
+const sqliteFile = "conduit.db"
+
+var sqliteTemplate = sync.OnceValues(migrateSQLiteTemplate)
+
+// migrateSQLiteTemplate migrates a database in a temp dir and returns its
+// files by name, so that every test copies them instead of running every
+// migration in a transaction of its own. The dir is removed at once: the
+// copy lives in memory, and nothing is left behind when the process ends.
+func migrateSQLiteTemplate() (map[string][]byte, error) {
+	dir, err := os.MkdirTemp("", "conduit-storetest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := store.OpenSQLite(ctx, filepath.Join(dir, sqliteFile))
+	if err != nil {
+		return nil, err
+	}
+	_, err = db.Migrate(ctx)
+	// Closing the last connection checkpoints the WAL into the main file;
+	// a WAL left behind is copied too.
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	for _, name := range []string{sqliteFile, sqliteFile + "-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) && name != sqliteFile {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		files[name] = b
+	}
+	return files, nil
 }
 
 var (
@@ -127,65 +183,6 @@ func redact(u string) string {
 		return "(unparsable URL)"
 	}
 	return p.Redacted()
-}
-
-// OpenPostgres creates a fresh database on the server named by PostgresEnv,
-// migrates it and drops it when the test ends.
-func OpenPostgres(t testing.TB) *store.DB {
-	t.Helper()
-	u := NewPostgresDatabase(t)
-	ctx := context.Background()
-	db, err := store.OpenPostgres(ctx, u, store.PostgresOptions{MaxConns: 20})
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatalf("migrate postgres: %v", err)
-	}
-	RunJobsInline(t, db)
-	return db
-}
-
-// NewPostgresDatabase creates an empty database with a unique name on the
-// server named by PostgresEnv and returns its URL; the database is dropped
-// (connections and all) when the test ends. It skips t, or fails it under
-// CI, when no server is configured.
-func NewPostgresDatabase(t testing.TB) string {
-	t.Helper()
-	admin := PostgresURL(t)
-	if admin == "" {
-		t.Skipf("%s is not set or unreachable", PostgresEnv)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "conduit_test_" + hex.EncodeToString(b[:])
-	if err := adminExec(admin, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if err := adminExec(admin, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	p, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse %s: %v", PostgresEnv, err)
-	}
-	p.Path = "/" + name
-	return p.String()
-}
-
-func adminExec(admin, sql string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return err
-	}
-	defer c.Close(ctx)
-	_, err = c.Exec(ctx, sql)
-	return err
 }
 
 // RunJobsInline makes every write on db run the jobs it enqueued before it

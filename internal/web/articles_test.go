@@ -22,6 +22,7 @@ func mustArticles(t *testing.T, s *site) []conduit.Article {
 }
 
 func TestEditorCreatesAndEditsArticle(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("alice")
@@ -71,6 +72,7 @@ func TestEditorCreatesAndEditsArticle(t *testing.T) {
 }
 
 func TestOthersArticlesAreForbidden(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		slug := s.browser().signUp("owner").publish("Mine", "")
@@ -93,6 +95,7 @@ func TestOthersArticlesAreForbidden(t *testing.T) {
 }
 
 func TestDeleteArticle(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("alice")
@@ -103,6 +106,7 @@ func TestDeleteArticle(t *testing.T) {
 }
 
 func TestUnknownPagesAre404(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("alice")
@@ -120,6 +124,7 @@ func TestUnknownPagesAre404(t *testing.T) {
 }
 
 func TestFavoriteReturnsToPage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		slug := s.browser().signUp("author").publish("Likeable", "")

@@ -13,6 +13,7 @@ import (
 var deleteCommentRE = regexp.MustCompile(`action="(/article/[^"]+/comments/\d+/delete)"`)
 
 func TestComments(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		author := s.browser().signUp("author")

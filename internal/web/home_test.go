@@ -10,6 +10,7 @@ import (
 )
 
 func TestHomeTabsTagsAndPagination(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("prolific")

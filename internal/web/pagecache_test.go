@@ -16,6 +16,7 @@ import (
 // lists; signed-in visitors always get a fresh page; a hit carries the
 // same headers as the page it repeats.
 func TestAnonymousListPagesCached(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newSite(t, db, Options{})

@@ -10,6 +10,7 @@ import (
 )
 
 func TestFollowFillsYourFeed(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		s.browser().signUp("writer").publish("Followed words", "news")
@@ -43,6 +44,7 @@ func TestFollowFillsYourFeed(t *testing.T) {
 }
 
 func TestOwnProfile(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("me")

@@ -23,6 +23,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 }
 
 func TestEveryPageHasSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("alice")
@@ -90,6 +91,7 @@ func checkAccessible(t *testing.T, path, body string) {
 }
 
 func TestCrossSiteFormPostsAreRefused(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("victim")
@@ -133,6 +135,7 @@ func TestCrossSiteFormPostsAreRefused(t *testing.T) {
 var assetRE = regexp.MustCompile(`(?:href|src)="(/static/[^"]+)"`)
 
 func TestStaticAssetsAreFingerprintedAndImmutable(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser()
@@ -189,6 +192,7 @@ func (s *site) handlerAssets() *assets {
 }
 
 func TestServerErrorsHideTheirCause(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("alice")

@@ -14,6 +14,7 @@ import (
 )
 
 func TestRegisterSignsInWithSessionCookie(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser()
@@ -47,6 +48,7 @@ func TestRegisterSignsInWithSessionCookie(t *testing.T) {
 }
 
 func TestRegisterRejectsBadInputWith422(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		s.browser().signUp("taken")
@@ -86,6 +88,7 @@ func TestRegisterRejectsBadInputWith422(t *testing.T) {
 }
 
 func TestLoginLogout(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		s.browser().signUp("carol")
@@ -120,6 +123,7 @@ func TestLoginLogout(t *testing.T) {
 }
 
 func TestLoginPageKeepsSafeNext(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		res := s.browser().get("/login?next=%2Feditor")
@@ -130,6 +134,7 @@ func TestLoginPageKeepsSafeNext(t *testing.T) {
 }
 
 func TestInvalidSessionCookieIsCleared(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser()
@@ -144,6 +149,7 @@ func TestInvalidSessionCookieIsCleared(t *testing.T) {
 }
 
 func TestSecureCookieBehindTLS(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		tests := []struct {
 			name   string
@@ -196,6 +202,7 @@ func TestSecureCookieBehindTLS(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		s.browser().signUp("other")
@@ -236,6 +243,7 @@ func TestSettings(t *testing.T) {
 }
 
 func TestAnonymousIsSentToLogin(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		a := s.browser().signUp("erin")

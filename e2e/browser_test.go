@@ -1,4 +1,4 @@
-package web
+package e2e
 
 import (
 	"context"
@@ -19,10 +19,16 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/web"
 )
+
+func TestMain(m *testing.M) { storetest.Main(m) }
 
 // chromiumPath is Debian's chromium package, which .ci/run installs.
 const chromiumPath = "/usr/bin/chromium"
@@ -65,8 +71,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 }
 
 func runBrowserFlow(t *testing.T, db *store.DB, js bool, shotDir, suffix string) {
-	s := newSite(t, db, Options{})
-	srv := httptest.NewServer(httpx.Chain(s.handler, httpx.Log(s.logger(), nil)))
+	srv := httptest.NewServer(site(t, db, web.Options{}))
 	t.Cleanup(srv.Close)
 
 	b := openChrome(t, srv.URL, shotDir, js, 90*time.Second) // e2e_a11y_test.go
@@ -178,9 +183,16 @@ func runBrowserFlow(t *testing.T, db *store.DB, js bool, shotDir, suffix string)
 	}
 }
 
-// logger gives the test server a logger that writes to the test log.
-func (s *site) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLogWriter{s.t}, nil))
+// site is the HTML site on db as cmd/conduit wires it, logging requests
+// to the test log.
+func site(t *testing.T, db *store.DB, opts web.Options) http.Handler {
+	tokens, err := auth.NewTokens([]auth.Key{{ID: "test", Secret: []byte(strings.Repeat("k", 32))}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := conduit.NewService(db, cache.NewMemory(1000), auth.Bcrypt{Cost: 4})
+	logger := slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+	return httpx.Chain(web.New(svc, tokens, logger, opts), httpx.Log(logger, nil))
 }
 
 type testLogWriter struct{ t *testing.T }

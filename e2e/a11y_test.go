@@ -1,4 +1,4 @@
-package web
+package e2e
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/web"
 )
 
 // axeEnv names the axe-core script the accessibility audit injects
@@ -55,8 +55,7 @@ func TestBrowserProduct(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		s := newSite(t, db, Options{Forms: db})
-		srv := httptest.NewServer(httpx.Chain(s.handler, httpx.Log(s.logger(), nil)))
+		srv := httptest.NewServer(site(t, db, web.Options{Forms: db}))
 		t.Cleanup(srv.Close)
 
 		b := openChrome(t, srv.URL, dir, true, 6*time.Minute)
