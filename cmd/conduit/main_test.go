@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/store/migrations"
+
+	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
 // syncBuffer is an io.Writer safe for the server's goroutines.
@@ -368,11 +370,10 @@ func binary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	storetest.Main(m) // drops the PostgreSQL template database of the run
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
-	os.Exit(code)
 }
 
 // proc is a conduit server running as a child process.
