@@ -6,7 +6,93 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
 )
+
+type commentsDTO struct {
+	Comments      []commentDTO `json:"comments"`
+	CommentsCount int          `json:"commentsCount"`
+	NextCursor    string       `json:"nextCursor"`
+}
+
+// Issue 9.5: an article with a thousand comments of 5,000 characters gave
+// 30 MB on every read of its comments. A page is bounded whatever the
+// article holds: without parameters the newest DefaultCommentLimit, with
+// the count and a cursor to the older ones, each page costing the same
+// store calls.
+func TestCommentsArePaged(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const n = 1050
+		storetest.Discussion(t, db, n, 10, conduit.MaxComment)
+		a := newAPI(t, db)
+		path := "/api/articles/" + storetest.DiscussionSlug + "/comments"
+
+		res := a.do("GET", path, "", nil)
+		var page commentsDTO
+		res.want(t, http.StatusOK, &page)
+		if max := conduit.DefaultCommentLimit * (conduit.MaxComment + 1000); len(res.body) > max {
+			t.Fatalf("default page is %d bytes, want at most %d", len(res.body), max)
+		}
+		if len(page.Comments) != conduit.DefaultCommentLimit || page.CommentsCount != n || page.NextCursor == "" {
+			t.Fatalf("default page: %d comments, commentsCount %d, nextCursor %q", len(page.Comments), page.CommentsCount, page.NextCursor)
+		}
+		if !strings.HasPrefix(page.Comments[0].Body, fmt.Sprintf("comment %d ", n-1)) {
+			t.Fatalf("first comment %.20q, want the newest", page.Comments[0].Body)
+		}
+
+		// Every comment once, newest first, through the cursors; each page
+		// costs the same store calls (the article, then the page).
+		seen, cursor := 0, ""
+		for {
+			q := "?limit=100"
+			if cursor != "" {
+				q += "&cursor=" + cursor
+			}
+			before := a.store.n()
+			var page commentsDTO
+			a.do("GET", path+q, "", nil).want(t, http.StatusOK, &page)
+			if calls := a.store.n() - before; calls > 2 {
+				t.Fatalf("page after %d comments took %d store calls, want at most 2", seen, calls)
+			}
+			for _, c := range page.Comments {
+				if want := fmt.Sprintf("comment %d ", n-1-seen); !strings.HasPrefix(c.Body, want) {
+					t.Fatalf("comment %d is %.20q, want %q", seen, c.Body, want)
+				}
+				seen++
+			}
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		if seen != n {
+			t.Fatalf("paged through %d comments, want %d", seen, n)
+		}
+
+		for _, q := range []string{"?limit=0", "?limit=101", "?limit=x", "?cursor=nonsense", "?offset=50"} {
+			a.do("GET", path+q, "", nil).wantErrors(t, http.StatusUnprocessableEntity)
+		}
+	})
+}
+
+// The bounds on writing comments answer the spec's 422 shape.
+func TestCommentLimits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		// c0 (user 2) wrote every tenth comment: more than an author may.
+		storetest.Discussion(t, db, 10*conduit.MaxCommentsPerAuthor+10, 10, 10)
+		a := newAPI(t, db)
+		path := "/api/articles/" + storetest.DiscussionSlug + "/comments"
+		body := map[string]any{"comment": map[string]string{"body": "one more"}}
+		errs := a.do("POST", path, a.tokens.Issue(2), body).wantErrors(t, http.StatusUnprocessableEntity, "comments")
+		if want := fmt.Sprintf("are limited to %d per author on one article", conduit.MaxCommentsPerAuthor); errs["comments"][0] != want {
+			t.Errorf("errors = %v, want comments %q", errs, want)
+		}
+		var c struct{ Comment commentDTO }
+		a.do("POST", path, a.register("newcomer").token, body).want(t, http.StatusOK, &c)
+	})
+}
 
 func TestComments(t *testing.T) {
 	eachAPI(t, func(t *testing.T, a *testAPI) {
@@ -22,10 +108,13 @@ func TestComments(t *testing.T) {
 		}
 		list := func(token string) []commentDTO {
 			t.Helper()
-			var got struct{ Comments []commentDTO }
+			var got commentsDTO
 			a.do("GET", path, token, nil).want(t, http.StatusOK, &got)
 			if got.Comments == nil {
 				t.Fatal("comments is null, want a list")
+			}
+			if got.CommentsCount != len(got.Comments) || got.NextCursor != "" {
+				t.Fatalf("%d comments, commentsCount %d, nextCursor %q", len(got.Comments), got.CommentsCount, got.NextCursor)
 			}
 			return got.Comments
 		}
@@ -43,16 +132,16 @@ func TestComments(t *testing.T) {
 
 		t.Run("list", func(t *testing.T) {
 			got := list("")
-			if len(got) != 2 || got[0] != c1 || got[1] != c2 {
-				t.Fatalf("comments = %+v, want %+v then %+v", got, c1, c2)
+			if len(got) != 2 || got[0] != c2 || got[1] != c1 {
+				t.Fatalf("comments = %+v, want %+v then %+v (newest first)", got, c2, c1)
 			}
-			if got[1].Body != "Thanks <b>reader</b>" {
-				t.Errorf("JSON bodies are not HTML-escaped by the server: %q", got[1].Body)
+			if got[0].Body != "Thanks <b>reader</b>" {
+				t.Errorf("JSON bodies are not HTML-escaped by the server: %q", got[0].Body)
 			}
 			a.do("POST", "/api/profiles/"+author.username+"/follow", stranger.token, nil).want(t, 200, nil)
 			got = list(stranger.token)
-			if got[0].Author.Following || !got[1].Author.Following {
-				t.Errorf("stranger's view: following = %v, %v; want false, true", got[0].Author.Following, got[1].Author.Following)
+			if !got[0].Author.Following || got[1].Author.Following {
+				t.Errorf("stranger's view: following = %v, %v; want true, false", got[0].Author.Following, got[1].Author.Following)
 			}
 		})
 

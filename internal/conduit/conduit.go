@@ -56,6 +56,28 @@ type Comment struct {
 	Author    Profile
 }
 
+// CommentFilter selects a page of an article's comments, newest first.
+type CommentFilter struct {
+	Limit int
+	// Before, if not 0, is a keyset bound: only comments with a smaller id
+	// (older ones) are listed. It is the Next of the page before.
+	Before int64
+}
+
+// CommentPage is one page of an article's comments, newest first.
+type CommentPage struct {
+	Comments []Comment
+	Count    int   // all the article's comments, whatever the page
+	Next     int64 // the Before of the next page, or 0 when this page is the last
+}
+
+// CommentLimits bound the comments of one article; a Store refuses a
+// comment past them with a *LimitError.
+type CommentLimits struct {
+	PerArticle int // comments on one article
+	PerAuthor  int // comments by one author on one article
+}
+
 // ArticleFilter selects a page of articles. Empty strings match everything.
 type ArticleFilter struct {
 	Tag         string
@@ -103,8 +125,10 @@ type Store interface {
 	Unfavorite(ctx context.Context, userID, articleID int64) (int, error)
 	IsFavorited(ctx context.Context, userID, articleID int64) (bool, error)
 
-	CreateComment(ctx context.Context, c *Comment) error
-	Comments(ctx context.Context, viewerID, articleID int64) ([]Comment, error)
+	// CreateComment refuses a comment past max (*LimitError), deciding
+	// inside the write so that concurrent comments cannot pass the bounds.
+	CreateComment(ctx context.Context, c *Comment, max CommentLimits) error
+	Comments(ctx context.Context, viewerID, articleID int64, f CommentFilter) (CommentPage, error)
 	CommentByID(ctx context.Context, articleID, id int64) (Comment, error)
 	DeleteComment(ctx context.Context, id int64) error
 

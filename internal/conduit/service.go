@@ -514,6 +514,19 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	return a, nil
 }
 
+// Comment bounds (docs/security.md): pages are at most MaxLimit long and
+// DefaultCommentLimit when the client names no limit; an article takes at
+// most MaxCommentsPerArticle comments, at most MaxCommentsPerAuthor of them
+// from one author.
+const (
+	DefaultCommentLimit   = 50
+	MaxCommentsPerArticle = 10_000
+	MaxCommentsPerAuthor  = 100
+)
+
+// commentLimits are the bounds AddComment asks the store to keep.
+var commentLimits = CommentLimits{PerArticle: MaxCommentsPerArticle, PerAuthor: MaxCommentsPerAuthor}
+
 // AddComment adds a comment by viewerID to the article.
 func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body string) (Comment, error) {
 	v := ValidationError{}
@@ -531,19 +544,30 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	}
 	now := s.now().UTC()
 	c := Comment{ArticleID: a.ID, Body: body, CreatedAt: now, UpdatedAt: now, Author: author}
-	if err := s.store.CreateComment(ctx, &c); err != nil {
+	var limit *LimitError
+	err = s.store.CreateComment(ctx, &c, commentLimits)
+	if errors.As(err, &limit) {
+		return Comment{}, ValidationError{"comments": {fmt.Sprintf("are limited to %d %s", limit.Max, limit.Name)}}
+	}
+	if err != nil {
 		return Comment{}, err
 	}
 	return c, nil
 }
 
-// Comments lists an article's comments, oldest first.
-func (s *Service) Comments(ctx context.Context, viewerID int64, slug string) ([]Comment, error) {
+// Comments lists a page of an article's comments, newest first.
+func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f CommentFilter) (CommentPage, error) {
+	if f.Limit == 0 {
+		f.Limit = DefaultCommentLimit
+	}
+	if _, _, err := checkKeyset(f.Limit, 0, f.Before); err != nil {
+		return CommentPage{}, err
+	}
 	a, err := s.Article(ctx, 0, slug)
 	if err != nil {
-		return nil, err
+		return CommentPage{}, err
 	}
-	return s.store.Comments(ctx, viewerID, a.ID)
+	return s.store.Comments(ctx, viewerID, a.ID, f)
 }
 
 // DeleteComment removes a comment; only its author may do it.

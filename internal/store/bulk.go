@@ -126,6 +126,9 @@ var integrityChecks = []struct{ name, q string }{
 	{"users.articles_count differs from articles rows", `
 		SELECT count(*) FROM users u
 		WHERE u.articles_count <> (SELECT count(*) FROM articles a WHERE a.author_id = u.id)`},
+	{"articles.comments_count differs from comments rows", `
+		SELECT count(*) FROM articles a
+		WHERE a.comments_count <> (SELECT count(*) FROM comments c WHERE c.article_id = a.id)`},
 	{"comments without author or article", `
 		SELECT count(*) FROM comments c
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.author_id)
@@ -171,8 +174,8 @@ func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
 	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
 }
 
-// refreshCounters recomputes the list counters (migrations 0002, 0004) from the
-// rows, after a bulk load.
+// refreshCounters recomputes the counters (migrations 0002, 0004, 0010)
+// from the rows, after a bulk load.
 var refreshCounters = []string{
 	`DELETE FROM tag_counts`,
 	`INSERT INTO tag_counts (tag, articles) SELECT tag, count(*) FROM article_tags GROUP BY tag`,
@@ -182,6 +185,10 @@ var refreshCounters = []string{
 	`UPDATE users SET articles_count = c.n
 	 FROM (SELECT author_id, count(*) AS n FROM articles GROUP BY author_id) AS c
 	 WHERE users.id = c.author_id`,
+	`UPDATE articles SET comments_count = 0 WHERE comments_count <> 0`,
+	`UPDATE articles SET comments_count = c.n
+	 FROM (SELECT article_id, count(*) AS n FROM comments GROUP BY article_id) AS c
+	 WHERE articles.id = c.article_id`,
 }
 
 // ResetData deletes every row of the tables the seeder fills.

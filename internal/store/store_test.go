@@ -45,6 +45,10 @@ func mkArticle(t testing.TB, db *store.DB, author conduit.User, slug string, tag
 	return a
 }
 
+// roomy are comment limits no test here reaches (comments_test.go tests
+// the limits).
+var roomy = conduit.CommentLimits{PerArticle: 1 << 20, PerAuthor: 1 << 20}
+
 func wantDuplicate(t testing.TB, err error, field string) {
 	t.Helper()
 	var dup *conduit.DuplicateError
@@ -273,7 +277,7 @@ func TestArticles(t *testing.T) {
 
 		// Deleting cascades to tags, favorites and comments.
 		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now(), UpdatedAt: now(), Author: conduit.Profile{ID: reader.ID}}
-		if err := db.CreateComment(ctx, &c); err != nil {
+		if err := db.CreateComment(ctx, &c, roomy); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.DeleteArticle(ctx, a.ID); err != nil {
@@ -286,8 +290,8 @@ func TestArticles(t *testing.T) {
 		if ok, err := db.IsFavorited(ctx, reader.ID, a.ID); err != nil || ok {
 			t.Fatalf("favorite survived its article: %v, %v", ok, err)
 		}
-		if cs, err := db.Comments(ctx, 0, a.ID); err != nil || len(cs) != 0 {
-			t.Fatalf("comments survived their article: %v, %v", cs, err)
+		if _, err := db.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 10}); !errors.Is(err, conduit.ErrNotFound) {
+			t.Fatalf("comments of a deleted article: %v, want ErrNotFound", err)
 		}
 		_, err = db.CommentByID(ctx, a.ID, c.ID)
 		wantNotFound(t, err)
@@ -511,7 +515,7 @@ func TestComments(t *testing.T) {
 			ts := now()
 			c := conduit.Comment{ArticleID: a.ID, Body: fmt.Sprintf("comment %d", i), CreatedAt: ts, UpdatedAt: ts,
 				Author: conduit.Profile{ID: who.ID}}
-			if err := db.CreateComment(ctx, &c); err != nil {
+			if err := db.CreateComment(ctx, &c, roomy); err != nil {
 				t.Fatal(err)
 			}
 			if c.ID == 0 {
@@ -522,15 +526,16 @@ func TestComments(t *testing.T) {
 		if err := db.Follow(ctx, author.ID, reader.ID); err != nil {
 			t.Fatal(err)
 		}
-		cs, err := db.Comments(ctx, author.ID, a.ID)
+		page, err := db.Comments(ctx, author.ID, a.ID, conduit.CommentFilter{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cs) != 3 {
-			t.Fatalf("got %d comments, want 3", len(cs))
+		if page.Count != 3 || len(page.Comments) != 3 || page.Next != 0 {
+			t.Fatalf("got %d of %d comments (next %d), want 3 of 3", len(page.Comments), page.Count, page.Next)
 		}
-		for i, c := range cs {
-			if c.ID != ids[i] || c.Body != fmt.Sprintf("comment %d", i) || c.ArticleID != a.ID {
+		for i, c := range page.Comments {
+			n := 2 - i // newest first
+			if c.ID != ids[n] || c.Body != fmt.Sprintf("comment %d", n) || c.ArticleID != a.ID {
 				t.Fatalf("comment %d = %+v", i, c)
 			}
 			if c.Author.Following != (c.Author.ID == reader.ID) {
@@ -540,8 +545,8 @@ func TestComments(t *testing.T) {
 				t.Fatalf("comment %d: author %+v", i, c.Author)
 			}
 		}
-		if cs, err := db.Comments(ctx, 0, b.ID); err != nil || cs == nil || len(cs) != 0 {
-			t.Fatalf("comments of an article without any: %#v, %v", cs, err)
+		if page, err := db.Comments(ctx, 0, b.ID, conduit.CommentFilter{Limit: 10}); err != nil || page.Comments == nil || len(page.Comments) != 0 || page.Count != 0 {
+			t.Fatalf("comments of an article without any: %#v, %v", page, err)
 		}
 
 		c, err := db.CommentByID(ctx, a.ID, ids[1])
@@ -555,9 +560,9 @@ func TestComments(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantNotFound(t, db.DeleteComment(ctx, ids[1]))
-		cs, err = db.Comments(ctx, 0, a.ID)
-		if err != nil || len(cs) != 2 || cs[0].ID != ids[0] || cs[1].ID != ids[2] {
-			t.Fatalf("after delete: %+v, %v", cs, err)
+		page, err = db.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 10})
+		if err != nil || page.Count != 2 || len(page.Comments) != 2 || page.Comments[0].ID != ids[2] || page.Comments[1].ID != ids[0] {
+			t.Fatalf("after delete: %+v, %v", page, err)
 		}
 	})
 }

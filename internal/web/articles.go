@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -28,21 +29,41 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 	if err != nil {
 		return nil, err
 	}
-	comments, err := h.svc.Comments(r.Context(), id, slug)
+	before := olderThan(r.URL.Query())
+	comments, err := h.svc.Comments(r.Context(), id, slug, conduit.CommentFilter{Limit: commentsPerPage, Before: before})
 	if err != nil {
 		return nil, err
 	}
 	p := &articlePage{
-		layout:   layout{Title: a.Title},
-		Article:  a,
-		BodyHTML: h.markdown.Render(a.Body),
-		IsAuthor: id != 0 && a.Author.ID == id,
-		Here:     articlePath(a.Slug),
+		layout:        layout{Title: a.Title},
+		Article:       a,
+		BodyHTML:      h.markdown.Render(a.Body),
+		IsAuthor:      id != 0 && a.Author.ID == id,
+		Here:          articlePath(a.Slug),
+		CommentsCount: comments.Count,
+		OlderComments: before > 0,
 	}
-	for _, c := range comments {
+	for _, c := range comments.Comments {
 		p.Comments = append(p.Comments, commentView{Comment: c, CanDelete: id != 0 && c.Author.ID == id})
 	}
+	if comments.Next > 0 {
+		p.MoreComments = p.Here + "?before=" + strconv.FormatInt(comments.Next, 10) + "#comments"
+	}
 	return p, nil
+}
+
+// commentsPerPage is how many comments the article page shows, newest
+// first; a link leads to the older ones.
+const commentsPerPage = 20
+
+// olderThan reads ?before=, the id below which the article page lists
+// comments; anything else is 0, the newest comments.
+func olderThan(q url.Values) int64 {
+	id, err := strconv.ParseInt(q.Get("before"), 10, 64)
+	if err != nil || id < 0 {
+		return 0
+	}
+	return id
 }
 
 func (h *handler) newArticleForm(w http.ResponseWriter, r *http.Request) {

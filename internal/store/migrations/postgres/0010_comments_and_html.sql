@@ -1,0 +1,15 @@
+-- articles.comments_count: how many comments an article has, kept in the
+-- same transaction as comment writes. It is the commentsCount of a page of
+-- comments without counting them, and what bounds the comments of one
+-- article (conduit.MaxCommentsPerArticle).
+-- comments_author_idx serves the bound on one author's comments on one
+-- article (conduit.MaxCommentsPerAuthor), and deleting a user's comments.
+-- (Versions 0005-0009 are taken by other branches' migrations.)
+
+ALTER TABLE articles ADD COLUMN comments_count integer NOT NULL DEFAULT 0;
+
+UPDATE articles SET comments_count = c.n
+FROM (SELECT article_id, count(*) AS n FROM comments GROUP BY article_id) AS c
+WHERE articles.id = c.article_id;
+
+CREATE INDEX comments_author_idx ON comments (author_id, article_id);
