@@ -44,6 +44,12 @@ type Article struct {
 	FavoritesCount int
 	Favorited      bool
 	Author         Profile
+	// BodyHTML is Body rendered for the site (sanitized HTML) by the
+	// renderer generation BodyHTMLVersion; version 0 means not rendered
+	// yet. The site renders a body on its first view and stores the result
+	// (SaveArticleHTML), so each version of an article is rendered once.
+	BodyHTML        string `json:",omitempty"`
+	BodyHTMLVersion int    `json:",omitempty"`
 }
 
 // Comment is a comment on an article.
@@ -115,8 +121,14 @@ type Store interface {
 
 	CreateArticle(ctx context.Context, a *Article) error
 	ArticleBySlug(ctx context.Context, viewerID int64, slug string) (Article, error)
+	// UpdateArticle writes a's editable fields and forgets the stored
+	// rendering of its body (SetArticleHTML).
 	UpdateArticle(ctx context.Context, a *Article) error
 	DeleteArticle(ctx context.Context, id int64) error
+	// SetArticleHTML stores html as the rendering of body by renderer
+	// generation version, unless the article's body is no longer body or
+	// it holds a rendering of a generation as new or newer.
+	SetArticleHTML(ctx context.Context, id int64, body, html string, version int) error
 	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)
 	Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) // f.Limit, Offset and Before
 

@@ -356,6 +356,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
+	a.BodyHTML, a.BodyHTMLVersion = "", 0 // the store forgot it
 	s.listsChanged(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
 	// The answer shows whether the author favorited their own article
 	// (following oneself is never true).
@@ -376,6 +377,18 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 		return err
 	}
 	s.listsChanged(ctx, keyArticle(slug), keyTags)
+	return nil
+}
+
+// SaveArticleHTML keeps html, a's body rendered by renderer generation
+// version, with the article, unless its body changed since a was read or
+// it holds a rendering as new: the site renders each version of an article
+// once, on its first view, instead of on every view.
+func (s *Service) SaveArticleHTML(ctx context.Context, a Article, html string, version int) error {
+	if err := s.store.SetArticleHTML(ctx, a.ID, a.Body, html, version); err != nil {
+		return err
+	}
+	s.cache.Delete(ctx, keyArticle(a.Slug)) // lists do not show bodies
 	return nil
 }
 

@@ -710,3 +710,54 @@ func TestConcurrentFavorites(t *testing.T) {
 		}
 	})
 }
+
+// The rendering of a body is stored for its body and renderer version
+// only: never over a changed body or a newer rendering, and an edit
+// forgets it.
+func TestArticleHTML(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := mkArticle(t, db, mkUser(t, db, "writer"), "rendered")
+		stored := func() (string, int) {
+			t.Helper()
+			got, err := db.ArticleBySlug(ctx, 0, a.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.BodyHTML, got.BodyHTMLVersion
+		}
+		if html, v := stored(); html != "" || v != 0 {
+			t.Fatalf("new article has a rendering %q (version %d)", html, v)
+		}
+		set := func(body, html string, version int) {
+			t.Helper()
+			if err := db.SetArticleHTML(ctx, a.ID, body, html, version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set("another body", "<p>stale</p>", 1)
+		if html, _ := stored(); html != "" {
+			t.Fatalf("stored over a different body: %q", html)
+		}
+		set(a.Body, "<p>v2</p>", 2)
+		set(a.Body, "<p>v1</p>", 1)
+		set(a.Body, "<p>v2 again</p>", 2)
+		if html, v := stored(); html != "<p>v2</p>" || v != 2 {
+			t.Fatalf("stored %q (version %d), want the first version 2 rendering", html, v)
+		}
+		// Lists never carry bodies nor their renderings.
+		page, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{Limit: 10})
+		if err != nil || len(page.Articles) != 1 || page.Articles[0].BodyHTML != "" || page.Articles[0].Body != "" {
+			t.Fatalf("list: %+v, %v", page.Articles, err)
+		}
+		a.Body = "an edited body"
+		if err := db.UpdateArticle(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		if html, v := stored(); html != "" || v != 0 {
+			t.Fatalf("an edit kept the rendering %q (version %d)", html, v)
+		}
+		if err := db.SetArticleHTML(ctx, 987654, "x", "<p>x</p>", 1); err != nil {
+			t.Fatalf("rendering of a deleted article: %v, want no error (nothing to keep)", err)
+		}
+	})
+}

@@ -2,12 +2,16 @@ package web
 
 import (
 	"context"
+	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 func articlePath(slug string) string { return "/article/" + url.PathEscape(slug) }
@@ -37,7 +41,7 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 	p := &articlePage{
 		layout:        layout{Title: a.Title},
 		Article:       a,
-		BodyHTML:      h.markdown.Render(a.Body),
+		BodyHTML:      h.bodyHTML(r, a),
 		IsAuthor:      id != 0 && a.Author.ID == id,
 		Here:          articlePath(a.Slug),
 		CommentsCount: comments.Count,
@@ -50,6 +54,31 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 		p.MoreComments = p.Here + "?before=" + strconv.FormatInt(comments.Next, 10) + "#comments"
 	}
 	return p, nil
+}
+
+// bodyHTML is the article's body as HTML. It is rendered once per version
+// of the article: the first view renders it and stores it with the article
+// (also for the other nodes), later views take it from there. Concurrent
+// first views on this node share one rendering. The stored HTML is trusted
+// as the sanitizer's output: only SaveArticleHTML writes it, and a
+// rendering by an older markdownVersion is not used.
+func (h *handler) bodyHTML(r *http.Request, a conduit.Article) template.HTML {
+	if a.BodyHTMLVersion >= markdownVersion {
+		return template.HTML(a.BodyHTML)
+	}
+	key := strconv.FormatInt(a.ID, 10) + "@" + a.UpdatedAt.Format(time.RFC3339Nano)
+	v, _, _ := h.renders.Do(key, func() (any, error) {
+		html := h.markdown.Render(a.Body)
+		// Kept even if this request goes away: others share the rendering.
+		ctx := context.WithoutCancel(r.Context())
+		if err := h.svc.SaveArticleHTML(ctx, a, string(html), markdownVersion); err != nil {
+			// The page is still right; a later view stores it.
+			h.logger.WarnContext(ctx, "store rendered article", slog.String("request_id", httpx.RequestID(ctx)),
+				slog.Int64("article_id", a.ID), slog.Any("error", err))
+		}
+		return html, nil
+	})
+	return v.(template.HTML)
 }
 
 // commentsPerPage is how many comments the article page shows, newest

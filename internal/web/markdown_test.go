@@ -1,6 +1,7 @@
 package web
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -224,4 +225,24 @@ func allowedURL(u string) bool {
 		return true // no scheme: a relative URL
 	}
 	return scheme == "http" || scheme == "https" || scheme == "mailto"
+}
+
+// renderedBy are the versions of the renderer's dependencies that
+// markdownVersion was set for. A stored rendering is reused until
+// markdownVersion changes, so upgrading either must bump it (and this).
+var renderedBy = map[string]string{
+	"github.com/yuin/goldmark":           "v1.8.7",
+	"github.com/microcosm-cc/bluemonday": "v1.0.27",
+}
+
+func TestMarkdownVersionFollowsDependencies(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, version := range renderedBy {
+		if !strings.Contains(string(mod), "\t"+path+" "+version+"\n") {
+			t.Errorf("go.mod no longer requires %s %s: bump markdownVersion (stored renderings are made again) and update renderedBy", path, version)
+		}
+	}
 }

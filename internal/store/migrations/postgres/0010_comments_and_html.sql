@@ -13,3 +13,11 @@ FROM (SELECT article_id, count(*) AS n FROM comments GROUP BY article_id) AS c
 WHERE articles.id = c.article_id;
 
 CREATE INDEX comments_author_idx ON comments (author_id, article_id);
+
+-- articles.body_html: the body rendered to sanitized HTML for the site by
+-- the renderer generation body_html_version (0: not rendered). The site
+-- renders a version of an article on its first view and stores it here, so
+-- reads do not render; existing rows are rendered so, lazily, and nothing
+-- is rendered during this migration. Edits clear both columns.
+ALTER TABLE articles ADD COLUMN body_html text NOT NULL DEFAULT '';
+ALTER TABLE articles ADD COLUMN body_html_version integer NOT NULL DEFAULT 0;
