@@ -534,11 +534,8 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 const (
 	DefaultCommentLimit   = 50
 	MaxCommentsPerArticle = 10_000
-	MaxCommentsPerAuthor  = 100
+	MaxCommentsPerAuthor  = 1_000
 )
-
-// commentLimits are the bounds AddComment asks the store to keep.
-var commentLimits = CommentLimits{PerArticle: MaxCommentsPerArticle, PerAuthor: MaxCommentsPerAuthor}
 
 // AddComment adds a comment by viewerID to the article.
 func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body string) (Comment, error) {
@@ -558,7 +555,7 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	now := s.now().UTC()
 	c := Comment{ArticleID: a.ID, Body: body, CreatedAt: now, UpdatedAt: now, Author: author}
 	var limit *LimitError
-	err = s.store.CreateComment(ctx, &c, commentLimits)
+	err = s.store.CreateComment(ctx, &c, CommentLimits{PerArticle: MaxCommentsPerArticle, PerAuthor: MaxCommentsPerAuthor})
 	if errors.As(err, &limit) {
 		return Comment{}, ValidationError{"comments": {fmt.Sprintf("are limited to %d %s", limit.Max, limit.Name)}}
 	}
