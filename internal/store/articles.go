@@ -96,10 +96,13 @@ func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
 }
 
 // DeleteArticle removes the article; its tags, favorites and comments go
-// with it (ON DELETE CASCADE).
+// with it (ON DELETE CASCADE), and its comment counter.
 func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		if err := removeTags(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM comment_counts WHERE article_id = ?`, id); err != nil {
 			return err
 		}
 		var authorID int64

@@ -126,9 +126,12 @@ var integrityChecks = []struct{ name, q string }{
 	{"users.articles_count differs from articles rows", `
 		SELECT count(*) FROM users u
 		WHERE u.articles_count <> (SELECT count(*) FROM articles a WHERE a.author_id = u.id)`},
-	{"articles.comments_count differs from comments rows", `
-		SELECT count(*) FROM articles a
-		WHERE a.comments_count <> (SELECT count(*) FROM comments c WHERE c.article_id = a.id)`},
+	{"comment_counts differ from comments rows", `
+		SELECT count(*) FROM comment_counts n
+		WHERE n.comments <> (SELECT count(*) FROM comments c WHERE c.article_id = n.article_id)`},
+	{"articles with comments missing from comment_counts", `
+		SELECT count(DISTINCT article_id) FROM comments c
+		WHERE NOT EXISTS (SELECT 1 FROM comment_counts n WHERE n.article_id = c.article_id)`},
 	{"comments without author or article", `
 		SELECT count(*) FROM comments c
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.author_id)
@@ -185,10 +188,8 @@ var refreshCounters = []string{
 	`UPDATE users SET articles_count = c.n
 	 FROM (SELECT author_id, count(*) AS n FROM articles GROUP BY author_id) AS c
 	 WHERE users.id = c.author_id`,
-	`UPDATE articles SET comments_count = 0 WHERE comments_count <> 0`,
-	`UPDATE articles SET comments_count = c.n
-	 FROM (SELECT article_id, count(*) AS n FROM comments GROUP BY article_id) AS c
-	 WHERE articles.id = c.article_id`,
+	`DELETE FROM comment_counts`,
+	`INSERT INTO comment_counts (article_id, comments) SELECT article_id, count(*) FROM comments GROUP BY article_id`,
 }
 
 // ResetData deletes every row of the tables the seeder fills.

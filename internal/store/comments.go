@@ -10,17 +10,18 @@ import (
 
 // CreateComment inserts c and sets its ID, unless the article has
 // max.PerArticle comments already, or max.PerAuthor from c's author
-// (*conduit.LimitError). The article's row is updated first: its lock
-// makes concurrent comments on one article take turns, so the bounds hold
-// exactly on PostgreSQL too.
+// (*conduit.LimitError). The article's counter row is written first: its
+// lock makes concurrent comments on one article take turns, so the bounds
+// hold exactly on PostgreSQL too.
 func (db *DB) CreateComment(ctx context.Context, c *conduit.Comment, max conduit.CommentLimits) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.exec(ctx, `
-			UPDATE articles SET comments_count = comments_count + 1
-			WHERE id = ? AND comments_count < ?`, c.ArticleID, max.PerArticle)
+			INSERT INTO comment_counts (article_id, comments) VALUES (?, 1)
+			ON CONFLICT (article_id) DO UPDATE SET comments = comment_counts.comments + 1
+			WHERE comment_counts.comments < ?`, c.ArticleID, max.PerArticle)
 		err = mustAffect(res, err)
-		if errors.Is(err, conduit.ErrNotFound) {
-			return articleFull(ctx, tx, c.ArticleID, max.PerArticle)
+		if errors.Is(err, conduit.ErrNotFound) { // the counter is at the bound
+			return &conduit.LimitError{Name: "per article", Max: max.PerArticle}
 		}
 		if err != nil {
 			return err
@@ -37,6 +38,7 @@ func (db *DB) CreateComment(ctx context.Context, c *conduit.Comment, max conduit
 		if mine >= max.PerAuthor {
 			return &conduit.LimitError{Name: "per author on one article", Max: max.PerAuthor}
 		}
+		// A deleted article fails here (foreign key): ErrNotFound.
 		return tx.queryRow(ctx, `
 			INSERT INTO comments (article_id, author_id, body, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?)
@@ -44,20 +46,6 @@ func (db *DB) CreateComment(ctx context.Context, c *conduit.Comment, max conduit
 			c.ArticleID, c.Author.ID, c.Body, c.CreatedAt, c.UpdatedAt,
 		).Scan(&c.ID)
 	})
-}
-
-// articleFull tells why an article's comment counter could not move: the
-// article is gone (ErrNotFound) or has max comments.
-func articleFull(ctx context.Context, tx *sqlTx, articleID int64, max int) error {
-	var one int
-	err := tx.queryRow(ctx, `SELECT 1 FROM articles WHERE id = ?`, articleID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return conduit.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	return &conduit.LimitError{Name: "per article", Max: max}
 }
 
 const commentSelect = `
@@ -75,13 +63,14 @@ func scanComment(row interface{ Scan(...any) error }) (conduit.Comment, error) {
 }
 
 // Comments returns a page of an article's comments, newest first, and
-// their count: the counter of the article row, then f.Limit+1 entries of
+// their count: the article's counter row, then f.Limit+1 entries of
 // comments_article_idx (article_id, id) walked backwards from f.Before
 // with their rows, so a page costs the same however many comments the
 // article has and however deep the page is.
 func (db *DB) Comments(ctx context.Context, viewerID, articleID int64, f conduit.CommentFilter) (conduit.CommentPage, error) {
 	page := conduit.CommentPage{Comments: []conduit.Comment{}}
-	if err := db.queryRow(ctx, `SELECT comments_count FROM articles WHERE id = ?`, articleID).Scan(&page.Count); err != nil {
+	if err := db.queryRow(ctx, `
+		SELECT coalesce((SELECT comments FROM comment_counts WHERE article_id = ?), 0)`, articleID).Scan(&page.Count); err != nil {
 		return page, db.mapErr(err)
 	}
 	if page.Count == 0 {
@@ -160,7 +149,7 @@ func (db *DB) DeleteComment(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, `UPDATE articles SET comments_count = comments_count - 1 WHERE id = ?`, articleID)
+		_, err = tx.exec(ctx, `UPDATE comment_counts SET comments = comments - 1 WHERE article_id = ?`, articleID)
 		return err
 	})
 }

@@ -19,7 +19,7 @@ func TestCommentPages(t *testing.T) {
 		const n, limit = 1050, 100
 		storetest.Discussion(t, db, n, 11, 40)
 		if err := db.CheckIntegrity(ctx); err != nil {
-			t.Fatal(err) // comments_count is refreshed by the bulk load
+			t.Fatal(err) // comment_counts is refreshed by the bulk load
 		}
 		next, seen := int64(0), 0
 		for pages := 1; ; pages++ {

@@ -34,7 +34,7 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 		return nil, err
 	}
 	before := olderThan(r.URL.Query())
-	comments, err := h.svc.Comments(r.Context(), id, slug, conduit.CommentFilter{Limit: commentsPerPage, Before: before})
+	comments, err := h.svc.Comments(r.Context(), id, a.Slug, conduit.CommentFilter{Limit: commentsPerPage, Before: before})
 	if err != nil {
 		return nil, err
 	}
