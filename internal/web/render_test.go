@@ -2,16 +2,11 @@ package web
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/conduit-dev/conduit/internal/auth"
-	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
@@ -35,14 +30,9 @@ func (s *savingStore) SetArticleHTML(ctx context.Context, id int64, body, html s
 func TestArticleBodyIsRenderedOncePerVersion(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		counted := &savingStore{Store: db}
-		node := func() (*site, *conduit.Service) {
-			svc := conduit.NewService(counted, cache.NewMemory(1000), auth.Bcrypt{Cost: 4})
-			tokens, err := auth.NewTokens([]auth.Key{{ID: "test", Secret: []byte(strings.Repeat("k", 32))}}, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := New(svc, tokens, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
-			return &site{t: t, handler: h, svc: svc, tokens: tokens}, svc
+		node := func() (*site, *conduit.Service) { // a node, with its own cache
+			s := newSite(t, counted, Options{})
+			return s, s.svc
 		}
 		one, svc := node()
 		u, err := svc.Register(context.Background(), conduit.NewUser{Username: "writer", Email: "writer@example.com", Password: "password-w"})
@@ -69,7 +59,7 @@ func TestArticleBodyIsRenderedOncePerVersion(t *testing.T) {
 		if err != nil || stored.BodyHTMLVersion != markdownVersion || !strings.Contains(stored.BodyHTML, "<em>world</em>") {
 			t.Fatalf("stored rendering %q (version %d), %v", stored.BodyHTML, stored.BodyHTMLVersion, err)
 		}
-		two, _ := node() // another node, with its own cache
+		two, _ := node()
 		view(two, "<p>Hello <em>world</em></p>")
 		if n := counted.saves.Load(); n != 1 {
 			t.Fatalf("another node rendered again: %d renderings stored", n)
