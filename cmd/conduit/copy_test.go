@@ -89,7 +89,7 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 	}
 	type snapshot struct {
 		list, feed conduit.ArticlePage
-		comments   []conduit.Comment
+		comments   conduit.CommentPage
 		tags       []string
 		article    conduit.Article
 		profile    conduit.Profile
@@ -105,7 +105,7 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 		if sn.feed, err = s.Feed(ctx, viewer, conduit.ArticleFilter{Limit: 100}); err != nil {
 			t.Fatal(err)
 		}
-		if sn.comments, err = s.Comments(ctx, viewer, articles[0].Slug); err != nil {
+		if sn.comments, err = s.Comments(ctx, viewer, articles[0].Slug, conduit.CommentFilter{}); err != nil {
 			t.Fatal(err)
 		}
 		if sn.tags, err = s.Tags(ctx); err != nil {
@@ -190,11 +190,12 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 	if !slices.Equal(before.tags, after.tags) {
 		t.Fatalf("tags before %v, after %v", before.tags, after.tags)
 	}
-	if len(before.comments) != len(after.comments) || len(after.comments) == 0 {
-		t.Fatalf("comments before %d, after %d", len(before.comments), len(after.comments))
+	bc, ac := before.comments, after.comments
+	if len(bc.Comments) != len(ac.Comments) || len(ac.Comments) == 0 || bc.Count != ac.Count || ac.Count != len(ac.Comments) {
+		t.Fatalf("comments before %d of %d, after %d of %d", len(bc.Comments), bc.Count, len(ac.Comments), ac.Count)
 	}
-	for i := range before.comments {
-		x, y := before.comments[i], after.comments[i]
+	for i := range bc.Comments {
+		x, y := bc.Comments[i], ac.Comments[i]
 		if x.ID != y.ID || x.Body != y.Body || x.Author != y.Author || !sameTime(x.CreatedAt, y.CreatedAt) {
 			t.Fatalf("comment %d: before %+v, after %+v", i, x, y)
 		}
@@ -240,7 +241,7 @@ func TestCopyStage1ToPostgres(t *testing.T) {
 		t.Fatalf("new article id %d not past the copied ids", na.ID)
 	}
 	c, err := svc.AddComment(ctx, nu.ID, na.Slug, "first")
-	if err != nil || c.ID <= after.comments[len(after.comments)-1].ID {
+	if err != nil || c.ID <= ac.Comments[0].ID {
 		t.Fatalf("comment after copy: %+v, %v", c, err)
 	}
 

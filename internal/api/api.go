@@ -223,8 +223,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // refused as the spec's minimum is 1.
 //
 // cursor (an extension of the spec) is the nextCursor of a previous page:
-// the list continues after that page's last article, however deep, at the
-// cost of a first page. It is opaque to clients.
+// the list continues after that page's last article (or comment), however
+// deep, at the cost of a first page. It is opaque to clients.
 func pageParams(r *http.Request) (limit, offset int, before int64, err error) {
 	v := conduit.ValidationError{}
 	limit, offset = queryInt(r, "limit", v), queryInt(r, "offset", v)
@@ -244,7 +244,8 @@ func pageParams(r *http.Request) (limit, offset int, before int64, err error) {
 const cursorPrefix = "a1."
 
 // encodeCursor makes the opaque cursor that continues a list below the
-// article id (ids grow with creation time, so "below" is "older").
+// id of an article or a comment (ids grow with creation time, so "below"
+// is "older").
 func encodeCursor(id int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(id, 10)))
 }

@@ -111,18 +111,26 @@ func (h *handler) writeArticle(w http.ResponseWriter, r *http.Request, status in
 	httpx.WriteJSON(w, status, articleResponse{Article: toArticle(a, true, h.images(r))})
 }
 
+// comments lists a page of an article's comments, newest first. Paging
+// is an extension of the spec: without parameters the newest
+// conduit.DefaultCommentLimit come, with commentsCount and, when older ones
+// follow, nextCursor to pass back as ?cursor=; ?limit= sets the page size.
 func (h *handler) comments(w http.ResponseWriter, r *http.Request) {
-	cs, err := h.svc.Comments(r.Context(), auth.UserID(r.Context()), r.PathValue("slug"))
+	limit, offset, before, err := pageParams(r)
+	if err == nil && offset > 0 {
+		err = conduit.ValidationError{"offset": {"is not supported for comments: pass nextCursor as cursor"}}
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	out := commentsResponse{Comments: make([]commentDTO, len(cs))}
-	img := h.images(r)
-	for i, c := range cs {
-		out.Comments[i] = toComment(c, img)
+	page, err := h.svc.Comments(r.Context(), auth.UserID(r.Context()), r.PathValue("slug"),
+		conduit.CommentFilter{Limit: limit, Before: before})
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, toComments(page, h.images(r)))
 }
 
 func (h *handler) addComment(w http.ResponseWriter, r *http.Request) {

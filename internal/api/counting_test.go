@@ -102,14 +102,14 @@ func (s *countingStore) IsFavorited(ctx context.Context, userID, articleID int64
 	return s.Store.IsFavorited(ctx, userID, articleID)
 }
 
-func (s *countingStore) CreateComment(ctx context.Context, c *conduit.Comment) error {
+func (s *countingStore) CreateComment(ctx context.Context, c *conduit.Comment, max conduit.CommentLimits) error {
 	s.hit()
-	return s.Store.CreateComment(ctx, c)
+	return s.Store.CreateComment(ctx, c, max)
 }
 
-func (s *countingStore) Comments(ctx context.Context, viewerID, articleID int64) ([]conduit.Comment, error) {
+func (s *countingStore) Comments(ctx context.Context, viewerID, articleID int64, f conduit.CommentFilter) (conduit.CommentPage, error) {
 	s.hit()
-	return s.Store.Comments(ctx, viewerID, articleID)
+	return s.Store.Comments(ctx, viewerID, articleID, f)
 }
 
 func (s *countingStore) CommentByID(ctx context.Context, articleID, id int64) (conduit.Comment, error) {

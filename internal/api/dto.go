@@ -113,6 +113,22 @@ type commentResponse struct {
 
 type commentsResponse struct {
 	Comments []commentDTO `json:"comments"`
+	// CommentsCount and NextCursor are extensions of the spec, as for
+	// articles: all the article's comments, and the cursor of the page of
+	// older ones (absent on the last page).
+	CommentsCount int    `json:"commentsCount"`
+	NextCursor    string `json:"nextCursor,omitempty"`
+}
+
+func toComments(p conduit.CommentPage, img imageURL) commentsResponse {
+	out := commentsResponse{Comments: make([]commentDTO, len(p.Comments)), CommentsCount: p.Count}
+	if p.Next > 0 {
+		out.NextCursor = encodeCursor(p.Next)
+	}
+	for i, c := range p.Comments {
+		out.Comments[i] = toComment(c, img)
+	}
+	return out
 }
 
 type tagsResponse struct {

@@ -281,7 +281,7 @@ func TestCacheWriteVisibleOnNextRead(t *testing.T) {
 			if _, err := svc.Article(ctx, 0, art.Slug); !errors.Is(err, conduit.ErrNotFound) {
 				t.Errorf("deleted article: err = %v, want ErrNotFound", err)
 			}
-			if _, err := svc.Comments(ctx, 0, art.Slug); !errors.Is(err, conduit.ErrNotFound) {
+			if _, err := svc.Comments(ctx, 0, art.Slug, conduit.CommentFilter{}); !errors.Is(err, conduit.ErrNotFound) {
 				t.Errorf("comments of deleted article: err = %v, want ErrNotFound", err)
 			}
 		})

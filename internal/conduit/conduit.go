@@ -48,6 +48,12 @@ type Article struct {
 	FavoritesCount int
 	Favorited      bool
 	Author         Profile
+	// BodyHTML is Body rendered for the site (sanitized HTML) by the
+	// renderer generation BodyHTMLVersion; version 0 means not rendered
+	// yet. The site renders a body on its first view and stores the result
+	// (SaveArticleHTML), so each version of an article is rendered once.
+	BodyHTML        string `json:",omitempty"`
+	BodyHTMLVersion int    `json:",omitempty"`
 }
 
 // Comment is a comment on an article.
@@ -58,6 +64,28 @@ type Comment struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Author    Profile
+}
+
+// CommentFilter selects a page of an article's comments, newest first.
+type CommentFilter struct {
+	Limit int
+	// Before, if not 0, is a keyset bound: only comments with a smaller id
+	// (older ones) are listed. It is the Next of the page before.
+	Before int64
+}
+
+// CommentPage is one page of an article's comments, newest first.
+type CommentPage struct {
+	Comments []Comment
+	Count    int   // all the article's comments, whatever the page
+	Next     int64 // the Before of the next page, or 0 when this page is the last
+}
+
+// CommentLimits bound the comments of one article; a Store refuses a
+// comment past them with a *LimitError.
+type CommentLimits struct {
+	PerArticle int // comments on one article
+	PerAuthor  int // comments by one author on one article
 }
 
 // ArticleFilter selects a page of articles. Empty strings match everything.
@@ -113,8 +141,14 @@ type Store interface {
 	// CurrentSlug returns the slug of the article that has or had slug
 	// (slugs change with titles; old ones keep naming their article).
 	CurrentSlug(ctx context.Context, slug string) (string, error)
+	// UpdateArticle writes a's editable fields and forgets the stored
+	// rendering of its body (SetArticleHTML).
 	UpdateArticle(ctx context.Context, a *Article) error
 	DeleteArticle(ctx context.Context, id int64) error
+	// SetArticleHTML stores html as the rendering of body by renderer
+	// generation version, unless the article's body is no longer body or
+	// it holds a rendering of a generation as new or newer.
+	SetArticleHTML(ctx context.Context, id int64, body, html string, version int) error
 	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)
 	Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) // f.Limit, Offset and Before
 
@@ -123,8 +157,10 @@ type Store interface {
 	Unfavorite(ctx context.Context, userID, articleID int64) (int, error)
 	IsFavorited(ctx context.Context, userID, articleID int64) (bool, error)
 
-	CreateComment(ctx context.Context, c *Comment) error
-	Comments(ctx context.Context, viewerID, articleID int64) ([]Comment, error)
+	// CreateComment refuses a comment past max (*LimitError), deciding
+	// inside the write so that concurrent comments cannot pass the bounds.
+	CreateComment(ctx context.Context, c *Comment, max CommentLimits) error
+	Comments(ctx context.Context, viewerID, articleID int64, f CommentFilter) (CommentPage, error)
 	CommentByID(ctx context.Context, articleID, id int64) (Comment, error)
 	DeleteComment(ctx context.Context, id int64) error
 

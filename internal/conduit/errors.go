@@ -41,6 +41,15 @@ type DuplicateError struct {
 
 func (e *DuplicateError) Error() string { return e.Field + " already exists" }
 
+// LimitError is returned by a Store when a write would pass one of the
+// bounds it was given.
+type LimitError struct {
+	Name string // the bound, as in "comments are limited to Max <Name>"
+	Max  int
+}
+
+func (e *LimitError) Error() string { return fmt.Sprintf("limit of %d %s reached", e.Max, e.Name) }
+
 // ValidationError lists messages per field, as the RealWorld spec's 422
 // {"errors": {"field": ["message"]}} expects.
 type ValidationError map[string][]string

@@ -444,6 +444,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
+	a.BodyHTML, a.BodyHTMLVersion = "", 0 // the store forgot it
 	s.listsChanged(ctx, keyArticle(oldSlug), keyArticle(a.Slug), keyTags)
 	// The answer shows whether the author favorited their own article
 	// (following oneself is never true).
@@ -464,6 +465,18 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 		return err
 	}
 	s.listsChanged(ctx, keyArticle(a.Slug), keyTags)
+	return nil
+}
+
+// SaveArticleHTML keeps html, a's body rendered by renderer generation
+// version, with the article, unless its body changed since a was read or
+// it holds a rendering as new: the site renders each version of an article
+// once, on its first view, instead of on every view.
+func (s *Service) SaveArticleHTML(ctx context.Context, a Article, html string, version int) error {
+	if err := s.store.SetArticleHTML(ctx, a.ID, a.Body, html, version); err != nil {
+		return err
+	}
+	s.cache.Delete(ctx, keyArticle(a.Slug)) // lists do not show bodies
 	return nil
 }
 
@@ -617,6 +630,16 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	return a, nil
 }
 
+// Comment bounds (docs/security.md): pages are at most MaxLimit long and
+// DefaultCommentLimit when the client names no limit; an article takes at
+// most MaxCommentsPerArticle comments, at most MaxCommentsPerAuthor of them
+// from one author.
+const (
+	DefaultCommentLimit   = 50
+	MaxCommentsPerArticle = 10_000
+	MaxCommentsPerAuthor  = 1_000
+)
+
 // AddComment adds a comment by viewerID to the article.
 func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body string) (Comment, error) {
 	v := ValidationError{}
@@ -634,19 +657,30 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	}
 	now := s.now().UTC()
 	c := Comment{ArticleID: a.ID, Body: body, CreatedAt: now, UpdatedAt: now, Author: author}
-	if err := s.store.CreateComment(ctx, &c); err != nil {
+	var limit *LimitError
+	err = s.store.CreateComment(ctx, &c, CommentLimits{PerArticle: MaxCommentsPerArticle, PerAuthor: MaxCommentsPerAuthor})
+	if errors.As(err, &limit) {
+		return Comment{}, ValidationError{"comments": {fmt.Sprintf("are limited to %d %s", limit.Max, limit.Name)}}
+	}
+	if err != nil {
 		return Comment{}, err
 	}
 	return c, nil
 }
 
-// Comments lists an article's comments, oldest first.
-func (s *Service) Comments(ctx context.Context, viewerID int64, slug string) ([]Comment, error) {
+// Comments lists a page of an article's comments, newest first.
+func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f CommentFilter) (CommentPage, error) {
+	if f.Limit == 0 {
+		f.Limit = DefaultCommentLimit
+	}
+	if _, _, err := checkKeyset(f.Limit, 0, f.Before); err != nil {
+		return CommentPage{}, err
+	}
 	a, err := s.Article(ctx, 0, slug)
 	if err != nil {
-		return nil, err
+		return CommentPage{}, err
 	}
-	return s.store.Comments(ctx, viewerID, a.ID)
+	return s.store.Comments(ctx, viewerID, a.ID, f)
 }
 
 // DeleteComment removes a comment; only its author may do it.

@@ -119,7 +119,8 @@ func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.exec(ctx, `
 			UPDATE articles
-			SET slug = ?, title = ?, description = ?, body = ?, updated_at = ?
+			SET slug = ?, title = ?, description = ?, body = ?, updated_at = ?,
+			    body_html = '', body_html_version = 0
 			WHERE id = ?`,
 			a.Slug, a.Title, a.Description, a.Body, a.UpdatedAt, a.ID)
 		if err := mustAffect(res, err); err != nil {
@@ -136,10 +137,13 @@ func (db *DB) UpdateArticle(ctx context.Context, a *conduit.Article) error {
 }
 
 // DeleteArticle removes the article; its tags, favorites and comments go
-// with it (ON DELETE CASCADE).
+// with it (ON DELETE CASCADE), and its comment counter.
 func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		if err := removeTags(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM comment_counts WHERE article_id = ?`, id); err != nil {
 			return err
 		}
 		var authorID int64
@@ -157,6 +161,17 @@ func (db *DB) DeleteArticle(ctx context.Context, id int64) error {
 	})
 }
 
+// SetArticleHTML stores the rendering of the article's body, unless the
+// body is no longer body or the stored rendering is as new.
+func (db *DB) SetArticleHTML(ctx context.Context, id int64, body, html string, version int) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		_, err := tx.exec(ctx, `
+			UPDATE articles SET body_html = ?, body_html_version = ?
+			WHERE id = ? AND body = ? AND body_html_version < ?`, html, version, id, body, version)
+		return err
+	})
+}
+
 // articleSelect reads an article with its author and the viewer's flags.
 // The two EXISTS take the viewer id (0 for anonymous: no rows match).
 const articleSelect = `
@@ -168,16 +183,16 @@ const articleSelect = `
 	JOIN users u ON u.id = a.author_id`
 
 func selectArticles(withBody bool) string {
-	body := "''"
+	body := "'', '', 0"
 	if withBody {
-		body = "a.body"
+		body = "a.body, a.body_html, a.body_html_version"
 	}
 	return strings.Replace(articleSelect, "%s", body, 1)
 }
 
 func scanArticle(row interface{ Scan(...any) error }) (conduit.Article, error) {
 	var a conduit.Article
-	err := row.Scan(&a.ID, &a.Slug, &a.Title, &a.Description, &a.Body, &a.CreatedAt, &a.UpdatedAt,
+	err := row.Scan(&a.ID, &a.Slug, &a.Title, &a.Description, &a.Body, &a.BodyHTML, &a.BodyHTMLVersion, &a.CreatedAt, &a.UpdatedAt,
 		&a.FavoritesCount, &a.Author.ID, &a.Author.Username, &a.Author.Bio, &a.Author.Image,
 		&a.Favorited, &a.Author.Following)
 	return a, err

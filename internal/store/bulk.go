@@ -130,6 +130,12 @@ var integrityChecks = []struct{ name, q string }{
 	{"articles whose slug is not in article_slugs", `
 		SELECT count(*) FROM articles a
 		WHERE NOT EXISTS (SELECT 1 FROM article_slugs s WHERE s.slug = a.slug AND s.article_id = a.id)`},
+	{"comment_counts differ from comments rows", `
+		SELECT count(*) FROM comment_counts n
+		WHERE n.comments <> (SELECT count(*) FROM comments c WHERE c.article_id = n.article_id)`},
+	{"articles with comments missing from comment_counts", `
+		SELECT count(DISTINCT article_id) FROM comments c
+		WHERE NOT EXISTS (SELECT 1 FROM comment_counts n WHERE n.article_id = c.article_id)`},
 	{"comments without author or article", `
 		SELECT count(*) FROM comments c
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.author_id)
@@ -175,8 +181,8 @@ func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
 	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
 }
 
-// refreshCounters recomputes the list counters (migrations 0002, 0004) from the
-// rows, after a bulk load.
+// refreshCounters recomputes the counters (migrations 0002, 0004, 0010)
+// from the rows, after a bulk load.
 var refreshCounters = []string{
 	`DELETE FROM tag_counts`,
 	`INSERT INTO tag_counts (tag, articles) SELECT tag, count(*) FROM article_tags GROUP BY tag`,
@@ -191,6 +197,8 @@ var refreshCounters = []string{
 	`INSERT INTO article_slugs (slug, article_id)
 	 SELECT a.slug, a.id FROM articles a
 	 WHERE NOT EXISTS (SELECT 1 FROM article_slugs s WHERE s.slug = a.slug)`,
+	`DELETE FROM comment_counts`,
+	`INSERT INTO comment_counts (article_id, comments) SELECT article_id, count(*) FROM comments GROUP BY article_id`,
 }
 
 // resetTables are the seeder's tables and the rows that hang off users,

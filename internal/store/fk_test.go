@@ -34,7 +34,7 @@ func TestWriteToDeletedArticleIsNotFound(t *testing.T) {
 			t.Errorf("Favorite on deleted article: got %v, want ErrNotFound", err)
 		}
 		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now, UpdatedAt: now, Author: conduit.Profile{ID: u.ID}}
-		if err := db.CreateComment(ctx, &c); !errors.Is(err, conduit.ErrNotFound) {
+		if err := db.CreateComment(ctx, &c, roomy); !errors.Is(err, conduit.ErrNotFound) {
 			t.Errorf("CreateComment on deleted article: got %v, want ErrNotFound", err)
 		}
 	})

@@ -51,7 +51,7 @@ func TestOutboxIsAtomicWithTheWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now(), UpdatedAt: now(), Author: conduit.Profile{ID: bob.ID}}
-		if err := db.CreateComment(ctx, &c); err != nil {
+		if err := db.CreateComment(ctx, &c, roomy); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Unfollow(ctx, bob.ID, alice.ID); err != nil {

@@ -45,6 +45,10 @@ func mkArticle(t testing.TB, db *store.DB, author conduit.User, slug string, tag
 	return a
 }
 
+// roomy are comment limits no test here reaches (comments_test.go tests
+// the limits).
+var roomy = conduit.CommentLimits{PerArticle: 1 << 20, PerAuthor: 1 << 20}
+
 func wantDuplicate(t testing.TB, err error, field string) {
 	t.Helper()
 	var dup *conduit.DuplicateError
@@ -277,7 +281,7 @@ func TestArticles(t *testing.T) {
 
 		// Deleting cascades to tags, favorites and comments.
 		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now(), UpdatedAt: now(), Author: conduit.Profile{ID: reader.ID}}
-		if err := db.CreateComment(ctx, &c); err != nil {
+		if err := db.CreateComment(ctx, &c, roomy); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.DeleteArticle(ctx, a.ID); err != nil {
@@ -290,8 +294,11 @@ func TestArticles(t *testing.T) {
 		if ok, err := db.IsFavorited(ctx, reader.ID, a.ID); err != nil || ok {
 			t.Fatalf("favorite survived its article: %v, %v", ok, err)
 		}
-		if cs, err := db.Comments(ctx, 0, a.ID); err != nil || len(cs) != 0 {
-			t.Fatalf("comments survived their article: %v, %v", cs, err)
+		if page, err := db.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 10}); err != nil || len(page.Comments) != 0 || page.Count != 0 {
+			t.Fatalf("comments survived their article: %+v, %v", page, err)
+		}
+		if err := db.CheckIntegrity(ctx); err != nil {
+			t.Fatal(err) // the article's comment counter went with it
 		}
 		_, err = db.CommentByID(ctx, a.ID, c.ID)
 		wantNotFound(t, err)
@@ -520,7 +527,7 @@ func TestComments(t *testing.T) {
 			ts := now()
 			c := conduit.Comment{ArticleID: a.ID, Body: fmt.Sprintf("comment %d", i), CreatedAt: ts, UpdatedAt: ts,
 				Author: conduit.Profile{ID: who.ID}}
-			if err := db.CreateComment(ctx, &c); err != nil {
+			if err := db.CreateComment(ctx, &c, roomy); err != nil {
 				t.Fatal(err)
 			}
 			if c.ID == 0 {
@@ -531,15 +538,16 @@ func TestComments(t *testing.T) {
 		if err := db.Follow(ctx, author.ID, reader.ID); err != nil {
 			t.Fatal(err)
 		}
-		cs, err := db.Comments(ctx, author.ID, a.ID)
+		page, err := db.Comments(ctx, author.ID, a.ID, conduit.CommentFilter{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cs) != 3 {
-			t.Fatalf("got %d comments, want 3", len(cs))
+		if page.Count != 3 || len(page.Comments) != 3 || page.Next != 0 {
+			t.Fatalf("got %d of %d comments (next %d), want 3 of 3", len(page.Comments), page.Count, page.Next)
 		}
-		for i, c := range cs {
-			if c.ID != ids[i] || c.Body != fmt.Sprintf("comment %d", i) || c.ArticleID != a.ID {
+		for i, c := range page.Comments {
+			n := 2 - i // newest first
+			if c.ID != ids[n] || c.Body != fmt.Sprintf("comment %d", n) || c.ArticleID != a.ID {
 				t.Fatalf("comment %d = %+v", i, c)
 			}
 			if c.Author.Following != (c.Author.ID == reader.ID) {
@@ -549,8 +557,8 @@ func TestComments(t *testing.T) {
 				t.Fatalf("comment %d: author %+v", i, c.Author)
 			}
 		}
-		if cs, err := db.Comments(ctx, 0, b.ID); err != nil || cs == nil || len(cs) != 0 {
-			t.Fatalf("comments of an article without any: %#v, %v", cs, err)
+		if page, err := db.Comments(ctx, 0, b.ID, conduit.CommentFilter{Limit: 10}); err != nil || page.Comments == nil || len(page.Comments) != 0 || page.Count != 0 {
+			t.Fatalf("comments of an article without any: %#v, %v", page, err)
 		}
 
 		c, err := db.CommentByID(ctx, a.ID, ids[1])
@@ -564,9 +572,9 @@ func TestComments(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantNotFound(t, db.DeleteComment(ctx, ids[1]))
-		cs, err = db.Comments(ctx, 0, a.ID)
-		if err != nil || len(cs) != 2 || cs[0].ID != ids[0] || cs[1].ID != ids[2] {
-			t.Fatalf("after delete: %+v, %v", cs, err)
+		page, err = db.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 10})
+		if err != nil || page.Count != 2 || len(page.Comments) != 2 || page.Comments[0].ID != ids[2] || page.Comments[1].ID != ids[0] {
+			t.Fatalf("after delete: %+v, %v", page, err)
 		}
 	})
 }
@@ -714,6 +722,57 @@ func TestConcurrentFavorites(t *testing.T) {
 		page, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{FavoritedBy: us[0].Username, Limit: 5})
 		if err != nil || page.Count != 1 || page.Articles[0].FavoritesCount != want {
 			t.Fatalf("list after the race: %+v, %v", page, err)
+		}
+	})
+}
+
+// The rendering of a body is stored for its body and renderer version
+// only: never over a changed body or a newer rendering, and an edit
+// forgets it.
+func TestArticleHTML(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a := mkArticle(t, db, mkUser(t, db, "writer"), "rendered")
+		stored := func() (string, int) {
+			t.Helper()
+			got, err := db.ArticleBySlug(ctx, 0, a.Slug)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.BodyHTML, got.BodyHTMLVersion
+		}
+		if html, v := stored(); html != "" || v != 0 {
+			t.Fatalf("new article has a rendering %q (version %d)", html, v)
+		}
+		set := func(body, html string, version int) {
+			t.Helper()
+			if err := db.SetArticleHTML(ctx, a.ID, body, html, version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set("another body", "<p>stale</p>", 1)
+		if html, _ := stored(); html != "" {
+			t.Fatalf("stored over a different body: %q", html)
+		}
+		set(a.Body, "<p>v2</p>", 2)
+		set(a.Body, "<p>v1</p>", 1)
+		set(a.Body, "<p>v2 again</p>", 2)
+		if html, v := stored(); html != "<p>v2</p>" || v != 2 {
+			t.Fatalf("stored %q (version %d), want the first version 2 rendering", html, v)
+		}
+		// Lists never carry bodies nor their renderings.
+		page, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{Limit: 10})
+		if err != nil || len(page.Articles) != 1 || page.Articles[0].BodyHTML != "" || page.Articles[0].Body != "" {
+			t.Fatalf("list: %+v, %v", page.Articles, err)
+		}
+		a.Body = "an edited body"
+		if err := db.UpdateArticle(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		if html, v := stored(); html != "" || v != 0 {
+			t.Fatalf("an edit kept the rendering %q (version %d)", html, v)
+		}
+		if err := db.SetArticleHTML(ctx, 987654, "x", "<p>x</p>", 1); err != nil {
+			t.Fatalf("rendering of a deleted article: %v, want no error (nothing to keep)", err)
 		}
 	})
 }

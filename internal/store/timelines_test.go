@@ -325,7 +325,7 @@ func TestNotifications(t *testing.T) {
 			db.Follow(ctx, f.ID, author.ID)
 		}
 		c := conduit.Comment{ArticleID: a.ID, Body: "nice", CreatedAt: now(), UpdatedAt: now(), Author: conduit.Profile{ID: fans[0].ID}}
-		db.CreateComment(ctx, &c)
+		db.CreateComment(ctx, &c, roomy)
 		runJobs(t, db, h, nil, true) // every job twice
 		list, err := db.Notifications(ctx, author.ID, 10, conduit.NotificationCursor{})
 		if err != nil {

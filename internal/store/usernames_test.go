@@ -287,8 +287,8 @@ func TestCopyStage1Data(t *testing.T) {
 	if a.Title != "t\uFFFD" || a.Description != "d\uFFFD" || a.Body != "b\uFFFDody" || !slices.Equal(a.Tags, []string{"a\uFFFD", "a\uFFFDb", "b"}) {
 		t.Errorf("article after the copy: %q %q %q %q", a.Title, a.Description, a.Body, a.Tags)
 	}
-	cs, err := pg.Comments(ctx, 0, a.ID)
-	if err != nil || len(cs) != 1 || cs[0].Body != "c\uFFFD\uFFFD" {
+	page, err := pg.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 10})
+	if cs := page.Comments; err != nil || len(cs) != 1 || cs[0].Body != "c\uFFFD\uFFFD" {
 		t.Errorf("comments after the copy: %+v, %v", cs, err)
 	}
 	tags, err := pg.Tags(ctx)

@@ -39,9 +39,11 @@ func ReadState(t testing.TB, db *store.DB, userIDs []int64, slug string) State {
 	if s.Article, err = db.ArticleBySlug(ctx, 0, slug); err != nil {
 		t.Fatal(err)
 	}
-	if s.Comments, err = db.Comments(ctx, 0, s.Article.ID); err != nil {
+	comments, err := db.Comments(ctx, 0, s.Article.ID, conduit.CommentFilter{Limit: conduit.MaxLimit})
+	if err != nil {
 		t.Fatal(err)
 	}
+	s.Comments = comments.Comments
 	if s.Tags, err = db.Tags(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 func articlePath(slug string) string { return "/article/" + url.PathEscape(slug) }
@@ -37,21 +42,66 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 	if err != nil {
 		return nil, err
 	}
-	comments, err := h.svc.Comments(r.Context(), id, a.Slug)
+	before := olderThan(r.URL.Query())
+	comments, err := h.svc.Comments(r.Context(), id, a.Slug, conduit.CommentFilter{Limit: commentsPerPage, Before: before})
 	if err != nil {
 		return nil, err
 	}
 	p := &articlePage{
-		layout:   layout{Title: a.Title},
-		Article:  a,
-		BodyHTML: h.markdown.Render(a.Body),
-		IsAuthor: id != 0 && a.Author.ID == id,
-		Here:     articlePath(a.Slug),
+		layout:        layout{Title: a.Title},
+		Article:       a,
+		BodyHTML:      h.bodyHTML(r, a),
+		IsAuthor:      id != 0 && a.Author.ID == id,
+		Here:          articlePath(a.Slug),
+		CommentsCount: comments.Count,
+		OlderComments: before > 0,
 	}
-	for _, c := range comments {
+	for _, c := range comments.Comments {
 		p.Comments = append(p.Comments, commentView{Comment: c, CanDelete: id != 0 && c.Author.ID == id})
 	}
+	if comments.Next > 0 {
+		p.MoreComments = p.Here + "?before=" + strconv.FormatInt(comments.Next, 10) + "#comments"
+	}
 	return p, nil
+}
+
+// bodyHTML is the article's body as HTML. It is rendered once per version
+// of the article: the first view renders it and stores it with the article
+// (also for the other nodes), later views take it from there. Concurrent
+// first views on this node share one rendering. The stored HTML is trusted
+// as the sanitizer's output: only SaveArticleHTML writes it, and a
+// rendering by an older markdownVersion is not used.
+func (h *handler) bodyHTML(r *http.Request, a conduit.Article) template.HTML {
+	if a.BodyHTMLVersion >= markdownVersion {
+		return template.HTML(a.BodyHTML)
+	}
+	key := strconv.FormatInt(a.ID, 10) + "@" + a.UpdatedAt.Format(time.RFC3339Nano)
+	v, _, _ := h.renders.Do(key, func() (any, error) {
+		html := h.markdown.Render(a.Body)
+		// Kept even if this request goes away: others share the rendering.
+		ctx := context.WithoutCancel(r.Context())
+		if err := h.svc.SaveArticleHTML(ctx, a, string(html), markdownVersion); err != nil {
+			// The page is still right; a later view stores it.
+			h.logger.WarnContext(ctx, "store rendered article", slog.String("request_id", httpx.RequestID(ctx)),
+				slog.Int64("article_id", a.ID), slog.Any("error", err))
+		}
+		return html, nil
+	})
+	return v.(template.HTML)
+}
+
+// commentsPerPage is how many comments the article page shows, newest
+// first; a link leads to the older ones.
+const commentsPerPage = 20
+
+// olderThan reads ?before=, the id below which the article page lists
+// comments; anything else is 0, the newest comments.
+func olderThan(q url.Values) int64 {
+	id, err := strconv.ParseInt(q.Get("before"), 10, 64)
+	if err != nil || id < 0 {
+		return 0
+	}
+	return id
 }
 
 func (h *handler) newArticleForm(w http.ResponseWriter, r *http.Request) {

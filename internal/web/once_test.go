@@ -67,15 +67,15 @@ func TestFormsApplyOnce(t *testing.T) {
 		for _, r := range res {
 			wantRedirect(t, r, "/article/only-once#comments")
 		}
-		if cs, _ := s.svc.Comments(ctx, 0, "only-once"); len(cs) != 1 {
-			t.Errorf("%d comments after a double click, want 1", len(cs))
+		if cs, _ := s.svc.Comments(ctx, 0, "only-once", conduit.CommentFilter{}); len(cs.Comments) != 1 {
+			t.Errorf("%d comments after a double click, want 1", len(cs.Comments))
 		}
 
 		// Tokens are per user: bob sending alice's token applies his own.
 		bob := s.browser().signUp("bob")
 		wantRedirect(t, bob.post("/article/only-once/comments", comment), "/article/only-once#comments")
-		if cs, _ := s.svc.Comments(ctx, 0, "only-once"); len(cs) != 2 {
-			t.Errorf("%d comments, want 2", len(cs))
+		if cs, _ := s.svc.Comments(ctx, 0, "only-once", conduit.CommentFilter{}); len(cs.Comments) != 2 {
+			t.Errorf("%d comments, want 2", len(cs.Comments))
 		}
 	})
 }

@@ -97,13 +97,19 @@ func (*editorPage) template() string { return "editor" }
 
 type articlePage struct {
 	layout
-	Article     conduit.Article
-	BodyHTML    template.HTML // rendered and sanitized Markdown
-	IsAuthor    bool          // shows Edit and Delete; the service decides (ArticleForEdit)
-	Comments    []commentView
-	CommentBody string // kept after a rejected comment
-	Errors      []string
-	Here        string // this page's path, where forms come back to
+	Article  conduit.Article
+	BodyHTML template.HTML // rendered and sanitized Markdown
+	IsAuthor bool          // shows Edit and Delete; the service decides (ArticleForEdit)
+	Comments []commentView // a page of them, newest first
+	// CommentsCount is all the article's comments; MoreComments links to
+	// the page of older ones ("" on the last page); OlderComments is set
+	// on such a page, which links back to the newest.
+	CommentsCount int
+	MoreComments  string
+	OlderComments bool
+	CommentBody   string // kept after a rejected comment
+	Errors        []string
+	Here          string // this page's path, where forms come back to
 }
 
 func (*articlePage) template() string { return "article" }

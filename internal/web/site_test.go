@@ -15,7 +15,6 @@ import (
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/conduit"
-	"github.com/conduit-dev/conduit/internal/store"
 )
 
 // site is the web handler over a real database, for handler tests.
@@ -26,7 +25,7 @@ type site struct {
 	tokens  *auth.Tokens
 }
 
-func newSite(t *testing.T, db *store.DB, opts Options) *site {
+func newSite(t *testing.T, db conduit.Store, opts Options) *site {
 	t.Helper()
 	tokens, err := auth.NewTokens([]auth.Key{{ID: "test", Secret: []byte(strings.Repeat("k", 32))}}, time.Hour)
 	if err != nil {

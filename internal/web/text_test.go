@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
@@ -36,11 +37,11 @@ func TestNonTextRefusedEverywhere(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		comments, err := s.svc.Comments(ctx, 0, slug)
-		if err != nil || len(comments) != 1 {
-			t.Fatalf("comments: %v, %v", comments, err)
+		page, err := s.svc.Comments(ctx, 0, slug, conduit.CommentFilter{})
+		if err != nil || len(page.Comments) != 1 {
+			t.Fatalf("comments: %v, %v", page.Comments, err)
 		}
-		cid := strconv.FormatInt(comments[0].ID, 10)
+		cid := strconv.FormatInt(page.Comments[0].ID, 10)
 		reader, err := s.svc.Profile(ctx, 0, "reader")
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/httpx"
@@ -39,6 +41,7 @@ type handler struct {
 	views    *views
 	assets   *assets
 	markdown *markdown
+	renders  *singleflight.Group // article bodies being rendered, by version
 	pages    *pageCache
 	forms    idempotency.Store
 }
@@ -69,7 +72,7 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 		panic("web: " + err.Error())
 	}
 	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown(),
-		pages: newPageCache(time.Second, 1000), forms: opts.Forms}
+		renders: &singleflight.Group{}, pages: newPageCache(time.Second, 1000), forms: opts.Forms}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
