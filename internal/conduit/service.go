@@ -32,6 +32,8 @@ type Service struct {
 	// lastPurge is when this node last deleted expired rows of the
 	// sign-in tables (Unix seconds; see housekeep).
 	lastPurge atomic.Int64
+	// purger tells edge caches what writes changed; nil: no edge.
+	purger Purger
 }
 
 // NewService wires the use cases to their dependencies.
@@ -230,6 +232,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 	// Lists show the author's name and image; keyUser also holds the
 	// token generation, so every node sees a revocation before we answer.
 	s.listsChanged(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	s.purge(UserKey(id), AuthorKey(oldUsername), AuthorKey(u.Username), FavoritesKey(oldUsername), FavoritesKey(u.Username))
 	u.PasswordHash = ""
 	return u, nil
 }
@@ -328,6 +331,7 @@ func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArtic
 		return Article{}, err
 	}
 	s.listsChanged(ctx, keyTags)
+	s.purge(listMembershipKeys(author.Username, a.Tags)...)
 	return a, nil
 }
 
@@ -387,6 +391,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
+	oldTags := a.Tags
 	v := ValidationError{}
 	titleChanged := false
 	if p.Title != nil {
@@ -419,6 +424,14 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 		return Article{}, err
 	}
 	s.listsChanged(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
+	keys := []string{ArticleKey(a.ID), KeyTags}
+	if a.Slug != slug {
+		keys = append(keys, CommentsKey(a.ID)) // under the old slug, gone
+	}
+	for _, t := range append(oldTags, a.Tags...) {
+		keys = append(keys, TagKey(t)) // the lists it left or joined
+	}
+	s.purge(keys...)
 	// The answer shows whether the author favorited their own article
 	// (following oneself is never true).
 	if a.Favorited, err = s.store.IsFavorited(ctx, viewerID, a.ID); err != nil {
@@ -438,6 +451,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 		return err
 	}
 	s.listsChanged(ctx, keyArticle(slug), keyTags)
+	s.purge(append(listMembershipKeys(a.Author.Username, a.Tags), ArticleKey(a.ID), CommentsKey(a.ID))...)
 	return nil
 }
 
@@ -587,6 +601,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	a.Favorited = on
 	// favoritesCount, and the favoriter's favorited-by list.
 	s.listsChanged(ctx, keyArticle(slug))
+	s.purgeFavorite(ctx, viewerID, a.ID)
 	return a, nil
 }
 
@@ -610,6 +625,7 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	if err := s.store.CreateComment(ctx, &c); err != nil {
 		return Comment{}, err
 	}
+	s.purge(CommentsKey(a.ID))
 	return c, nil
 }
 
@@ -635,7 +651,11 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 	if c.Author.ID != viewerID {
 		return ErrForbidden
 	}
-	return s.store.DeleteComment(ctx, id)
+	if err := s.store.DeleteComment(ctx, id); err != nil {
+		return err
+	}
+	s.purge(CommentsKey(a.ID))
+	return nil
 }
 
 // Tags lists the tags in use, most used first.
