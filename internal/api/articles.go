@@ -18,6 +18,7 @@ func (h *handler) listArticles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := h.svc.Articles(r.Context(), auth.UserID(r.Context()), f)
+	httpx.SetSurrogateKeys(w.Header(), conduit.ListKeys(f, page)...)
 	h.writeArticles(w, r, page, err)
 }
 
@@ -42,6 +43,7 @@ func (h *handler) writeArticles(w http.ResponseWriter, r *http.Request, page con
 
 func (h *handler) article(w http.ResponseWriter, r *http.Request) {
 	a, err := h.svc.Article(r.Context(), auth.UserID(r.Context()), r.PathValue("slug"))
+	httpx.SetSurrogateKeys(w.Header(), conduit.ArticleKeys(a)...)
 	h.writeArticle(w, r, http.StatusOK, a, err)
 }
 
@@ -112,11 +114,13 @@ func (h *handler) writeArticle(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (h *handler) comments(w http.ResponseWriter, r *http.Request) {
-	cs, err := h.svc.Comments(r.Context(), auth.UserID(r.Context()), r.PathValue("slug"))
+	slug := r.PathValue("slug")
+	cs, err := h.svc.Comments(r.Context(), auth.UserID(r.Context()), slug)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	httpx.SetSurrogateKeys(w.Header(), conduit.CommentsKeys(slug, cs)...)
 	out := commentsResponse{Comments: make([]commentDTO, len(cs))}
 	for i, c := range cs {
 		out.Comments[i] = toComment(c)
@@ -161,5 +165,6 @@ func (h *handler) tags(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	httpx.SetSurrogateKeys(w.Header(), conduit.KeyTags)
 	httpx.WriteJSON(w, http.StatusOK, tagsResponse{Tags: tags})
 }

@@ -49,8 +49,9 @@ func (s *Service) purge(keys ...string) {
 // list page it is on.
 func ArticleKey(id int64) string { return "article-" + strconv.FormatInt(id, 10) }
 
-// CommentsKey is on the answers showing an article's comments.
-func CommentsKey(articleID int64) string { return "comments-" + strconv.FormatInt(articleID, 10) }
+// CommentsKey is on the answers showing the comments of the article with
+// slug (by slug: the comments answer does not load the article).
+func CommentsKey(slug string) string { return "comments-" + nameHash(slug) }
 
 // UserKey is on every answer showing the user's profile: the profile, and
 // the articles and comments it is shown as the author of.
@@ -100,8 +101,8 @@ func ArticleKeys(a Article) []string {
 }
 
 // CommentsKeys are the edge keys of an article's comments.
-func CommentsKeys(articleID int64, comments []Comment) []string {
-	keys := []string{CommentsKey(articleID)}
+func CommentsKeys(slug string, comments []Comment) []string {
+	keys := []string{CommentsKey(slug)}
 	for _, c := range comments {
 		keys = append(keys, UserKey(c.Author.ID))
 	}

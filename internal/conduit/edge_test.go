@@ -89,7 +89,7 @@ func TestPurgeCoversEveryChangedAnswer(t *testing.T) {
 				a, err := svc.Article(ctx, 0, s)
 				add("article "+s, a, conduit.ArticleKeys(a), err)
 				cs, err := svc.Comments(ctx, 0, s)
-				add("comments "+s, cs, conduit.CommentsKeys(a.ID, cs), err)
+				add("comments "+s, cs, conduit.CommentsKeys(s, cs), err)
 			}
 			tags, err := svc.Tags(ctx)
 			add("tags", tags, []string{conduit.KeyTags}, err)
@@ -159,7 +159,7 @@ func TestPurgeCoversEveryChangedAnswer(t *testing.T) {
 func TestEdgeKeysAreHeaderWords(t *testing.T) {
 	keys := append(conduit.ListKeys(conduit.ArticleFilter{Tag: "a tag with spaces", Author: "Ünïcode", FavoritedBy: "x y"},
 		conduit.ArticlePage{Articles: []conduit.Article{{ID: 7, Author: conduit.Profile{ID: 9}}}}),
-		conduit.CommentsKey(3), conduit.KeySite, conduit.KeyTags)
+		conduit.CommentsKey("a slug"), conduit.KeySite, conduit.KeyTags)
 	for _, k := range keys {
 		for _, c := range k {
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {

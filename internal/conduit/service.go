@@ -426,7 +426,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	s.listsChanged(ctx, keyArticle(slug), keyArticle(a.Slug), keyTags)
 	keys := []string{ArticleKey(a.ID), KeyTags}
 	if a.Slug != slug {
-		keys = append(keys, CommentsKey(a.ID)) // under the old slug, gone
+		keys = append(keys, CommentsKey(slug)) // under the old slug: gone
 	}
 	for _, t := range append(oldTags, a.Tags...) {
 		keys = append(keys, TagKey(t)) // the lists it left or joined
@@ -451,7 +451,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 		return err
 	}
 	s.listsChanged(ctx, keyArticle(slug), keyTags)
-	s.purge(append(listMembershipKeys(a.Author.Username, a.Tags), ArticleKey(a.ID), CommentsKey(a.ID))...)
+	s.purge(append(listMembershipKeys(a.Author.Username, a.Tags), ArticleKey(a.ID), CommentsKey(a.Slug))...)
 	return nil
 }
 
@@ -625,7 +625,7 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	if err := s.store.CreateComment(ctx, &c); err != nil {
 		return Comment{}, err
 	}
-	s.purge(CommentsKey(a.ID))
+	s.purge(CommentsKey(a.Slug))
 	return c, nil
 }
 
@@ -654,7 +654,7 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteComment(ctx, id); err != nil {
 		return err
 	}
-	s.purge(CommentsKey(a.ID))
+	s.purge(CommentsKey(a.Slug))
 	return nil
 }
 

@@ -207,3 +207,33 @@ func writeNotModified(w http.ResponseWriter) {
 	}
 	w.WriteHeader(http.StatusNotModified)
 }
+
+// Caching is how a node's answers may be kept by the caches in front of it
+// (a CDN, Varnish, browsers).
+type Caching struct {
+	// SharedMaxAge is how long shared caches may keep an answer every
+	// anonymous client gets alike; 0: no shared caching at all.
+	SharedMaxAge time.Duration
+	// StaleWhileRevalidate and StaleIfError: how late a shared cache may
+	// serve such an answer while it refreshes it, and while the origin
+	// fails.
+	StaleWhileRevalidate, StaleIfError time.Duration
+	// SurrogateKeys sends edge keys (an edge purges by them).
+	SurrogateKeys bool
+}
+
+// DefaultCaching is a minute at the edge, half a minute more while it
+// refreshes, a day while every node is down.
+func DefaultCaching() Caching {
+	return Caching{SharedMaxAge: time.Minute, StaleWhileRevalidate: 30 * time.Second, StaleIfError: 24 * time.Hour}
+}
+
+// Policy is c for a surface whose requests carry credentials when
+// personal says so.
+func (c Caching) Policy(personal func(*http.Request) bool, siteKey string) CachePolicy {
+	p := CachePolicy{Personal: personal, SurrogateKeys: c.SurrogateKeys, SiteKey: siteKey}
+	if c.SharedMaxAge > 0 {
+		p.Shared = SharedCacheControl(c.SharedMaxAge, c.StaleWhileRevalidate, c.StaleIfError)
+	}
+	return p
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 func articlePath(slug string) string { return "/article/" + url.PathEscape(slug) }
@@ -17,6 +18,11 @@ func (h *handler) article(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	httpx.SetSurrogateKeys(w.Header(), conduit.ArticleKeys(p.Article)...)
+	httpx.SetSurrogateKeys(w.Header(), conduit.CommentsKey(p.Article.Slug))
+	for _, c := range p.Comments {
+		httpx.SetSurrogateKeys(w.Header(), conduit.UserKey(c.Author.ID))
 	}
 	h.render(w, r, http.StatusOK, p)
 }
