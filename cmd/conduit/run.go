@@ -72,7 +72,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = []string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "admin-addr", "debug-addr",
+	"idempotency-ttl", "admin-addr", "debug-addr", "asset-url", "edge-purge-url", "shared-max-age",
 	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr"}
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
@@ -154,20 +154,43 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, <-served)
 	}
 	defer closeCache()
-	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost},
-		conduit.WithThrottle(db, conduit.ThrottleLimits{
-			LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
-			SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
-		}))
+	svcOpts := []conduit.Option{conduit.WithThrottle(db, conduit.ThrottleLimits{
+		LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
+		SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
+	})}
+	caching := httpx.DefaultCaching()
+	caching.SharedMaxAge = cfg.SharedMaxAge
+	caching.SurrogateKeys = len(cfg.EdgePurgeList()) > 0
+	if caching.SurrogateKeys {
+		purger, stopPurger, err := startPurger(cfg, caching, reg, logger)
+		if err != nil {
+			stopServer()
+			return errors.Join(err, <-served)
+		}
+		// Purges go on while the server drains (writes still come in);
+		// they stop after it has returned.
+		defer stopPurger()
+		svcOpts = append(svcOpts, conduit.WithPurger(purger))
+	}
+	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost}, svcOpts...)
+	site := web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Caching: caching, AssetURL: cfg.AssetURL, Assets: db})
+	// This build's static files go to the database before the node takes
+	// traffic: a page of this build served by any node links only files
+	// every node can serve (docs/stage6.md).
+	if err := site.PublishAssets(ctx, assetKeep); err != nil {
+		stopServer()
+		return errors.Join(fmt.Errorf("publishing static files: %w", err), <-served)
+	}
 	app.install(
-		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
+		api.New(svc, tokens, api.WithCaching(caching), api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		})),
-		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies}),
+		site,
 		db,
 	)
 	go purgeIdempotencyKeys(ctx, db, logger)
+	go republishAssets(ctx, site, logger)
 	logger.Info("ready", slog.String("database", cfg.DatabaseDescription()), slog.String("addr", ln.Addr().String()))
 	return <-served
 }

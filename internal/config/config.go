@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -47,6 +48,11 @@ type Config struct {
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is remembered
 	AdminAddr      string        // private listener for /metrics; empty: none
 	DebugAddr      string        // pprof listener; empty: none
+
+	// Stage 6: a CDN / caching proxy in front.
+	AssetURL      string        // base URL pages link static files at; empty: this host
+	EdgePurgeURLs string        // comma-separated purge addresses of the edges; empty: no purges
+	SharedMaxAge  time.Duration // s-maxage of anonymous answers; 0: no shared caching
 
 	// Throttling of sign-ins and sign-ups (0: that rule is off).
 	LoginWindow      time.Duration
@@ -102,6 +108,9 @@ func (c *Config) options() map[string]option {
 		{"login-max-per-account", "CONDUIT_LOGIN_MAX_PER_ACCOUNT", "failed sign-ins an account may take per window; beyond, only addresses without failed sign-ins may try it (0: no limit)", num(&c.LoginMaxPerAcct, 10)},
 		{"signup-window", "CONDUIT_SIGNUP_WINDOW", "the window in which sign-ups are counted", dur(&c.SignupWindow, time.Hour)},
 		{"signup-max-per-addr", "CONDUIT_SIGNUP_MAX_PER_ADDR", "sign-ups one client address may attempt per window; beyond, 429 (0: no limit)", num(&c.SignupMaxPerAddr, 20)},
+		{"asset-url", "CONDUIT_ASSET_URL", "base URL where pages link the static files, e.g. https://cdn.example.com (a CDN that fetches /static/ from this site); empty: this host", str(&c.AssetURL, "")},
+		{"edge-purge-url", "CONDUIT_EDGE_PURGE_URL", "comma-separated purge addresses of the edge caches (e.g. http://10.0.0.7:6081/): after each write its edge keys are sent there (PURGE with Surrogate-Key, see deploy/varnish/conduit.vcl); empty: no purges", str(&c.EdgePurgeURLs, "")},
+		{"shared-max-age", "CONDUIT_SHARED_MAX_AGE", "how long shared caches (a CDN, Varnish) may keep an answer every anonymous visitor gets alike (s-maxage); 0: no shared caching", dur(&c.SharedMaxAge, time.Minute)},
 		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
@@ -210,6 +219,14 @@ func (c *Config) validate() error {
 	if c.CacheURL != "" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") && !strings.HasPrefix(c.CacheURL, "unix://") {
 		errs = append(errs, errors.New("--cache-url must start with redis://, rediss:// or unix://"))
 	}
+	if c.AssetURL != "" {
+		if u, err := url.Parse(c.AssetURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("--asset-url must be an http(s) URL without query, e.g. https://cdn.example.com, not %q", c.AssetURL))
+		}
+	}
+	if c.SharedMaxAge < 0 {
+		errs = append(errs, errors.New("--shared-max-age must not be negative"))
+	}
 	if c.CacheTimeout < 0 {
 		errs = append(errs, errors.New("--cache-timeout must not be negative"))
 	}
@@ -263,4 +280,15 @@ func MaskURL(s string) string {
 		}
 	}
 	return base + "?" + strings.Join(params, "&")
+}
+
+// EdgePurgeList is --edge-purge-url split at commas.
+func (c Config) EdgePurgeList() []string {
+	var out []string
+	for u := range strings.SplitSeq(c.EdgePurgeURLs, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
