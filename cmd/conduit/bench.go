@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/bench"
@@ -33,7 +34,16 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	// No shared settings: bench talks to a server, not to the database.
 	_, err := config.ParseWith("bench", benchSummary, nil, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&target, "url", "http://127.0.0.1:8080", "base URL of the server")
-		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API) or api (API only)")
+		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API), api (API only) or anonymous (what anonymous visitors send of the full mix: what an edge may answer)")
+		fs.StringVar(&cfg.AcceptEncoding, "accept-encoding", "", "Accept-Encoding sent with every request (e.g. gzip, or \"gzip, deflate, br, zstd\" as a browser); empty: none, bodies come uncompressed")
+		fs.Func("server-metrics", "Prometheus /metrics URL of a server under test (its --admin-addr), repeatable or comma-separated: its process CPU time per request is reported", func(s string) error {
+			for u := range strings.SplitSeq(s, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					cfg.ServerMetrics = append(cfg.ServerMetrics, u)
+				}
+			}
+			return nil
+		})
 		fs.StringVar(&cfg.Pages.Home, "page-home", bench.DefaultPages.Home, "path of the home page")
 		fs.StringVar(&cfg.Pages.Tag, "page-tag", bench.DefaultPages.Tag, "path of a tag page; {tag} is replaced")
 		fs.StringVar(&cfg.Pages.Article, "page-article", bench.DefaultPages.Article, "path of an article page; {slug} is replaced")
