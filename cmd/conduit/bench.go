@@ -31,6 +31,7 @@ Seeded users (conduit seed) sign in as <username>@example.com with --password.`
 func benchCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
 	var target, jsonFile string
+	var minHitRatio float64
 	// No shared settings: bench talks to a server, not to the database.
 	_, err := config.ParseWith("bench", benchSummary, nil, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&target, "url", "http://127.0.0.1:8080", "base URL of the server")
@@ -58,6 +59,7 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the request choices")
 		fs.BoolVar(&cfg.Baseline, "baseline", false, "also measure a trivial handler of the same response size and print the ratio")
 		fs.StringVar(&jsonFile, "json", "", "also write the results as JSON to this file")
+		fs.Float64Var(&minHitRatio, "min-hit-ratio", 0, "fail unless at least this share (0-1) of the answers were edge cache hits (X-Cache: HIT or HIT-STALE)")
 	})
 	if err != nil {
 		return err
@@ -85,6 +87,9 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if rep.Total.Errors > 0 {
 		return fmt.Errorf("%d of %d requests failed", rep.Total.Errors, rep.Total.Requests)
+	}
+	if r := rep.HitRatio(); minHitRatio > 0 && r < minHitRatio {
+		return fmt.Errorf("edge hit ratio %.1f%% is below --min-hit-ratio %.1f%%", 100*r, 100*minHitRatio)
 	}
 	return nil
 }

@@ -122,6 +122,16 @@ type Report struct {
 	ServerCPUPerRequestMs float64 `json:"server_cpu_per_request_ms,omitempty"`
 }
 
+// HitRatio is the share of all requests an edge answered from its cache
+// (X-Cache HIT or HIT-STALE); 0 when no edge marked the answers.
+func (r Report) HitRatio() float64 {
+	c := r.Total.Cache
+	if r.Total.Requests == 0 {
+		return 0
+	}
+	return float64(c["HIT"]+c["HIT-STALE"]) / float64(r.Total.Requests)
+}
+
 // BaselineInfo is the trivial handler's result and the ratio to it.
 type BaselineInfo struct {
 	Bytes int     `json:"bytes"`
@@ -619,9 +629,8 @@ func Print(w io.Writer, rep Report) {
 		for _, n := range c {
 			seen += n
 		}
-		hits := c["HIT"] + c["HIT-STALE"]
 		fmt.Fprintf(w, "edge: %d of %d answers carried X-Cache: hit ratio %.1f%% (HIT %d, HIT-STALE %d, MISS %d, PASS %d); %.1f%% of requests reached the origin\n",
-			seen, rep.Total.Requests, 100*float64(hits)/float64(seen), c["HIT"], c["HIT-STALE"], c["MISS"], c["PASS"],
+			seen, rep.Total.Requests, 100*rep.HitRatio(), c["HIT"], c["HIT-STALE"], c["MISS"], c["PASS"],
 			100*float64(c["MISS"]+c["PASS"])/float64(seen))
 	}
 	if rep.Late > 0 {
