@@ -44,16 +44,9 @@ func startPurger(cfg config.Config, c httpx.Caching, reg *prometheus.Registry, l
 // that a node of a build that runs for weeks keeps them servable by the
 // others.
 func republishAssets(ctx context.Context, site *web.Site, logger *slog.Logger) {
-	t := time.NewTicker(24 * time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 24*time.Hour, func() {
 		if err := site.PublishAssets(ctx, assetKeep); err != nil {
 			logger.Warn("republishing static files", slog.Any("error", err))
 		}
-	}
+	})
 }

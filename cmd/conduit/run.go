@@ -331,7 +331,18 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // purgeIdempotencyKeys deletes expired idempotency keys every few minutes
 // (any node may do it; the delete is harmless when repeated).
 func purgeIdempotencyKeys(ctx context.Context, db *store.DB, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+	every(ctx, 10*time.Minute, func() {
+		if n, err := db.PurgeIdempotencyKeys(ctx, time.Now()); err != nil {
+			logger.Warn("purging idempotency keys", slog.Any("error", err))
+		} else if n > 0 {
+			logger.Info("purged idempotency keys", slog.Int64("deleted", n))
+		}
+	})
+}
+
+// every runs fn each period until ctx ends (first after one period).
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -339,10 +350,6 @@ func purgeIdempotencyKeys(ctx context.Context, db *store.DB, logger *slog.Logger
 			return
 		case <-t.C:
 		}
-		if n, err := db.PurgeIdempotencyKeys(ctx, time.Now()); err != nil {
-			logger.Warn("purging idempotency keys", slog.Any("error", err))
-		} else if n > 0 {
-			logger.Info("purged idempotency keys", slog.Int64("deleted", n))
-		}
+		fn()
 	}
 }

@@ -175,7 +175,7 @@ func TestBenchAnonymousCompressedThroughAnEdge(t *testing.T) {
 		}
 		res, err := http.Get(apiSrv.URL + r.URL.RequestURI())
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer res.Body.Close()
