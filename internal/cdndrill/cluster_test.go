@@ -39,6 +39,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary built for the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
 // binary builds conduit once per test run; overlay, if not empty, builds
 // another variant (see -overlay in go help build).
 func binary(t *testing.T, overlay map[string]string) string {
