@@ -56,6 +56,9 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # Our own markers are never taken from a client.
+    unset req.http.X-Conduit-Pass;
+    unset req.http.X-Conduit-AE;
     if (req.method == "PURGE") {
         if (client.ip !~ purgers) {
             return (synth(403, "Forbidden"));
