@@ -20,6 +20,13 @@
 #   CACHE         "redis": start a redis-server of our own on +3 (never the
 #                 shared one) and give the nodes --cache-url (stage 5);
 #                 empty: in-process caches coherent through PostgreSQL
+#   EDGE          "varnish": start Varnish (varnishd -F, its own work dir) in
+#                 front of HAProxy on EDGE_PORT (+7; its admin port +8) with
+#                 deploy/varnish/conduit.vcl, and give the nodes
+#                 --edge-purge-url (stage 6); empty: no edge
+#
+# start writes $STAGE3_DIR/cluster.env (shell-sourceable): LB_URL=, and
+# EDGE_URL= with EDGE=varnish.
 #
 # A throwaway PostgreSQL is created with initdb and run as the 'postgres'
 # user (when run as root) in $STAGE3_DIR/pg. Nodes share one signing key
@@ -44,6 +51,9 @@ if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 9 ]; then
 	echo "NODES must be 1..9 (admin listeners start at BASE_PORT+21)" >&2
 	exit 2
 fi
+edge=${EDGE:-}
+edge_port=${EDGE_PORT:-$((base + 7))}
+edge_admin_port=$((edge_port + 1))
 
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$s" ] && [[ $s != Z* ]]; }
 pid_of() { cat "$dir/$1.pid" 2>/dev/null || true; }
@@ -99,10 +109,12 @@ start_redis() {
 }
 
 start_node() { # I
-	local i=$1 port=$((base + 10 + $1)) cache_url=""
+	local i=$1 port=$((base + 10 + $1)) cache_url="" purge_url=""
 	alive "$(pid_of node$i)" && return 0
 	[ "$cache" = redis ] && cache_url="redis://127.0.0.1:$redis_port/0"
+	[ "$edge" = varnish ] && purge_url="http://127.0.0.1:$edge_port/"
 	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") CONDUIT_CACHE_URL=$cache_url \
+		CONDUIT_EDGE_PURGE_URL=${purge_url:-} \
 		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$port" --drain-delay "$drain" \
 		--admin-addr "127.0.0.1:$((base + 20 + i))" \
 		--trusted-proxies 127.0.0.1 --log-format json
@@ -116,6 +128,20 @@ haproxy_cfg() {
 	sed -e "s/@LISTEN@/127.0.0.1:$lb_port/; s/@STATS@/127.0.0.1:$stats_port/; s/^@SERVERS@\$/${servers%\\n}/" \
 		"$root/deploy/haproxy/haproxy.cfg" >"$dir/haproxy.cfg"
 	haproxy -q -c -f "$dir/haproxy.cfg"
+}
+
+# start_varnish: the edge cache in front of HAProxy, from the shipped VCL;
+# the nodes (127.0.0.1) may purge.
+start_varnish() {
+	[ "$edge" = varnish ] || return 0
+	alive "$(pid_of varnish)" && return 0
+	sed -e "s/@BACKEND_HOST@/127.0.0.1/; s/@BACKEND_PORT@/$lb_port/" -e 's/^@PURGERS@$/    "127.0.0.1";/' \
+		"$root/deploy/varnish/conduit.vcl" >"$dir/conduit.vcl"
+	mkdir -p "$dir/varnish"
+	chmod 755 "$dir" "$dir/varnish" # the cache process runs unprivileged
+	launch varnish varnishd -F -a "127.0.0.1:$edge_port" -T "127.0.0.1:$edge_admin_port" \
+		-f "$dir/conduit.vcl" -n "$dir/varnish" -s malloc,256m
+	wait_http "http://127.0.0.1:$edge_port/readyz" 20
 }
 
 # start_prometheus: with MONITOR=prometheus, the shipped prometheus.yml and
@@ -145,8 +171,9 @@ urls() {
 }
 
 write_env() {
-	local prom=""
+	local prom="" edge_url=""
 	[ "${MONITOR:-}" = prometheus ] && prom="http://127.0.0.1:$((base + 4))"
+	[ "$edge" = varnish ] && edge_url="http://127.0.0.1:$edge_port"
 	# umask: DATABASE_URL may hold a password.
 	(umask 077 && cat >"$dir/cluster.env") <<EOF
 # stage 3 on 127.0.0.1 (scripts/stage3.sh); source this file
@@ -155,11 +182,15 @@ NODE_URLS='$(urls 10)'
 ADMIN_URLS='$(urls 20)'
 DATABASE_URL='$(database_url)'
 PROMETHEUS_URL='$prom'
+EDGE_URL='$edge_url'
 EOF
 }
 
 cmd_start() {
 	command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get install haproxy)" >&2; exit 1; }
+	if [ "$edge" = varnish ]; then
+		command -v varnishd >/dev/null || { echo "varnishd is not installed (apt-get install varnish)" >&2; exit 1; }
+	fi
 	mkdir -p "$dir"
 	echo "building conduit"
 	(cd "$root" && go build -o "$dir/conduit" ./cmd/conduit)
@@ -176,13 +207,16 @@ cmd_start() {
 	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
 	wait_http "http://127.0.0.1:$lb_port/readyz" 10
 	start_prometheus
+	start_varnish
 	write_env
 	echo "stage 3 is up: http://127.0.0.1:$lb_port/ (HAProxy stats: http://127.0.0.1:$stats_port/; settings in $dir/cluster.env)"
+	[ "$edge" = varnish ] && echo "edge (Varnish): http://127.0.0.1:$edge_port/ (varnishstat -n $dir/varnish)"
+	true
 }
 
 cmd_status() {
 	local name pid state
-	for name in postgres redis $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy; do
+	for name in postgres redis $(for i in $(seq 1 "$nodes"); do echo "node$i"; done) haproxy varnish; do
 		pid=$(pid_of "$name")
 		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
 		printf '%-9s %s\n' "$name" "$state"
@@ -208,10 +242,12 @@ stop_pid() {
 
 cmd_stop() {
 	stop_pid prometheus TERM
+	stop_pid varnish TERM
 	stop_pid haproxy TERM
 	for f in "$dir"/node*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)" TERM; done
 	stop_pid redis TERM
 	stop_pid postgres INT # fast shutdown
+	rm -f "$dir/cluster.env"
 	echo "stopped"
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // listenerAddr finds the address of a private listener (what: "admin
@@ -36,8 +37,18 @@ func TestAdminListener(t *testing.T) {
 		t.Errorf("public /metrics = %d: metrics must not be on the public listener", st)
 	}
 	admin := newClient(t, "http://"+listenerAddr(t, logs.String(), "admin listener"))
-	if st, body := admin.get("/metrics"); st != http.StatusOK ||
-		!strings.Contains(body, `conduit_http_requests_total{code="404",method="GET",route="/"}`) {
+	// A request is counted after its answer has been sent: look again for
+	// a moment rather than race it.
+	counted := func() (int, string, bool) {
+		st, body := admin.get("/metrics")
+		return st, body, st == http.StatusOK && strings.Contains(body, `conduit_http_requests_total{code="404",method="GET",route="/"}`)
+	}
+	st, body, ok := counted()
+	for deadline := time.Now().Add(2 * time.Second); !ok && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		st, body, ok = counted()
+	}
+	if !ok {
 		t.Errorf("admin /metrics = %d without the public request:\n%s", st, body)
 	}
 	if st, _ := admin.get("/debug/pprof/"); st == http.StatusOK {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/bench"
@@ -30,10 +31,20 @@ Seeded users (conduit seed) sign in as <username>@example.com with --password.`
 func benchCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
 	var target, jsonFile string
+	var minHitRatio float64
 	// No shared settings: bench talks to a server, not to the database.
 	_, err := config.ParseWith("bench", benchSummary, nil, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&target, "url", "http://127.0.0.1:8080", "base URL of the server")
-		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API) or api (API only)")
+		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API), api (API only) or anonymous (what anonymous visitors send of the full mix: what an edge may answer)")
+		fs.StringVar(&cfg.AcceptEncoding, "accept-encoding", "", "Accept-Encoding sent with every request (e.g. gzip, or \"gzip, deflate, br, zstd\" as a browser); empty: none, bodies come uncompressed")
+		fs.Func("server-metrics", "Prometheus /metrics URL of a server under test (its --admin-addr), repeatable or comma-separated: its process CPU time per request is reported", func(s string) error {
+			for u := range strings.SplitSeq(s, ",") {
+				if u = strings.TrimSpace(u); u != "" {
+					cfg.ServerMetrics = append(cfg.ServerMetrics, u)
+				}
+			}
+			return nil
+		})
 		fs.StringVar(&cfg.Pages.Home, "page-home", bench.DefaultPages.Home, "path of the home page")
 		fs.StringVar(&cfg.Pages.Tag, "page-tag", bench.DefaultPages.Tag, "path of a tag page; {tag} is replaced")
 		fs.StringVar(&cfg.Pages.Article, "page-article", bench.DefaultPages.Article, "path of an article page; {slug} is replaced")
@@ -48,6 +59,7 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the request choices")
 		fs.BoolVar(&cfg.Baseline, "baseline", false, "also measure a trivial handler of the same response size and print the ratio")
 		fs.StringVar(&jsonFile, "json", "", "also write the results as JSON to this file")
+		fs.Float64Var(&minHitRatio, "min-hit-ratio", 0, "fail unless at least this share (0-1) of the answers were edge cache hits (X-Cache: HIT or HIT-STALE)")
 	})
 	if err != nil {
 		return err
@@ -75,6 +87,9 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if rep.Total.Errors > 0 {
 		return fmt.Errorf("%d of %d requests failed", rep.Total.Errors, rep.Total.Requests)
+	}
+	if r := rep.HitRatio(); minHitRatio > 0 && r < minHitRatio {
+		return fmt.Errorf("edge hit ratio %.1f%% is below --min-hit-ratio %.1f%%", 100*r, 100*minHitRatio)
 	}
 	return nil
 }

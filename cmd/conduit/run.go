@@ -79,7 +79,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = append([]string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "admin-addr", "debug-addr", "replica-urls", "replica-max-lag",
+	"idempotency-ttl", "admin-addr", "debug-addr", "replica-urls", "replica-max-lag", "asset-url", "edge-purge-url", "shared-max-age",
 	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr", "public-url", "media-url"}, queueFlags...)
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
@@ -175,20 +175,44 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		stopServer()
 		return errors.Join(err, <-served)
 	}
-	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost},
-		conduit.WithThrottle(db, conduit.ThrottleLimits{
-			LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
-			SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
-		}))
+	svcOpts := []conduit.Option{conduit.WithThrottle(db, conduit.ThrottleLimits{
+		LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
+		SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
+	})}
+	caching := httpx.DefaultCaching()
+	caching.SharedMaxAge = cfg.SharedMaxAge
+	caching.SurrogateKeys = len(cfg.EdgePurgeList()) > 0
+	if caching.SurrogateKeys {
+		purger, stopPurger, err := startPurger(cfg, caching, reg, logger)
+		if err != nil {
+			stopServer()
+			return errors.Join(err, <-served)
+		}
+		// Purges go on while the server drains (writes still come in);
+		// they stop after it has returned.
+		defer stopPurger()
+		svcOpts = append(svcOpts, conduit.WithPurger(purger))
+	}
+	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost}, svcOpts...)
+	site := web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images, Forms: db,
+		Caching: caching, AssetURL: cfg.AssetURL, Assets: db})
+	// This build's static files go to the database before the node takes
+	// traffic: a page of this build served by any node links only files
+	// every node can serve (docs/stage6.md).
+	if err := site.PublishAssets(ctx, assetKeep); err != nil {
+		stopServer()
+		return errors.Join(fmt.Errorf("publishing static files: %w", err), <-served)
+	}
 	app.install(
-		api.New(svc, tokens, api.WithIdempotency(db, idempotency.Options{
+		api.New(svc, tokens, api.WithCaching(caching), api.WithIdempotency(db, idempotency.Options{
 			TTL:    cfg.IdempotencyTTL,
 			Logger: logger,
 		}), api.WithMedia(images)),
-		web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images, Forms: db}),
+		site,
 		db,
 	)
 	go purgeIdempotencyKeys(ctx, db, logger)
+	go republishAssets(ctx, site, logger)
 	if cfg.Workers > 0 {
 		wctx, stopWorkers := context.WithCancel(ctx)
 		w, err := startWorkers(wctx, cfg, db, reg, logger)
@@ -360,7 +384,18 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // purgeIdempotencyKeys deletes expired idempotency keys every few minutes
 // (any node may do it; the delete is harmless when repeated).
 func purgeIdempotencyKeys(ctx context.Context, db *store.DB, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+	every(ctx, 10*time.Minute, func() {
+		if n, err := db.PurgeIdempotencyKeys(ctx, time.Now()); err != nil {
+			logger.Warn("purging idempotency keys", slog.Any("error", err))
+		} else if n > 0 {
+			logger.Info("purged idempotency keys", slog.Int64("deleted", n))
+		}
+	})
+}
+
+// every runs fn each period until ctx ends (first after one period).
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -368,10 +403,6 @@ func purgeIdempotencyKeys(ctx context.Context, db *store.DB, logger *slog.Logger
 			return
 		case <-t.C:
 		}
-		if n, err := db.PurgeIdempotencyKeys(ctx, time.Now()); err != nil {
-			logger.Warn("purging idempotency keys", slog.Any("error", err))
-		} else if n > 0 {
-			logger.Info("purged idempotency keys", slog.Int64("deleted", n))
-		}
+		fn()
 	}
 }

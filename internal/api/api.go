@@ -36,12 +36,19 @@ type Option func(*options)
 type options struct {
 	idempotent func(http.Handler) http.Handler
 	media      *media.Media
+	caching    httpx.Caching
 }
 
 // WithMedia sets how image URLs are made absolute (the public URL, the
 // trusted proxies). Without it they are made from each request's Host.
 func WithMedia(m *media.Media) Option {
 	return func(opts *options) { opts.media = m }
+}
+
+// WithCaching sets how caches in front of the node may keep answers
+// (default httpx.DefaultCaching).
+func WithCaching(c httpx.Caching) Option {
+	return func(opts *options) { opts.caching = c }
 }
 
 // WithIdempotency makes writes sent with an Idempotency-Key header safe to
@@ -57,7 +64,7 @@ func WithIdempotency(s idempotency.Store, o idempotency.Options) Option {
 
 // New returns the API handler; its routes start with /api/.
 func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler {
-	var o options
+	o := options{caching: httpx.DefaultCaching()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -110,7 +117,11 @@ func New(svc *conduit.Service, tokens *auth.Tokens, opts ...Option) http.Handler
 		routes = o.idempotent(routes) // after authentication: keys are per user
 	}
 	// Paths and queries are checked before anything stores them (keys).
-	return cors(httpx.TextOnly(writeError)(h.authenticate(routes)))
+	// Anonymous reads may be kept by shared caches; anything sent with a
+	// token only by its client (see docs/stage6.md).
+	personal := func(r *http.Request) bool { return r.Header.Get("Authorization") != "" }
+	return httpx.Representations(o.caching.Policy(personal, conduit.KeySite))(
+		cors(httpx.TextOnly(writeError)(h.authenticate(routes))))
 }
 
 // authenticate reads "Authorization: Token <jwt>" (or "Bearer <jwt>").
@@ -164,12 +175,15 @@ func (h *handler) requireAuth(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // cors lets browser apps on other origins call the API. Tokens travel in a
-// header, never in cookies, so allowing any origin exposes nothing.
+// header, never in cookies, so allowing any origin exposes nothing. The
+// answer is the same for every origin ("*", not an echo of Origin), so it
+// does not vary by Origin; it varies by Authorization (anonymous and
+// signed-in answers differ), which every cache must know.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Access-Control-Allow-Origin", "*")
-		hd.Add("Vary", "Origin")
+		httpx.AddVary(hd, "Authorization")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			hd.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Requested-With, Idempotency-Key")

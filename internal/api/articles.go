@@ -18,6 +18,7 @@ func (h *handler) listArticles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := h.svc.Articles(r.Context(), auth.UserID(r.Context()), f)
+	httpx.SetSurrogateKeys(w.Header(), conduit.ListKeys(f, page)...)
 	h.writeArticles(w, r, page, err)
 }
 
@@ -42,6 +43,7 @@ func (h *handler) writeArticles(w http.ResponseWriter, r *http.Request, page con
 
 func (h *handler) article(w http.ResponseWriter, r *http.Request) {
 	a, err := h.svc.Article(r.Context(), auth.UserID(r.Context()), r.PathValue("slug"))
+	httpx.SetSurrogateKeys(w.Header(), conduit.ArticleKeys(a)...)
 	h.writeArticle(w, r, http.StatusOK, a, err)
 }
 
@@ -116,6 +118,7 @@ func (h *handler) writeArticle(w http.ResponseWriter, r *http.Request, status in
 // conduit.DefaultCommentLimit come, with commentsCount and, when older ones
 // follow, nextCursor to pass back as ?cursor=; ?limit= sets the page size.
 func (h *handler) comments(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("slug")
 	limit, offset, before, err := pageParams(r)
 	if err == nil && offset > 0 {
 		err = conduit.ValidationError{"offset": {"is not supported for comments: pass nextCursor as cursor"}}
@@ -124,12 +127,13 @@ func (h *handler) comments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	page, err := h.svc.Comments(r.Context(), auth.UserID(r.Context()), r.PathValue("slug"),
+	page, err := h.svc.Comments(r.Context(), auth.UserID(r.Context()), slug,
 		conduit.CommentFilter{Limit: limit, Before: before})
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	httpx.SetSurrogateKeys(w.Header(), conduit.CommentsKeys(slug, page.Comments)...)
 	httpx.WriteJSON(w, http.StatusOK, toComments(page, h.images(r)))
 }
 
@@ -170,5 +174,6 @@ func (h *handler) tags(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	httpx.SetSurrogateKeys(w.Header(), conduit.KeyTags)
 	httpx.WriteJSON(w, http.StatusOK, tagsResponse{Tags: tags})
 }

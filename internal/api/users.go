@@ -126,6 +126,7 @@ func (h *handler) logoutAll(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) profile(w http.ResponseWriter, r *http.Request) {
 	p, err := h.svc.Profile(r.Context(), auth.UserID(r.Context()), r.PathValue("username"))
+	httpx.SetSurrogateKeys(w.Header(), conduit.UserKey(p.ID))
 	h.writeProfile(w, r, p, err)
 }
 

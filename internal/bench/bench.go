@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,13 @@ type Config struct {
 	// Baseline, if set, also measures a trivial handler serving bodies of
 	// the same mean size, in this process, with the same load shape.
 	Baseline bool
+	// AcceptEncoding is sent with every request ("" sends none: bodies
+	// come uncompressed). Sizes are counted as they travel.
+	AcceptEncoding string
+	// ServerMetrics are Prometheus endpoints of the servers under test
+	// (their --admin-addr /metrics); their process CPU time is read before
+	// and after the run, for the CPU cost per request.
+	ServerMetrics []string
 	// Log receives progress lines; may be nil.
 	Log io.Writer
 }
@@ -88,6 +96,9 @@ type Stats struct {
 	MaxMs     float64        `json:"max_ms"`
 	MeanBytes float64        `json:"mean_bytes"`
 	ErrorKind map[string]int `json:"error_kinds,omitempty"`
+	// Cache counts the answers by their X-Cache header (set by an edge
+	// such as deploy/varnish/conduit.vcl: HIT, HIT-STALE, MISS, PASS).
+	Cache map[string]int64 `json:"cache,omitempty"`
 }
 
 // Report is the result of a run.
@@ -103,6 +114,22 @@ type Report struct {
 	Total       Stats         `json:"total"`
 	Late        int64         `json:"late_sends,omitempty"` // open loop: sends more than 1 ms behind schedule
 	Baseline    *BaselineInfo `json:"baseline,omitempty"`
+	// AcceptEncoding is what the requests accepted.
+	AcceptEncoding string `json:"accept_encoding"`
+	// ServerCPUSeconds is the servers' process CPU time spent during the
+	// run (with ServerMetrics), and ServerCPUPerRequestMs that per request.
+	ServerCPUSeconds      float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUPerRequestMs float64 `json:"server_cpu_per_request_ms,omitempty"`
+}
+
+// HitRatio is the share of all requests an edge answered from its cache
+// (X-Cache HIT or HIT-STALE); 0 when no edge marked the answers.
+func (r Report) HitRatio() float64 {
+	c := r.Total.Cache
+	if r.Total.Requests == 0 {
+		return 0
+	}
+	return float64(c["HIT"]+c["HIT-STALE"]) / float64(r.Total.Requests)
 }
 
 // BaselineInfo is the trivial handler's result and the ratio to it.
@@ -118,6 +145,19 @@ type recorder struct {
 	errs, bytes atomic.Int64
 	mu          sync.Mutex
 	kinds       map[string]int
+	cache       map[string]int64
+}
+
+func (r *recorder) cached(state string) {
+	if state == "" {
+		return
+	}
+	r.mu.Lock()
+	if r.cache == nil {
+		r.cache = map[string]int64{}
+	}
+	r.cache[state]++
+	r.mu.Unlock()
 }
 
 func (r *recorder) fail(kind string) {
@@ -148,11 +188,26 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		fmt.Fprintln(cfg.Log, "no seeded user could sign in: signed-in requests are left out of the mix")
 		eps = anonymousOnly(eps)
 	}
+	cpuBefore, err := serverCPU(ctx, client, cfg.ServerMetrics)
+	if err != nil {
+		return Report{}, err
+	}
 	rep, err := load(ctx, client, cfg, w, eps, nil)
 	if err != nil {
 		return rep, err
 	}
+	if len(cfg.ServerMetrics) > 0 {
+		cpuAfter, err := serverCPU(ctx, client, cfg.ServerMetrics)
+		if err != nil {
+			return rep, err
+		}
+		rep.ServerCPUSeconds = cpuAfter - cpuBefore
+		if rep.Total.Requests > 0 {
+			rep.ServerCPUPerRequestMs = 1000 * rep.ServerCPUSeconds / float64(rep.Total.Requests)
+		}
+	}
 	rep.SignedIn = len(w.sessions)
+	rep.AcceptEncoding = cfg.AcceptEncoding
 	if cfg.Baseline {
 		size := int(rep.Total.MeanBytes + 0.5)
 		base, err := baseline(ctx, cfg, size)
@@ -196,18 +251,22 @@ func newClient(conns int, timeout time.Duration) *http.Client {
 	}
 }
 
-// do sends c and returns the response size, or an error kind.
-func do(ctx context.Context, client *http.Client, base string, c call) (int64, string) {
+// do sends c and returns the response size (as it travelled: compressed
+// when it was), its X-Cache header, or an error kind.
+func do(ctx context.Context, client *http.Client, base, acceptEncoding string, c call) (int64, string, string) {
 	var body io.Reader
 	if c.body != nil {
 		body = bytes.NewReader(c.body)
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method, base+c.path, body)
 	if err != nil {
-		return 0, "bad request"
+		return 0, "", "bad request"
 	}
 	if c.body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if acceptEncoding != "" {
+		req.Header.Set("Accept-Encoding", acceptEncoding)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Token "+c.token)
@@ -215,19 +274,20 @@ func do(ctx context.Context, client *http.Client, base string, c call) (int64, s
 	resp, err := client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Timeout") {
-			return 0, "timeout"
+			return 0, "", "timeout"
 		}
-		return 0, "transport"
+		return 0, "", "transport"
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	state := resp.Header.Get("X-Cache")
 	if err != nil {
-		return n, "read body"
+		return n, state, "read body"
 	}
 	if resp.StatusCode >= 400 {
-		return n, fmt.Sprintf("HTTP %d", resp.StatusCode)
+		return n, state, fmt.Sprintf("HTTP %d", resp.StatusCode)
 	}
-	return n, ""
+	return n, state, ""
 }
 
 // load runs the measured phase with the given endpoints against cfg.BaseURL
@@ -263,10 +323,11 @@ func load(ctx context.Context, client *http.Client, cfg Config, w *world, eps []
 				c.token = s.token
 			}
 		}
-		n, kind := do(ctx, client, cfg.BaseURL, c)
+		n, state, kind := do(ctx, client, cfg.BaseURL, cfg.AcceptEncoding, c)
 		rec := recs[i]
 		rec.hist.record(time.Since(due))
 		rec.bytes.Add(n)
+		rec.cached(state)
 		if kind != "" {
 			rec.fail(kind)
 		}
@@ -355,6 +416,12 @@ func load(ctx context.Context, client *http.Client, cfg Config, w *world, eps []
 		}
 	}
 	all.kinds = allKinds
+	all.cache = map[string]int64{}
+	for _, rec := range recs {
+		for k, n := range rec.cache {
+			all.cache[k] += n
+		}
+	}
 	rep.Total = stats("total", &all, elapsed)
 	return rep, nil
 }
@@ -372,6 +439,9 @@ func stats(name string, r *recorder, elapsed time.Duration) Stats {
 	}
 	if len(r.kinds) > 0 {
 		s.ErrorKind = r.kinds
+	}
+	if len(r.cache) > 0 {
+		s.Cache = r.cache
 	}
 	return s
 }
@@ -452,7 +522,11 @@ func discover(ctx context.Context, client *http.Client, cfg Config) (*world, err
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for _, name := range w.usernames[:min(cfg.Logins, len(w.usernames))] {
+	logins := cfg.Logins
+	if cfg.Mix == "anonymous" {
+		logins = 0 // nobody signs in
+	}
+	for _, name := range w.usernames[:min(logins, len(w.usernames))] {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -542,6 +616,23 @@ func Print(w io.Writer, rep Report) {
 		sort.Strings(kinds)
 		fmt.Fprintf(w, "\nerrors: %s\n", strings.Join(kinds, ", "))
 	}
+	ae := rep.AcceptEncoding
+	if ae == "" {
+		ae = "none (identity)"
+	}
+	fmt.Fprintf(w, "\nAccept-Encoding: %s; %.0f bytes per response on the wire (bodies)\n", ae, rep.Total.MeanBytes)
+	if rep.ServerCPUSeconds > 0 {
+		fmt.Fprintf(w, "server CPU: %.2f s in all, %.3f ms per request\n", rep.ServerCPUSeconds, rep.ServerCPUPerRequestMs)
+	}
+	if c := rep.Total.Cache; len(c) > 0 {
+		var seen int64
+		for _, n := range c {
+			seen += n
+		}
+		fmt.Fprintf(w, "edge: %d of %d answers carried X-Cache: hit ratio %.1f%% (HIT %d, HIT-STALE %d, MISS %d, PASS %d); %.1f%% of requests reached the origin\n",
+			seen, rep.Total.Requests, 100*rep.HitRatio(), c["HIT"], c["HIT-STALE"], c["MISS"], c["PASS"],
+			100*float64(c["MISS"]+c["PASS"])/float64(seen))
+	}
 	if rep.Late > 0 {
 		fmt.Fprintf(w, "\n%d sends were more than 1 ms behind schedule (the generator or its queue was saturated; latencies include the wait)\n", rep.Late)
 	}
@@ -559,4 +650,40 @@ func ParseBaseURL(s string) (string, error) {
 		return "", fmt.Errorf("--url must be http(s)://host:port, not %q", s)
 	}
 	return strings.TrimSuffix(s, "/"), nil
+}
+
+// serverCPU sums process_cpu_seconds_total over the servers' metrics
+// endpoints (0 with none).
+func serverCPU(ctx context.Context, client *http.Client, urls []string) (float64, error) {
+	var sum float64
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, fmt.Errorf("server metrics: %w", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("server metrics %s: %s %v", u, resp.Status, err)
+		}
+		found := false
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return 0, fmt.Errorf("server metrics %s: %w", u, err)
+				}
+				sum += f
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("server metrics %s: no process_cpu_seconds_total", u)
+		}
+	}
+	return sum, nil
 }

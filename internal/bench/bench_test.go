@@ -2,10 +2,15 @@ package bench_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +139,85 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("error kinds %v, want HTTP 404 for the pages", rep.Total.ErrorKind)
 		}
 	})
+}
+
+// The anonymous mix sends no credentials; sizes are counted compressed as
+// they travel; X-Cache answers are counted; the servers' CPU time is read
+// from their metrics.
+func TestBenchAnonymousCompressedThroughAnEdge(t *testing.T) {
+	apiSrv := seededServer(t)
+	var mu sync.Mutex
+	var withAuth, withAE, n int
+	cpu := 1.0
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			mu.Lock()
+			cpu += 0.5
+			fmt.Fprintf(w, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\n", cpu)
+			mu.Unlock()
+			return
+		}
+		mu.Lock()
+		n++
+		if r.Header.Get("Authorization") != "" {
+			withAuth++
+		}
+		gz := r.Header.Get("Accept-Encoding") == "gzip"
+		if gz {
+			withAE++
+		}
+		state := "HIT"
+		if n%4 == 0 {
+			state = "MISS"
+		}
+		mu.Unlock()
+		w.Header().Set("X-Cache", state)
+		if !strings.HasPrefix(r.URL.Path, "/api/") {
+			io.WriteString(w, "<html>a page</html>")
+			return
+		}
+		res, err := http.Get(apiSrv.URL + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if !gz {
+			w.Write(body)
+			return
+		}
+		zw := gzip.NewWriter(w)
+		w.Header().Set("Content-Encoding", "gzip")
+		zw.Write(body)
+		zw.Close()
+	}))
+	t.Cleanup(front.Close)
+	var out strings.Builder
+	rep, err := bench.Run(context.Background(), bench.Config{BaseURL: front.URL, Mix: "anonymous", Connections: 4,
+		Duration: time.Second, AcceptEncoding: "gzip", ServerMetrics: []string{front.URL + "/metrics"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench.Print(&out, rep)
+	if withAuth != 0 || int64(withAE) < rep.Total.Requests || rep.SignedIn != 0 {
+		t.Errorf("%d requests with credentials, %d of %d with Accept-Encoding, %d signed in", withAuth, withAE, rep.Total.Requests, rep.SignedIn)
+	}
+	for _, e := range rep.Endpoints {
+		if strings.HasPrefix(e.Name, "write") || e.Name == "api feed" || e.Name == "api current user" {
+			t.Errorf("anonymous mix sent %s", e.Name)
+		}
+	}
+	c := rep.Total.Cache
+	if c["HIT"] == 0 || c["MISS"] == 0 || c["HIT"]+c["MISS"] != rep.Total.Requests {
+		t.Errorf("cache states %v for %d requests", c, rep.Total.Requests)
+	}
+	if rep.ServerCPUSeconds != 0.5 || rep.ServerCPUPerRequestMs <= 0 {
+		t.Errorf("server CPU %v s, %v ms per request", rep.ServerCPUSeconds, rep.ServerCPUPerRequestMs)
+	}
+	for _, want := range []string{"hit ratio", "reached the origin", "Accept-Encoding: gzip", "server CPU"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
 }

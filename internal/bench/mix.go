@@ -86,7 +86,14 @@ func jsonBody(v any) []byte {
 
 // endpoints returns the mix: "full" is half browser pages, half API;
 // "api" is the API alone. Both are ~94% reads and ~6% writes.
+// "anonymous" is the share of "full" anonymous visitors send: its pages
+// and the API reads that need no user, all sent without credentials (what
+// an edge cache may answer).
 func endpoints(mix string) ([]endpoint, error) {
+	if mix == "anonymous" {
+		full, err := endpoints("full")
+		return anonymousOnly(full), err
+	}
 	api := []endpoint{
 		{name: "api list", weight: 11, make: func(w *world, r *rand.Rand, _ *session) call {
 			return get("/api/articles?limit=20&offset=" + strconv.Itoa(min(offset(r), w.count)))
@@ -159,7 +166,7 @@ func endpoints(mix string) ([]endpoint, error) {
 		return api, nil
 	case "full":
 	default:
-		return nil, fmt.Errorf("unknown mix %q (want full or api)", mix)
+		return nil, fmt.Errorf("unknown mix %q (want full, api or anonymous)", mix)
 	}
 	web := []endpoint{
 		{name: "page home", weight: 30, make: func(w *world, r *rand.Rand, _ *session) call {

@@ -32,6 +32,8 @@ type Service struct {
 	// lastPurge is when this node last deleted expired rows of the
 	// sign-in tables (Unix seconds; see housekeep).
 	lastPurge atomic.Int64
+	// purger tells edge caches what writes changed; nil: no edge.
+	purger Purger
 }
 
 // NewService wires the use cases to their dependencies.
@@ -232,6 +234,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 	// Lists show the author's name and image; keyUser also holds the
 	// token generation, so every node sees a revocation before we answer.
 	s.listsChanged(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	s.purge(UserKey(id), AuthorKey(oldUsername), AuthorKey(u.Username), FavoritesKey(oldUsername), FavoritesKey(u.Username))
 	u.PasswordHash = ""
 	return u, nil
 }
@@ -330,6 +333,7 @@ func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArtic
 		return Article{}, err
 	}
 	s.listsChanged(ctx, keyTags)
+	s.purge(listMembershipKeys(author.Username, a.Tags)...)
 	return a, nil
 }
 
@@ -412,6 +416,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	if err != nil {
 		return Article{}, err
 	}
+	oldTags := a.Tags
 	v := ValidationError{}
 	titleChanged := false
 	if p.Title != nil {
@@ -446,6 +451,14 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	}
 	a.BodyHTML, a.BodyHTMLVersion = "", 0 // the store forgot it
 	s.listsChanged(ctx, keyArticle(oldSlug), keyArticle(a.Slug), keyTags)
+	keys := []string{ArticleKey(a.ID), KeyTags}
+	if a.Slug != oldSlug {
+		keys = append(keys, CommentsKey(oldSlug)) // under the old slug: gone
+	}
+	for _, t := range append(oldTags, a.Tags...) {
+		keys = append(keys, TagKey(t)) // the lists it left or joined
+	}
+	s.purge(keys...)
 	// The answer shows whether the author favorited their own article
 	// (following oneself is never true).
 	if a.Favorited, err = s.store.IsFavorited(ctx, viewerID, a.ID); err != nil {
@@ -465,6 +478,7 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 		return err
 	}
 	s.listsChanged(ctx, keyArticle(a.Slug), keyTags)
+	s.purge(append(listMembershipKeys(a.Author.Username, a.Tags), ArticleKey(a.ID), CommentsKey(a.Slug))...)
 	return nil
 }
 
@@ -627,6 +641,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	a.Favorited = on
 	// favoritesCount, and the favoriter's favorited-by list.
 	s.listsChanged(ctx, keyArticle(a.Slug))
+	s.purgeFavorite(ctx, viewerID, a.ID)
 	return a, nil
 }
 
@@ -665,6 +680,7 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	if err != nil {
 		return Comment{}, err
 	}
+	s.purge(CommentsKey(a.Slug))
 	return c, nil
 }
 
@@ -696,7 +712,11 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 	if c.Author.ID != viewerID {
 		return ErrForbidden
 	}
-	return s.store.DeleteComment(ctx, id)
+	if err := s.store.DeleteComment(ctx, id); err != nil {
+		return err
+	}
+	s.purge(CommentsKey(a.Slug))
+	return nil
 }
 
 // Tags lists the tags in use, most used first.

@@ -57,6 +57,11 @@ type Config struct {
 	JobLease           time.Duration // a job is delivered again after this if its worker died
 	JobMaxAttempts     int           // attempts before a job becomes a dead letter
 
+	// Stage 6: a CDN / caching proxy in front.
+	AssetURL      string        // base URL pages link static files at; empty: this host
+	EdgePurgeURLs string        // comma-separated purge addresses of the edges; empty: no purges
+	SharedMaxAge  time.Duration // s-maxage of anonymous answers; 0: no shared caching
+
 	// Throttling of sign-ins and sign-ups (0: that rule is off).
 	LoginWindow      time.Duration
 	LoginMaxPerAddr  int
@@ -129,6 +134,9 @@ func (c *Config) options() map[string]option {
 		{"timeline-cap", "CONDUIT_TIMELINE_CAP", "how many of the newest articles a home timeline keeps; older feed pages are read from the follows", num(&c.TimelineCap, 1000)},
 		{"job-lease", "CONDUIT_JOB_LEASE", "how long a job belongs to the worker that took it; if that worker dies, the job runs again after this", dur(&c.JobLease, time.Minute)},
 		{"job-max-attempts", "CONDUIT_JOB_MAX_ATTEMPTS", "attempts of a failing job (with growing delays, 1 s doubling up to 5 min) before it becomes a dead letter", num(&c.JobMaxAttempts, 8)},
+		{"asset-url", "CONDUIT_ASSET_URL", "base URL where pages link the static files, e.g. https://cdn.example.com (a CDN that fetches /static/ from this site); empty: this host", str(&c.AssetURL, "")},
+		{"edge-purge-url", "CONDUIT_EDGE_PURGE_URL", "comma-separated purge addresses of the edge caches (e.g. http://10.0.0.7:6081/): after each write its edge keys are sent there (PURGE with Surrogate-Key, see deploy/varnish/conduit.vcl); empty: no purges", str(&c.EdgePurgeURLs, "")},
+		{"shared-max-age", "CONDUIT_SHARED_MAX_AGE", "how long shared caches (a CDN, Varnish) may keep an answer every anonymous visitor gets alike (s-maxage); 0: no shared caching", dur(&c.SharedMaxAge, time.Minute)},
 		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
@@ -246,6 +254,14 @@ func (c *Config) validate() error {
 	if c.CacheURL != "" && !strings.HasPrefix(c.CacheURL, "redis://") && !strings.HasPrefix(c.CacheURL, "rediss://") && !strings.HasPrefix(c.CacheURL, "unix://") {
 		errs = append(errs, errors.New("--cache-url must start with redis://, rediss:// or unix://"))
 	}
+	if c.AssetURL != "" {
+		if u, err := url.Parse(c.AssetURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("--asset-url must be an http(s) URL without query, e.g. https://cdn.example.com, not %q", c.AssetURL))
+		}
+	}
+	if c.SharedMaxAge < 0 {
+		errs = append(errs, errors.New("--shared-max-age must not be negative"))
+	}
 	if c.CacheTimeout < 0 {
 		errs = append(errs, errors.New("--cache-timeout must not be negative"))
 	}
@@ -334,4 +350,15 @@ func MaskURL(s string) string {
 		}
 	}
 	return base + "?" + strings.Join(params, "&")
+}
+
+// EdgePurgeList is --edge-purge-url split at commas.
+func (c Config) EdgePurgeList() []string {
+	var out []string
+	for u := range strings.SplitSeq(c.EdgePurgeURLs, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }

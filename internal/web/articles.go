@@ -32,6 +32,11 @@ func (h *handler) article(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, articlePath(p.Article.Slug), http.StatusMovedPermanently)
 		return
 	}
+	httpx.SetSurrogateKeys(w.Header(), conduit.ArticleKeys(p.Article)...)
+	httpx.SetSurrogateKeys(w.Header(), conduit.CommentsKey(p.Article.Slug))
+	for _, c := range p.Comments {
+		httpx.SetSurrogateKeys(w.Header(), conduit.UserKey(c.Author.ID))
+	}
 	h.render(w, r, http.StatusOK, p)
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/httpx"
 )
 
 func profilePath(username string) string { return "/profile/" + url.PathEscape(username) }
@@ -39,6 +40,7 @@ func (h *handler) profileTab(w http.ResponseWriter, r *http.Request, favorites b
 		h.fail(w, r, err)
 		return
 	}
+	httpx.SetSurrogateKeys(w.Header(), append(conduit.ListKeys(f, list), conduit.UserKey(prof.ID))...)
 	active := ""
 	if prof.ID == id {
 		active = "profile"

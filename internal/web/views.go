@@ -118,15 +118,15 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Add("Vary", "Cookie")
-	// Pages differ per user (navigation, follow and favorite state) and may
-	// echo form input: no shared cache may keep them. A response that sets
-	// or clears the session cookie, or shows a one-shot message, is kept
-	// by none.
+	httpx.AddVary(hd, "Cookie")
+	// Signed-in pages differ per user (navigation, follow and favorite
+	// state), other pages may echo form input: nobody keeps them (not even
+	// the browser: a shared computer's back button after signing out). A
+	// response that sets or clears a cookie, or shows a one-shot message,
+	// is kept by none. Anonymous pages get the site's cache policy
+	// (web.New): the same for everyone, so shared caches may keep them.
 	if l.Viewer != nil || status != http.StatusOK || hd.Get("Set-Cookie") != "" || l.Flash != "" {
 		hd.Set("Cache-Control", "private, no-store")
-	} else {
-		hd.Set("Cache-Control", "private, no-cache")
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

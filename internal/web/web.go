@@ -5,8 +5,11 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -30,6 +33,16 @@ type Options struct {
 	// Forms keeps one-time form tokens (see once.go), normally the
 	// database's idempotency keys; nil: forms are applied as sent.
 	Forms idempotency.Store
+	// Caching is how caches in front of the site may keep its pages
+	// (zero: httpx.DefaultCaching).
+	Caching httpx.Caching
+	// AssetURL, when set (--asset-url, e.g. https://cdn.example.com), is
+	// where pages link the static files: a CDN that fetches them from this
+	// site's /static/. Empty: this host.
+	AssetURL string
+	// Assets keeps the static files of every build, so that a node serves
+	// those of other builds too (rolling deploys); nil: only its own.
+	Assets AssetStore
 }
 
 // handler holds what the page handlers use.
@@ -56,14 +69,22 @@ type Site struct {
 // WriteError answers err with the site's error page (httpx.ErrorWriter).
 func (s *Site) WriteError(w http.ResponseWriter, r *http.Request, err error) { s.h.fail(w, r, err) }
 
+// PublishAssets stores this build's static files in Options.Assets (see
+// AssetStore) and forgets those no build has published for keep. Run it
+// before the node takes traffic, and again daily.
+func (s *Site) PublishAssets(ctx context.Context, keep time.Duration) error {
+	return s.h.assets.Publish(ctx, time.Now(), keep)
+}
+
 // New returns the HTML site. Templates and static files are embedded in the
 // binary and prepared here, once; a broken template is a programming error
 // caught by every test, so New panics on it as regexp.MustCompile does.
 func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Options) *Site {
-	a, err := newAssets()
+	a, err := newAssets(opts.AssetURL)
 	if err != nil {
 		panic("web: " + err.Error())
 	}
+	a.store = opts.Assets
 	if opts.Media == nil {
 		opts.Media = media.New(nil, media.Options{TrustedProxies: opts.TrustedProxies})
 	}
@@ -76,13 +97,33 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
+	caching := opts.Caching
+	if caching == (httpx.Caching{}) {
+		caching = httpx.DefaultCaching()
+	}
 	return &Site{h: h, Handler: httpx.Chain(httpx.RecordRoute(h.routes()),
-		securityHeaders,
+		httpx.Representations(caching.Policy(personal, conduit.KeySite)),
+		securityHeaders(contentSecurityPolicy(opts.AssetURL)),
 		csrf.Handler,
 		h.session,
 		httpx.TextOnly(h.fail), // form fields are checked by the service
 	)}
 }
+
+// personal reports whether a request carries one of the site's cookies (the
+// session, a flash message): its pages are for that browser only. Edges
+// strip every other cookie (deploy/varnish/conduit.vcl) by the same rule.
+func personal(r *http.Request) bool {
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, cookiePrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// cookiePrefix starts the name of every cookie the site sets.
+const cookiePrefix = "conduit_"
 
 // crossOrigin answers a cross-site form post (CSRF) with a 403 page.
 func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
@@ -92,22 +133,30 @@ func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
 }
 
 // contentSecurityPolicy allows scripts, styles and fonts from this origin
-// only. Images may also come from http(s) URLs because avatars and images in
-// articles are links chosen by users; everything the site itself ships is
-// served from this origin.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: http:; " +
-	"font-src 'self'; connect-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+// only, and from the asset URL's origin when the static files are served
+// from there (a CDN). Images may also come from http(s) URLs because
+// avatars and images in articles are links chosen by users.
+func contentSecurityPolicy(assetURL string) string {
+	self := "'self'"
+	if u, err := url.Parse(assetURL); err == nil && u.Scheme != "" && u.Host != "" {
+		self += " " + u.Scheme + "://" + u.Host
+	}
+	return "default-src 'none'; script-src " + self + "; style-src " + self + "; img-src " + self + " https: http:; " +
+		"font-src " + self + "; connect-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+}
 
 // securityHeaders sets the headers every response of the site carries.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", contentSecurityPolicy)
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		next.ServeHTTP(w, r)
-	})
+func securityHeaders(csp string) httpx.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hd := w.Header()
+			hd.Set("Content-Security-Policy", csp)
+			hd.Set("X-Content-Type-Options", "nosniff")
+			hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+			hd.Set("X-Frame-Options", "DENY")
+			hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+			hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -1,0 +1,345 @@
+//go:build linux
+
+package cdndrill
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/varnishtest"
+)
+
+// gate skips a drill unless CI=true or CONDUIT_CDN_DRILL=1: they build the
+// binary and start real processes.
+func gate(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_CDN_DRILL") == "" {
+		t.Skip("the CDN drills run with CI=true or CONDUIT_CDN_DRILL=1 (need varnishd, haproxy and PostgreSQL)")
+	}
+	varnishtest.Binary(t)
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// TestMain removes the binary built for the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
+// binary builds conduit once per test run; overlay, if not empty, builds
+// another variant (see -overlay in go help build).
+func binary(t *testing.T, overlay map[string]string) string {
+	t.Helper()
+	build := func(out string, overlay map[string]string) error {
+		args := []string{"build", "-o", out}
+		if len(overlay) > 0 {
+			b, _ := json.Marshal(map[string]any{"Replace": overlay})
+			f := out + ".overlay.json"
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				return err
+			}
+			args = append(args, "-overlay", f)
+		}
+		out2, err := exec.Command("go", append(args, "github.com/conduit-dev/conduit/cmd/conduit")...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("go build: %v\n%s", err, out2)
+		}
+		return nil
+	}
+	if len(overlay) > 0 {
+		out := filepath.Join(t.TempDir(), "conduit-variant")
+		if err := build(out, overlay); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "conduit-cdndrill-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "conduit")
+		buildErr = build(builtBin, nil)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// proc is a child process of the test.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(t *testing.T, name, logPath string, env []string, argv ...string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
+	return p
+}
+
+// stop signals the process and waits for it.
+func (p *proc) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// cluster is Conduit behind Varnish: one node on SQLite (Varnish in front
+// of it), or nodes on PostgreSQL behind HAProxy (Varnish in front of that).
+type cluster struct {
+	t       *testing.T
+	dir     string
+	env     []string
+	backend string // what Varnish forwards to
+	nodes   []*proc
+	ports   []int
+	edge    *varnishtest.Varnish
+	maxAge  string
+	bins    []string // binary per node
+}
+
+// newCluster starts the database side, the nodes (binary per node: bins,
+// or the built one) and Varnish. maxAge is --shared-max-age.
+func newCluster(t *testing.T, db string, nodes int, maxAge string, bins ...string) *cluster {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "conduit-cdndrill-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	var key [32]byte
+	rand.Read(key[:])
+	c := &cluster{t: t, dir: dir, maxAge: maxAge,
+		env: append(os.Environ(), "CONDUIT_JWT_KEYS=k1:"+base64.StdEncoding.EncodeToString(key[:]))}
+	for i := range nodes {
+		c.ports = append(c.ports, varnishtest.FreePort(t))
+		if i < len(bins) {
+			c.bins = append(c.bins, bins[i])
+		} else {
+			c.bins = append(c.bins, binary(t, nil))
+		}
+	}
+	c.nodes = make([]*proc, nodes)
+	edgePort := varnishtest.FreePort(t)
+	switch db {
+	case "sqlite":
+		if nodes != 1 {
+			t.Fatal("SQLite serves one node")
+		}
+		c.env = append(c.env, "CONDUIT_DATA_DIR="+filepath.Join(dir, "data"))
+	case "postgres":
+		url := storetest.NewPostgresDatabase(t)
+		c.env = append(c.env, "CONDUIT_DATABASE_URL="+url)
+		cmd := exec.Command(c.bins[0], "migrate")
+		cmd.Env = c.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("migrate: %v\n%s", err, out)
+		}
+	}
+	c.env = append(c.env, fmt.Sprintf("CONDUIT_EDGE_PURGE_URL=http://127.0.0.1:%d/", edgePort))
+	for i := range c.ports {
+		c.startNode(i)
+	}
+	for i := range c.ports {
+		waitOK(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", c.ports[i]), 30*time.Second)
+	}
+	c.backend = fmt.Sprintf("127.0.0.1:%d", c.ports[0])
+	if db == "postgres" {
+		c.backend = c.startHAProxy()
+	}
+	c.edge = varnishtest.Start(t, c.backend, edgePort)
+	return c
+}
+
+func (c *cluster) startNode(i int) {
+	c.nodes[i] = startProc(c.t, fmt.Sprintf("node%d", i+1), filepath.Join(c.dir, fmt.Sprintf("node%d.log", i+1)), c.env,
+		c.bins[i], "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", c.ports[i]), "--bcrypt-cost", "4",
+		"--trusted-proxies", "127.0.0.1", "--shared-max-age", c.maxAge, "--log-format", "json")
+}
+
+// startHAProxy runs the shipped HAProxy template in front of the nodes and
+// returns its address.
+func (c *cluster) startHAProxy() string {
+	t := c.t
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy is not installed (apt-get install haproxy)")
+	}
+	tmpl, err := os.ReadFile("../../deploy/haproxy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, stats := varnishtest.FreePort(t), varnishtest.FreePort(t)
+	var servers []string
+	for i, p := range c.ports {
+		servers = append(servers, fmt.Sprintf("    server node%d 127.0.0.1:%d", i+1, p))
+	}
+	cfg := strings.NewReplacer("@LISTEN@", fmt.Sprintf("127.0.0.1:%d", lb), "@STATS@", fmt.Sprintf("127.0.0.1:%d", stats),
+		"\n@SERVERS@\n", "\n"+strings.Join(servers, "\n")+"\n").Replace(string(tmpl))
+	path := filepath.Join(c.dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, "haproxy", filepath.Join(c.dir, "haproxy.log"), nil, bin, "-db", "-f", path)
+	addr := fmt.Sprintf("127.0.0.1:%d", lb)
+	waitOK(t, "http://"+addr+"/readyz", 20*time.Second)
+	return addr
+}
+
+func waitOK(t *testing.T, url string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %v (%v)", url, d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// reply is a response with its body read.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// client talks to the edge without following redirects or decompressing.
+var client = &http.Client{
+	Timeout:       10 * time.Second,
+	Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// do sends a request; hdr are name, value pairs.
+func do(t *testing.T, method, url string, body any, hdr ...string) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return reply{status: res.StatusCode, header: res.Header, body: string(b)}
+}
+
+// user is a signed-up account.
+type user struct {
+	name, token string
+}
+
+// signUp registers through the edge (a POST: passed to Conduit).
+func (c *cluster) signUp(t *testing.T, name string) user {
+	t.Helper()
+	r := do(t, "POST", c.edge.URL+"/api/users", map[string]any{"user": map[string]string{
+		"username": name, "email": name + "@example.com", "password": "password1"}})
+	var out struct {
+		User struct{ Token string } `json:"user"`
+	}
+	if r.status != http.StatusCreated || json.Unmarshal([]byte(r.body), &out) != nil {
+		t.Fatalf("sign up %s: %d %s", name, r.status, r.body)
+	}
+	return user{name: name, token: out.User.Token}
+}
+
+// api sends an API request as u through the edge and wants status.
+func (c *cluster) api(t *testing.T, u user, method, path string, body any, status int) reply {
+	t.Helper()
+	r := do(t, method, c.edge.URL+path, body, "Authorization", "Token "+u.token)
+	if r.status != status {
+		t.Fatalf("%s %s as %s: %d %s", method, path, u.name, r.status, r.body)
+	}
+	return r
+}
+
+// publish writes an article and returns its slug.
+func (c *cluster) publish(t *testing.T, u user, title string, tags ...string) string {
+	t.Helper()
+	r := c.api(t, u, "POST", "/api/articles", map[string]any{"article": map[string]any{
+		"title": title, "description": "about " + title, "body": "Body of " + title, "tagList": tags}}, http.StatusCreated)
+	var out struct {
+		Article struct{ Slug string } `json:"article"`
+	}
+	json.Unmarshal([]byte(r.body), &out)
+	return out.Article.Slug
+}
