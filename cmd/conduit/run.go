@@ -154,7 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, <-served)
 	}
 	defer closeCache()
-	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost},
+	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost, Turns: auth.NewTurns(0)},
 		conduit.WithThrottle(db, conduit.ThrottleLimits{
 			LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
 			SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
