@@ -13,5 +13,6 @@
 //	go test -short ./internal/hostile               # without the long attacks
 //
 // CONDUIT_HOSTILE_REPORT names a file to which the latency table is
-// written (CI prints it).
+// written (CI prints it). Linux only: the clients take their own source
+// addresses in 127.0.0.0/8, which is all local there.
 package hostile

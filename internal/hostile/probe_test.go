@@ -1,3 +1,5 @@
+//go:build linux
+
 package hostile
 
 import (
@@ -18,7 +20,7 @@ type probe struct {
 }
 
 // probePause is the think time between the probe's requests.
-const probePause = 10 * time.Millisecond
+const probePause = 5 * time.Millisecond
 
 // steps is one round of the probe; it leaves the database as it found it
 // (the favorite is taken back).

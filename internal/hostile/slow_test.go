@@ -1,3 +1,5 @@
+//go:build linux
+
 package hostile
 
 import (
@@ -25,7 +27,7 @@ func slowBodies(t *testing.T, s *suite) {
 		conns       = 200
 		headerConns = 40 // of conns: these drip their headers instead
 		every       = 2 * time.Second
-		hold        = 6 * time.Second
+		hold        = 5 * time.Second
 	)
 	c := s.n.client("127.0.0.10")
 	targets := []struct{ path, ctype string }{
@@ -123,7 +125,7 @@ func neverReading(t *testing.T, s *suite) {
 	const (
 		conns     = 150
 		pipelined = 3
-		hold      = 5 * time.Second
+		hold      = 4 * time.Second
 	)
 	apiPath, pagePath := "/api/articles/"+s.f.bigSlug, "/article/"+s.f.bigSlug
 	var open []net.Conn
