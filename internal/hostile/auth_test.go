@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -18,29 +17,6 @@ const (
 	loginMaxPerAddr    = 30
 	signupMaxPerAddr   = 20
 )
-
-// concurrently runs n calls of do, workers at a time, and returns their
-// answers in call order.
-func concurrently(n, workers int, do func(i int) reply) []reply {
-	out := make([]reply, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				out[i] = do(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return out
-}
 
 // countStatuses counts answers by status.
 func countStatuses(rs []reply) map[int]int {

@@ -44,34 +44,63 @@ func (h hcase) String() string {
 	return fmt.Sprintf("%s %.200q body %.120q ctype %q header %.100q", h.q.method, h.q.path, h.q.body, h.q.ctype, h.q.header)
 }
 
+// caseList collects hostile requests.
+type caseList []hcase
+
+// add appends requests sent with net/http that must get want.
+func (l *caseList) add(want answer, qs ...req) {
+	for _, q := range qs {
+		*l = append(*l, hcase{q: q, want: want})
+	}
+}
+
+// addRaw appends requests sent as these bytes that must get want.
+func (l *caseList) addRaw(want answer, raws ...string) {
+	for _, raw := range raws {
+		*l = append(*l, hcase{raw: raw, want: want})
+	}
+}
+
 // runCases sends every case, workers at a time, and checks each answer.
-func runCases(t *testing.T, c *client, cases []hcase, workers int) {
+func runCases(t *testing.T, c *client, cases caseList, workers int) {
 	t.Helper()
-	next := make(chan hcase)
+	concurrently(len(cases), workers, func(i int) reply {
+		h := cases[i]
+		var r reply
+		if h.raw != "" {
+			r = c.raw(t, h.raw)
+		} else {
+			r = c.do(t, h.q)
+		}
+		if r.status != 0 && r.status < 500 && !h.want.ok(r.status) {
+			t.Errorf("%s: %s, want %s", h, r, h.want.desc)
+		}
+		return r
+	})
+	t.Logf("%d hostile requests", len(cases))
+}
+
+// concurrently runs n calls of do, workers at a time, and returns their
+// answers in call order.
+func concurrently(n, workers int, do func(i int) reply) []reply {
+	out := make([]reply, n)
+	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for h := range next {
-				var r reply
-				if h.raw != "" {
-					r = c.raw(t, h.raw)
-				} else {
-					r = c.do(t, h.q)
-				}
-				if r.status != 0 && r.status < 500 && !h.want.ok(r.status) {
-					t.Errorf("%s: %s, want %s", h, r, h.want.desc)
-				}
+			for i := range next {
+				out[i] = do(i)
 			}
 		}()
 	}
-	for _, h := range cases {
-		next <- h
+	for i := range n {
+		next <- i
 	}
 	close(next)
 	wg.Wait()
-	t.Logf("%d hostile requests", len(cases))
+	return out
 }
 
 // route is one route of the API, its parameters to be filled in.

@@ -27,12 +27,7 @@ var mib1 = strings.Repeat("a", maxBody+1)
 func oversized(t *testing.T, s *suite) {
 	f := &s.f
 	m := f.mallory
-	var cases []hcase
-	add := func(want answer, qs ...req) {
-		for _, q := range qs {
-			cases = append(cases, hcase{q: q, want: want})
-		}
-	}
+	var cases caseList
 	for _, r := range apiRoutes {
 		if r.envelope == "" {
 			continue
@@ -43,7 +38,7 @@ func oversized(t *testing.T, s *suite) {
 		}
 		for _, field := range r.fields {
 			body := r.validBody(field, mib1)
-			add(refused,
+			cases.add(refused,
 				req{method: r.method, path: path, body: body, token: m.token},
 				req{method: r.method, path: path, body: body, token: m.token, header: map[string]string{"Idempotency-Key": "big-" + r.method + path + field}},
 				req{method: r.method, path: path, body: body},
@@ -54,7 +49,7 @@ func oversized(t *testing.T, s *suite) {
 		for field := range fm.fields {
 			form := cloneValues(fm.fields)
 			form.Set(field, mib1)
-			add(refused, req{method: "POST", path: fm.path, body: form.Encode(), cookie: m.token})
+			cases.add(refused, req{method: "POST", path: fm.path, body: form.Encode(), cookie: m.token})
 		}
 	}
 	// A body without a length: read up to the limit, then refused.
@@ -63,7 +58,7 @@ func oversized(t *testing.T, s *suite) {
 	for range 3 {
 		chunked += fmt.Sprintf("%x\r\n%s\r\n", maxBody/2, strings.Repeat("a", maxBody/2))
 	}
-	cases = append(cases, hcase{raw: chunked + "0\r\n\r\n", want: refused})
+	cases.addRaw(refused, chunked+"0\r\n\r\n")
 
 	// Each field one over its limit (docs/security.md, "Limits").
 	long := func(n int) string { return strings.Repeat("b", n) }
@@ -77,7 +72,7 @@ func oversized(t *testing.T, s *suite) {
 	newArticle := func(title, description, body, tagList string) string {
 		return fmt.Sprintf(`{"article":{"title":"%s","description":"%s","body":"%s","tagList":%s}}`, title, description, body, tagList)
 	}
-	add(status(422),
+	cases.add(status(422),
 		req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{"username": long(41), "email": "x@example.com", "password": "password-x"}})},
 		req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{"username": "xname", "email": long(243) + "@example.com", "password": "password-x"}})},
 		req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{"username": "xname", "email": "x@example.com", "password": long(73)}})},
@@ -114,7 +109,7 @@ func oversized(t *testing.T, s *suite) {
 			if df.path == fm.path {
 				form := cloneValues(df.fields)
 				form.Set(fm.field, fm.value)
-				add(status(422), req{method: "POST", path: fm.path, body: form.Encode(), cookie: m.token})
+				cases.add(status(422), req{method: "POST", path: fm.path, body: form.Encode(), cookie: m.token})
 			}
 		}
 	}
@@ -123,27 +118,27 @@ func oversized(t *testing.T, s *suite) {
 	// answers 431 beyond it; within it, a path names nothing and a query
 	// finds nothing.
 	near, over := strings.Repeat("c", 60<<10), strings.Repeat("c", 100<<10)
-	add(status(431),
+	cases.add(status(431),
 		req{method: "GET", path: "/api/tags", header: map[string]string{"X-Big": over}},
 		req{method: "GET", path: "/api/articles/" + over},
 		req{method: "GET", path: "/?tag=" + over},
 	)
-	add(status(404),
+	cases.add(status(404),
 		req{method: "GET", path: "/api/articles/" + near},
 		req{method: "GET", path: "/api/profiles/" + near},
 		req{method: "GET", path: "/article/" + near},
 		req{method: "GET", path: "/profile/" + near},
 		req{method: "DELETE", path: "/api/articles/" + near, token: m.token},
 	)
-	add(status(401), req{method: "GET", path: "/api/articles", header: map[string]string{"Authorization": "Token " + near}})
-	add(status(422),
+	cases.add(status(401), req{method: "GET", path: "/api/articles", header: map[string]string{"Authorization": "Token " + near}})
+	cases.add(status(422),
 		req{method: "POST", path: "/api/articles", token: m.token, body: `{}`, header: map[string]string{"Idempotency-Key": long(256)}},
 		req{method: "POST", path: "/api/articles", token: m.token, body: `{}`, header: map[string]string{"Idempotency-Key": near}},
 		req{method: "GET", path: "/api/articles?limit=" + strings.Repeat("9", 30)},
 		req{method: "GET", path: "/api/articles?offset=" + strings.Repeat("9", 30)},
 	)
 	many := strings.TrimSuffix(strings.Repeat("a=1&", 10_000), "&")
-	add(anyAnswer,
+	cases.add(anyAnswer,
 		req{method: "GET", path: "/api/articles?tag=" + near},
 		req{method: "GET", path: "/api/articles?author=" + near + "&favorited=" + near[:1000]},
 		req{method: "GET", path: "/api/articles?" + many},
@@ -181,12 +176,7 @@ func malformed(t *testing.T, s *suite) {
 	f := &s.f
 	m := f.mallory
 	cid := strconv.FormatInt(f.commentID, 10)
-	var cases []hcase
-	add := func(want answer, qs ...req) {
-		for _, q := range qs {
-			cases = append(cases, hcase{q: q, want: want})
-		}
-	}
+	var cases caseList
 	for _, r := range apiRoutes {
 		// Bodies: broken, and each field of the wrong kind.
 		if r.envelope != "" {
@@ -209,9 +199,9 @@ func malformed(t *testing.T, s *suite) {
 				}
 			}
 			for _, b := range bodies {
-				add(refused, req{method: r.method, path: path, body: b, token: m.token})
+				cases.add(refused, req{method: r.method, path: path, body: b, token: m.token})
 				if r.method == "POST" && strings.HasPrefix(r.path, "/api/users") {
-					add(refused, req{method: r.method, path: path, body: b})
+					cases.add(refused, req{method: r.method, path: path, body: b})
 				}
 			}
 		}
@@ -223,25 +213,25 @@ func malformed(t *testing.T, s *suite) {
 		}
 		if r.has("slug") {
 			for _, v := range oddSegments(f.slug) {
-				add(want, req{method: r.method, path: r.at(v, m.username, cid), token: m.token, body: r.validBodyOrEmpty()})
+				cases.add(want, req{method: r.method, path: r.at(v, m.username, cid), token: m.token, body: r.validBodyOrEmpty()})
 			}
 		}
 		if r.has("username") {
 			for _, v := range oddSegments("admin") {
-				add(want, req{method: r.method, path: r.at(f.slug, v, cid), token: m.token})
+				cases.add(want, req{method: r.method, path: r.at(f.slug, v, cid), token: m.token})
 			}
 		}
 		if r.has("id") {
 			for _, v := range []string{"-1", "0", "abc", "1.5", "1e3", "0x1", "%201", "99999999999999999999",
 				"9223372036854775807", "9223372036854775808", cid + "abc", "0" + cid} {
-				add(refused, req{method: r.method, path: r.at(f.slug, "", v), token: m.token})
+				cases.add(refused, req{method: r.method, path: r.at(f.slug, "", v), token: m.token})
 			}
 		}
 		// Broken credentials are refused on every route, even those
 		// anonymous callers may use: the client must sign in again.
 		path := r.at(f.slug, "admin", cid)
 		for _, h := range badAuthorizations(s) {
-			add(status(401), req{method: r.method, path: path, body: r.validBodyOrEmpty(), header: map[string]string{"Authorization": h}})
+			cases.add(status(401), req{method: r.method, path: path, body: r.validBodyOrEmpty(), header: map[string]string{"Authorization": h}})
 		}
 	}
 	// Query strings: junk in every list parameter (the site's too).
@@ -251,14 +241,14 @@ func malformed(t *testing.T, s *suite) {
 			for _, v := range []string{"-1", "0", "abc", "1e3", "99999999999999999999", "%20", "%", "%zz", "a%3Db", "//evil.example",
 				"YTEuLTU", "YTEuOTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ", "%2F%2F", "1&" + param + "=2"} {
 				target := path + "?" + param + "=" + v
-				cases = append(cases, hcase{raw: rawRequest("GET", target, []string{"Authorization: Token " + m.token}, ""), want: anyAnswer})
+				cases.addRaw(anyAnswer, rawRequest("GET", target, []string{"Authorization: Token " + m.token}, ""))
 				if !strings.HasPrefix(path, "/api/") {
-					cases = append(cases, hcase{raw: rawRequest("GET", target, []string{"Cookie: " + sessionCookie + "=" + m.token}, ""), want: anyAnswer})
+					cases.addRaw(anyAnswer, rawRequest("GET", target, []string{"Cookie: " + sessionCookie + "=" + m.token}, ""))
 				}
 			}
 		}
 		for _, q := range []string{"?", "?&&&", "?=", "?==", "?;", "?a;b", "?%", "?%zz=1", "?a=1;limit=2", "?limit=1&limit=-1"} {
-			cases = append(cases, hcase{raw: rawRequest("GET", path+q, nil, ""), want: anyAnswer})
+			cases.addRaw(anyAnswer, rawRequest("GET", path+q, nil, ""))
 		}
 	}
 	// Forms: broken encodings and foreign content types on every data
@@ -272,18 +262,18 @@ func malformed(t *testing.T, s *suite) {
 			{fm.fields.Encode(), "multipart/form-data; boundary=zz"},
 			{"--zz\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--zz--\r\n", "multipart/form-data; boundary=zz"},
 		} {
-			add(refused, req{method: "POST", path: fm.path, body: b.body, ctype: b.ctype, cookie: m.token})
+			cases.add(refused, req{method: "POST", path: fm.path, body: b.body, ctype: b.ctype, cookie: m.token})
 		}
 		// The same form, valid, from another site: refused as CSRF.
 		for _, h := range []map[string]string{{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}} {
-			add(status(403), req{method: "POST", path: fm.path, body: fm.fields.Encode(), cookie: m.token, header: h})
+			cases.add(status(403), req{method: "POST", path: fm.path, body: fm.fields.Encode(), cookie: m.token, header: h})
 		}
 	}
 	for _, p := range actionPaths(f.slug, "admin", cid) {
 		for _, b := range []string{"", "%zz", "next=%", "next=//evil.example", strings.Repeat("&", 10_000)} {
-			add(notDone, req{method: "POST", path: p, body: b})
+			cases.add(notDone, req{method: "POST", path: p, body: b})
 		}
-		add(status(403), req{method: "POST", path: p, body: "next=/", cookie: s.f.normal.token,
+		cases.add(status(403), req{method: "POST", path: p, body: "next=/", cookie: s.f.normal.token,
 			header: map[string]string{"Sec-Fetch-Site": "cross-site"}})
 	}
 	// Broken session cookies: an anonymous visitor (the cookie cleared),
@@ -291,11 +281,11 @@ func malformed(t *testing.T, s *suite) {
 	for _, p := range sitePages(f.slug, "admin", f.mallorySlug) {
 		for _, h := range badAuthorizations(s) {
 			token := strings.TrimPrefix(strings.TrimPrefix(h, "Token "), "Bearer ")
-			add(anyAnswer, req{method: "GET", path: p, header: map[string]string{"Cookie": sessionCookie + "=" + token}})
+			cases.add(anyAnswer, req{method: "GET", path: p, header: map[string]string{"Cookie": sessionCookie + "=" + token}})
 		}
 	}
 	// Odd methods, the private listeners' paths, broken framing.
-	add(anyAnswer,
+	cases.add(anyAnswer,
 		req{method: "PATCH", path: "/api/user", token: m.token, body: `{"user":{"bio":"x"}}`},
 		req{method: "PUT", path: "/api/users/login", body: `{}`},
 		req{method: "GET", path: "/api/users/login"},
@@ -304,7 +294,7 @@ func malformed(t *testing.T, s *suite) {
 		req{method: "DELETE", path: "/"},
 		req{method: "PROPFIND", path: "/api/articles"},
 	)
-	add(status(404), req{method: "GET", path: "/metrics"}, req{method: "GET", path: "/debug/pprof/"},
+	cases.add(status(404), req{method: "GET", path: "/metrics"}, req{method: "GET", path: "/debug/pprof/"},
 		req{method: "GET", path: "/api/metrics"})
 	for _, raw := range []string{
 		"GET / HTTP/1.1\r\n\r\n", // no Host
@@ -322,7 +312,7 @@ func malformed(t *testing.T, s *suite) {
 		"GET /api/tags HTTP/1.1\r\nHost: x\r\n folded: y\r\n\r\n",
 		"\r\n\r\nGET /api/tags HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
-		cases = append(cases, hcase{raw: raw, want: anyAnswer})
+		cases.addRaw(anyAnswer, raw)
 	}
 	runCases(t, s.n.client("127.0.0.13"), cases, 4)
 }

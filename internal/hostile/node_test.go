@@ -52,6 +52,14 @@ func binary(t *testing.T) string {
 	return buildPath
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
 // node is one `conduit serve` process with default settings, and the test's
 // own view of its database (to prove that nothing was stored) and of its
 // signing key (to make tokens for users who do not exist).

@@ -25,12 +25,7 @@ func notText(t *testing.T, s *suite) {
 	f := &s.f
 	m := f.mallory
 	cid := strconv.FormatInt(f.commentID, 10)
-	var cases []hcase
-	add := func(want answer, qs ...req) {
-		for _, q := range qs {
-			cases = append(cases, hcase{q: q, want: want})
-		}
-	}
+	var cases caseList
 	auth := []string{"Authorization: Token " + m.token}
 	session := []string{"Cookie: " + sessionCookie + "=" + m.token}
 	for _, bad := range notTextBytes {
@@ -44,10 +39,10 @@ func notText(t *testing.T, s *suite) {
 				v := vals[param]
 				vals[param] = v[:1] + enc + v[1:]
 				path := r.at(vals["slug"], vals["username"], vals["id"])
-				add(status(404), req{method: r.method, path: path, token: m.token, body: r.validBodyOrEmpty()})
+				cases.add(status(404), req{method: r.method, path: path, token: m.token, body: r.validBodyOrEmpty()})
 				if bad != "\x00" { // NUL cannot travel raw in a request line
 					rawPath := strings.Replace(path, enc, bad, 1)
-					cases = append(cases, hcase{raw: rawRequest(r.method, rawPath, auth, r.validBodyOrEmpty()), want: refused})
+					cases.addRaw(refused, rawRequest(r.method, rawPath, auth, r.validBodyOrEmpty()))
 				}
 			}
 			for _, field := range r.fields {
@@ -61,7 +56,7 @@ func notText(t *testing.T, s *suite) {
 				}
 				for _, e := range encodings {
 					body := r.validBody(field, "a"+e+"b")
-					add(refused, req{method: r.method, path: path, body: body, token: m.token},
+					cases.add(refused, req{method: r.method, path: path, body: body, token: m.token},
 						req{method: r.method, path: path, body: body, token: m.token,
 							header: map[string]string{"Idempotency-Key": fmt.Sprintf("nt-%q-%s-%s", e, r.method+path, field)}})
 				}
@@ -70,35 +65,35 @@ func notText(t *testing.T, s *suite) {
 		q := url.QueryEscape(bad)
 		for _, path := range []string{"/api/articles", "/api/articles/feed", "/api/articles/" + f.slug + "/comments", "/api/tags"} {
 			for _, param := range []string{"tag", "author", "favorited", "limit", "offset", "cursor", "other"} {
-				add(status(422), req{method: "GET", path: path + "?" + param + "=a" + q + "b", token: m.token})
+				cases.add(status(422), req{method: "GET", path: path + "?" + param + "=a" + q + "b", token: m.token})
 			}
-			add(status(422), req{method: "GET", path: path + "?t" + q + "g=go", token: m.token})
+			cases.add(status(422), req{method: "GET", path: path + "?t" + q + "g=go", token: m.token})
 		}
 		for _, path := range sitePages(f.slug, "admin", f.mallorySlug) {
 			for _, param := range []string{"tag", "feed", "page", "next", "before", "other"} {
-				add(status(422), req{method: "GET", path: path + "?" + param + "=a" + q + "b", cookie: m.token})
+				cases.add(status(422), req{method: "GET", path: path + "?" + param + "=a" + q + "b", cookie: m.token})
 			}
 		}
 		for _, path := range []string{"/editor/", "/article/", "/profile/"} {
-			add(status(404), req{method: "GET", path: path + "a" + enc + "b", cookie: m.token})
+			cases.add(status(404), req{method: "GET", path: path + "a" + enc + "b", cookie: m.token})
 		}
 		for _, p := range actionPaths(f.slug[:1]+enc+f.slug[1:], "a"+enc+"dmin", cid) {
 			if strings.Contains(p, enc) {
-				add(status(404), req{method: "POST", path: p, body: "next=/", cookie: m.token})
+				cases.add(status(404), req{method: "POST", path: p, body: "next=/", cookie: m.token})
 			}
 		}
-		add(status(404), req{method: "POST", path: "/article/" + f.slug + "/comments/" + cid + enc + "/delete", cookie: m.token})
+		cases.add(status(404), req{method: "POST", path: "/article/" + f.slug + "/comments/" + cid + enc + "/delete", cookie: m.token})
 		for _, fm := range dataForms(f) {
 			for field := range fm.fields {
 				form := cloneValues(fm.fields)
 				v := form.Get(field)
 				form.Set(field, v[:1]+bad+v[1:])
-				add(refused, req{method: "POST", path: fm.path, body: form.Encode(), cookie: m.token})
+				cases.add(refused, req{method: "POST", path: fm.path, body: form.Encode(), cookie: m.token})
 			}
 		}
 		// Where to go after signing in is not stored; a bad one is
 		// replaced by a safe one.
-		add(anyAnswer, req{method: "POST", path: "/article/" + f.slug + "/unfavorite", body: "next=/a" + q, cookie: m.token})
+		cases.add(anyAnswer, req{method: "POST", path: "/article/" + f.slug + "/unfavorite", body: "next=/a" + q, cookie: m.token})
 
 		// Headers the node reads. NUL is refused by HTTP itself (400);
 		// the others are bytes HTTP allows in a header value.
@@ -116,8 +111,8 @@ func notText(t *testing.T, s *suite) {
 			if bad == "\x00" {
 				want = status(400)
 			}
-			cases = append(cases, hcase{raw: rawRequest("POST", "/api/articles", []string{h.header},
-				`{"article":{"title":"T","description":"d","body":"b"}}`), want: want})
+			cases.addRaw(want, rawRequest("POST", "/api/articles", []string{h.header},
+				`{"article":{"title":"T","description":"d","body":"b"}}`))
 		}
 		for _, h := range []string{
 			"Cookie: " + sessionCookie + "=" + m.token[:10] + bad + m.token[10:],
@@ -132,10 +127,10 @@ func notText(t *testing.T, s *suite) {
 			"Referer: /" + bad,
 		} {
 			for _, target := range []string{"/", "/settings", "/api/articles", "/api/user"} {
-				cases = append(cases, hcase{raw: rawRequest("GET", target, append([]string{h}, auth...), ""), want: anyAnswer})
+				cases.addRaw(anyAnswer, rawRequest("GET", target, append([]string{h}, auth...), ""))
 			}
-			cases = append(cases, hcase{raw: rawRequest("POST", "/editor", append([]string{h, "Content-Type: application/x-www-form-urlencoded"}, session...),
-				"title="), want: refused})
+			cases.addRaw(refused, rawRequest("POST", "/editor",
+				append([]string{h, "Content-Type: application/x-www-form-urlencoded"}, session...), "title="))
 		}
 	}
 	runCases(t, s.n.client("127.0.0.14"), cases, 4)
@@ -154,7 +149,7 @@ func jsonStrictness(t *testing.T, s *suite) {
 	c := s.n.client("127.0.0.18")
 	newUser := `{"user":{"username":"plainname","email":"plain@example.com","password":"password-plain"}}`
 	newArticle := `{"article":{"title":"Plain","description":"d","body":"b","tagList":["fixture"]}}`
-	var cases []hcase
+	var cases caseList
 	for _, ctype := range []string{"text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
 		"multipart/form-data; boundary=x", "application/jsonx", "text/json", "application/xml", "application/json-seq", ";", "json"} {
 		for _, q := range []req{
@@ -166,7 +161,7 @@ func jsonStrictness(t *testing.T, s *suite) {
 			{method: "POST", path: "/api/articles/" + f.slug + "/comments", body: `{"comment":{"body":"plain"}}`, token: m.token},
 		} {
 			q.ctype = ctype
-			cases = append(cases, hcase{q: q, want: status(http.StatusUnsupportedMediaType)})
+			cases.add(status(http.StatusUnsupportedMediaType), q)
 		}
 	}
 	for _, b := range []struct{ path, body string }{
@@ -180,7 +175,7 @@ func jsonStrictness(t *testing.T, s *suite) {
 		{"/api/articles", `{"article":{"title":"Fold","description":"d","body":"b","TagList":["x"]}}`},
 		{"/api/articles", `{"Article":{"title":"Fold","description":"d","body":"b"}}`},
 	} {
-		cases = append(cases, hcase{q: req{method: "POST", path: b.path, body: b.body, token: m.token}, want: status(422)})
+		cases.add(status(422), req{method: "POST", path: b.path, body: b.body, token: m.token})
 	}
 	runCases(t, c, cases, 4)
 
@@ -218,7 +213,7 @@ func jsonStrictness(t *testing.T, s *suite) {
 func unicodeNames(t *testing.T, s *suite) {
 	f := &s.f
 	c := s.n.client("127.0.0.15")
-	var cases []hcase
+	var cases caseList
 	names := []string{
 		"adm\u0130n", "\u212Aelvin", "\uff41\uff44\uff4d\uff49\uff4e", "\u0430dmin", "\u00c9lise", "E\u0301lise",
 		"elise\u0301", "admin\u200b", "\u202eadmin", "\u00a0admin", "admin\t", ".", "..", "...", "_", "-", "-.-",
@@ -226,11 +221,11 @@ func unicodeNames(t *testing.T, s *suite) {
 	}
 	for i, name := range names {
 		email := fmt.Sprintf("uni%d@example.com", i)
-		cases = append(cases,
-			hcase{q: req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{
-				"username": name, "email": email, "password": "password-uni"}})}, want: status(422)},
-			hcase{q: req{method: "POST", path: "/register", body: url.Values{"username": {name}, "email": {email},
-				"password": {"password-uni"}}.Encode()}, want: status(422)},
+		cases.add(status(422),
+			req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{
+				"username": name, "email": email, "password": "password-uni"}})},
+			req{method: "POST", path: "/register", body: url.Values{"username": {name}, "email": {email},
+				"password": {"password-uni"}}.Encode()},
 		)
 	}
 	for _, email := range []string{
@@ -238,16 +233,16 @@ func unicodeNames(t *testing.T, s *suite) {
 		"e\u0301lise@example.com", "\u00c9LISE@example.com", "E\u0301LISE@EXAMPLE.COM",
 		"victor@\u212Aeep.example", "VICTOR@KEEP.EXAMPLE",
 	} {
-		cases = append(cases, hcase{q: req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{
-			"username": "freshname", "email": email, "password": "password-uni"}})}, want: status(422)})
+		cases.add(status(422), req{method: "POST", path: "/api/users", body: jsonBody(map[string]any{"user": map[string]string{
+			"username": "freshname", "email": email, "password": "password-uni"}})})
 	}
 	for _, name := range []string{"adm%C4%B0n", "%E2%84%AAelvin", "%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E", "%D0%B0dmin",
 		"E%CC%81lise", "%C3%89lise", "admin%E2%80%8B", "%E2%80%AEadmin"} {
-		cases = append(cases,
-			hcase{q: req{method: "GET", path: "/api/profiles/" + name}, want: status(404)},
-			hcase{q: req{method: "GET", path: "/profile/" + name}, want: status(404)},
-			hcase{q: req{method: "POST", path: "/api/profiles/" + name + "/follow", token: f.mallory.token}, want: status(404)},
-			hcase{q: req{method: "POST", path: "/profile/" + name + "/follow", cookie: f.mallory.token}, want: status(404)},
+		cases.add(status(404),
+			req{method: "GET", path: "/api/profiles/" + name},
+			req{method: "GET", path: "/profile/" + name},
+			req{method: "POST", path: "/api/profiles/" + name + "/follow", token: f.mallory.token},
+			req{method: "POST", path: "/profile/" + name + "/follow", cookie: f.mallory.token},
 		)
 	}
 	runCases(t, c, cases, 4)
