@@ -219,6 +219,7 @@ func idempotencySquatting(t *testing.T, s *suite) {
 	}
 	want := before
 	want["users"]++ // newbie
+	delete(want, "favorites") // the well-behaved client's, which it is changing meanwhile
 	for table, n := range want {
 		if after[table] != n {
 			t.Errorf("%s: %d rows, want %d", table, after[table], n)
