@@ -218,7 +218,7 @@ func idempotencySquatting(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 	want := before
-	want["users"]++ // newbie
+	want["users"]++           // newbie
 	delete(want, "favorites") // the well-behaved client's, which it is changing meanwhile
 	for table, n := range want {
 		if after[table] != n {
