@@ -193,7 +193,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer stopPurger()
 		svcOpts = append(svcOpts, conduit.WithPurger(purger))
 	}
-	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost}, svcOpts...)
+	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost, Turns: auth.NewTurns(0)}, svcOpts...)
 	site := web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images, Forms: db,
 		Caching: caching, AssetURL: cfg.AssetURL, Assets: db})
 	// This build's static files go to the database before the node takes

@@ -309,3 +309,32 @@ func TestTokenFromBeforeRevocation(t *testing.T) {
 		t.Errorf("ids %q, %q (same token), %q (another): want stable and distinct", a.ID, again.ID, other.ID)
 	}
 }
+
+// A hash or check waits while every turn is taken, and runs once one is
+// free; without turns nothing waits.
+func TestBcryptTurns(t *testing.T) {
+	h, err := Bcrypt{Cost: 4}.Hash("password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turns := NewTurns(1)
+	b := Bcrypt{Cost: 4, Turns: turns}
+	turns <- struct{}{} // every turn taken
+	done := make(chan bool, 2)
+	go func() { _, err := b.Hash("password1"); done <- err == nil }()
+	go func() { done <- b.Check(h, "password1") }()
+	select {
+	case <-done:
+		t.Fatal("a hash ran while every turn was taken")
+	case <-time.After(100 * time.Millisecond): // a cost-4 hash takes about a millisecond
+	}
+	<-turns
+	for range 2 {
+		if !<-done {
+			t.Error("hash or check failed once it had its turn")
+		}
+	}
+	if n := cap(NewTurns(0)); n < 1 {
+		t.Errorf("NewTurns(0) lets %d run at once", n)
+	}
+}

@@ -168,11 +168,15 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			resp := idemkey.Response{Status: status, ContentType: w.Header().Get("Content-Type"), Body: rec.Body()}
 			noStore := hasNoStore(w.Header())
 			released := false
-			if status >= 500 || noStore {
+			if status >= 500 || noStore || k.UserID == 0 {
 				// A failure that applied nothing may be retried for real,
 				// and so may a request whose answer must not be kept
 				// (it carries credentials) if it applied nothing: a
-				// sign-in, whose repeat checks the password anew.
+				// sign-in, whose repeat checks the password anew. So may
+				// any anonymous request that applied nothing: whoever
+				// sends the same body gets the same answer again, and
+				// keeping it would let anyone, unthrottled, fill the key
+				// table with a row per request for the keys' lifetime.
 				released, err = s.ReleaseIdempotencyKey(ctx, claim.Key, claim.Token)
 			}
 			if !released && err == nil {

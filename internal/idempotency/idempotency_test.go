@@ -209,6 +209,34 @@ func TestAnonymousKeysCannotBeSquatted(t *testing.T) {
 	})
 }
 
+// Nothing is kept for an anonymous request that applied nothing (a
+// refused sign-up, a write without credentials): its repeat runs again,
+// so that anonymous callers, whom no limit counts, cannot fill the key
+// table. A signed-in user's refused request is kept and replayed.
+func TestAnonymousAnswersThatAppliedNothingAreNotKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		srv := newAPI(t, db)
+		for _, r := range []struct{ method, path, body string }{
+			{"POST", "/api/users", `{"user":{"username":"bad name","email":"x@example.com","password":"password1"}}`},
+			{"POST", "/api/articles", article},
+			{"POST", "/api/users/login", `{"user":{"email":"nobody@example.com","password":"password1"}}`},
+		} {
+			first := send(t, srv, r.method, r.path, "", "anon-key", r.body)
+			again := send(t, srv, r.method, r.path, "", "anon-key", r.body)
+			if first.status < 400 || again.status != first.status || again.replayed {
+				t.Errorf("anonymous %s %s and its repeat: %+v / %+v; want the same refusal, run again", r.method, r.path, first, again)
+			}
+		}
+		tok := register(t, srv, "dora")
+		bad := `{"article":{"title":""}}`
+		first := send(t, srv, "POST", "/api/articles", tok, "anon-key", bad)
+		again := send(t, srv, "POST", "/api/articles", tok, "anon-key", bad)
+		if first.status != 422 || again.status != 422 || !again.replayed {
+			t.Errorf("signed-in refusal and its repeat: %+v / %+v; want the repeat replayed", first, again)
+		}
+	})
+}
+
 // An answer marked Cache-Control: no-store (it carries credentials) is
 // never kept for replay. A repeat of a request that applied nothing (a
 // sign-in) runs again; a repeat of one that applied a write is told so
