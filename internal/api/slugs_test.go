@@ -31,7 +31,7 @@ func TestOldSlugsAnswer(t *testing.T) {
 		}
 		a.do("POST", "/api/articles/"+old+"/comments", bob.token,
 			map[string]any{"comment": map[string]string{"body": "still here"}}).want(t, http.StatusOK, nil)
-		var cs struct{ Comments []commentDTO }
+		var cs commentsDTO
 		a.do("GET", "/api/articles/"+cur+"/comments", "", nil).want(t, http.StatusOK, &cs)
 		if len(cs.Comments) != 1 {
 			t.Errorf("comments at the current slug: %d, want 1", len(cs.Comments))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
 var (
@@ -53,11 +54,10 @@ func binary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	storetest.Main(m) // drops the PostgreSQL template database of the run
 	if buildPath != "" {
 		os.RemoveAll(filepath.Dir(buildPath))
 	}
-	os.Exit(code)
 }
 
 // node is one `conduit serve` process with default settings, and the test's
