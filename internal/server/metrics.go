@@ -41,6 +41,7 @@ func (m *metrics) observe(r *http.Request, status int, elapsed time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
+	nameSpan(r, route)
 	m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
@@ -41,6 +42,9 @@ type Deps struct {
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto (the
 	// load balancers).
 	TrustedProxies httpx.TrustedProxies
+	// Tracer, if not nil, traces every request but the health checks
+	// (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // Server is the HTTP server of one Conduit node.
@@ -69,8 +73,8 @@ func New(d Deps) *Server {
 	if d.Web != nil {
 		mux.Handle("/", lim.Wrap(d.Web, orPlain(d.WebError)))
 	}
-	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe),
-		httpx.StrictTransportSecurity(d.TrustedProxies))
+	s.handler = traced(httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe),
+		httpx.StrictTransportSecurity(d.TrustedProxies)), d.Tracer, d.TrustedProxies)
 	return s
 }
 
