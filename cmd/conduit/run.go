@@ -184,6 +184,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		stopServer()
 		return errors.Join(err, <-served)
 	}
+	server.RegisterPoolStats(reg, db.PoolStats)
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost},
 		conduit.WithThrottle(db, conduit.ThrottleLimits{
 			LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,

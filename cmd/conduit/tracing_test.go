@@ -136,20 +136,7 @@ func TestTraceCrossesRedisAndNATS(t *testing.T) {
 	dir := t.TempDir()
 	base, _, stop := serveInProcessEnv(t, "ready", env, "--data-dir", dir, "--cache-url", rs.URL(),
 		"--cache-timeout", "1s", "--queue-url", nats.URL, "--workers", "0")
-	wlogs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	wdone := make(chan error, 1)
-	go func() {
-		wdone <- run(ctx, []string{"worker", "--data-dir", dir, "--queue-url", nats.URL, "--log-format", "json"},
-			func(k string) string { return env[k] }, wlogs, wlogs)
-	}()
-	stopWorker := sync.OnceFunc(func() {
-		cancel()
-		if err := <-wdone; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	t.Cleanup(stopWorker)
+	wlogs, stopWorker := workerInProcess(t, env, "--data-dir", dir, "--queue-url", nats.URL)
 
 	c := newClient(t, base)
 	c.register("crosser")
@@ -195,6 +182,26 @@ func TestTraceCrossesRedisAndNATS(t *testing.T) {
 			break
 		}
 	}
+}
+
+// workerInProcess runs `conduit worker` through run() with the
+// environment env until stop or the end of the test.
+func workerInProcess(t *testing.T, env map[string]string, args ...string) (logs *syncBuffer, stop func()) {
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"worker", "--log-format", "json"}, args...),
+			func(k string) string { return env[k] }, logs, logs)
+	}()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return logs, stop
 }
 
 // Without the OTEL variables nothing is exported and log lines carry no

@@ -52,6 +52,8 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer tracing.stop()
 	reg := prometheus.NewRegistry()
 	ready := &workerReady{}
+	server.RegisterRuntime(reg)
+	server.RegisterReady(reg, ready.Ping)
 	if cfg.AdminAddr != "" {
 		ln, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
@@ -71,6 +73,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := migrateAndCheck(ctx, db, logger); err != nil {
 		return err
 	}
+	server.RegisterPoolStats(reg, db.PoolStats)
 	w, err := startWorkers(ctx, cfg, db, reg, tracing.Provider, logger)
 	if err != nil {
 		return err
