@@ -134,6 +134,7 @@ func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prom
 		return nil, err
 	}
 	w.nats = n
+	n.RegisterStats(reg)
 	relay := queue.NewRelay(db, n, opts)
 	db.OnJobs(relay.Wake)
 	consumer := queue.NewConsumer(n, db, jobs, opts)
