@@ -423,7 +423,8 @@ restore_stage3() {
 # targets file naming TARGET... (the nodes' admin listeners), and require
 # every node to be scraped and every rule to evaluate.
 prometheus_scrapes() {
-	local dir=$work/prometheus url=http://127.0.0.1:27090 t pid up rules
+	local dir=$work/prometheus url=http://127.0.0.1:27090 t pid up rules want
+	want=$(grep -cE '^ +- (record|alert):' deploy/prometheus/alerts.yml)
 	mkdir -p "$dir/targets"
 	cp deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml "$dir/"
 	{
@@ -440,14 +441,14 @@ prometheus_scrapes() {
 		up=$(curl -fsS "$url/api/v1/query" --data-urlencode 'query=sum(up{job="conduit"})' 2>/dev/null | jq -r '.data.result[0].value[1] // 0' || echo 0)
 		rules=$(curl -fsS "$url/api/v1/rules" 2>/dev/null |
 			jq '[.data.groups[].rules[] | select(.health == "ok" and .lastEvaluation != "0001-01-01T00:00:00Z")] | length' 2>/dev/null || echo 0)
-		[ "$up" = "$#" ] && [ "$rules" -ge 24 ] && break
+		[ "$up" = "$#" ] && [ "$rules" -ge "$want" ] && break
 		sleep 1
 	done
 	curl -fsS "$url/api/v1/rules" | jq -r '.data.groups[].rules[] | select(.health != "ok") | "rule \(.name): \(.health) \(.lastError)"'
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	[ "$up" = "$#" ] || { cat "$dir/log"; fail "Prometheus scraped $up of $# nodes"; }
-	[ "$rules" -ge 24 ] || fail "only $rules rules evaluated healthy"
+	[ "$rules" -ge "$want" ] || fail "only $rules of $want rules evaluated healthy"
 	say "Prometheus scraped all $# nodes; $rules rules evaluated"
 }
 
