@@ -80,7 +80,9 @@ metrics_private() {
 	code=$(curl -s -o "$work/public-metrics" -w '%{http_code}' "$1/metrics")
 	[ "$code" = 404 ] || fail "$1/metrics answered $code, want 404: metrics must not be on the public address"
 	if grep -q '^conduit_http_requests_total' "$work/public-metrics"; then fail "$1/metrics serves metrics"; fi
-	curl -fsS "$2/metrics" | grep -q '^conduit_http_requests_total{' || fail "no conduit_http_requests_total on the admin listener $2/metrics"
+	# Not a pipe into grep -q: grep would stop reading early and curl fail.
+	curl -fsS -o "$work/admin-metrics" "$2/metrics" || fail "no answer from the admin listener $2/metrics"
+	grep -q '^conduit_http_requests_total{' "$work/admin-metrics" || fail "no conduit_http_requests_total on the admin listener $2/metrics"
 }
 
 step_tools() {
