@@ -39,11 +39,7 @@ func TestTracesOneRequestsTree(t *testing.T) {
 			}
 			c := newClient(t, base)
 			c.register("tracer")
-			var art articleOut
-			if st := c.call("POST", "/api/articles", map[string]any{"article": map[string]any{
-				"title": "Traced", "description": "d", "body": "b"}}, &art); st != http.StatusCreated {
-				t.Fatalf("create article: status %d", st)
-			}
+			publish(c, "Traced")
 			if st, _ := c.get("/readyz"); st != http.StatusOK {
 				t.Fatalf("readyz: %d", st)
 			}
@@ -140,11 +136,7 @@ func TestTraceCrossesRedisAndNATS(t *testing.T) {
 
 	c := newClient(t, base)
 	c.register("crosser")
-	var art articleOut
-	if st := c.call("POST", "/api/articles", map[string]any{"article": map[string]any{
-		"title": "Across", "description": "d", "body": "b"}}, &art); st != http.StatusCreated {
-		t.Fatalf("create article: status %d", st)
-	}
+	art := publish(c, "Across")
 	c.get("/api/articles/" + art.Article.Slug)
 	deadline := time.Now().Add(30 * time.Second)
 	for find(rcv.Spans(), "job feed.publish") == nil && time.Now().Before(deadline) {
@@ -212,6 +204,17 @@ func TestNoTracesByDefault(t *testing.T) {
 	if strings.Contains(logs.String(), "exporting traces") || strings.Contains(logs.String(), "trace_id") {
 		t.Errorf("tracing is on without OTEL_EXPORTER_OTLP_ENDPOINT:\n%s", logs)
 	}
+}
+
+// publish creates an article as c's user.
+func publish(c *client, title string) articleOut {
+	c.t.Helper()
+	var art articleOut
+	if st := c.call("POST", "/api/articles", map[string]any{"article": map[string]any{
+		"title": title, "description": "d", "body": "b"}}, &art); st != http.StatusCreated {
+		c.t.Fatalf("create article %q: status %d", title, st)
+	}
+	return art
 }
 
 func find(spans []otlptest.Span, name string) *otlptest.Span {
