@@ -1,6 +1,6 @@
 // Package deploy holds no code: its test checks that the monitoring
 // artifacts beside it (the Grafana dashboard and the Prometheus rules) only
-// query metrics that a running Conduit node really exports.
+// query metrics that running Conduit nodes really export.
 package deploy
 
 import (
@@ -17,18 +17,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/cache/redistest"
+	"github.com/conduit-dev/conduit/internal/queue/natstest"
+	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
-// TestQueriesNameExportedMetrics builds conduit, starts it on SQLite, sends
-// a few requests so that every metric family has samples, scrapes it, and
-// checks every metric named in deploy/grafana/conduit.json and
-// deploy/prometheus/alerts.yml against the scrape. Names Prometheus makes
-// itself (up) and the recording rules of alerts.yml are allowed too.
+// TestQueriesNameExportedMetrics builds conduit, starts it on SQLite and
+// with every later tier (replicas, Redis, NATS), makes every metric family
+// have samples, scrapes it, and checks every metric named in
+// deploy/grafana/conduit.json and deploy/prometheus/alerts.yml against the
+// scrapes. Names Prometheus makes itself (up) and the recording rules of
+// alerts.yml are allowed too.
 func TestQueriesNameExportedMetrics(t *testing.T) {
 	dashboard := dashboardQueries(t, "grafana/conduit.json")
 	rules, records := ruleQueries(t, "prometheus/alerts.yml")
 
-	exported := scrapeLiveNode(t)
+	exported := scrapeLiveNodes(t)
 	known := map[string]bool{"up": true}
 	for _, r := range records {
 		known[r] = true
@@ -80,7 +85,7 @@ func TestDashboardLayout(t *testing.T) {
 			t.Errorf("panel %q queries data source %q, want ${datasource}", p.Title, p.Datasource.UID)
 		}
 	}
-	for _, tier := range []string{"HTTP", "Go runtime", "Database", "Cache"} {
+	for _, tier := range []string{"HTTP", "Go runtime", "Database", "Cache", "Queue"} {
 		if !slices.ContainsFunc(rows, func(r string) bool { return strings.HasPrefix(r, tier) }) {
 			t.Errorf("no row for the %s tier (rows: %q)", tier, rows)
 		}
@@ -250,10 +255,19 @@ func metricNames(q string) []string {
 	return names
 }
 
-// scrapeLiveNode builds and starts conduit serve on a temporary SQLite data
-// dir (default flags: cache and limiter on), makes it serve the HTML site,
-// the API and readiness once, and returns the metric names of its /metrics.
-func scrapeLiveNode(t *testing.T) map[string]bool {
+// scrapeLiveNodes builds conduit and returns the metric names its
+// processes export when every tier is on, from two nodes:
+//
+//   - stage 1: SQLite, default flags (cache and limiter on), serving the
+//     HTML site, the API and readiness;
+//   - stages 4, 5 and 7 at once: a throwaway PostgreSQL primary with a
+//     streaming replica (--replica-urls), a throwaway Redis (--cache-url)
+//     and NATS (--queue-url), a write whose job runs through the stream,
+//     then Redis paused until the node counts errors and bypassed reads.
+//
+// So every name a rule or a panel uses is checked against a real exporter,
+// including the vectors that only have samples once something happened.
+func scrapeLiveNodes(t *testing.T) map[string]bool {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "conduit")
@@ -262,9 +276,51 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--data-dir", filepath.Join(dir, "data"), "--log-format", "json")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	names := map[string]bool{}
+	add := func(metrics string) {
+		for line := range strings.SplitSeq(metrics, "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			names[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+		}
+	}
+
+	base, admin := startNode(t, bin, "--data-dir", filepath.Join(dir, "stage1"))
+	for _, path := range []string{"/", "/api/tags", "/api/articles", "/readyz"} {
+		get(t, base+path)
+	}
+	add(get(t, admin+"/metrics"))
+
+	primary := storetest.StartCluster(t, "synchronous_commit=on")
+	primary.CreateDatabase("conduit")
+	replica := primary.StartReplica()
+	rs := redistest.Start(t)
+	ns := natstest.Start(t)
+	base, admin = startNode(t, bin, "--data-dir", filepath.Join(dir, "full"),
+		"--database-url", primary.URL("conduit"), "--replica-urls", replica.URL("conduit"),
+		"--cache-url", rs.URL(), "--queue-url", ns.URL, "--workers", "1", "--bcrypt-cost", "4")
+	token := post(t, base+"/api/users", "", `{"user":{"username":"ops","email":"ops@example.com","password":"password1"}}`, "token")
+	slug := post(t, base+"/api/articles", token, `{"article":{"title":"Watched","description":"d","body":"b"}}`, "slug")
+	// The article's job runs through the stream; reads fill the cache.
+	metrics := waitMetrics(t, func() { get(t, base+"/api/articles/"+slug) }, admin,
+		"conduit_job_duration_seconds_bucket", "conduit_jobs_stream_pending", "conduit_cache_tier_lookups_total",
+		"conduit_db_replica_lag_seconds", "conduit_db_pool_acquires_total")
+	add(metrics)
+	rs.Pause()
+	defer rs.Resume()
+	add(waitMetrics(t, func() { get(t, base+"/api/articles/"+slug) }, admin,
+		"conduit_cache_redis_errors_total", "conduit_cache_bypassed_total"))
+	return names
+}
+
+// startNode starts conduit serve with args on a random port and a random
+// admin port, waits until it is ready, and returns both base URLs.
+func startNode(t *testing.T, bin string, args ...string) (base, admin string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--log-format", "json"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +355,9 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 			}
 		}
 	}()
-	var base, adminBase string
 	select {
 	case a := <-addrs:
-		base, adminBase = "http://"+a[0], "http://"+a[1]
+		base, admin = "http://"+a[0], "http://"+a[1]
 	case <-time.After(30 * time.Second):
 		t.Fatal("conduit did not log its listening and admin addresses within 30 s")
 	}
@@ -320,17 +375,55 @@ func scrapeLiveNode(t *testing.T) map[string]bool {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, path := range []string{"/", "/api/tags", "/api/articles", "/readyz"} {
-		get(t, base+path)
-	}
-	names := map[string]bool{}
-	for line := range strings.SplitSeq(get(t, adminBase+"/metrics"), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	return base, admin
+}
+
+// waitMetrics calls poke and scrapes admin until every name in want has a
+// sample (at most 30 s), and returns the last scrape.
+func waitMetrics(t *testing.T, poke func(), admin string, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		poke()
+		metrics := get(t, admin+"/metrics")
+		missing := slices.DeleteFunc(slices.Clone(want), func(n string) bool {
+			return strings.Contains(metrics, "\n"+n+"{") || strings.Contains(metrics, "\n"+n+" ")
+		})
+		if len(missing) == 0 {
+			return metrics
 		}
-		names[strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]] = true
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s the node still exports no %q", missing)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return names
+}
+
+// post sends body as JSON and returns the string field of the answer's
+// only object ({"user": {"token": …}}).
+func post(t *testing.T, url, token, body, field string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Token "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %s, %v", url, resp.Status, err)
+	}
+	for _, obj := range out {
+		if v, ok := obj[field].(string); ok {
+			return v
+		}
+	}
+	t.Fatalf("POST %s: no %s in the answer", url, field)
+	return ""
 }
 
 func get(t *testing.T, url string) string {

@@ -80,7 +80,9 @@ metrics_private() {
 	code=$(curl -s -o "$work/public-metrics" -w '%{http_code}' "$1/metrics")
 	[ "$code" = 404 ] || fail "$1/metrics answered $code, want 404: metrics must not be on the public address"
 	if grep -q '^conduit_http_requests_total' "$work/public-metrics"; then fail "$1/metrics serves metrics"; fi
-	curl -fsS "$2/metrics" | grep -q '^conduit_http_requests_total{' || fail "no conduit_http_requests_total on the admin listener $2/metrics"
+	# Not a pipe into grep -q: grep would stop reading early and curl fail.
+	curl -fsS -o "$work/admin-metrics" "$2/metrics" || fail "no answer from the admin listener $2/metrics"
+	grep -q '^conduit_http_requests_total{' "$work/admin-metrics" || fail "no conduit_http_requests_total on the admin listener $2/metrics"
 }
 
 step_tools() {
@@ -302,8 +304,24 @@ step_helm() {
 	expect "$work/default.yaml" 'terminationGracePeriodSeconds: 25' "grace = drain + shutdown + 5 s"
 	expect "$work/full.yaml" 'seconds: 8' "preStop sleep of drain.seconds"
 	expect "$work/full.yaml" '^kind: Ingress$' "an Ingress"
-	expect "$work/full.yaml" 'args:$' "the worker Deployment"
+	local worker web
+	worker=$(rendered "$work/full.yaml" worker-deployment.yaml)
+	web=$(rendered "$work/full.yaml" deployment.yaml)
+	expect "$worker" 'args: \["worker"\]' "the worker Deployment runs conduit worker"
+	expect "$worker" 'path: /readyz' "the worker's readiness on its admin listener"
+	expect "$worker" 'port: metrics' "the worker's probes on the metrics port"
+	expect "$worker" 'prometheus.io/scrape: "true"' "the worker scraped"
+	expect "$(rendered "$work/full.yaml" networkpolicy.yaml)" 'name: conduit-worker' "a NetworkPolicy for the workers"
+	grep -A1 'name: CONDUIT_WORKERS' "$web" | grep -q 'value: "0"' || fail "web pods still run jobs beside the workers"
+	grep -A1 'name: CONDUIT_WORKERS' "$worker" | grep -q 'value: "8"' || fail "worker.concurrency is not the workers' CONDUIT_WORKERS"
+	for f in "$web" "$worker"; do
+		grep -A4 'name: CONDUIT_CACHE_URL' "$f" | grep -q 'name: conduit-redis' || fail "CONDUIT_CACHE_URL not from cache.existingSecret"
+		grep -A4 'name: CONDUIT_QUEUE_URL' "$f" | grep -q 'key: nats-url' || fail "CONDUIT_QUEUE_URL not from the chart's Secret"
+		grep -A4 'name: CONDUIT_REPLICA_URLS' "$f" | grep -q 'key: replica-urls' || fail "CONDUIT_REPLICA_URLS not from the chart's Secret"
+	done
 	if grep -q 'name: conduit-worker' "$work/default.yaml"; then fail "the worker is on by default"; fi
+	if grep -Eq 'CONDUIT_(CACHE|QUEUE|REPLICA)_URL|CONDUIT_WORKERS' "$work/default.yaml"; then fail "later tiers set by default"; fi
+	refuses "a Redis URL in the ConfigMap" 'may hold a secret' --set config.CONDUIT_CACHE_URL=redis://x:6379
 	refuses "without a database" 'set database.url or database.existingSecret' --set database.existingSecret=
 }
 
@@ -342,10 +360,11 @@ postman() {
 # Compose files brought up with docker-compose (Debian's 1.29) talking to
 # Podman's Docker-compatible API: Debian's podman-compose 1.0.3 cannot run
 # services with network_mode: host (it adds --net and --network-alias,
-# which Podman refuses with host networking). PostgreSQL and HAProxy run
-# from one image built offline from Debian packages (infra-image.sh).
+# which Podman refuses with host networking). PostgreSQL, HAProxy, Redis
+# and NATS run from one image built offline from Debian packages
+# (infra-image.sh).
 step_compose() {
-	local infra=localhost/conduit-infra:bookworm sock=$work/podman.sock
+	local infra=localhost/conduit-infra:bookworm-2 sock=$work/podman.sock
 	podman image exists "$image" || deploy/container/build.sh "$image"
 	deploy/compose/infra-image.sh "$infra"
 	podman system service --time=0 "unix://$sock" >"$work/podman-api.log" 2>&1 &
@@ -364,12 +383,15 @@ step_compose() {
 	metrics_private http://127.0.0.1:27020 http://127.0.0.1:27021
 	compose_down ci-ops-stage1 "$s1"
 
-	say "stage 3: PostgreSQL, three nodes, HAProxy"
+	say "stage 3: PostgreSQL, three nodes, HAProxy; profiles cache (Redis) and queue (NATS, a worker)"
 	CONDUIT_JWT_KEYS="k1:$(head -c 32 /dev/urandom | base64 -w0)"
 	export POSTGRES_IMAGE="$infra" HAPROXY_IMAGE="$infra" POSTGRES_PASSWORD="ci$RANDOM$RANDOM" CONDUIT_JWT_KEYS \
 		POSTGRES_PORT=27032 NODE1_PORT=27041 NODE2_PORT=27042 NODE3_PORT=27043 \
 		NODE1_ADMIN_PORT=27051 NODE2_ADMIN_PORT=27052 NODE3_ADMIN_PORT=27053 \
-		LB_ADDR=127.0.0.1:27030 STATS_PORT=27031
+		LB_ADDR=127.0.0.1:27030 STATS_PORT=27031 \
+		COMPOSE_PROFILES=cache,queue REDIS_IMAGE="$infra" NATS_IMAGE="$infra" \
+		REDIS_PORT=27233 NATS_PORT=27234 WORKER_ADMIN_PORT=27254 \
+		CONDUIT_CACHE_URL=redis://127.0.0.1:27233/0 CONDUIT_QUEUE_URL=nats://127.0.0.1:27234 CONDUIT_WORKERS=0
 	compose_down ci-ops-stage3 "$s3"
 	projects+=("ci-ops-stage3 $s3")
 	docker-compose -p ci-ops-stage3 -f "$s3" up -d
@@ -378,9 +400,35 @@ step_compose() {
 	wait_ready http://127.0.0.1:27030 30
 	postman http://127.0.0.1:27030
 	for n in 1 2 3; do metrics_private "http://127.0.0.1:2704$n" "http://127.0.0.1:2705$n"; done
-	prometheus_scrapes 127.0.0.1:27051 127.0.0.1:27052 127.0.0.1:27053
+	later_tiers
+	prometheus_scrapes 127.0.0.1:27051 127.0.0.1:27052 127.0.0.1:27053 127.0.0.1:27254
 	restore_stage3
 	compose_down ci-ops-stage3 "$s3"
+}
+
+# later_tiers: in the stage 3 Compose project with the cache and queue
+# profiles, the nodes use Redis (breaker closed, reads through its tiers)
+# and run no jobs; the worker is ready and ran the jobs of the Postman
+# suite's articles, which went through NATS.
+later_tiers() {
+	local n m w=http://127.0.0.1:27254 ran=0
+	for n in 1 2 3; do
+		m=$(curl -fsS "http://127.0.0.1:2705$n/metrics")
+		grep -q '^conduit_cache_circuit_open 0$' <<<"$m" || fail "node$n: the Redis cache is not in use"
+		grep -Eq '^conduit_cache_tier_lookups_total\{.*tier="(redis|near)"' <<<"$m" || fail "node$n: no reads through Redis"
+		if grep -q '^conduit_jobs_processed_total' <<<"$m"; then fail "node$n runs jobs with CONDUIT_WORKERS=0"; fi
+	done
+	wait_ready "$w" 60
+	for _ in $(seq 1 300); do
+		m=$(curl -fsS "$w/metrics")
+		ran=$(awk '/^conduit_jobs_processed_total\{kind="feed.publish",outcome="done"\}/ { print $2 }' <<<"$m")
+		[ "${ran:-0}" != 0 ] && break
+		sleep 0.1
+	done
+	[ "${ran:-0}" != 0 ] || fail "the worker ran no feed.publish job"
+	grep -q '^conduit_jobs_relayed_total [1-9]' <<<"$m" || fail "the worker relayed no job to NATS"
+	grep -q '^conduit_ready 1$' <<<"$m" || fail "the worker reports not ready"
+	say "Redis used by the three nodes; the worker ran $ran feed.publish jobs through NATS"
 }
 
 # restore_stage3: the stage 2/3 backup runbook (docs/operations.md): a
@@ -423,7 +471,8 @@ restore_stage3() {
 # targets file naming TARGET... (the nodes' admin listeners), and require
 # every node to be scraped and every rule to evaluate.
 prometheus_scrapes() {
-	local dir=$work/prometheus url=http://127.0.0.1:27090 t pid up rules
+	local dir=$work/prometheus url=http://127.0.0.1:27090 t pid up rules want
+	want=$(grep -cE '^ +- (record|alert):' deploy/prometheus/alerts.yml)
 	mkdir -p "$dir/targets"
 	cp deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml "$dir/"
 	{
@@ -440,14 +489,14 @@ prometheus_scrapes() {
 		up=$(curl -fsS "$url/api/v1/query" --data-urlencode 'query=sum(up{job="conduit"})' 2>/dev/null | jq -r '.data.result[0].value[1] // 0' || echo 0)
 		rules=$(curl -fsS "$url/api/v1/rules" 2>/dev/null |
 			jq '[.data.groups[].rules[] | select(.health == "ok" and .lastEvaluation != "0001-01-01T00:00:00Z")] | length' 2>/dev/null || echo 0)
-		[ "$up" = "$#" ] && [ "$rules" -ge 24 ] && break
+		[ "$up" = "$#" ] && [ "$rules" -ge "$want" ] && break
 		sleep 1
 	done
 	curl -fsS "$url/api/v1/rules" | jq -r '.data.groups[].rules[] | select(.health != "ok") | "rule \(.name): \(.health) \(.lastError)"'
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	[ "$up" = "$#" ] || { cat "$dir/log"; fail "Prometheus scraped $up of $# nodes"; }
-	[ "$rules" -ge 24 ] || fail "only $rules rules evaluated healthy"
+	[ "$rules" -ge "$want" ] || fail "only $rules of $want rules evaluated healthy"
 	say "Prometheus scraped all $# nodes; $rules rules evaluated"
 }
 

@@ -15,6 +15,17 @@
 #                                        standby; prints the new leader
 #   scripts/stage4.sh restart-nodes      restart the Conduit nodes (e.g. with
 #                                        other NODE_FLAGS)
+#   scripts/stage4.sh backup [full|diff|incr]
+#                                        (BACKUP=pgbackrest) a pgBackRest backup
+#                                        of the cluster, taken from the leader
+#   scripts/stage4.sh restore DIR PORT [TIME]
+#                                        (BACKUP=pgbackrest) restore the backups
+#                                        and archived WAL into DIR, up to TIME
+#                                        (a PostgreSQL timestamp; default: the
+#                                        end of the archive), and run it there as
+#                                        a standalone server on PORT; REPO names
+#                                        another repository (a copy)
+#   scripts/stage4.sh stop-restored DIR  stop a server restore started
 #
 # Settings (environment):
 #   STAGE4_DIR  state: pids, logs, configs, data (./.stage4)
@@ -28,6 +39,11 @@
 #               target_session_attrs) or haproxy (the listeners above)
 #   DRAIN_DELAY --drain-delay of the nodes (3s)
 #   NODE_FLAGS  extra flags for every `conduit serve`
+#   BACKUP      pgbackrest: archive WAL with pgBackRest into a repository
+#               in $STAGE4_DIR/pgbackrest (stanza "conduit", created at
+#               start); empty (default): no archive (archive_command true)
+#   ARCHIVE_TIMEOUT  archive_timeout of the members (60s): the most a
+#               restore from the archive may lose
 #
 # Writes $STAGE4_DIR/cluster.env (shell-sourceable): LB_URL, PATRONI_URLS,
 # PATRONI_MEMBERS, DATABASE_URL, REPLICA_URLS, NODE_URLS, ….
@@ -43,6 +59,10 @@ if [ -z "$route" ] && [ -f "$dir/cluster.env" ]; then # what start chose
 	route=$(sed -n "s/^PG_ROUTE='\(.*\)'\$/\1/p" "$dir/cluster.env")
 fi
 route=${route:-multihost}
+backup=${BACKUP:-}
+if [ -z "$backup" ] && [ -f "$dir/cluster.env" ]; then # what start chose
+	backup=$(sed -n "s/^BACKUP='\(.*\)'\$/\1/p" "$dir/cluster.env")
+fi
 drain=${DRAIN_DELAY:-3s}
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 members=(pg1 pg2 pg3)
@@ -187,10 +207,55 @@ member_cfg() { # I: write the member's Patroni config
 		# shellcheck disable=SC2046
 		$(as_pg_cmd) test -w "$mdir" || { echo "the postgres user cannot reach $mdir: make $dir and its parents traversable (chmod o+x)" >&2; exit 1; }
 	fi
+	local archive=/bin/true
+	if [ "$backup" = pgbackrest ]; then
+		archive="pgbackrest --config=$(pgbr_dir)/pgbackrest.conf --stanza=conduit --pg1-path=$mdir/data archive-push %p"
+	fi
 	sed -e "s|@NAME@|$name|; s|@RESTAPI@|127.0.0.1:$(rest_port "$i")|; s|@ETCD@|127.0.0.1:$etcd_port|" \
 		-e "s|@PG@|127.0.0.1:$(pg_port "$i")|; s|@DATA@|$mdir/data|; s|@SOCKETS@|$mdir|; s|@BIN@|$pgbin|" \
-		-e "s|@PGPASS@|$mdir/pgpass|" "$root/deploy/patroni/patroni.yml" >"$dir/$name.yml"
+		-e "s|@PGPASS@|$mdir/pgpass|; s|@ARCHIVE@|$archive|; s|@ARCHIVE_TIMEOUT@|${ARCHIVE_TIMEOUT:-60s}|" \
+		"$root/deploy/patroni/patroni.yml" >"$dir/$name.yml"
 	chmod 644 "$dir/$name.yml"
+}
+
+# pgBackRest: one repository for the cluster (a directory here; a backup
+# host or an object store on real machines), one stanza "conduit". Every
+# member archives into it with its own data directory (pgbr_cmd I);
+# backups are taken from the leader.
+pgbr_dir() { echo "$dir/pgbackrest"; }
+pgbr_cmd() { # I: pgbackrest with member I's data directory and socket
+	local name=${members[$(($1 - 1))]}
+	echo "pgbackrest --config=$(pgbr_dir)/pgbackrest.conf --stanza=conduit --pg1-path=$dir/$name/data --pg1-port=$(pg_port "$1") --pg1-socket-path=$dir/$name"
+}
+pgbr_setup() {
+	local d
+	d=$(pgbr_dir)
+	mkdir -p "$d/repo" "$d/log" "$d/lock" "$d/spool"
+	cat >"$d/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$d/repo
+# Two full backups are kept, with what the restores of either need.
+repo1-retention-full=2
+log-path=$d/log
+lock-path=$d/lock
+spool-path=$d/spool
+log-level-console=warn
+log-level-file=info
+compress-type=lz4
+start-fast=y
+process-max=2
+
+[conduit]
+pg1-user=postgres
+CONF
+	if [ "$(id -u)" = 0 ]; then chown -R postgres: "$d"; fi
+	chmod 755 "$d"
+	chmod 644 "$d/pgbackrest.conf"
+}
+# as_pg CMD…: run a command as the postgres user (the repository's owner).
+as_pg() {
+	# shellcheck disable=SC2046 # as_pg_cmd is a command line
+	$(as_pg_cmd) "$@"
 }
 
 start_member() { # I
@@ -254,6 +319,7 @@ PATRONI_MEMBERS='${members[*]}'
 PATRONI_CONFIG='$dir/pg1.yml'
 ETCD_URL='http://127.0.0.1:$etcd_port'
 PG_ROUTE='$route'
+BACKUP='$backup'
 DATABASE_URL='$(database_url)'
 REPLICA_URLS='$(replica_urls)'
 PG_PRIMARY_URL='postgres://postgres@127.0.0.1:$pgha_primary/conduit?sslmode=disable'
@@ -270,6 +336,13 @@ cmd_start() {
 	[ -x "$pgbin/postgres" ] || { echo "no PostgreSQL 15 in $pgbin (apt-get install postgresql-15)" >&2; exit 1; }
 	mkdir -p "$dir"
 	chmod 755 "$dir"
+	if [ "$backup" = pgbackrest ]; then
+		command -v pgbackrest >/dev/null || { echo "pgbackrest is not installed (apt-get install pgbackrest)" >&2; exit 1; }
+		pgbr_setup
+	elif [ -n "$backup" ]; then
+		echo "BACKUP=$backup: only pgbackrest is supported" >&2
+		exit 1
+	fi
 	echo "building conduit and the supervisor"
 	(cd "$root" && go build -o "$dir/conduit" ./cmd/conduit && go build -o "$dir/supervise" ./tools/supervise)
 	if [ ! -s "$dir/jwt.keys" ]; then
@@ -283,6 +356,12 @@ cmd_start() {
 		[ "$(leader)" = "${members[$((i - 1))]}" ] || wait_replica "$i" 90
 	done
 	wait_sync 30
+	if [ "$backup" = pgbackrest ]; then
+		# shellcheck disable=SC2046 # pgbr_cmd is a command line
+		as_pg $(pgbr_cmd "$(index_of "$(leader)")") stanza-create
+		# shellcheck disable=SC2046
+		as_pg $(pgbr_cmd "$(index_of "$(leader)")") check
+	fi
 	local lead_port
 	lead_port=$(pg_port "$(index_of "$(leader)")")
 	psql -X -q -h 127.0.0.1 -p "$lead_port" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'conduit'" | grep -q 1 ||
@@ -346,7 +425,11 @@ stop_one() {
 }
 
 cmd_stop() {
-	local i
+	local i r
+	if [ -f "$dir/restored" ]; then
+		while read -r r; do cmd_stop_restored "$r" || true; done <"$dir/restored"
+		rm -f "$dir/restored"
+	fi
 	stop_one haproxy TERM
 	# The nodes drain at the same time, not one after another.
 	for i in $(seq 1 $nodes); do stop_one "node$i" TERM & done
@@ -402,6 +485,56 @@ cmd_restart_nodes() {
 	echo "nodes restarted"
 }
 
+need_backup() {
+	[ "$backup" = pgbackrest ] || { echo "the cluster was not started with BACKUP=pgbackrest" >&2; exit 1; }
+}
+
+cmd_backup() {
+	need_backup
+	local type=${1:-full} lead
+	lead=$(leader) || { echo "no leader to back up" >&2; exit 1; }
+	# shellcheck disable=SC2046 # pgbr_cmd is a command line
+	as_pg $(pgbr_cmd "$(index_of "$lead")") backup --type="$type"
+	as_pg pgbackrest --config="$(pgbr_dir)/pgbackrest.conf" --stanza=conduit info
+}
+
+cmd_restore() {
+	need_backup
+	local rdir=${1:?usage: $0 restore DIR PORT [TIME]} port=${2:?usage: $0 restore DIR PORT [TIME]} target=${3:-}
+	local repo=${REPO:-$(pgbr_dir)/repo} args=()
+	if [ -e "$rdir/data" ]; then echo "$rdir/data exists: restore into a new directory" >&2; exit 1; fi
+	mkdir -p "$rdir"
+	chmod 755 "$rdir"
+	if [ "$(id -u)" = 0 ]; then chown postgres: "$rdir"; fi
+	if [ -n "$target" ]; then
+		# Replay up to TIME (commits at TIME included), then open for
+		# writes on a new timeline.
+		args=(--type=time "--target=$target" --target-action=promote)
+	fi
+	as_pg pgbackrest --config="$(pgbr_dir)/pgbackrest.conf" --stanza=conduit --repo1-path="$repo" \
+		--pg1-path="$rdir/data" --lock-path="$rdir" --log-path="$rdir" "${args[@]}" restore
+	echo "$rdir" >>"$dir/restored"
+	# A standalone server: its own port and socket; never archiving into
+	# the cluster's repository; no synchronous standby to wait for.
+	as_pg "$pgbin/pg_ctl" -D "$rdir/data" -l "$rdir/postgres.log" -w -t 120 start -o \
+		"-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$rdir -c archive_mode=off -c synchronous_standby_names= -c cluster_name=restored" >/dev/null
+	# Recovery ends with the promotion.
+	local rec=""
+	for _ in $(seq 1 600); do
+		rec=$(psql -X -qtA -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || rec=""
+		[ "$rec" = f ] && break
+		sleep 0.1
+	done
+	[ "$rec" = f ] || { echo "the restored server is still recovering after 60 s (see $rdir/postgres.log)" >&2; exit 1; }
+	echo "restored into $rdir: postgres://postgres@127.0.0.1:$port/conduit?sslmode=disable"
+}
+
+cmd_stop_restored() {
+	local rdir=${1:?usage: $0 stop-restored DIR}
+	[ -f "$rdir/data/postmaster.pid" ] || return 0
+	as_pg "$pgbin/pg_ctl" -D "$rdir/data" -m fast -w stop >/dev/null
+}
+
 case "${1:-}" in
 start) cmd_start ;;
 restart-nodes) cmd_restart_nodes ;;
@@ -410,8 +543,11 @@ status) cmd_status ;;
 kill-leader) cmd_kill_leader ;;
 start-member) cmd_start_member "${2:-}" ;;
 switchover) cmd_switchover ;;
+backup) cmd_backup "${2:-}" ;;
+restore) cmd_restore "${2:-}" "${3:-}" "${4:-}" ;;
+stop-restored) cmd_stop_restored "${2:-}" ;;
 *)
-	echo "usage: $0 start|stop|status|kill-leader|start-member NAME|switchover|restart-nodes" >&2
+	echo "usage: $0 start|stop|status|kill-leader|start-member NAME|switchover|restart-nodes|backup [TYPE]|restore DIR PORT [TIME]|stop-restored DIR" >&2
 	exit 2
 	;;
 esac

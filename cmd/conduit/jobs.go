@@ -68,7 +68,7 @@ func openJobsDB(ctx context.Context, sub, summary string, names, args []string, 
 	if err != nil {
 		return cfg, nil, err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return cfg, nil, err
 	}

@@ -65,22 +65,31 @@ func serveInProcess(t *testing.T, extra ...string) (base string, logs *syncBuffe
 // serveInProcessUntil is serveInProcess waiting for the log message msg.
 func serveInProcessUntil(t *testing.T, msg string, extra ...string) (base string, logs *syncBuffer) {
 	t.Helper()
+	base, logs, _ = serveInProcessEnv(t, msg, nil, extra...)
+	return base, logs
+}
+
+// serveInProcessEnv is serveInProcessUntil with the environment env; stop
+// ends the server (before the test ends, if called).
+func serveInProcessEnv(t *testing.T, msg string, env map[string]string, extra ...string) (base string, logs *syncBuffer, stop func()) {
+	t.Helper()
 	logs = &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--log-format", "json", "--bcrypt-cost", "4"}, extra...)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, func(string) string { return "" }, logs, logs) }()
-	t.Cleanup(func() {
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, logs, logs) }()
+	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
+	t.Cleanup(stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if addr := logAddr(logs.String(), msg); addr != "" {
-			return "http://" + addr, logs
+			return "http://" + addr, logs, stop
 		}
 		select {
 		case err := <-done:
@@ -89,7 +98,7 @@ func serveInProcessUntil(t *testing.T, msg string, extra ...string) (base string
 		}
 	}
 	t.Fatalf("server did not start:\n%s", logs)
-	return "", nil
+	return "", nil, nil
 }
 
 // client talks JSON to a Conduit server.

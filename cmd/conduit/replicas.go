@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/cache"
@@ -19,7 +20,7 @@ import (
 // nodes on bus, the channel that keeps their caches coherent; without one
 // (no cache, or a cache that is not kept coherent over PostgreSQL) the
 // positions get a channel of their own. SQLite ignores replicas.
-func attachReplicas(ctx context.Context, cfg config.Config, db *store.DB, bus *cache.Coherent, reg *prometheus.Registry, logger *slog.Logger) error {
+func attachReplicas(ctx context.Context, cfg config.Config, db *store.DB, bus *cache.Coherent, reg *prometheus.Registry, tp trace.TracerProvider, logger *slog.Logger) error {
 	urls := cfg.ReplicaURLList()
 	if len(urls) == 0 {
 		return nil
@@ -41,7 +42,7 @@ func attachReplicas(ctx context.Context, cfg config.Config, db *store.DB, bus *c
 		MaxLag: cfg.ReplicaMaxLag,
 		UserOf: auth.UserID,
 		Bus:    bus,
-		Pool:   poolOptions(cfg),
+		Pool:   poolOptions(cfg, tp),
 		Logger: logger,
 	}); err != nil {
 		return fmt.Errorf("--replica-urls: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/api"
 	"github.com/conduit-dev/conduit/internal/auth"
@@ -23,6 +24,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/media"
 	"github.com/conduit-dev/conduit/internal/server"
 	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/telemetry"
 	"github.com/conduit-dev/conduit/internal/web"
 )
 
@@ -100,6 +102,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+	tracing, err := startTracing(ctx, getenv, "serve", logger)
+	if err != nil {
+		return err
+	}
+	defer tracing.stop()
+	tp := tracing.Provider
 	tuneGC(getenv)
 	tokens, err := newTokens(cfg)
 	if err != nil {
@@ -131,6 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxBodyFor: func(r *http.Request) int64 { return max(api.BodyLimit(r), web.BodyLimit(r)) },
 		},
 		TrustedProxies: proxies,
+		Tracer:         tp,
 	})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -148,7 +157,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	served := make(chan error, 1)
 	go func() { served <- srv.Run(runCtx, ln, cfg.DrainDelay, cfg.ShutdownTimeout) }()
 
-	db, err := openWhenUp(ctx, cfg, logger, connectBackoff())
+	db, err := openWhenUp(ctx, cfg, tp, logger, connectBackoff())
 	if err == nil {
 		defer db.Close()
 		err = migrateAndCheck(ctx, db, logger)
@@ -162,7 +171,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, runErr)
 	}
 
-	svcCache, closeCache, err := newCache(ctx, cfg, db, reg, logger)
+	svcCache, closeCache, err := newCache(ctx, cfg, db, reg, tp, logger)
 	if err != nil {
 		stopServer()
 		return errors.Join(err, <-served)
@@ -171,14 +180,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Read-your-writes positions share the cache's coherence channel
 	// when the cache is kept coherent over PostgreSQL (stage 3).
 	bus, _ := svcCache.(*cache.Coherent)
-	if err := attachReplicas(ctx, cfg, db, bus, reg, logger); err != nil {
+	if err := attachReplicas(ctx, cfg, db, bus, reg, tp, logger); err != nil {
 		stopServer()
 		return errors.Join(err, <-served)
 	}
+	server.RegisterPoolStats(reg, db.PoolStats)
 	svcOpts := []conduit.Option{conduit.WithThrottle(db, conduit.ThrottleLimits{
 		LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
 		SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
-	})}
+	}), conduit.WithTracer(tp)}
 	caching := httpx.DefaultCaching()
 	caching.SharedMaxAge = cfg.SharedMaxAge
 	caching.SurrogateKeys = len(cfg.EdgePurgeList()) > 0
@@ -215,7 +225,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go republishAssets(ctx, site, logger)
 	if cfg.Workers > 0 {
 		wctx, stopWorkers := context.WithCancel(ctx)
-		w, err := startWorkers(wctx, cfg, db, reg, logger)
+		w, err := startWorkers(wctx, cfg, db, reg, tp, logger)
 		if err != nil {
 			stopWorkers()
 			stopServer()
@@ -234,7 +244,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 // Redis, shared by every node, with a near cache in each (stage 5);
 // otherwise the in-process cache, kept coherent across nodes on
 // PostgreSQL through LISTEN/NOTIFY (stage 3).
-func newCache(ctx context.Context, cfg config.Config, db *store.DB, reg *prometheus.Registry, logger *slog.Logger) (conduit.Cache, func(), error) {
+func newCache(ctx context.Context, cfg config.Config, db *store.DB, reg *prometheus.Registry, tp trace.TracerProvider, logger *slog.Logger) (conduit.Cache, func(), error) {
 	if cfg.CacheItems == 0 {
 		if cfg.CacheURL != "" {
 			logger.Warn("--cache-items 0: running without any cache; --cache-url is ignored")
@@ -248,6 +258,7 @@ func newCache(ctx context.Context, cfg config.Config, db *store.DB, reg *prometh
 			NearBytes:  cfg.CacheItems * 4 << 10,
 			Registerer: reg,
 			Logger:     logger,
+			Tracer:     tp,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -328,7 +339,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	db, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -341,15 +352,21 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+// openStore opens the database; tp, if not nil, traces its statements.
+func openStore(ctx context.Context, cfg config.Config, tp trace.TracerProvider) (*store.DB, error) {
 	if cfg.DatabaseURL != "" {
-		return store.OpenPostgres(ctx, cfg.DatabaseURL, poolOptions(cfg))
+		return store.OpenPostgres(ctx, cfg.DatabaseURL, poolOptions(cfg, tp))
 	}
-	return store.OpenSQLite(ctx, cfg.SQLitePath())
+	db, err := store.OpenSQLite(ctx, cfg.SQLitePath())
+	if err == nil {
+		db.TraceSQLite(tp)
+	}
+	return db, err
 }
 
-func poolOptions(cfg config.Config) store.PostgresOptions {
+func poolOptions(cfg config.Config, tp trace.TracerProvider) store.PostgresOptions {
 	return store.PostgresOptions{
+		Tracer:           tp,
 		MaxConns:         cfg.DBMaxConns,
 		ConnLifetime:     cfg.DBConnLifetime,
 		StatementTimeout: cfg.DBStatementTimeout,
@@ -375,10 +392,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
 	opts := &slog.HandlerOptions{Level: level}
+	// Lines logged with a request's or a job's context carry its trace.
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 }
 
 // purgeIdempotencyKeys deletes expired idempotency keys every few minutes

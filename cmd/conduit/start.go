@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/conduit-dev/conduit/internal/api"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/config"
@@ -97,10 +99,10 @@ func connectBackoff() backoff { return backoff{First: 250 * time.Millisecond, Ma
 // a delay that grows as b says. An error that waiting cannot fix (a wrong
 // password, an unknown database, a bad URL, an unusable SQLite file) ends
 // it at once, as does the end of ctx.
-func openWhenUp(ctx context.Context, cfg config.Config, logger *slog.Logger, b backoff) (*store.DB, error) {
+func openWhenUp(ctx context.Context, cfg config.Config, tp trace.TracerProvider, logger *slog.Logger, b backoff) (*store.DB, error) {
 	delay := b.First
 	for attempt := 1; ; attempt++ {
-		db, err := openStore(ctx, cfg)
+		db, err := openStore(ctx, cfg, tp)
 		if err == nil {
 			if attempt > 1 {
 				logger.Info("database connected", slog.String("database", cfg.DatabaseDescription()), slog.Int("attempts", attempt))

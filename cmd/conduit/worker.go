@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/config"
@@ -44,8 +45,15 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 		return errors.New("--workers must be at least 1 for conduit worker")
 	}
 	logger := newLogger(cfg, stdout)
+	tracing, err := startTracing(ctx, getenv, "worker", logger)
+	if err != nil {
+		return err
+	}
+	defer tracing.stop()
 	reg := prometheus.NewRegistry()
 	ready := &workerReady{}
+	server.RegisterRuntime(reg)
+	server.RegisterReady(reg, ready.Ping)
 	if cfg.AdminAddr != "" {
 		ln, err := net.Listen("tcp", cfg.AdminAddr)
 		if err != nil {
@@ -54,7 +62,7 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 		go server.RunPrivate(ctx, ln, server.WorkerHandler(reg, ready), logger)
 		logger.Info("serving health and metrics on the admin listener", slog.String("addr", ln.Addr().String()))
 	}
-	db, err := openWhenUp(ctx, cfg, logger, connectBackoff())
+	db, err := openWhenUp(ctx, cfg, tracing.Provider, logger, connectBackoff())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -65,7 +73,8 @@ func worker(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := migrateAndCheck(ctx, db, logger); err != nil {
 		return err
 	}
-	w, err := startWorkers(ctx, cfg, db, reg, logger)
+	server.RegisterPoolStats(reg, db.PoolStats)
+	w, err := startWorkers(ctx, cfg, db, reg, tracing.Provider, logger)
 	if err != nil {
 		return err
 	}
@@ -103,7 +112,7 @@ func (w *workers) wait() {
 // startWorkers starts cfg.Workers job runners until ctx ends: straight from
 // the outbox, or (with --queue-url) a relay to NATS and consumers of it.
 // Writes of this process wake them at once.
-func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prometheus.Registerer, logger *slog.Logger) (*workers, error) {
+func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prometheus.Registerer, tp trace.TracerProvider, logger *slog.Logger) (*workers, error) {
 	jobs := conduit.NewJobs(db, conduit.FeedOptions{MaxFollowers: cfg.FanoutMaxFollowers, TimelineCap: cfg.TimelineCap})
 	opts := queue.Options{
 		Workers:     cfg.Workers,
@@ -111,6 +120,7 @@ func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prom
 		MaxAttempts: cfg.JobMaxAttempts,
 		Logger:      logger.With(slog.String("component", "queue")),
 		Metrics:     queue.NewMetrics(reg, db.JobStats),
+		Tracer:      tp,
 	}
 	w := &workers{done: make(chan struct{})}
 	if cfg.QueueURL == "" {
@@ -124,6 +134,7 @@ func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prom
 		return nil, err
 	}
 	w.nats = n
+	n.RegisterStats(reg)
 	relay := queue.NewRelay(db, n, opts)
 	db.OnJobs(relay.Wake)
 	consumer := queue.NewConsumer(n, db, jobs, opts)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # infra-image.sh: build, without any registry, one local image that holds
-# PostgreSQL 15 and HAProxy from Debian's packages, for the stage 3 Compose
-# file where the official postgres/haproxy images cannot be pulled:
+# PostgreSQL 15, HAProxy, Redis and NATS from Debian's packages, for the
+# stage 3 Compose file where the official postgres/haproxy/redis/nats
+# images cannot be pulled:
 #
-#   deploy/compose/infra-image.sh [IMAGE]        # localhost/conduit-infra:bookworm
-#   POSTGRES_IMAGE=localhost/conduit-infra:bookworm HAPROXY_IMAGE=localhost/conduit-infra:bookworm \
+#   deploy/compose/infra-image.sh [IMAGE]        # localhost/conduit-infra:bookworm-2
+#   POSTGRES_IMAGE=localhost/conduit-infra:bookworm-2 HAPROXY_IMAGE=localhost/conduit-infra:bookworm-2 \
 #     podman-compose -f deploy/compose/stage3/compose.yaml up -d
 #
 # mmdebstrap (apt-get install mmdebstrap) builds a minimal Debian root file
@@ -13,7 +14,7 @@
 # Settings: ENGINE (podman or docker), MIRROR (http://deb.debian.org/debian).
 set -euo pipefail
 
-image=${1:-localhost/conduit-infra:bookworm}
+image=${1:-localhost/conduit-infra:bookworm-2}
 engine=${ENGINE:-$(command -v podman >/dev/null && echo podman || echo docker)}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 
@@ -26,7 +27,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The data directory exists and belongs to postgres, so that a named volume
 # mounted there starts with that owner; /var/run/postgresql likewise.
-mmdebstrap --quiet --variant=minbase --include=postgresql-15,haproxy,ca-certificates \
+mmdebstrap --quiet --variant=minbase --include=postgresql-15,haproxy,redis-server,nats-server,ca-certificates \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
 	--customize-hook='chroot "$1" install -d -o postgres -g postgres -m 700 /var/lib/postgresql/data' \

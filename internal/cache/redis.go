@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Redis is conduit.Cache on a Redis server shared by every node, with a
@@ -51,6 +52,8 @@ type Redis struct {
 
 	hits, misses, nearHits atomic.Uint64
 
+	tracer trace.Tracer // nil: no spans (tracing.go)
+
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -82,6 +85,9 @@ type RedisOptions struct {
 	// Registerer, if set, gets the cache's metrics.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Tracer, if not nil, records a span per call to Redis made for a
+	// traced request (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 func (o *RedisOptions) defaults() {
@@ -127,6 +133,9 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	r := &Redis{o: o, url: opt, logger: o.Logger, now: time.Now, watchers: map[string][]func(){}}
 	r.health = newHealth(o.Lease, r.now)
 	r.m = newRedisMetrics(o.Registerer, r.health.isOpen)
+	if o.Tracer != nil {
+		r.tracer = o.Tracer.Tracer("github.com/conduit-dev/conduit/internal/cache")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop, r.done = cancel, make(chan struct{})
 	go r.heartbeat(ctx)
@@ -174,6 +183,7 @@ func (r *Redis) get(ctx context.Context, key string) ([]byte, bool) {
 		r.m.bypassed.WithLabelValues(kind).Inc()
 		return nil, false
 	}
+	ctx, end := r.span(ctx, "get")
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
 	sent := r.now()
@@ -183,7 +193,9 @@ func (r *Redis) get(ctx context.Context, key string) ([]byte, bool) {
 	r.m.observe("get", sent, r.now())
 	gen, err1 := resps[0].ToString()
 	val, err2 := resps[1].ToString()
-	if e := errors.Join(notNil(err1), notNil(err2)); e != nil {
+	e := errors.Join(notNil(err1), notNil(err2))
+	end(e)
+	if e != nil {
 		r.health.fail(sent)
 		r.m.errors.WithLabelValues("get").Inc()
 		return nil, false
@@ -251,10 +263,12 @@ func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 // call runs one Redis call with a timeout and records its latency and
 // outcome.
 func (r *Redis) call(ctx context.Context, op string, timeout time.Duration, fn func(context.Context) error) error {
+	ctx, end := r.span(ctx, op)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	sent := r.now()
 	err := notNil(fn(ctx))
+	end(err)
 	r.m.observe(op, sent, r.now())
 	if err != nil {
 		r.health.fail(sent)

@@ -23,8 +23,9 @@ type Job struct {
 	// not idempotent by itself (notifications).
 	Key     string          `json:"key"`
 	Payload json.RawMessage `json:"payload"`
-	// Trace is the W3C traceparent of the request that enqueued the job,
-	// for tracing across the queue (not filled yet: stage "always").
+	// Trace is the W3C traceparent of the write that enqueued the job
+	// (filled by the store from the context), so that the worker's span of
+	// the job joins that trace.
 	Trace     string    `json:"trace,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	// Attempts counts deliveries so far, this one included.

@@ -71,6 +71,8 @@ const MaxUnreadCount = 100
 
 // Notifications lists the viewer's notifications, newest activity first.
 func (s *Service) Notifications(ctx context.Context, viewerID int64, limit int, after NotificationCursor) (NotificationPage, error) {
+	ctx, end := s.span(ctx, "Notifications")
+	defer end()
 	if viewerID == 0 {
 		return NotificationPage{}, ErrUnauthenticated
 	}
@@ -99,6 +101,8 @@ func (s *Service) Notifications(ctx context.Context, viewerID int64, limit int, 
 // MaxUnreadCount: one bounded range of an index, cheap enough for every
 // signed-in page's navigation bar.
 func (s *Service) UnreadNotifications(ctx context.Context, viewerID int64) (int, error) {
+	ctx, end := s.span(ctx, "UnreadNotifications")
+	defer end()
 	if viewerID == 0 {
 		return 0, nil
 	}
@@ -108,6 +112,8 @@ func (s *Service) UnreadNotifications(ctx context.Context, viewerID int64) (int,
 // MarkNotificationsRead marks every notification of the viewer read; events
 // that come later start new ones.
 func (s *Service) MarkNotificationsRead(ctx context.Context, viewerID int64) error {
+	ctx, end := s.span(ctx, "MarkNotificationsRead")
+	defer end()
 	if viewerID == 0 {
 		return ErrUnauthenticated
 	}

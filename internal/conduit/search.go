@@ -85,6 +85,8 @@ func ParseSearch(text string, limit, offset int) (SearchQuery, error) {
 // Search finds articles by their words, ranked (title matches first, then
 // description, then body), and users and tags by the start of their names.
 func (s *Service) Search(ctx context.Context, viewerID int64, q SearchQuery) (SearchResult, error) {
+	ctx, end := s.span(ctx, "Search")
+	defer end()
 	var res SearchResult
 	var err error
 	if res.Articles, err = s.store.SearchArticles(ctx, viewerID, q); err != nil {

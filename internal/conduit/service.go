@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Service holds the use cases shared by the JSON API and the HTML site.
@@ -34,6 +36,8 @@ type Service struct {
 	lastPurge atomic.Int64
 	// purger tells edge caches what writes changed; nil: no edge.
 	purger Purger
+	// tracer records a span per use case; nil: none (tracing.go).
+	tracer trace.Tracer
 }
 
 // NewService wires the use cases to their dependencies.
@@ -80,6 +84,8 @@ type NewUser struct {
 // Register validates and creates a user. Sign-ups are counted per client
 // address (see ThrottleLimits).
 func (s *Service) Register(ctx context.Context, in NewUser) (User, error) {
+	ctx, end := s.span(ctx, "Register")
+	defer end()
 	in.Username = strings.TrimSpace(in.Username)
 	v := ValidationError{}
 	checkUsername(v, in.Username)
@@ -117,6 +123,8 @@ type SignIn struct {
 // beyond the limits are refused with a *ThrottledError before any password
 // is checked (see ThrottleLimits).
 func (s *Service) Login(ctx context.Context, in SignIn) (User, error) {
+	ctx, end := s.span(ctx, "Login")
+	defer end()
 	email := canonicalEmail(in.Email)
 	v := ValidationError{}
 	if email == "" {
@@ -174,6 +182,8 @@ func (s *Service) userByEmail(ctx context.Context, raw, canonical string) (User,
 // User returns the user with the given id, without the password hash,
 // from the cache when it can (see account).
 func (s *Service) User(ctx context.Context, id int64) (User, error) {
+	ctx, end := s.span(ctx, "User")
+	defer end()
 	a, err := s.account(ctx, id)
 	return a.User, err
 }
@@ -187,6 +197,8 @@ type UserPatch struct {
 // revokes every token issued before (the returned user's TokenGen is the
 // new generation, for the caller's fresh token).
 func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
+	ctx, end := s.span(ctx, "UpdateUser")
+	defer end()
 	u, err := s.store.UserByID(ctx, id)
 	if err != nil {
 		return User{}, err
@@ -241,6 +253,8 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 
 // Profile returns the profile of username as seen by viewerID (0: anonymous).
 func (s *Service) Profile(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	ctx, end := s.span(ctx, "Profile")
+	defer end()
 	if !IsText(username) {
 		return Profile{}, ErrNotFound // nobody is named so, and PostgreSQL refuses to look
 	}
@@ -275,6 +289,8 @@ func profileOf(u User) Profile {
 
 // Follow makes viewerID follow username. Following oneself is refused.
 func (s *Service) Follow(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	ctx, end := s.span(ctx, "Follow")
+	defer end()
 	p, err := s.Profile(ctx, viewerID, username)
 	if err != nil {
 		return Profile{}, err
@@ -291,6 +307,8 @@ func (s *Service) Follow(ctx context.Context, viewerID int64, username string) (
 
 // Unfollow undoes Follow; unfollowing someone not followed is not an error.
 func (s *Service) Unfollow(ctx context.Context, viewerID int64, username string) (Profile, error) {
+	ctx, end := s.span(ctx, "Unfollow")
+	defer end()
 	p, err := s.Profile(ctx, viewerID, username)
 	if err != nil {
 		return Profile{}, err
@@ -310,6 +328,8 @@ type NewArticle struct {
 
 // CreateArticle validates and stores an article by authorID.
 func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArticle) (Article, error) {
+	ctx, end := s.span(ctx, "CreateArticle")
+	defer end()
 	v := ValidationError{}
 	in.Title = strings.TrimSpace(in.Title)
 	in.Description = strings.TrimSpace(in.Description)
@@ -357,6 +377,8 @@ func (s *Service) saveWithUniqueSlug(ctx context.Context, a *Article, save func(
 // (from before a title change) finds the article too; its Slug is then the
 // current one, which callers may compare to redirect.
 func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	ctx, end := s.span(ctx, "Article")
+	defer end()
 	if !IsText(slug) {
 		return Article{}, ErrNotFound // no slug is so, and PostgreSQL refuses to look
 	}
@@ -412,6 +434,8 @@ type ArticlePatch struct {
 
 // UpdateArticle applies a patch; only the author may do it.
 func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string, p ArticlePatch) (Article, error) {
+	ctx, end := s.span(ctx, "UpdateArticle")
+	defer end()
 	a, err := s.ArticleForEdit(ctx, viewerID, slug)
 	if err != nil {
 		return Article{}, err
@@ -470,6 +494,8 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 // DeleteArticle removes an article with its comments and favorites; only
 // the author may do it.
 func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string) error {
+	ctx, end := s.span(ctx, "DeleteArticle")
+	defer end()
 	a, err := s.ArticleForEdit(ctx, viewerID, slug)
 	if err != nil {
 		return err
@@ -500,6 +526,8 @@ func (s *Service) SaveArticleHTML(ctx context.Context, a Article, html string, v
 // use it, and the site's editor asks it before showing the form. The
 // viewer's flags (favorited, following) are not loaded.
 func (s *Service) ArticleForEdit(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	ctx, end := s.span(ctx, "ArticleForEdit")
+	defer end()
 	a, err := s.Article(ctx, 0, slug)
 	if err != nil {
 		return Article{}, err
@@ -552,6 +580,8 @@ func checkFilter(f ArticleFilter) error {
 
 // Articles lists articles, newest first.
 func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
+	ctx, end := s.span(ctx, "Articles")
+	defer end()
 	var err error
 	if f.Limit, f.Offset, err = checkKeyset(f.Limit, f.Offset, f.Before); err != nil {
 		return ArticlePage{}, err
@@ -606,6 +636,8 @@ func (s *Service) listsChanged(ctx context.Context, keys ...string) {
 // Only f's Limit, Offset and Before apply. An anonymous viewer has no feed:
 // ErrUnauthenticated.
 func (s *Service) Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) {
+	ctx, end := s.span(ctx, "Feed")
+	defer end()
 	if viewerID == 0 {
 		return ArticlePage{}, ErrUnauthenticated
 	}
@@ -618,11 +650,15 @@ func (s *Service) Feed(ctx context.Context, viewerID int64, f ArticleFilter) (Ar
 
 // Favorite marks the article as a favorite of viewerID.
 func (s *Service) Favorite(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	ctx, end := s.span(ctx, "Favorite")
+	defer end()
 	return s.setFavorite(ctx, viewerID, slug, true)
 }
 
 // Unfavorite removes the article from viewerID's favorites.
 func (s *Service) Unfavorite(ctx context.Context, viewerID int64, slug string) (Article, error) {
+	ctx, end := s.span(ctx, "Unfavorite")
+	defer end()
 	return s.setFavorite(ctx, viewerID, slug, false)
 }
 
@@ -657,6 +693,8 @@ const (
 
 // AddComment adds a comment by viewerID to the article.
 func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body string) (Comment, error) {
+	ctx, end := s.span(ctx, "AddComment")
+	defer end()
 	v := ValidationError{}
 	checkText(v, "body", body, MaxComment)
 	if err := v.Err(); err != nil {
@@ -686,6 +724,8 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 
 // Comments lists a page of an article's comments, newest first.
 func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f CommentFilter) (CommentPage, error) {
+	ctx, end := s.span(ctx, "Comments")
+	defer end()
 	if f.Limit == 0 {
 		f.Limit = DefaultCommentLimit
 	}
@@ -701,6 +741,8 @@ func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f C
 
 // DeleteComment removes a comment; only its author may do it.
 func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string, id int64) error {
+	ctx, end := s.span(ctx, "DeleteComment")
+	defer end()
 	a, err := s.Article(ctx, 0, slug)
 	if err != nil {
 		return err
@@ -721,6 +763,8 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 
 // Tags lists the tags in use, most used first.
 func (s *Service) Tags(ctx context.Context) ([]string, error) {
+	ctx, end := s.span(ctx, "Tags")
+	defer end()
 	return cached(ctx, s.cache, keyTags, func(ctx context.Context) ([]string, error) {
 		return s.store.Tags(ctx)
 	})

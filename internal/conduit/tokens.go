@@ -53,6 +53,8 @@ const clockSkew = time.Minute
 // give a deleted last row's id to the next one). The check reads the
 // cached account, so it costs no query while the cache holds it.
 func (s *Service) Authenticate(ctx context.Context, t Token) (User, error) {
+	ctx, end := s.span(ctx, "Authenticate")
+	defer end()
 	a, err := s.account(ctx, t.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return User{}, ErrUnauthenticated
@@ -75,6 +77,8 @@ const maxRevoked = 32
 // SignOut revokes one token (a browser signing out), on every node.
 // Signing out with a token that no longer works is not an error.
 func (s *Service) SignOut(ctx context.Context, t Token) error {
+	ctx, end := s.span(ctx, "SignOut")
+	defer end()
 	a, err := s.account(ctx, t.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -97,6 +101,8 @@ func (s *Service) SignOut(ctx context.Context, t Token) error {
 
 // SignOutEverywhere revokes every token of the user, on every node.
 func (s *Service) SignOutEverywhere(ctx context.Context, userID int64) error {
+	ctx, end := s.span(ctx, "SignOutEverywhere")
+	defer end()
 	if err := s.store.RevokeTokens(ctx, userID); err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
@@ -61,6 +63,8 @@ type Options struct {
 	Batch   int
 	Logger  *slog.Logger
 	Metrics *Metrics // nil: none
+	// Tracer, if not nil, records a span per attempt at a job (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 func (o Options) withDefaults() Options {
@@ -126,9 +130,11 @@ func (o Options) judge(j conduit.Job, err error) outcome {
 
 // run handles one job, timing it for the metrics and the log.
 func run(ctx context.Context, h Handler, j conduit.Job, o Options) error {
+	ctx, end := o.span(ctx, j)
 	start := time.Now()
 	err := safeHandle(ctx, h, j)
 	o.Metrics.observe(j, time.Since(start), err)
+	end(err)
 	return err
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/store"
@@ -31,8 +30,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method"}),
 	}
-	reg.MustRegister(m.requests, m.duration,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.requests, m.duration)
+	RegisterRuntime(reg)
 	return m
 }
 
@@ -41,6 +40,7 @@ func (m *metrics) observe(r *http.Request, status int, elapsed time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
+	nameSpan(r, route)
 	m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
 }
@@ -71,6 +71,15 @@ func registerLimiter(reg *prometheus.Registry, l *httpx.Limiter) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "conduit_http_queued", Help: "Requests waiting for a free slot now.",
 		}, func() float64 { return float64(l.Queued()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "conduit_http_max_in_flight", Help: "Requests the node serves at once at most (--max-inflight).",
+		}, func() float64 { return float64(l.Capacity()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "conduit_http_buffered_bytes", Help: "Bytes of request bodies held in memory now.",
+		}, func() float64 { return float64(l.Buffered()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "conduit_http_max_buffered_bytes", Help: "Bytes of request bodies the node holds at most; beyond, requests are shed.",
+		}, func() float64 { return float64(l.MaxBuffered()) }),
 	)
 }
 

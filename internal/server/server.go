@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/httpx"
 )
@@ -41,6 +42,9 @@ type Deps struct {
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto (the
 	// load balancers).
 	TrustedProxies httpx.TrustedProxies
+	// Tracer, if not nil, traces every request but the health checks
+	// (tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // Server is the HTTP server of one Conduit node.
@@ -56,6 +60,7 @@ func New(d Deps) *Server {
 	s := &Server{db: d.DB, logger: d.Logger}
 	m := newMetrics(d.Registry)
 
+	RegisterReady(d.Registry, s.check)
 	lim := httpx.NewLimiter(d.Limit)
 	if lim != nil {
 		registerLimiter(d.Registry, lim)
@@ -69,8 +74,8 @@ func New(d Deps) *Server {
 	if d.Web != nil {
 		mux.Handle("/", lim.Wrap(d.Web, orPlain(d.WebError)))
 	}
-	s.handler = httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe),
-		httpx.StrictTransportSecurity(d.TrustedProxies))
+	s.handler = traced(httpx.Chain(mux, httpx.RealIP(d.TrustedProxies), httpx.Log(d.Logger, m.observe),
+		httpx.StrictTransportSecurity(d.TrustedProxies)), d.Tracer, d.TrustedProxies)
 	return s
 }
 
@@ -99,17 +104,24 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if !s.ready.Load() {
-		http.Error(w, "not ready: starting or draining", http.StatusServiceUnavailable)
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	if err := s.db.Ping(ctx); err != nil {
-		http.Error(w, "not ready: database unavailable", http.StatusServiceUnavailable)
+	if err := s.check(ctx); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	w.Write([]byte("ready\n"))
+}
+
+// check is the readiness /readyz and the conduit_ready metric report.
+func (s *Server) check(ctx context.Context) error {
+	if !s.ready.Load() {
+		return errors.New("starting or draining")
+	}
+	if err := s.db.Ping(ctx); err != nil {
+		return errors.New("database unavailable")
+	}
+	return nil
 }
 
 // Run serves on ln until ctx is done, then drains: /readyz fails at once,

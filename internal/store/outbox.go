@@ -20,8 +20,12 @@ func (t *sqlTx) enqueue(ctx context.Context, jobs []conduit.Job) error {
 		return nil
 	}
 	now := time.Now().UnixMilli()
+	parent := traceParent(ctx)
 	args := make([]any, 0, 6*len(jobs))
 	for _, j := range jobs {
+		if j.Trace == "" {
+			j.Trace = parent
+		}
 		args = append(args, j.Kind, j.Key, string(j.Payload), j.Trace, now, now)
 	}
 	_, err := t.exec(ctx, `INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES `+

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // PostgresOptions tunes the connection pool. Zero values take the defaults
@@ -33,6 +34,9 @@ type PostgresOptions struct {
 	StatementTimeout time.Duration
 	// ConnectTimeout bounds dialing and the start-up handshake (default 3s).
 	ConnectTimeout time.Duration
+	// Tracer, if not nil, records a span per statement (tracing.go), on
+	// the primary and on every replica.
+	Tracer trace.TracerProvider
 }
 
 func (o PostgresOptions) withDefaults() PostgresOptions {
@@ -108,6 +112,7 @@ func poolConfig(url string, o PostgresOptions) (*pgxpool.Config, error) {
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	cfg.HealthCheckPeriod = 15 * time.Second
 	cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	cfg.ConnConfig.Tracer = newPGTracer(o.Tracer)
 	rp := cfg.ConnConfig.RuntimeParams
 	if _, set := rp["statement_timeout"]; !set {
 		rp["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)

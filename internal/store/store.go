@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store/migrations"
@@ -58,6 +59,9 @@ type DB struct {
 	// jobsWaiting, if set, is called after a commit that enqueued jobs
 	// (see OnJobs).
 	jobsWaiting func()
+	// sqliteTracer, if set, traces SQLite reads and write transactions
+	// (tracing.go); PostgreSQL is traced by its pool.
+	sqliteTracer trace.Tracer
 }
 
 var _ conduit.Store = (*DB)(nil)
@@ -148,6 +152,7 @@ func (r row) Scan(dest ...any) error {
 
 func (db *DB) queryRow(ctx context.Context, q string, args ...any) row {
 	ctx, cancel := db.bound(ctx)
+	ctx, cancel = db.traceRead(ctx, q, cancel)
 	q = db.d.rebind(q)
 	if db.replicas != nil {
 		r, again := db.replicas.queryRow(ctx, q, args...)
@@ -172,6 +177,7 @@ func (r rows) Close() error {
 
 func (db *DB) query(ctx context.Context, q string, args ...any) (rows, error) {
 	ctx, cancel := db.bound(ctx)
+	ctx, cancel = db.traceRead(ctx, q, cancel)
 	q = db.d.rebind(q)
 	var rs *sql.Rows
 	var err error
@@ -197,8 +203,25 @@ func (db *DB) cachedRead(ctx context.Context, q string) (*sql.Stmt, error) {
 	return db.readStmts.get(ctx, q)
 }
 
+// traceRead starts the span of a SQLite read, ended with the read's
+// deadline (cancel): when its row is scanned or its rows are closed.
+func (db *DB) traceRead(ctx context.Context, q string, cancel context.CancelFunc) (context.Context, context.CancelFunc) {
+	if db.sqliteTracer == nil {
+		return ctx, cancel
+	}
+	ctx, end := db.sqliteSpan(ctx, operation(q), q)
+	return ctx, func() { cancel(); end(nil) }
+}
+
 // tx runs fn in a write transaction, committing if fn returns nil.
 func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
+	ctx, end := db.sqliteSpan(ctx, "sqlite.tx", "")
+	err := db.runTx(ctx, fn)
+	end(err)
+	return err
+}
+
+func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	t, err := db.write.BeginTx(ctx, nil)

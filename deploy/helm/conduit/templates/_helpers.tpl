@@ -70,8 +70,24 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "conduit.jwtSecret" . }}
       key: {{ include "conduit.jwtSecretKey" . }}
+{{- include "conduit.secretEnv" (dict "root" . "env" "CONDUIT_REPLICA_URLS" "key" "replica-urls" "v" .Values.database.replicas "value" .Values.database.replicas.urls) }}
+{{- include "conduit.secretEnv" (dict "root" . "env" "CONDUIT_CACHE_URL" "key" "redis-url" "v" .Values.cache "value" .Values.cache.url) }}
+{{- include "conduit.secretEnv" (dict "root" . "env" "CONDUIT_QUEUE_URL" "key" "nats-url" "v" .Values.queue "value" .Values.queue.url) }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* An optional URL from a Secret (it may hold a password): from the
+chart's Secret under .key when .value is given, else from .v.existingSecret
+when named, else nothing. */}}
+{{- define "conduit.secretEnv" -}}
+{{- if or .value .v.existingSecret }}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ ternary (include "conduit.fullname" .root) .v.existingSecret (not (empty .value)) }}
+      key: {{ ternary .key .v.existingSecretKey (not (empty .value)) }}
 {{- end }}
 {{- end -}}
 
