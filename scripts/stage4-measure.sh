@@ -3,7 +3,8 @@
 # stage-4 runner (scripts/stage4.sh start, then conduit seed into it):
 # `conduit bench` through the balancer twice, with the nodes reading from
 # the replicas and with every read on the primary, and for each run
-#   - the share of database reads the replicas served (nodes' /metrics),
+#   - the share of database reads the replicas served (the nodes' admin
+#     listeners' /metrics),
 #   - the primary's load: transactions and buffer accesses on it
 #     (pg_stat_database), per benchmark request,
 #   - replica lag under the mix: pg_stat_replication.replay_lag sampled
@@ -25,7 +26,7 @@ export PGCONNECT_TIMEOUT=3
 primary() { timeout 10 psql -X -qtA "$DATABASE_URL" -c "$1"; }
 metric_sum() { # PREFIX: sum of a counter over the nodes
 	local u total=0 v
-	for u in ${NODE_URLS//,/ }; do
+	for u in ${ADMIN_URLS//,/ }; do
 		v=$(curl -fsS --max-time 5 "$u/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $2 } END { printf "%d", s }') || {
 			echo "no metrics from $u" >&2
 			exit 1

@@ -33,7 +33,8 @@
 #               client/peer, +4 PostgreSQL primary via HAProxy, +5 all
 #               replicas via HAProxy, +6..+8 one replica each via HAProxy,
 #               +9 that HAProxy's stats, +11.. Patroni REST, +21..
-#               PostgreSQL, +31.. Conduit nodes (keep below 32768)
+#               PostgreSQL, +31.. Conduit nodes, +41.. their admin
+#               listeners (/metrics) (keep below 32768)
 #   PG_ROUTE    how Conduit finds the primary and the replicas:
 #               multihost (default: multi-host URLs with
 #               target_session_attrs) or haproxy (the listeners above)
@@ -78,6 +79,7 @@ pgha_stats=$((base + 9))
 rest_port() { echo $((base + 10 + $1)); } # member index 1..3
 pg_port() { echo $((base + 20 + $1)); }
 node_port() { echo $((base + 30 + $1)); }
+admin_port() { echo $((base + 40 + $1)); } # the node's admin listener (/metrics)
 index_of() { # NAME -> 1..3
 	local i
 	for i in 1 2 3; do [ "${members[$((i - 1))]}" = "$1" ] && echo "$i" && return 0; done
@@ -280,7 +282,7 @@ start_node() { # I
 	alive "$(pid_of "node$i")" && return 0
 	# shellcheck disable=SC2086 # NODE_FLAGS is a list of flags
 	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_REPLICA_URLS=$(replica_urls) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") \
-		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$(node_port "$i")" --drain-delay "$drain" \
+		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$(node_port "$i")" --admin-addr "127.0.0.1:$(admin_port "$i")" --drain-delay "$drain" \
 		--trusted-proxies 127.0.0.1 --log-format json ${NODE_FLAGS:-}
 }
 
@@ -306,14 +308,18 @@ haproxy_cfgs() {
 }
 
 write_env() {
-	local i node_urls=""
-	for i in $(seq 1 $nodes); do node_urls+="${node_urls:+,}http://127.0.0.1:$(node_port "$i")"; done
+	local i node_urls="" admin_urls=""
+	for i in $(seq 1 $nodes); do
+		node_urls+="${node_urls:+,}http://127.0.0.1:$(node_port "$i")"
+		admin_urls+="${admin_urls:+,}http://127.0.0.1:$(admin_port "$i")"
+	done
 	cat >"$dir/cluster.env" <<EOF
 # stage 4 on 127.0.0.1 (scripts/stage4.sh); source this file
 STAGE4_DIR='$dir'
 LB_URL='http://127.0.0.1:$lb_port'
 LB_STATS_URL='http://127.0.0.1:$lb_stats/'
 NODE_URLS='$node_urls'
+ADMIN_URLS='$admin_urls'
 PATRONI_URLS='$(patroni_urls)'
 PATRONI_MEMBERS='${members[*]}'
 PATRONI_CONFIG='$dir/pg1.yml'

@@ -152,7 +152,7 @@ func TestDrillStage4(t *testing.T) {
 	longest := l.writeGap(began, began.Add(elapsed))
 	r := &l.stats
 	var rs []string
-	for _, n := range l.nodes {
+	for _, n := range strings.Split(cenv["ADMIN_URLS"], ",") {
 		rs = append(rs, readShares(n))
 	}
 	summary := fmt.Sprintf(`stage-4 failover drill: %.1f s of load through HAProxy on 3 nodes, 3 Patroni members (synchronous)
@@ -297,14 +297,17 @@ func (l *load) ownRead(node, path, token, want string) {
 	}
 }
 
-// readShares summarizes where one node's database reads went (its
-// /metrics).
+// readShares summarizes where one node's database reads went (the
+// /metrics of its admin listener).
 func readShares(node string) string {
 	resp, err := http.Get(node + "/metrics")
 	if err != nil {
 		return node + ": " + err.Error()
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("%s: /metrics answered %s", node, resp.Status)
+	}
 	var replica, primary float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -343,7 +346,7 @@ func readEnv(t *testing.T, path string) map[string]string {
 		}
 		env[k] = strings.Trim(v, "'")
 	}
-	for _, k := range []string{"LB_URL", "NODE_URLS", "DATABASE_URL", "PATRONI_URLS"} {
+	for _, k := range []string{"LB_URL", "NODE_URLS", "ADMIN_URLS", "DATABASE_URL", "PATRONI_URLS"} {
 		if env[k] == "" {
 			t.Fatalf("%s: no %s", path, k)
 		}
