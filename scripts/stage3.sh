@@ -135,12 +135,19 @@ haproxy_cfg() {
 start_varnish() {
 	[ "$edge" = varnish ] || return 0
 	alive "$(pid_of varnish)" && return 0
+	# Varnish reads the VCL and keeps its work dir as an unprivileged user,
+	# who may not reach $dir (mktemp makes 0700 dirs): both live in a dir
+	# of their own under /tmp, and $dir/varnish links to it.
+	local vdir
+	vdir=$(mktemp -d /tmp/conduit-varnish-XXXXXX)
+	chmod 755 "$vdir"
+	rm -rf "$dir/varnish"
+	ln -s "$vdir" "$dir/varnish"
 	sed -e "s/@BACKEND_HOST@/127.0.0.1/; s/@BACKEND_PORT@/$lb_port/" -e 's/^@PURGERS@$/    "127.0.0.1";/' \
-		"$root/deploy/varnish/conduit.vcl" >"$dir/conduit.vcl"
-	mkdir -p "$dir/varnish"
-	chmod 755 "$dir" "$dir/varnish" # the cache process runs unprivileged
+		"$root/deploy/varnish/conduit.vcl" >"$vdir/conduit.vcl"
+	chmod 644 "$vdir/conduit.vcl"
 	launch varnish varnishd -F -a "127.0.0.1:$edge_port" -T "127.0.0.1:$edge_admin_port" \
-		-f "$dir/conduit.vcl" -n "$dir/varnish" -s malloc,256m
+		-f "$vdir/conduit.vcl" -n "$vdir" -s malloc,256m
 	wait_http "http://127.0.0.1:$edge_port/readyz" 20
 }
 
@@ -243,6 +250,10 @@ stop_pid() {
 cmd_stop() {
 	stop_pid prometheus TERM
 	stop_pid varnish TERM
+	if [ -L "$dir/varnish" ]; then
+		rm -rf "$(readlink "$dir/varnish")"
+		rm -f "$dir/varnish"
+	fi
 	stop_pid haproxy TERM
 	for f in "$dir"/node*.pid; do [ -e "$f" ] && stop_pid "$(basename "$f" .pid)" TERM; done
 	stop_pid redis TERM
