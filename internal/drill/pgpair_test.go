@@ -86,7 +86,7 @@ func startPGPair(t *testing.T, procs *procSet, dir string, ports [2]int) *pgPair
 		append([]string{filepath.Join(pgbin, "postgres"), "-D", primaryData, "-p", strconv.Itoa(ports[0]),
 			"-c", "cluster_name=primary", "-c", "synchronous_standby_names=standby1"}, common...)...)
 	primaryAdmin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", ports[0])
-	waitPG(t, primaryAdmin, p.primary, 30*time.Second)
+	waitPG(t, primaryAdmin, p.primary, 60*time.Second)
 	p.run(t, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(ports[0]), "-U", "postgres", "-D", standbyData,
 		"-R", "-X", "stream", "-c", "fast", "-C", "-S", "standby1")
 	// The standby's own settings: it has no standby of its own to wait for
@@ -95,7 +95,7 @@ func startPGPair(t *testing.T, procs *procSet, dir string, ports [2]int) *pgPair
 		append([]string{filepath.Join(pgbin, "postgres"), "-D", standbyData, "-p", strconv.Itoa(ports[1]),
 			"-c", "cluster_name=standby1", "-c", "synchronous_standby_names="}, common...)...)
 	p.standbyAdmin = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", ports[1])
-	waitPG(t, p.standbyAdmin, p.standby, 30*time.Second)
+	waitPG(t, p.standbyAdmin, p.standby, 60*time.Second)
 
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, primaryAdmin)
@@ -103,7 +103,7 @@ func startPGPair(t *testing.T, procs *procSet, dir string, ports [2]int) *pgPair
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var state string
 		err := c.QueryRow(ctx, `SELECT coalesce(max(sync_state), '') FROM pg_stat_replication WHERE application_name = 'standby1'`).Scan(&state)
@@ -111,7 +111,7 @@ func startPGPair(t *testing.T, procs *procSet, dir string, ports [2]int) *pgPair
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the standby does not replicate synchronously after 30 s (state %q, %v)", state, err)
+			t.Fatalf("the standby does not replicate synchronously after 60 s (state %q, %v)", state, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
