@@ -204,15 +204,31 @@ func jobsDead(ctx context.Context, sub string, args []string, getenv func(string
 func jobsBuildTimelines(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var batch int
 	var only string
-	_, db, err := openJobsDB(ctx, "build-timelines", "Enqueues a timeline.build job for every user whose home timeline is not built\n(users from before stage 7, or a database copied or seeded in bulk). Until a\nuser's timeline is built, their feed is read from the follows, as before:\nright, but its cost grows with the accounts they follow. Workers build the\ntimelines; watch 'conduit jobs stats'.",
-		jobsDBFlags, args, getenv, stderr, func(fs *flag.FlagSet) {
+	var bulk bool
+	cfg, db, err := openJobsDB(ctx, "build-timelines", "Enqueues a timeline.build job for every user whose home timeline is not built\n(users from before stage 7, or a database copied or seeded in bulk). Until a\nuser's timeline is built, their feed is read from the follows, as before:\nright, but its cost grows with the accounts they follow. Workers build the\ntimelines; watch 'conduit jobs stats'. With --bulk, builds every timeline\nhere instead, set-based (as conduit seed does): only on a database where no\nuser has one yet, while nothing else writes to it.",
+		append(jobsDBFlags, "db-statement-timeout", "fanout-max-followers", "timeline-cap"), args, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.IntVar(&batch, "batch", 1000, "users enqueued per transaction")
 			fs.StringVar(&only, "users", "", "comma-separated user ids: build (or rebuild) only these")
+			fs.BoolVar(&bulk, "bulk", false, "build every timeline in this process, set-based (a database loaded in bulk, idle)")
 		})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if bulk {
+		start := time.Now()
+		tl, err := db.BuildTimelinesBulk(ctx, conduit.FeedOptions{MaxFollowers: cfg.FanoutMaxFollowers, TimelineCap: cfg.TimelineCap},
+			func(p store.BulkTimelines) {
+				fmt.Fprintf(stderr, "timelines: %d users, %d rows (%s)\n", p.Users, p.Rows, time.Since(start).Round(time.Second))
+			})
+		if err != nil {
+			return err
+		}
+		took := time.Since(start)
+		fmt.Fprintf(stdout, "timelines: %d users, %d rows, %d celebrities in %s (%.0f rows/s, %.0f users/s)\n",
+			tl.Users, tl.Rows, tl.Celebrities, took.Round(time.Millisecond), float64(tl.Rows)/took.Seconds(), float64(tl.Users)/took.Seconds())
+		return nil
+	}
 	if batch < 1 {
 		return errors.New("--batch must be at least 1")
 	}

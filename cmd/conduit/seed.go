@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/config"
 	"github.com/conduit-dev/conduit/internal/seed"
 	"github.com/conduit-dev/conduit/internal/store"
@@ -21,7 +22,10 @@ const seedSummary = `Fills the database with a large, realistic, deterministic d
 --scale 1, 1,000,000 users, ~20,000,000 follows, 2,000,000 articles with
 1,000 tags, 10,000,000 favorites and 2,000,000 comments. Seeded users sign in
 with email user<N>@example.com (N from 1) and the --password given.
-The database must be empty unless --reset is given.`
+The database must be empty unless --reset is given. Then every user's home
+timeline is built in bulk (--timelines=false leaves them to
+'conduit jobs build-timelines'), with the --fanout-max-followers and
+--timeline-cap the servers will use.`
 
 func seedCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var (
@@ -32,8 +36,9 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) string, std
 		verify    bool
 		quiet     bool
 		batch     int
+		timelines bool
 	)
-	cfg, err := config.ParseWith("seed", seedSummary, []string{"data-dir", "database-url", "bcrypt-cost"}, args, getenv, stderr,
+	cfg, err := config.ParseWith("seed", seedSummary, []string{"data-dir", "database-url", "bcrypt-cost", "fanout-max-followers", "timeline-cap"}, args, getenv, stderr,
 		func(fs *flag.FlagSet) {
 			fs.Uint64Var(&seedValue, "seed", 1, "random seed: the same seed and scale give the same data")
 			fs.Float64Var(&scale, "scale", 1, "size factor: 1 is the full dataset, 0.01 a hundredth of it")
@@ -42,6 +47,7 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) string, std
 			fs.BoolVar(&verify, "verify", false, "check counts, counters and references after loading")
 			fs.BoolVar(&quiet, "quiet", false, "no progress bar")
 			fs.IntVar(&batch, "batch", 20000, "rows per write batch")
+			fs.BoolVar(&timelines, "timelines", true, "build every user's home timeline after loading (set-based, in ranges of users)")
 		})
 	if err != nil {
 		return err
@@ -74,6 +80,24 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	target.loader = nil
 	printSeedSummary(stdout, res)
+	if timelines {
+		start := time.Now()
+		last := start
+		tl, err := target.timelines(ctx, conduit.FeedOptions{MaxFollowers: cfg.FanoutMaxFollowers, TimelineCap: cfg.TimelineCap},
+			func(p store.BulkTimelines) {
+				if !quiet && time.Since(last) > 5*time.Second {
+					last = time.Now()
+					fmt.Fprintf(stderr, "timelines: %d users, %d rows (%s)\n", p.Users, p.Rows, time.Since(start).Round(time.Second))
+				}
+			})
+		if err != nil {
+			return fmt.Errorf("build timelines: %w", err)
+		}
+		took := time.Since(start)
+		fmt.Fprintf(stdout, "timelines: %d users, %d rows, %d celebrities (over %d followers, merged on read) in %s (%.0f rows/s, %.0f users/s)\n",
+			tl.Users, tl.Rows, tl.Celebrities, cfg.FanoutMaxFollowers, took.Round(time.Millisecond),
+			float64(tl.Rows)/took.Seconds(), float64(tl.Users)/took.Seconds())
+	}
 	if verify {
 		start := time.Now()
 		if err := target.verify(ctx, res.Plan); err != nil {
@@ -89,6 +113,7 @@ type seedTarget struct {
 	loader    store.BulkLoader
 	counts    func(context.Context) (map[string]int64, error)
 	integrity func(context.Context) error
+	timelines func(context.Context, conduit.FeedOptions, func(store.BulkTimelines)) (store.BulkTimelines, error)
 	closeDB   func() error
 }
 
@@ -143,7 +168,8 @@ func openSeedTarget(ctx context.Context, cfg config.Config, reset bool) (*seedTa
 		db.Close()
 		return nil, err
 	}
-	return &seedTarget{loader: l, counts: db.TableCounts, integrity: db.CheckIntegrity, closeDB: db.Close}, nil
+	return &seedTarget{loader: l, counts: db.TableCounts, integrity: db.CheckIntegrity,
+		timelines: db.BuildTimelinesBulk, closeDB: db.Close}, nil
 }
 
 func printSeedSummary(w io.Writer, res seed.Result) {

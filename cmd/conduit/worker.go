@@ -126,6 +126,7 @@ func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prom
 	if cfg.QueueURL == "" {
 		local := queue.NewLocal(db, jobs, opts)
 		db.OnJobs(local.Wake)
+		go db.ListenJobs(ctx, local.Wake, opts.Logger) // other processes' writes
 		go func() { local.Run(ctx); close(w.done) }()
 		return w, nil
 	}
@@ -137,6 +138,7 @@ func startWorkers(ctx context.Context, cfg config.Config, db *store.DB, reg prom
 	n.RegisterStats(reg)
 	relay := queue.NewRelay(db, n, opts)
 	db.OnJobs(relay.Wake)
+	go db.ListenJobs(ctx, relay.Wake, opts.Logger) // other processes' writes (serve --workers=0)
 	consumer := queue.NewConsumer(n, db, jobs, opts)
 	relayDone := make(chan struct{})
 	go func() { relay.Run(ctx); close(relayDone) }()

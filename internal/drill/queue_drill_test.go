@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,8 +28,11 @@ import (
 	"github.com/conduit-dev/conduit/internal/queue"
 	"github.com/conduit-dev/conduit/internal/queue/natstest"
 	"github.com/conduit-dev/conduit/internal/store"
-	"github.com/conduit-dev/conduit/internal/storetest"
 )
+
+// loadFor is how long the queue drill's load runs; its faults happen
+// within it.
+const loadFor = 20 * time.Second
 
 // The stage 7 drill: a web node and two `conduit worker` processes on
 // PostgreSQL with NATS JetStream, under a load of writes that cause jobs
@@ -39,8 +43,11 @@ import (
 // follows, every notification counting each actor once, every follow,
 // favorite and comment by someone else told once.
 //
-// The faults are a list of steps, so that more can be added (PostgreSQL
-// failover, once stage 4's cluster is in the tree).
+// The faults are a list of steps: NATS SIGKILLed and restarted, a worker
+// SIGKILLed mid-job and restarted, and a PostgreSQL failover (the primary
+// SIGKILLed, its synchronous standby promoted; every process reconnects
+// through a multi-host URL to whichever server takes writes).
+
 func TestQueueDrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the queue drill takes about a minute")
@@ -48,13 +55,20 @@ func TestQueueDrill(t *testing.T) {
 	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_QUEUE_DRILL") == "" {
 		t.Skip("the queue drill runs with CI=true or CONDUIT_QUEUE_DRILL=1 (needs nats-server and PostgreSQL)")
 	}
-	dbURL := storetest.NewPostgresDatabase(t)
 	nats := natstest.Start(t)
 	dir := t.TempDir()
+	var procs procSet
+	t.Cleanup(procs.stopAll)
+	ports := freePorts(t, 5)
+	setupStart := time.Now()
+	pg := startPGPair(t, &procs, dir, [2]int{ports[3], ports[4]})
+	dbURL := pg.URL
+	t.Logf("PostgreSQL primary and synchronous standby up in %v", time.Since(setupStart).Round(100*time.Millisecond))
 	bin := filepath.Join(dir, "conduit")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	t.Logf("built conduit; set up in %v", time.Since(setupStart).Round(100*time.Millisecond))
 	var key [32]byte
 	rand.Read(key[:])
 	env := append(os.Environ(), "CONDUIT_DATABASE_URL="+dbURL, "CONDUIT_JWT_KEYS=k1:"+base64.StdEncoding.EncodeToString(key[:]),
@@ -63,9 +77,6 @@ func TestQueueDrill(t *testing.T) {
 	if out, err := cmdWithEnv(env, bin, "migrate").CombinedOutput(); err != nil {
 		t.Fatalf("conduit migrate: %v\n%s", err, out)
 	}
-	var procs procSet
-	t.Cleanup(procs.stopAll)
-	ports := freePorts(t, 3)
 	web := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	procs.start(t, "web", filepath.Join(dir, "web.log"), nil, env, bin, "serve", "--addr", web, "--workers", "0")
 	workers := make([]*proc, 2)
@@ -90,6 +101,7 @@ func TestQueueDrill(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); l.run(loadCtx, uint64(w)) }()
 	}
+	var lostAt, promotedAt time.Time
 	steps := []struct {
 		at   time.Duration
 		name string
@@ -99,17 +111,26 @@ func TestQueueDrill(t *testing.T) {
 		{6 * time.Second, "restart nats-server (same storage)", func() { nats.Restart(t) }},
 		{8 * time.Second, "SIGKILL worker1 (mid-job under load)", func() { workers[0].signal(syscall.SIGKILL); workers[0].wait(10 * time.Second) }},
 		{11 * time.Second, "restart worker1", func() { startWorker(0) }},
+		{13 * time.Second, "PostgreSQL failover: primary SIGKILLed, standby promoted 1 s later", func() {
+			lostAt = time.Now()
+			if err := pg.failover(t, time.Second); err != nil {
+				t.Errorf("failover: %v", err)
+			}
+			promotedAt = time.Now()
+		}},
 	}
 	for _, s := range steps {
 		time.Sleep(time.Until(began.Add(s.at)))
 		logf("%s", s.name)
 		s.do()
 	}
-	time.Sleep(time.Until(began.Add(15 * time.Second)))
+	time.Sleep(time.Until(began.Add(loadFor)))
 	stopLoad()
 	wg.Wait()
-	loadFor := time.Since(began)
-	logf("load stopped: %d writes acknowledged, %d failed", l.acked.Load(), l.failed.Load())
+	loadTook := time.Since(began)
+	writeGap := l.longestGap(lostAt, began.Add(loadFor))
+	logf("load stopped: %d writes acknowledged, %d failed; no write acknowledged for %.1f s after the primary was lost",
+		l.acked.Load(), l.failed.Load(), writeGap.Seconds())
 
 	// The queue drains.
 	db, err := store.OpenPostgres(context.Background(), dbURL, store.PostgresOptions{MaxConns: 4})
@@ -142,14 +163,16 @@ func TestQueueDrill(t *testing.T) {
 
 	// Effects against a recomputation from the tables.
 	v := verifyQueueEffects(t, db, dbURL)
-	summary := fmt.Sprintf(`queue drill (stage 7): %.1f s of load on a web node and 2 workers, PostgreSQL + NATS JetStream
-  faults:               NATS SIGKILLed at 3 s and restarted at 6 s; worker1 SIGKILLed at 8 s, restarted at 11 s
-  writes acknowledged:  %d (failed: %d)
+	summary := fmt.Sprintf(`queue drill (stage 7): %.1f s of load on a web node and 2 workers, PostgreSQL (primary + synchronous standby) + NATS JetStream
+  faults:               NATS SIGKILLed at 3 s and restarted at 6 s; worker1 SIGKILLed at 8 s, restarted at 11 s;
+                        PostgreSQL primary SIGKILLed at %.1f s, standby (synchronous) promoted at %.1f s
+  writes acknowledged:  %d (failed: %d); none for %.1f s after the primary was lost
   queue drained:        %v, %s after the load stopped
   outbox / dead:        %d pending, %d dead letters
   timelines:            %d users, %d equal to the feed read from the follows, %d not answering
   notifications:        %d events expected from the tables, %d missing, %d unexpected; %d groups with wrong actor counts`,
-		loadFor.Seconds(), l.acked.Load(), l.failed.Load(), drained, drainTook.Round(time.Millisecond),
+		loadTook.Seconds(), lostAt.Sub(began).Seconds(), promotedAt.Sub(began).Seconds(),
+		l.acked.Load(), l.failed.Load(), writeGap.Seconds(), drained, drainTook.Round(time.Millisecond),
 		v.pending, v.dead, v.users, v.equal, v.unanswered, v.expected, v.missing, v.unexpected, v.badGroups)
 	fmt.Println(summary)
 	t.Log("\n" + summary)
@@ -172,6 +195,12 @@ func TestQueueDrill(t *testing.T) {
 	}
 	if v.missing != 0 || v.unexpected != 0 || v.badGroups != 0 {
 		t.Errorf("notifications: %d missing, %d unexpected, %d groups miscounted", v.missing, v.unexpected, v.badGroups)
+	}
+	if lostAt.IsZero() || promotedAt.Sub(lostAt) > 30*time.Second {
+		t.Error("the failover did not happen in time")
+	}
+	if writeGap >= began.Add(loadFor).Sub(lostAt) {
+		t.Error("no write was acknowledged after the failover: the nodes did not reconnect to the new primary")
 	}
 	if l.acked.Load() < 50 {
 		t.Errorf("only %d writes acknowledged: the load did nothing useful", l.acked.Load())
@@ -322,6 +351,28 @@ type queueLoad struct {
 	mu            sync.Mutex
 	slugs         []string // articles acknowledged (some deleted later)
 	acked, failed atomic.Int64
+	ackedAt       []time.Time // under mu
+}
+
+// longestGap is the longest time within [from, to] with no write
+// acknowledged, counting from the last acknowledgement before from.
+func (l *queueLoad) longestGap(from, to time.Time) time.Duration {
+	l.mu.Lock()
+	acks := slices.Clone(l.ackedAt)
+	l.mu.Unlock()
+	slices.SortFunc(acks, func(a, b time.Time) int { return a.Compare(b) })
+	prev, longest := from, time.Duration(0)
+	for _, a := range acks {
+		switch {
+		case a.Before(from):
+			prev = a
+		case a.After(to):
+		default:
+			longest = max(longest, a.Sub(prev))
+			prev = a
+		}
+	}
+	return max(longest, to.Sub(prev))
 }
 
 func (l *queueLoad) call(method, path, token, body string) (int, []byte) {
@@ -403,6 +454,9 @@ func (l *queueLoad) run(ctx context.Context, seed uint64) {
 		case st == 0 && b == nil:
 		case st/100 == 2:
 			l.acked.Add(1)
+			l.mu.Lock()
+			l.ackedAt = append(l.ackedAt, time.Now())
+			l.mu.Unlock()
 		case st == http.StatusNotFound || st == http.StatusForbidden || st == http.StatusUnprocessableEntity:
 			// a deleted article, or following oneself: refused, no write
 		default:

@@ -19,6 +19,9 @@ func (t *sqlTx) enqueue(ctx context.Context, jobs []conduit.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
+	if err := t.notifyJobs(ctx); err != nil {
+		return err
+	}
 	now := time.Now().UnixMilli()
 	parent := traceParent(ctx)
 	args := make([]any, 0, 6*len(jobs))
@@ -181,6 +184,9 @@ func (db *DB) RetryDeadJobs(ctx context.Context, id int64) (int64, error) {
 			return err
 		}
 		if n > 0 {
+			if err := tx.notifyJobs(ctx); err != nil {
+				return err
+			}
 			tx.enqueued = true
 		}
 		_, err = tx.exec(ctx, `DELETE FROM dead_jobs`+where, args...)
