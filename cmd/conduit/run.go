@@ -301,6 +301,8 @@ func servePrivate(ctx context.Context, cfg config.Config, reg *prometheus.Regist
 			server.AdminHandler(reg, cfg.DebugAddr == cfg.AdminAddr), slog.LevelInfo})
 	}
 	if cfg.DebugAddr != "" {
+		// CPU profiles taken there tell the routes apart.
+		httpx.LabelRoutes(true)
 		if cfg.DebugAddr == cfg.AdminAddr {
 			ps[0].msg = "serving metrics and Go profiles on the admin listener, which is also the debug listener"
 			ps[0].level = slog.LevelWarn
