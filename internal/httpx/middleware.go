@@ -85,6 +85,11 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 				if observe != nil {
 					observe(r, status, elapsed)
 				}
+				// The group's attributes are built (and allocated) before
+				// LogAttrs would look at the level: check it first.
+				if !logger.Enabled(r.Context(), slog.LevelInfo) {
+					return
+				}
 				logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.Group("http",
 						slog.String("method", r.Method),
