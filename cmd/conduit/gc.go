@@ -1,7 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io/fs"
+	"log/slog"
 	"runtime/debug"
+
+	"github.com/conduit-dev/conduit/internal/memlimit"
 )
 
 // Garbage collector defaults for `conduit serve`, used unless the
@@ -10,35 +15,74 @@ import (
 // Measured under conduit bench (closed loop, full mix, full SQLite dataset,
 // back to back on the same machine): GOGC=400 served 2,212 and 2,305 req/s
 // against 1,911 and 2,174 with the default 100; peak RSS 270-323 MB
-// against 270-292 MB (the live heap is small, ~50 MB). The soft memory
-// limit (256 MiB; SQLite's page caches and mapped pages come on top) makes
-// the collector work harder instead of letting the heap grow past it,
-// which keeps the peak RSS clear of the 500 MB goal (measured 370-410 MB
-// with the HTML page cache, closed loop).
-const (
-	serveGCPercent   = 400
-	serveMemoryLimit = 256 << 20
-)
+// against 270-292 MB (the live heap is small, ~50 MB).
+//
+// The soft memory limit makes the collector work harder instead of letting
+// the heap grow past it. It was a fixed 256 MiB; it is now derived from
+// the memory the process may use (memlimit.Detect: 70% of a cgroup limit,
+// else 25% of the machine's memory), or set with --memory-limit.
+const serveGCPercent = 400
 
-// gcSettings returns the GOGC percent and memory limit serve should set:
-// 0 for a value the environment already sets.
-func gcSettings(getenv func(string) string) (percent int, limit int64) {
-	if getenv("GOGC") == "" {
-		percent = serveGCPercent
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		limit = serveMemoryLimit
-	}
-	return percent, limit
+// gcPlan is what tuneGC sets: 0 for a setting left alone.
+type gcPlan struct {
+	percent int
+	limit   int64
+	why     string // where the limit comes from, for the log
 }
 
-// tuneGC applies gcSettings to the runtime.
-func tuneGC(getenv func(string) string) {
-	percent, limit := gcSettings(getenv)
-	if percent > 0 {
-		debug.SetGCPercent(percent)
+// gcSettings decides the GOGC percent and the memory limit serve sets.
+// flagLimit is --memory-limit: empty for the derived default, "off" for no
+// limit, a size ("768MiB") or a share of the detected memory ("50%").
+// GOGC and GOMEMLIMIT in the environment win over both.
+func gcSettings(getenv func(string) string, flagLimit string, fsys fs.FS) (gcPlan, error) {
+	var p gcPlan
+	if getenv("GOGC") == "" {
+		p.percent = serveGCPercent
 	}
-	if limit > 0 {
-		debug.SetMemoryLimit(limit)
+	if v := getenv("GOMEMLIMIT"); v != "" {
+		p.why = "GOMEMLIMIT=" + v + " from the environment"
+		return p, nil
 	}
+	if flagLimit == "off" {
+		p.why = "none (--memory-limit off)"
+		return p, nil
+	}
+	detected, derr := memlimit.Detect(fsys)
+	if flagLimit == "" {
+		if derr != nil {
+			// Nothing to derive it from: the runtime's default (no limit).
+			p.why = "none (" + derr.Error() + ")"
+			return p, nil
+		}
+		p.limit = detected.Bytes
+		p.why = "derived: " + detected.String()
+		return p, nil
+	}
+	n, err := memlimit.Parse(flagLimit, detected.Total)
+	if err != nil {
+		return p, fmt.Errorf("--memory-limit: %w", err)
+	}
+	p.limit = n
+	p.why = fmt.Sprintf("--memory-limit %s = %s", flagLimit, memlimit.Format(n))
+	return p, nil
+}
+
+// tuneGC applies gcSettings to the runtime and logs the memory limit.
+func tuneGC(getenv func(string) string, flagLimit string, fsys fs.FS, logger *slog.Logger) error {
+	p, err := gcSettings(getenv, flagLimit, fsys)
+	if err != nil {
+		return err
+	}
+	if p.percent > 0 {
+		debug.SetGCPercent(p.percent)
+	}
+	if p.limit > 0 {
+		debug.SetMemoryLimit(p.limit)
+	}
+	gogc := "GOGC=" + getenv("GOGC") + " from the environment"
+	if p.percent > 0 {
+		gogc = fmt.Sprint(p.percent)
+	}
+	logger.Info("go runtime memory", slog.String("memory_limit", p.why), slog.String("gogc", gogc))
+	return nil
 }

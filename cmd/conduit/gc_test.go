@@ -1,16 +1,48 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+)
 
 func TestGCSettings(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	if p, l := gcSettings(env(nil)); p != serveGCPercent || l != serveMemoryLimit {
-		t.Errorf("defaults = %d, %d", p, l)
+	// A 1 GiB container on an 8 GiB machine.
+	fsys := fstest.MapFS{
+		"proc/self/cgroup":         {Data: []byte("0::/\n")},
+		"sys/fs/cgroup/memory.max": {Data: []byte("1073741824\n")},
+		"proc/meminfo":             {Data: []byte("MemTotal: 8388608 kB\n")},
 	}
-	if p, l := gcSettings(env(map[string]string{"GOGC": "100"})); p != 0 || l != serveMemoryLimit {
-		t.Errorf("with GOGC set = %d, %d: the environment must win", p, l)
+	for _, c := range []struct {
+		name    string
+		env     map[string]string
+		flag    string
+		percent int
+		limit   int64
+		why     string
+	}{
+		{"defaults: derived from the cgroup", nil, "", serveGCPercent, 7 * (1 << 30) / 10, "derived"},
+		{"GOGC set: the environment wins", map[string]string{"GOGC": "100"}, "", 0, 7 * (1 << 30) / 10, "cgroup v2"},
+		{"GOMEMLIMIT set wins over the flag", map[string]string{"GOMEMLIMIT": "1GiB", "GOGC": "off"}, "300MiB", 0, 0, "GOMEMLIMIT=1GiB"},
+		{"flag size", nil, "300MiB", serveGCPercent, 300 << 20, "--memory-limit"},
+		{"flag percentage of the cgroup limit", nil, "50%", serveGCPercent, 512 << 20, "--memory-limit"},
+		{"flag off", nil, "off", serveGCPercent, 0, "none"},
+	} {
+		p, err := gcSettings(env(c.env), c.flag, fsys)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if p.percent != c.percent || p.limit != c.limit || !strings.Contains(p.why, c.why) {
+			t.Errorf("%s: got %+v, want percent %d, limit %d, why containing %q", c.name, p, c.percent, c.limit, c.why)
+		}
 	}
-	if p, l := gcSettings(env(map[string]string{"GOMEMLIMIT": "1GiB", "GOGC": "off"})); p != 0 || l != 0 {
-		t.Errorf("with both set = %d, %d", p, l)
+	if _, err := gcSettings(env(nil), "lots", fsys); err == nil {
+		t.Error("a bad --memory-limit must be an error")
+	}
+	// No cgroup and no meminfo: no limit rather than a guess.
+	if p, err := gcSettings(env(nil), "", fstest.MapFS{}); err != nil || p.limit != 0 {
+		t.Errorf("nothing detected: %+v, %v", p, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ const cacheChannel = "conduit_cache"
 var serveFlags = append([]string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
 	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
-	"idempotency-ttl", "admin-addr", "debug-addr", "replica-urls", "replica-max-lag", "asset-url", "edge-purge-url", "shared-max-age",
+	"idempotency-ttl", "admin-addr", "debug-addr", "memory-limit", "replica-urls", "replica-max-lag", "asset-url", "edge-purge-url", "shared-max-age",
 	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr", "public-url", "media-url"}, queueFlags...)
 
 const serveSummary = `Runs the web server. The schema is migrated on start.
@@ -108,7 +109,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer tracing.stop()
 	tp := tracing.Provider
-	tuneGC(getenv)
+	if err := tuneGC(getenv, cfg.MemoryLimit, os.DirFS("/"), logger); err != nil {
+		return err
+	}
 	tokens, err := newTokens(cfg)
 	if err != nil {
 		return err
@@ -298,6 +301,8 @@ func servePrivate(ctx context.Context, cfg config.Config, reg *prometheus.Regist
 			server.AdminHandler(reg, cfg.DebugAddr == cfg.AdminAddr), slog.LevelInfo})
 	}
 	if cfg.DebugAddr != "" {
+		// CPU profiles taken there tell the routes apart.
+		httpx.LabelRoutes(true)
 		if cfg.DebugAddr == cfg.AdminAddr {
 			ps[0].msg = "serving metrics and Go profiles on the admin listener, which is also the debug listener"
 			ps[0].level = slog.LevelWarn

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"runtime/pprof"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,6 +85,11 @@ func Log(logger *slog.Logger, observe Observer) Middleware {
 				if observe != nil {
 					observe(r, status, elapsed)
 				}
+				// The group's attributes are built (and allocated) before
+				// LogAttrs would look at the level: check it first.
+				if !logger.Enabled(r.Context(), slog.LevelInfo) {
+					return
+				}
 				logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.Group("http",
 						slog.String("method", r.Method),
@@ -121,15 +128,37 @@ func newRequestID() string {
 // route it matched is what Log reports and metrics count, even when a
 // middleware between them copied the request with WithContext.
 func RecordRoute(mux http.Handler) http.Handler {
+	finder, _ := mux.(interface {
+		Handler(*http.Request) (http.Handler, string)
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { // also after a panic, which Log turns into a 500
 			if slot, ok := r.Context().Value(routeKey{}).(*routeSlot); ok && r.Pattern != "" {
 				slot.pattern = r.Pattern
 			}
 		}()
+		if finder != nil && routeLabels.Load() {
+			// The route is matched twice (here and by the mux), so only
+			// while profiling.
+			_, pattern := finder.Handler(r)
+			pprof.Do(r.Context(), pprof.Labels("route", pattern), func(ctx context.Context) {
+				rr := r.WithContext(ctx)
+				mux.ServeHTTP(w, rr)
+				r.Pattern = rr.Pattern
+			})
+			return
+		}
 		mux.ServeHTTP(w, r) // ServeMux sets r.Pattern on the request it is given
 	})
 }
+
+// routeLabels says whether RecordRoute labels the CPU profile's samples
+// with the route ("route" label: `go tool pprof -tags`, or -tagfocus).
+var routeLabels atomic.Bool
+
+// LabelRoutes turns route labels of CPU profiles on or off. serve turns
+// them on with --debug-addr, where profiles are taken.
+func LabelRoutes(on bool) { routeLabels.Store(on) }
 
 type routeKey struct{}
 

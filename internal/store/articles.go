@@ -432,10 +432,8 @@ func (db *DB) loadTags(ctx context.Context, articles []conduit.Article) error {
 		return nil
 	}
 	ids := make([]any, len(articles))
-	index := make(map[int64]int, len(articles))
 	for i := range articles {
 		ids[i] = articles[i].ID
-		index[articles[i].ID] = i
 		articles[i].Tags = []string{}
 	}
 	rows, err := db.query(ctx, `
@@ -446,15 +444,49 @@ func (db *DB) loadTags(ctx context.Context, articles []conduit.Article) error {
 		return err
 	}
 	defer rows.Close()
+	// The rows come grouped by article: each article's tags are a slice
+	// of one shared array (capped, so an append by a caller copies), and
+	// the article is found by a scan when the id changes. A map and a
+	// slice per article cost ~3 allocations per article on every list.
+	all := make([]string, 0, 3*len(articles))
+	cur, start := -1, 0
+	flush := func() {
+		if cur >= 0 && len(all) > start {
+			articles[cur].Tags = all[start:len(all):len(all)]
+		}
+	}
 	for rows.Next() {
 		var id int64
 		var tag string
 		if err := rows.Scan(&id, &tag); err != nil {
 			return err
 		}
-		i := index[id]
-		articles[i].Tags = append(articles[i].Tags, tag)
+		if cur < 0 || articles[cur].ID != id {
+			flush()
+			if len(all) == cap(all) {
+				// Keep earlier tags where they are: a new array for the rest.
+				all = make([]string, 0, 3*len(articles))
+			}
+			cur, start = -1, len(all)
+			for i := range articles {
+				if articles[i].ID == id {
+					cur = i
+					break
+				}
+			}
+			if cur < 0 {
+				continue
+			}
+		}
+		if len(all) == cap(all) {
+			// This article's tags move to a new, larger array.
+			grown := make([]string, len(all)-start, 2*cap(all))
+			copy(grown, all[start:])
+			all, start = grown, 0
+		}
+		all = append(all, tag)
 	}
+	flush()
 	return rows.Err()
 }
 

@@ -62,7 +62,10 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 		OlderComments: before > 0,
 	}
 	for _, c := range comments.Comments {
-		p.Comments = append(p.Comments, commentView{Comment: c, CanDelete: id != 0 && c.Author.ID == id})
+		p.Comments = append(p.Comments, commentView{
+			ID: c.ID, Body: c.Body, CreatedAt: c.CreatedAt, Author: c.Author,
+			CanDelete: id != 0 && c.Author.ID == id,
+		})
 	}
 	if comments.Next > 0 {
 		p.MoreComments = p.Here + "?before=" + strconv.FormatInt(comments.Next, 10) + "#comments"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
@@ -114,8 +115,16 @@ type articlePage struct {
 
 func (*articlePage) template() string { return "article" }
 
+// commentView is a comment as the article page shows it. Its fields are
+// its own rather than an embedded conduit.Comment: text/template looks each
+// field up by name on every execution, and a name promoted from an
+// embedded struct is found by reflect's breadth-first search, which
+// allocates (BenchmarkRoutes, page article: see docs/performance.md).
 type commentView struct {
-	conduit.Comment
+	ID        int64
+	Body      string
+	CreatedAt time.Time
+	Author    conduit.Profile
 	CanDelete bool // shows the delete button; the service decides (DeleteComment)
 }
 
