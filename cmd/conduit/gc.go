@@ -20,7 +20,7 @@ import (
 // The soft memory limit makes the collector work harder instead of letting
 // the heap grow past it. It was a fixed 256 MiB; it is now derived from
 // the memory the process may use (memlimit.Detect: 70% of a cgroup limit,
-// else 25% of the machine's memory), or set with --memory-limit.
+// else 25% of the machine's memory, at most 512 MiB), or set with --memory-limit.
 const serveGCPercent = 400
 
 // gcPlan is what tuneGC sets: 0 for a setting left alone.

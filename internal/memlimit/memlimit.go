@@ -25,6 +25,12 @@ const (
 	// HostFraction applies to the machine's memory when no cgroup limit is
 	// set: the machine is shared with the database and other processes.
 	HostFraction = 0.25
+	// HostCap bounds the limit derived from the machine's memory. A node's
+	// live heap is tens of MiB (caches bounded by count); a large soft limit
+	// on a big shared host only lets garbage grow, and the RSS with it (a
+	// node overloaded 20× reached 606 MB RSS with 6 GiB, 473 MB with 256 MiB).
+	// A container limit is taken at its fraction, uncapped: it was chosen.
+	HostCap = 512 << 20
 )
 
 // Limit is a derived memory limit and where it came from.
@@ -53,7 +59,7 @@ func Detect(fsys fs.FS) (Limit, error) {
 	if hostErr != nil {
 		return Limit{}, hostErr
 	}
-	return Limit{Bytes: int64(float64(host) * HostFraction), Total: host, Source: "proc/meminfo"}, nil
+	return Limit{Bytes: min(int64(float64(host)*HostFraction), HostCap), Total: host, Source: "proc/meminfo"}, nil
 }
 
 // cgroupLimit finds the memory limit of this process's cgroup. It reads

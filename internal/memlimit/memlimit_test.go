@@ -43,7 +43,7 @@ func TestDetect(t *testing.T) {
 				"sys/fs/cgroup/memory.max": "max\n",
 				"proc/meminfo":             meminfo8G,
 			},
-			bytes: 2 << 30, sourceHas: "meminfo", totalShould: 8 << 30,
+			bytes: HostCap, sourceHas: "meminfo", totalShould: 8 << 30,
 		},
 		{
 			name: "cgroup v1 with a limit",
@@ -70,7 +70,7 @@ func TestDetect(t *testing.T) {
 				"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
 				"proc/meminfo":                               meminfo8G,
 			},
-			bytes: 2 << 30, sourceHas: "meminfo", totalShould: 8 << 30,
+			bytes: HostCap, sourceHas: "meminfo", totalShould: 8 << 30,
 		},
 		{
 			name: "a cgroup limit above the machine's memory: the machine",
@@ -79,7 +79,16 @@ func TestDetect(t *testing.T) {
 				"sys/fs/cgroup/memory.max": "68719476736\n",
 				"proc/meminfo":             meminfo8G,
 			},
-			bytes: 2 << 30, sourceHas: "meminfo", totalShould: 8 << 30,
+			bytes: HostCap, sourceHas: "meminfo", totalShould: 8 << 30,
+		},
+		{
+			name: "a small machine: a quarter of it, below the cap",
+			files: map[string]string{
+				"proc/self/cgroup":         "0::/\n",
+				"sys/fs/cgroup/memory.max": "max\n",
+				"proc/meminfo":             "MemTotal:        1048576 kB\n",
+			},
+			bytes: 256 << 20, sourceHas: "meminfo", totalShould: 1 << 30,
 		},
 		{
 			name: "cgroup limit without /proc/meminfo",
