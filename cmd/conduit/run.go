@@ -185,7 +185,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, <-served)
 	}
 	server.RegisterPoolStats(reg, db.PoolStats)
-	svcOpts := []conduit.Option{conduit.WithThrottle(db, conduit.ThrottleLimits{
+	// Sign-in throttling counts in the database, or in Redis when the
+	// cache is there (the database whenever Redis cannot be used).
+	var attempts conduit.AttemptCounter = db
+	if r, ok := svcCache.(*cache.Redis); ok {
+		attempts = r.Attempts(db)
+	}
+	svcOpts := []conduit.Option{conduit.WithThrottle(attempts, conduit.ThrottleLimits{
 		LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
 		SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
 	}), conduit.WithTracer(tp)}
