@@ -94,13 +94,23 @@ func TestFenceNearHitsFollowWrites(t *testing.T) {
 	b := redistest.CacheAt(t, proxy.url(), cache.RedisOptions{})
 	for i := range 10 {
 		old := "v" + strconv.Itoa(i)
-		if _, err := rs.Do("SET", "conduit:c:k", "0:"+old); err != nil {
-			t.Fatal(err)
-		}
-		// Into B's near cache (the push of that SET reaches B late too:
-		// read until the near cache has the value).
-		deadline := time.Now().Add(5 * time.Second)
+		// Into B's near cache (the push of this SET reaches B late too:
+		// read until the near cache has it; under load a node may start
+		// a new generation, which the value must carry).
+		deadline := time.Now().Add(10 * time.Second)
 		for {
+			if v, ok := b.Get(bg, "k"); !ok || string(v) != old {
+				gen, err := rs.Do("GET", "conduit:gen")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if gen == "$-1" {
+					gen = "0"
+				}
+				if _, err := rs.Do("SET", "conduit:c:k", gen+":"+old); err != nil {
+					t.Fatal(err)
+				}
+			}
 			h := b.NearHits()
 			v, ok := b.Get(bg, "k")
 			if ok && string(v) == old && b.NearHits() > h {
