@@ -35,8 +35,8 @@ import (
 // trip on their first read; busy ones keep the fence fresh in the
 // background (refreshFence) and serve near hits at once.
 
-// fenceRun is one PING in flight; readers who need a round trip sent after
-// some moment share it (group commit) when it was sent late enough.
+// fenceRun is one PING; readers who need a round trip sent after some
+// moment share the latest one (group commit) when it was sent late enough.
 type fenceRun struct {
 	sent time.Time
 	done chan struct{}
@@ -45,54 +45,52 @@ type fenceRun struct {
 
 type fencer struct {
 	mu  sync.Mutex
-	run *fenceRun // in flight, or nil
+	run *fenceRun // the latest PING in flight, or nil
 }
 
 // fence returns nil once this node has applied every invalidation of a
 // write acknowledged before the call (so a near-cache hit read afterwards
 // is fresh), or an error if Redis did not answer in time.
 func (r *Redis) fence(ctx context.Context, c rueidis.Client) error {
-	since := r.now().Add(-r.o.Fence)
+	now := r.now()
+	since := now.Add(-r.o.Fence)
 	if r.health.answeredSince(since) {
 		// Keep it fresh for the next readers while reads flow.
-		if !r.health.answeredSince(since.Add(r.o.Fence / 2)) {
-			r.startFence(c)
+		if !r.health.answeredSince(now.Add(-r.o.Fence / 2)) {
+			r.startFence(c, now.Add(-r.o.Fence/2))
 		}
 		return nil
 	}
-	for {
-		run := r.startFence(c)
-		select {
-		case <-run.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if run.err != nil {
-			return run.err
-		}
-		if !run.sent.Before(since) || r.health.answeredSince(since) {
-			return nil
-		}
-		// That PING was sent before this read began: the next one.
+	r.m.fenceWaits.Inc()
+	run := r.startFence(c, since)
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	return run.err
 }
 
-// startFence returns the PING in flight, or sends one.
-func (r *Redis) startFence(c rueidis.Client) *fenceRun {
+// startFence returns a PING sent at or after since: the latest one if it
+// was, else a new one. Readers share it; PINGs do not wait for each other
+// (rueidis pipelines them), so a reader waits one round trip at most.
+func (r *Redis) startFence(c rueidis.Client, since time.Time) *fenceRun {
 	r.fences.mu.Lock()
 	defer r.fences.mu.Unlock()
-	if run := r.fences.run; run != nil {
+	if run := r.fences.run; run != nil && !run.sent.Before(since) {
 		return run
 	}
-	run := &fenceRun{done: make(chan struct{})}
+	run := &fenceRun{sent: r.now(), done: make(chan struct{})}
 	r.fences.run = run
 	go func() {
+		// r.call records its own send time, later than run.sent.
 		run.err = r.call(context.Background(), "fence", r.o.Timeout, func(ctx context.Context) error {
-			run.sent = r.now() // r.call records its own send time just before
 			return c.Do(ctx, c.B().Ping().Build()).Error()
 		})
 		r.fences.mu.Lock()
-		r.fences.run = nil
+		if r.fences.run == run {
+			r.fences.run = nil
+		}
 		r.fences.mu.Unlock()
 		close(run.done)
 	}()
