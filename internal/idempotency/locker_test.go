@@ -10,8 +10,8 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/cache/redistest"
-	"github.com/conduit-dev/conduit/internal/idempotency"
 	"github.com/conduit-dev/conduit/internal/idemkey"
+	"github.com/conduit-dev/conduit/internal/idempotency"
 )
 
 // claimCounter is a Store that lets the first attempt of a key run and
