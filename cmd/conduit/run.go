@@ -188,7 +188,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(err, <-served)
 	}
 	server.RegisterPoolStats(reg, db.PoolStats)
-	svcOpts := []conduit.Option{conduit.WithThrottle(db, conduit.ThrottleLimits{
+	// Sign-in throttling counts in the database, or in Redis when the
+	// cache is there (the database whenever Redis cannot be used); so do
+	// idempotency locks (the database's claim stays the authority).
+	var attempts conduit.AttemptCounter = db
+	idem := idempotency.Options{TTL: cfg.IdempotencyTTL, Logger: logger}
+	if r, ok := svcCache.(*cache.Redis); ok {
+		attempts = r.Attempts(db)
+		idem.Locker = r
+	}
+	svcOpts := []conduit.Option{conduit.WithThrottle(attempts, conduit.ThrottleLimits{
 		LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,
 		SignupWindow: cfg.SignupWindow, SignupPerAddr: cfg.SignupMaxPerAddr,
 	}), conduit.WithTracer(tp)}
@@ -217,10 +226,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.Join(fmt.Errorf("publishing static files: %w", err), <-served)
 	}
 	app.install(
-		api.New(svc, tokens, api.WithCaching(caching), api.WithIdempotency(db, idempotency.Options{
-			TTL:    cfg.IdempotencyTTL,
-			Logger: logger,
-		}), api.WithMedia(images)),
+		api.New(svc, tokens, api.WithCaching(caching), api.WithIdempotency(db, idem), api.WithMedia(images)),
 		site,
 		db,
 	)

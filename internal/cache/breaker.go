@@ -48,7 +48,15 @@ func (h *health) usable() bool {
 	return !h.open && h.dirty == h.bumped && h.now().Before(h.lastOK.Add(h.lease))
 }
 
-// ok records a successful call sent at sent.
+// answeredSince reports whether a round trip sent at or after t was
+// answered (see fence.go).
+func (h *health) answeredSince(t time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.lastOK.Before(t)
+}
+
+// ok records a successful round trip sent at sent.
 func (h *health) ok(sent time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -17,6 +17,7 @@ type redisMetrics struct {
 	latency    *prometheus.HistogramVec // op
 	errors     *prometheus.CounterVec   // op
 	bumps      prometheus.Counter
+	fenceWaits prometheus.Counter
 }
 
 // kinds are the key families the service caches; others count as "other".
@@ -64,9 +65,13 @@ func newRedisMetrics(reg prometheus.Registerer, open func() bool) *redisMetrics 
 			Name: "conduit_cache_generation_bumps_total",
 			Help: "New cache generations started by this node after Redis was unreachable (every cached value became a miss).",
 		}),
+		fenceWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "conduit_cache_fence_waits_total",
+			Help: "Cache reads that waited for a round trip to Redis before using the near cache (none recent enough to prove this node had every invalidation of an acknowledged write).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lookups, m.bypassed, m.loads, m.leaseWaits, m.latency, m.errors, m.bumps,
+		reg.MustRegister(m.lookups, m.bypassed, m.loads, m.leaseWaits, m.latency, m.errors, m.bumps, m.fenceWaits,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "conduit_cache_circuit_open",
 				Help: "1 while the Redis cache is not used (breaker open, or waiting for a new generation), else 0.",

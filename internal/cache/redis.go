@@ -46,6 +46,7 @@ type Redis struct {
 	connMu sync.Mutex // one connection attempt at a time
 
 	flights flightGroup
+	fences  fencer
 
 	watchMu  sync.Mutex
 	watchers map[string][]func()
@@ -82,6 +83,10 @@ type RedisOptions struct {
 	FillLease time.Duration
 	// Heartbeat is the interval of the health probe (default 100 ms).
 	Heartbeat time.Duration
+	// Fence is how recent a round trip to Redis must be for a near-cache
+	// hit to be served, and how long a writer waits after its
+	// invalidation was answered (default 1 ms; see fence.go).
+	Fence time.Duration
 	// Registerer, if set, gets the cache's metrics.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -107,6 +112,7 @@ func (o *RedisOptions) defaults() {
 	def(&o.Lease, 500*time.Millisecond)
 	def(&o.FillLease, time.Second)
 	def(&o.Heartbeat, 100*time.Millisecond)
+	def(&o.Fence, time.Millisecond)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -187,6 +193,13 @@ func (r *Redis) get(ctx context.Context, key string) ([]byte, bool) {
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
 	sent := r.now()
+	// Before anything is read from the near cache: every invalidation of
+	// a write acknowledged before this read must have been applied.
+	if err := r.fence(ctx, c); err != nil {
+		end(err) // the fence's own call recorded the failure
+		r.m.errors.WithLabelValues("get").Inc()
+		return nil, false
+	}
 	resps := c.DoMultiCache(ctx,
 		rueidis.CT(c.B().Get().Key(r.genKey()).Cache(), nearTTL),
 		rueidis.CT(c.B().Get().Key(r.valKey(key)).Cache(), nearTTL))
@@ -200,7 +213,11 @@ func (r *Redis) get(ctx context.Context, key string) ([]byte, bool) {
 		r.m.errors.WithLabelValues("get").Inc()
 		return nil, false
 	}
-	r.health.ok(sent)
+	if !resps[0].IsCacheHit() || !resps[1].IsCacheHit() {
+		// A round trip: it vouches for the near cache (the lease) and
+		// serves as a fence. Hits from memory prove nothing about Redis.
+		r.health.ok(sent)
+	}
 	tier := "redis"
 	if resps[1].IsCacheHit() {
 		tier = "near"
@@ -311,10 +328,12 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	start := r.now()
 	for {
 		if b := r.client.Load(); b != nil {
+			var answered time.Time
 			err := r.call(context.WithoutCancel(ctx), "delete", writeTimeout, func(ctx context.Context) error {
 				if err := deleteScript.Exec(ctx, b.c, args, []string{ms(r.o.Hold)}).Error(); err != nil {
 					return err
 				}
+				answered = r.now()
 				// Redis pushes the invalidation of our own connection's
 				// near cache right after the script's reply; once the
 				// reply to one more command is here, that push has been
@@ -322,6 +341,9 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 				return b.c.Do(ctx, b.c.B().Ping().Build()).Error()
 			})
 			if err == nil {
+				// Other nodes: a read that begins after this write is
+				// answered fences behind it (fence.go).
+				r.waitFence(answered)
 				return
 			}
 		}

@@ -593,6 +593,9 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if key == "" {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
+	if !s.listsSynced(ctx) {
+		return s.store.ListArticles(ctx, viewerID, f)
+	}
 	page, ok, gen := s.lists.Get(key)
 	if ok {
 		return page, nil
@@ -608,8 +611,33 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 // ListsVersion changes whenever a write on any node changes what an
 // article list or a profile shows to an anonymous visitor (an article
 // written, edited or deleted, a favorite, a profile change). A page built
-// from lists may be reused while it is unchanged.
-func (s *Service) ListsVersion() uint64 { return s.lists.Generation() }
+// from lists may be reused while it is unchanged. ok is false when this
+// node cannot tell now (its shared cache is unreachable): build the page
+// afresh and do not keep it.
+func (s *Service) ListsVersion(ctx context.Context) (version uint64, ok bool) {
+	if !s.listsSynced(ctx) {
+		return 0, false
+	}
+	return s.lists.Generation(), true
+}
+
+// syncer is implemented by caches whose invalidations reach this node
+// asynchronously (the Redis cache): Sync returns true once every
+// invalidation of a write acknowledged before the call, on any node, has
+// been applied here, Watch callbacks included; false when it cannot tell.
+type syncer interface {
+	Sync(ctx context.Context) bool
+}
+
+// listsSynced reports whether the list caches may be used now: they hear
+// of other nodes' writes through the cache's invalidations, so they are as
+// fresh as the cache only once those invalidations have arrived.
+func (s *Service) listsSynced(ctx context.Context) bool {
+	if c, ok := s.cache.(syncer); ok {
+		return c.Sync(ctx)
+	}
+	return true
+}
 
 // keyLists is a key that holds nothing: a write that changes lists deletes
 // it, and a cache that can tell (see watcher) clears the list caches when

@@ -45,8 +45,23 @@ type Store interface {
 	ReleaseIdempotencyKey(ctx context.Context, k idemkey.Key, token string) (bool, error)
 }
 
+// Locker takes short locks shared by every node (the Redis cache, with
+// --cache-url). With one, a request takes its key's lock before it claims
+// the key in the database, so concurrent repeats of a request (a client
+// retrying on another node while the first try runs) are answered "in
+// flight" without a database write. The database claim stays the
+// authority: the lock only turns away requests the claim would turn away,
+// and a lock that cannot be asked for falls through to the claim.
+type Locker interface {
+	// Lock takes name for ttl unless another holder has it (held). An
+	// error means it cannot tell.
+	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), held bool, err error)
+}
+
 // Options configures the middleware.
 type Options struct {
+	// Locker, if set, locks keys before the database claims them.
+	Locker  Locker
 	TTL     time.Duration // how long a key is remembered (default 24 h)
 	LockFor time.Duration // after this an unfinished attempt counts as abandoned (default 10 s)
 	MaxBody int64         // bodies above this are refused (default 1 MiB)
@@ -126,6 +141,21 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				LockFor:     o.LockFor,
 				TTL:         o.TTL,
 			}
+			inFlight := func() {
+				w.Header().Set("Retry-After", "1")
+				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
+					Msg: "is used by a request that is still being processed; retry shortly"})
+			}
+			if o.Locker != nil {
+				unlock, held, err := o.Locker.Lock(r.Context(), lockName(k), o.LockFor)
+				if err == nil && held {
+					inFlight()
+					return
+				}
+				if err == nil {
+					defer unlock() // after the response is stored
+				}
+			}
 			outcome, stored, err := s.ClaimIdempotencyKey(r.Context(), a)
 			if err != nil {
 				// Whatever the cause, the request may be tried again.
@@ -142,9 +172,7 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 				w.Write(stored.Body)
 				return
 			case idemkey.InFlight:
-				w.Header().Set("Retry-After", "1")
-				o.WriteError(w, r, &httpx.Problem{Status: http.StatusConflict, Field: Header,
-					Msg: "is used by a request that is still being processed; retry shortly"})
+				inFlight()
 				return
 			case idemkey.Mismatch:
 				o.WriteError(w, r, conduit.ValidationError{Header: {"was already used for a different request"}})
@@ -194,6 +222,13 @@ func Middleware(s Store, o Options) func(http.Handler) http.Handler {
 			_ = rec.Send()
 		})
 	}
+}
+
+// lockName names k's lock: a hash, so that what a client typed as a key
+// has a bounded size and is not stored in clear.
+func lockName(k idemkey.Key) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%d\x00%s\x00%s\x00%s", k.UserID, k.Method, k.Path, k.Key))
+	return hex.EncodeToString(h[:16])
 }
 
 // answer is the response err gets from the surface's error writer, for

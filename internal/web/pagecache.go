@@ -52,7 +52,11 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			next(w, r)
 			return
 		}
-		version := h.svc.ListsVersion()
+		version, known := h.svc.ListsVersion(r.Context())
+		if !known {
+			next(w, r)
+			return
+		}
 		p, ok, gen := freshPage(h.pages, key, version)
 		if ok {
 			hd := w.Header()

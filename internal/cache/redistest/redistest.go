@@ -191,13 +191,19 @@ func freePort(t testing.TB) int {
 // the cache returns would mistake for a bug; fault tests set their own).
 func (s *Server) Cache(t testing.TB, o cache.RedisOptions) *cache.Redis {
 	t.Helper()
+	return CacheAt(t, s.URL(), o)
+}
+
+// CacheAt is Cache for a server reached at url (a proxy in front of one).
+func CacheAt(t testing.TB, url string, o cache.RedisOptions) *cache.Redis {
+	t.Helper()
 	if o.Timeout == 0 {
 		o.Timeout = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r, err := cache.NewRedis(s.URL(), o)
+	r, err := cache.NewRedis(url, o)
 	if err != nil {
 		t.Fatal(err)
 	}
