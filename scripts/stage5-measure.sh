@@ -83,7 +83,7 @@ metrics() {
 	local u
 	for u in ${ADMIN_URLS//,/ }; do
 		curl -fsS --max-time 5 "$u/metrics" || { echo "no metrics from $u" >&2; exit 1; }
-	done | awk '/^conduit_cache_(tier_lookups|loads|hits|misses|bypassed|redis_errors)_total\{/ { s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
+	done | awk '/^conduit_cache_((tier_lookups|loads|hits|misses|bypassed|redis_errors)_total\{|generation_bumps_total )/ { s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
 }
 
 # bench LABEL SECONDS: one open-loop run through the balancer.
@@ -133,6 +133,7 @@ run() { # LABEL CACHE NODES
 		  } else if ($1 ~ /^conduit_cache_loads_total/) loads[kind] += d
 		  else if ($1 ~ /^conduit_cache_bypassed_total/) bypassed[kind] += d
 		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
+		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
 		  else if ($1 ~ /^conduit_cache_hits_total/) allhits += d
 		  else if ($1 ~ /^conduit_cache_misses_total/) allmisses += d
 		}
@@ -142,7 +143,7 @@ run() { # LABEL CACHE NODES
 			for (i = 1; i <= n; i++) { k = ks[i]
 				if (reads[k] > 0) printf "  %-8s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]
 			}
-			if (rerrors > 0) printf "failed or timed-out Redis calls: %d\n", rerrors
+			if (rerrors + bumps > 0) printf "failed or timed-out Redis calls: %d; new cache generations (each makes every cached value a miss): %d\n", rerrors, bumps
 		}' "$dir/m0-$label" "$dir/m1-$label"
 	jq -r '.endpoints[] | select(.name | startswith("write")) | "  \(.name): \(.requests) requests, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms"' "$dir/bench-$label.json"
 }
