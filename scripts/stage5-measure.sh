@@ -2,8 +2,9 @@
 # stage5-measure.sh: the whole-system figures of docs/stage5.md. Runs
 # scripts/stage3.sh (its own PostgreSQL, HAProxy and, with CACHE=redis, its
 # own redis-server) in several configurations on one seeded database and
-# drives each with `conduit bench` open loop at the same rate through the
-# balancer: after a warm-up, a measured run, and for it
+# drives each with one `conduit bench` run, open loop at the same rate
+# through the balancer; the counters are read after WARMUP and at the end,
+# and for that measured part it prints
 #   - the cache hit ratio of the hot reads per key kind (article, user,
 #     username, tags), summed over the nodes' admin /metrics:
 #     conduit_cache_tier_lookups_total (hit = near hit or Redis hit; every
@@ -14,7 +15,7 @@
 #     statements that begin with SELECT or WITH and write nothing
 #     (pg_notify, the stage-3 invalidations, is not a read), and all
 #     transactions per second (pg_stat_database);
-#   - the latency of each write endpoint (p50 / p99).
+#   - the latency of each write endpoint (p50 / p99; over the whole run).
 #
 # Runs (RUNS, in order; default all four):
 #   redis3   CACHE=redis, 3 nodes     memory3  stage 3 caches, 3 nodes
@@ -86,20 +87,6 @@ metrics() {
 	done | awk '/^conduit_cache_((tier_lookups|loads|hits|misses|bypassed|redis_errors)_total\{|generation_bumps_total )/ { s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
 }
 
-# bench LABEL SECONDS [warmup]: one open-loop run through the balancer;
-# a failed request fails the measured run, not the warm-up (the machine
-# may shed a request while everything is cold).
-bench() {
-	local rc=0
-	timeout $((${2%s} + 180)) "$dir/conduit" bench --url "$LB_URL" --rate "$rate" --connections "$connections" \
-		--duration "$2" --json "$dir/bench-$1.json" >"$dir/bench-$1.txt" 2>&1 || rc=$?
-	if [ $rc != 0 ] && [ "${3:-}" = warmup ] && [ -s "$dir/bench-$1.json" ]; then
-		echo "warm-up: $(jq '.total.errors' "$dir/bench-$1.json") of $(jq '.total.requests' "$dir/bench-$1.json") requests failed"
-		rc=0
-	fi
-	[ $rc = 0 ] || { cat "$dir/bench-$1.txt"; echo "bench failed" >&2; exit 1; }
-}
-
 pgstats() { # reads (statements), transactions
 	sql "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 	              WHERE d.datname = 'conduit' AND s.query ~* '^\\s*(select|with)\\M'
@@ -111,18 +98,34 @@ run() { # LABEL CACHE NODES
 	local label=$1
 	up "$2" "$3"
 	seed
-	bench "$label-warmup" "$warmup" warmup
+	# One benchmark for the warm-up and the measured part: it picks its
+	# articles and authors when it starts (the newest first), and writes
+	# articles as it runs, so a second invocation would read another hot
+	# set. The counters are read when the warm-up has passed and at the end.
+	local w=${warmup%s} d=${duration%s} rc=0
+	: >"$dir/bench-$label.txt"
+	timeout $((w + d + 180)) "$dir/conduit" bench --url "$LB_URL" --rate "$rate" --connections "$connections" \
+		--duration "$((w + d))s" --json "$dir/bench-$label.json" >"$dir/bench-$label.txt" 2>&1 &
+	local pid=$!
+	until grep -q '^open loop against' "$dir/bench-$label.txt"; do
+		kill -0 "$pid" 2>/dev/null || { cat "$dir/bench-$label.txt"; exit 1; }
+		sleep 0.2
+	done
+	sleep "$w"
 	metrics "$dir/m0-$label"
 	sql "SELECT pg_stat_statements_reset()" >/dev/null
-	local s0 s1
+	local s0 s1 t0 t1
 	s0=$(pgstats)
-	bench "$label" "$duration"
+	t0=$(date +%s.%N)
+	wait "$pid" || rc=$?
+	t1=$(date +%s.%N)
 	s1=$(pgstats)
 	metrics "$dir/m1-$label"
+	[ $rc = 0 ] || { cat "$dir/bench-$label.txt"; echo "bench failed" >&2; exit 1; }
 	local secs requests
-	secs=$(jq '.seconds' "$dir/bench-$label.json")
-	requests=$(jq '.total.requests' "$dir/bench-$label.json")
-	echo "== $label: $3 node(s), cache ${2:-in-process (stage 3)}; $(jq -r '"\(.total.requests) requests in \(.seconds | floor) s (\(.total.rps | floor) req/s), \(.total.errors) errors, p50 \(.total.p50_ms) ms, p99 \(.total.p99_ms) ms"' "$dir/bench-$label.json")"
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	requests=$(awk -v s="$secs" -v r="$rate" 'BEGIN { printf "%d", s * r }') # open loop: the rate
+	echo "== $label: $3 node(s), cache ${2:-in-process (stage 3)}; measured the last $secs s of $(jq -r '"\(.seconds | floor) s: \(.total.requests) requests (\(.total.rps | floor) req/s), \(.total.errors) errors, p50 \(.total.p50_ms) ms, p99 \(.total.p99_ms) ms (latencies: whole run)"' "$dir/bench-$label.json")"
 	IFS='|' read -r r0 x0 <<<"$s0"
 	IFS='|' read -r r1 x1 <<<"$s1"
 	# pg_stat_statements was reset after s0 was read: r0 is 0 or nearly.
