@@ -32,14 +32,18 @@
 #   BASE_PORT   25400: Conduit's balancer, +1 its stats, +2/+3 etcd
 #               client/peer, +4 PostgreSQL primary via HAProxy, +5 all
 #               replicas via HAProxy, +6..+8 one replica each via HAProxy,
-#               +9 that HAProxy's stats, +11.. Patroni REST, +21..
-#               PostgreSQL, +31.. Conduit nodes, +41.. their admin
-#               listeners (/metrics) (keep below 32768)
+#               +9 that HAProxy's stats, +10 Redis (CACHE=redis), +11..
+#               Patroni REST, +21.. PostgreSQL, +31.. Conduit nodes, +41..
+#               their admin listeners (/metrics) (keep below 32768)
 #   PG_ROUTE    how Conduit finds the primary and the replicas:
 #               multihost (default: multi-host URLs with
 #               target_session_attrs) or haproxy (the listeners above)
 #   DRAIN_DELAY --drain-delay of the nodes (3s)
 #   NODE_FLAGS  extra flags for every `conduit serve`
+#   CACHE       redis: start a redis-server of our own on +10 (never the
+#               shared one; no persistence) and give the nodes --cache-url
+#               (stage 5); empty (default): in-process caches coherent
+#               through PostgreSQL
 #   BACKUP      pgbackrest: archive WAL with pgBackRest into a repository
 #               in $STAGE4_DIR/pgbackrest (stanza "conduit", created at
 #               start); empty (default): no archive (archive_command true)
@@ -64,6 +68,14 @@ backup=${BACKUP:-}
 if [ -z "$backup" ] && [ -f "$dir/cluster.env" ]; then # what start chose
 	backup=$(sed -n "s/^BACKUP='\(.*\)'\$/\1/p" "$dir/cluster.env")
 fi
+cache=${CACHE:-}
+if [ -z "$cache" ] && [ -f "$dir/cluster.env" ]; then # what start chose
+	cache=$(sed -n "s/^CACHE='\(.*\)'\$/\1/p" "$dir/cluster.env")
+fi
+if [ -n "$cache" ] && [ "$cache" != redis ]; then
+	echo "CACHE=$cache: only redis is supported" >&2
+	exit 2
+fi
 drain=${DRAIN_DELAY:-3s}
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 members=(pg1 pg2 pg3)
@@ -75,6 +87,7 @@ etcd_peer=$((base + 3))
 pgha_primary=$((base + 4))
 pgha_replicas=$((base + 5))
 pgha_stats=$((base + 9))
+redis_port=$((base + 10))
 
 rest_port() { echo $((base + 10 + $1)); } # member index 1..3
 pg_port() { echo $((base + 20 + $1)); }
@@ -277,11 +290,31 @@ start_member() { # I
 	LEFTOVERS=INT launch "$name" $(as_pg_cmd) patroni "$dir/$name.yml"
 }
 
+cache_url() { [ "$cache" = redis ] && echo "redis://127.0.0.1:$redis_port/0" || true; }
+
+# start_redis: with CACHE=redis, the shared cache tier: a redis-server of
+# our own, without persistence (the cache holds nothing the database does
+# not: a restart loses only hits).
+start_redis() {
+	[ "$cache" = redis ] || return 0
+	alive "$(pid_of redis)" && return 0
+	mkdir -p "$dir/redis"
+	launch redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$dir/redis" --daemonize no
+	for _ in $(seq 1 100); do
+		redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	echo "redis-server on $redis_port did not answer (see $dir/redis.log)" >&2
+	return 1
+}
+
 start_node() { # I
 	local i=$1
 	alive "$(pid_of "node$i")" && return 0
 	# shellcheck disable=SC2086 # NODE_FLAGS is a list of flags
 	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_REPLICA_URLS=$(replica_urls) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") \
+		CONDUIT_CACHE_URL=$(cache_url) \
 		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$(node_port "$i")" --admin-addr "127.0.0.1:$(admin_port "$i")" --drain-delay "$drain" \
 		--trusted-proxies 127.0.0.1 --log-format json ${NODE_FLAGS:-}
 }
@@ -326,6 +359,8 @@ PATRONI_CONFIG='$dir/pg1.yml'
 ETCD_URL='http://127.0.0.1:$etcd_port'
 PG_ROUTE='$route'
 BACKUP='$backup'
+CACHE='$cache'
+CACHE_URL='$(cache_url)'
 DATABASE_URL='$(database_url)'
 REPLICA_URLS='$(replica_urls)'
 PG_PRIMARY_URL='postgres://postgres@127.0.0.1:$pgha_primary/conduit?sslmode=disable'
@@ -340,6 +375,11 @@ cmd_start() {
 		command -v "$need" >/dev/null || { echo "$need is not installed (apt-get install haproxy etcd-server etcd-client patroni curl)" >&2; exit 1; }
 	done
 	[ -x "$pgbin/postgres" ] || { echo "no PostgreSQL 15 in $pgbin (apt-get install postgresql-15)" >&2; exit 1; }
+	if [ "$cache" = redis ]; then
+		for need in redis-server redis-cli; do
+			command -v "$need" >/dev/null || { echo "CACHE=redis needs $need (apt-get install redis-server)" >&2; exit 1; }
+		done
+	fi
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	if [ "$backup" = pgbackrest ]; then
@@ -382,6 +422,7 @@ cmd_start() {
 	done
 	# Migrate once up front, so the nodes do not race for the lock.
 	CONDUIT_DATABASE_URL=$(database_url) "$dir/conduit" migrate
+	start_redis
 	for i in $(seq 1 $nodes); do start_node "$i"; done
 	for i in $(seq 1 $nodes); do wait_http "http://127.0.0.1:$(node_port "$i")/readyz" 30; done
 	alive "$(pid_of haproxy)" || launch haproxy haproxy -db -f "$dir/haproxy.cfg"
@@ -392,7 +433,7 @@ cmd_start() {
 
 cmd_status() {
 	local name pid state i code role
-	for name in etcd "${members[@]}" haproxy-pg $(for i in $(seq 1 $nodes); do echo "node$i"; done) haproxy; do
+	for name in etcd "${members[@]}" haproxy-pg redis $(for i in $(seq 1 $nodes); do echo "node$i"; done) haproxy; do
 		pid=$(pid_of "$name")
 		if [ -n "$pid" ] && alive "$pid"; then state="running (pid $pid)"; else state="stopped"; fi
 		role=""
@@ -440,6 +481,7 @@ cmd_stop() {
 	# The nodes drain at the same time, not one after another.
 	for i in $(seq 1 $nodes); do stop_one "node$i" TERM & done
 	wait
+	stop_one redis TERM
 	stop_one haproxy-pg TERM
 	# Replicas first, the leader last: no failover on the way down.
 	local lead

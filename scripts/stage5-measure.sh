@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# stage5-measure.sh: the whole-system figures of docs/stage5.md. Runs
+# scripts/stage3.sh (its own PostgreSQL, HAProxy and, with CACHE=redis, its
+# own redis-server) in several configurations on one seeded database and
+# drives each with one `conduit bench` run, open loop at the same rate
+# through the balancer; the counters are read after WARMUP and at the end,
+# and for that measured part it prints
+#   - the cache hit ratio of the hot reads per key kind (article, user,
+#     username, tags), summed over the nodes' admin /metrics:
+#     conduit_cache_tier_lookups_total (hit = near hit or Redis hit; every
+#     read counts once as a near lookup) and conduit_cache_loads_total
+#     (database loads on a miss); with the in-process caches, their
+#     overall conduit_cache_hits_total / misses;
+#   - PostgreSQL read statements per second: pg_stat_statements calls of
+#     statements that begin with SELECT or WITH and write nothing
+#     (pg_notify, the stage-3 invalidations, is not a read), and all
+#     transactions per second (pg_stat_database);
+#   - the latency of each write endpoint (p50 / p99; over the whole run).
+#
+# Runs (RUNS, in order; default all four):
+#   redis3   CACHE=redis, 3 nodes     memory3  stage 3 caches, 3 nodes
+#   redis1   CACHE=redis, 1 node      memory1  stage 3 caches, 1 node
+#
+# Settings: STAGE3_DIR (./.stage5-measure; kept between invocations, so the
+# seed is loaded once), BASE_PORT (24300), SCALE (0.1: conduit seed
+# --scale), RATE (250 req/s), WARMUP (15s), DURATION (30s),
+# CONNECTIONS (64: the most in flight), CACHE_TIMEOUT (the nodes'
+# --cache-timeout; 10ms, the default). Needs jq, psql, curl, haproxy,
+# redis-server and PostgreSQL 15 (with pg_stat_statements, in the Debian
+# package). Stops everything it started at the end.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+export STAGE3_DIR=${STAGE3_DIR:-$root/.stage5-measure}
+export BASE_PORT=${BASE_PORT:-24300}
+scale=${SCALE:-0.1}
+rate=${RATE:-250}
+warmup=${WARMUP:-15s}
+duration=${DURATION:-30s}
+connections=${CONNECTIONS:-64}
+runs=${RUNS:-redis3 memory3 redis1 memory1}
+dir=$STAGE3_DIR
+export CONDUIT_CACHE_TIMEOUT=${CACHE_TIMEOUT:-10ms} # the nodes inherit it
+export PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
+
+for need in jq psql curl; do
+	command -v "$need" >/dev/null || { echo "$need is not installed" >&2; exit 1; }
+done
+
+stage3() { "$root/scripts/stage3.sh" "$@"; }
+trap 'stage3 stop >/dev/null 2>&1 || true' EXIT
+
+sql() { psql -X -qtA "$DATABASE_URL" -c "$1"; }
+
+# up CACHE NODES: (re)start stage 3 in that configuration, load its
+# settings, make sure pg_stat_statements is loaded.
+up() {
+	stage3 stop >/dev/null
+	CACHE=$1 NODES=$2 stage3 start >"$dir/start.log" 2>&1 || { cat "$dir/start.log"; exit 1; }
+	# shellcheck source=/dev/null
+	source "$dir/cluster.env"
+	if [ "$(sql "SHOW shared_preload_libraries")" != pg_stat_statements ]; then
+		sql "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
+		stage3 stop >/dev/null
+		CACHE=$1 NODES=$2 stage3 start >"$dir/start.log" 2>&1 || { cat "$dir/start.log"; exit 1; }
+		# shellcheck source=/dev/null
+		source "$dir/cluster.env"
+	fi
+	sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+}
+
+seed() {
+	if [ "$(sql "SELECT count(*) > 0 FROM articles")" = t ]; then return 0; fi
+	echo "seeding at scale $scale"
+	local t0=$SECONDS
+	CONDUIT_DATABASE_URL=$DATABASE_URL "$dir/conduit" seed --scale "$scale" --quiet >"$dir/seed.log" 2>&1 || { cat "$dir/seed.log"; exit 1; }
+	tail -1 "$dir/seed.log"
+	echo "seeded in $((SECONDS - t0)) s: $(sql "SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM articles) || ' articles'")"
+}
+
+# metrics FILE: the cache counters of every node, one "name{labels} value"
+# line each, summed over the nodes.
+metrics() {
+	local u
+	for u in ${ADMIN_URLS//,/ }; do
+		curl -fsS --max-time 5 "$u/metrics" || { echo "no metrics from $u" >&2; exit 1; }
+	done | awk '/^conduit_cache_((tier_lookups|loads|hits|misses|bypassed|redis_errors)_total\{|generation_bumps_total )/ { s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
+}
+
+pgstats() { # reads (statements), transactions
+	sql "SELECT (SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+	              WHERE d.datname = 'conduit' AND s.query ~* '^\\s*(select|with)\\M'
+	                AND s.query !~* '(pg_notify|pg_stat_|\\m(insert|update|delete)\\M)')
+	         || '|' || (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'conduit')"
+}
+
+run() { # LABEL CACHE NODES
+	local label=$1
+	up "$2" "$3"
+	seed
+	# One benchmark for the warm-up and the measured part: it picks its
+	# articles and authors when it starts (the newest first), and writes
+	# articles as it runs, so a second invocation would read another hot
+	# set. The counters are read when the warm-up has passed and at the end.
+	local w=${warmup%s} d=${duration%s} rc=0
+	: >"$dir/bench-$label.txt"
+	timeout $((w + d + 180)) "$dir/conduit" bench --url "$LB_URL" --rate "$rate" --connections "$connections" \
+		--duration "$((w + d))s" --json "$dir/bench-$label.json" >"$dir/bench-$label.txt" 2>&1 &
+	local pid=$!
+	until grep -q '^open loop against' "$dir/bench-$label.txt"; do
+		kill -0 "$pid" 2>/dev/null || { cat "$dir/bench-$label.txt"; exit 1; }
+		sleep 0.2
+	done
+	sleep "$w"
+	metrics "$dir/m0-$label"
+	sql "SELECT pg_stat_statements_reset()" >/dev/null
+	local s0 s1 t0 t1
+	s0=$(pgstats)
+	t0=$(date +%s.%N)
+	wait "$pid" || rc=$?
+	t1=$(date +%s.%N)
+	s1=$(pgstats)
+	metrics "$dir/m1-$label"
+	[ $rc = 0 ] || { cat "$dir/bench-$label.txt"; echo "bench failed" >&2; exit 1; }
+	local secs requests
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	requests=$(awk -v s="$secs" -v r="$rate" 'BEGIN { printf "%d", s * r }') # open loop: the rate
+	echo "== $label: $3 node(s), cache ${2:-in-process (stage 3)}; measured the last $secs s of $(jq -r '"\(.seconds | floor) s: \(.total.requests) requests (\(.total.rps | floor) req/s), \(.total.errors) errors, p50 \(.total.p50_ms) ms, p99 \(.total.p99_ms) ms (latencies: whole run)"' "$dir/bench-$label.json")"
+	IFS='|' read -r r0 x0 <<<"$s0"
+	IFS='|' read -r r1 x1 <<<"$s1"
+	# pg_stat_statements was reset after s0 was read: r0 is 0 or nearly.
+	awk -v r="$r1" -v x=$((x1 - x0)) -v s="$secs" -v n="$requests" \
+		'BEGIN { printf "PostgreSQL: %.0f read statements/s (%.2f per request), %.0f transactions/s (%.2f per request)\n", r / s, r / n, x / s, x / n }'
+	# Hit ratios from the counter deltas.
+	awk '
+		FNR == NR { before[$1] = $2; next }
+		{ d = $2 - before[$1]
+		  if (match($1, /kind="[a-z]+"/)) kind = substr($1, RSTART + 6, RLENGTH - 7); else kind = ""
+		  if ($1 ~ /^conduit_cache_tier_lookups_total/) {
+			if ($1 ~ /tier="near"/) reads[kind] += d
+			if ($1 ~ /result="hit"/) hits[kind] += d
+		  } else if ($1 ~ /^conduit_cache_loads_total/) loads[kind] += d
+		  else if ($1 ~ /^conduit_cache_bypassed_total/) bypassed[kind] += d
+		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
+		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
+		  else if ($1 ~ /^conduit_cache_hits_total/) allhits += d
+		  else if ($1 ~ /^conduit_cache_misses_total/) allmisses += d
+		}
+		END {
+			if (allhits + allmisses > 0) printf "cache reads: %d, hit ratio %.1f%% (all kinds)\n", allhits + allmisses, 100 * allhits / (allhits + allmisses)
+			n = split("article user username tags", ks, " ")
+			for (i = 1; i <= n; i++) { k = ks[i]
+				if (reads[k] > 0) printf "  %-8s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]
+			}
+			if (rerrors + bumps > 0) printf "failed or timed-out Redis calls: %d; new cache generations (each makes every cached value a miss): %d\n", rerrors, bumps
+		}' "$dir/m0-$label" "$dir/m1-$label"
+	jq -r '.endpoints[] | select(.name | startswith("write")) | "  \(.name): \(.requests) requests, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms"' "$dir/bench-$label.json"
+}
+
+mkdir -p "$dir"
+echo "stage 5 measurement: open loop at $rate req/s, warm-up $warmup, measured $duration, --cache-timeout $CONDUIT_CACHE_TIMEOUT; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
+for r in $runs; do
+	case $r in
+	redis3) run redis3 redis 3 ;;
+	memory3) run memory3 "" 3 ;;
+	redis1) run redis1 redis 1 ;;
+	memory1) run memory1 "" 1 ;;
+	*) echo "unknown run $r (want redis3, memory3, redis1, memory1)" >&2; exit 2 ;;
+	esac
+done
