@@ -12,7 +12,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -51,10 +50,7 @@ func TestQueueDrill(t *testing.T) {
 	dbURL := storetest.NewPostgresDatabase(t)
 	nats := natstest.Start(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "conduit")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := conduitBin.Path(t)
 	var key [32]byte
 	rand.Read(key[:])
 	env := append(os.Environ(), "CONDUIT_DATABASE_URL="+dbURL, "CONDUIT_JWT_KEYS=k1:"+base64.StdEncoding.EncodeToString(key[:]),
