@@ -68,18 +68,7 @@ type cluster struct {
 // or the built one) and Varnish. maxAge is --shared-max-age.
 func newCluster(t *testing.T, db string, nodes int, maxAge string, bins ...string) *cluster {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "conduit-cdndrill-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := testproc.LogDir(t, "conduit-cdndrill-")
 	var key [32]byte
 	rand.Read(key[:])
 	c := &cluster{t: t, dir: dir, maxAge: maxAge,

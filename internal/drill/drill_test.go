@@ -61,18 +61,7 @@ func TestDrill(t *testing.T) {
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "conduit-drill-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := testproc.LogDir(t, "conduit-drill-")
 	ports := freePorts(t, 5)
 	lbPort, statsPort := ports[0], ports[1]
 	nodePorts := ports[2:]

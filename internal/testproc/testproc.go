@@ -45,6 +45,27 @@ func Need(t testing.TB, name, install string, paths ...string) string {
 	return bin
 }
 
+// LogDir makes a directory for the files and logs of a test's servers:
+// readable by all (servers such as varnishd's cache process run as an
+// unprivileged user), removed when the test ends, kept and named in the
+// test's log when it failed.
+func LogDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}
+
 // FreePort asks the kernel for a port that is free on 127.0.0.1 (the small
 // race until the server binds it is accepted in tests).
 func FreePort(t testing.TB) int {

@@ -66,25 +66,13 @@ func Start(t testing.TB, backend string, port int) *Varnish {
 	}
 	vcl := strings.NewReplacer("@BACKEND_HOST@", host, "@BACKEND_PORT@", bport,
 		"\n@PURGERS@\n", "\n    \"127.0.0.1\";\n").Replace(string(tmpl))
-	dir, err := os.MkdirTemp("", "conduit-varnish-")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The cache process runs as an unprivileged user: it must reach the dir.
-	os.Chmod(dir, 0o755)
+	dir := testproc.LogDir(t, "conduit-varnish-")
 	vclPath := filepath.Join(dir, "conduit.vcl")
 	if err := os.WriteFile(vclPath, []byte(vcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	v := &Varnish{URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir}
-	// Registered before the process starts, so it runs after the stop.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("varnish files kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
 	v.proc = testproc.Start(t, "varnishd", filepath.Join(dir, "varnishd.log"),
 		exec.Command(bin, "-F", "-a", "127.0.0.1:"+strconv.Itoa(port), "-T", "127.0.0.1:0",
 			"-f", vclPath, "-n", filepath.Join(dir, "work"), "-s", "malloc,64m"))
