@@ -431,6 +431,7 @@ func (p *proc) wait(t *testing.T) error {
 // (c) A server killed with SIGKILL and restarted on the same data dir keeps
 // every acknowledged write, and tokens issued before the kill still work.
 func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	if testing.Short() {
 		t.Skip("-short: builds and runs the binary")
 	}
@@ -789,6 +790,7 @@ func slicesReplace(s []string, old, new string) []string {
 // A second SIGTERM during a long drain ends the process at once, for an
 // operator who does not want to wait.
 func TestSecondSIGTERMExitsAtOnce(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	if testing.Short() {
 		t.Skip("-short: builds and runs the binary")
 	}

@@ -60,6 +60,7 @@ func wantWaiting(t *testing.T, base string) {
 // ready, the attempts logged without the password), then migrates, becomes
 // ready and serves. An error that waiting cannot fix ends serve at once.
 func TestServeWaitsForPostgres(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	pg := storetest.StartCluster(t)
 	pg.Stop()
 	// Trust authentication ignores the password; it is there to prove the
@@ -109,6 +110,7 @@ func TestServeWaitsForPostgres(t *testing.T) {
 
 // SIGTERM while serve waits for its database ends the process cleanly.
 func TestSIGTERMWhileWaitingForDatabase(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	port := testproc.FreePort(t) // a port on which nothing listens
 	url := "postgres://postgres@127.0.0.1:" + strconv.Itoa(port) + "/conduit?sslmode=disable"
 	p := startBinaryUntil(t, "listening", t.TempDir(), "--database-url", url)
