@@ -111,7 +111,8 @@ func TestServeWaitsForPostgres(t *testing.T) {
 // SIGTERM while serve waits for its database ends the process cleanly.
 func TestSIGTERMWhileWaitingForDatabase(t *testing.T) {
 	t.Parallel() // nothing shared: its own databases (and servers)
-	port := testproc.FreePort(t) // a port on which nothing listens
+	// A port on which nothing listens.
+	port := testproc.FreePort(t)
 	url := "postgres://postgres@127.0.0.1:" + strconv.Itoa(port) + "/conduit?sslmode=disable"
 	p := startBinaryUntil(t, "listening", t.TempDir(), "--database-url", url)
 	wantWaiting(t, p.base)
