@@ -263,15 +263,11 @@ func wait(t testing.TB, p *Proc, within time.Duration, what string, ready func()
 // HTTPOK is a readiness check: nil once a GET of url answers 200 OK.
 func HTTPOK(url string) func() error {
 	return func() error {
-		res, err := http.Get(url)
-		if err != nil {
-			return err
+		status, err := get(url)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("GET %s: %d %s", url, status, http.StatusText(status))
 		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, res.Status)
-		}
-		return nil
+		return err
 	}
 }
 
@@ -279,13 +275,18 @@ func HTTPOK(url string) func() error {
 // answer (a proxy is up even while its backend is not).
 func HTTPAnswers(url string) func() error {
 	return func() error {
-		res, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		return nil
+		_, err := get(url)
+		return err
 	}
+}
+
+func get(url string) (status int, err error) {
+	res, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
 }
 
 // WaitHTTP waits up to within for url to answer 200 OK.
