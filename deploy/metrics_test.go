@@ -21,6 +21,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/cache/redistest"
 	"github.com/conduit-dev/conduit/internal/queue/natstest"
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // TestQueriesNameExportedMetrics builds conduit, starts it on SQLite and
@@ -270,12 +271,7 @@ func metricNames(q string) []string {
 func scrapeLiveNodes(t *testing.T) map[string]bool {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "conduit")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/conduit")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testproc.Build(t, testproc.ConduitPkg)
 	names := map[string]bool{}
 	add := func(metrics string) {
 		for line := range strings.SplitSeq(metrics, "\n") {

@@ -19,6 +19,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/httpx"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 	"github.com/conduit-dev/conduit/internal/varnishtest"
 	"github.com/conduit-dev/conduit/internal/web"
 )
@@ -40,7 +41,7 @@ func TestBrowserThroughVarnish(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		edgePort := varnishtest.FreePort(t)
+		edgePort := testproc.FreePort(t)
 		pub, err := edge.New(edge.Options{URLs: []string{fmt.Sprintf("http://127.0.0.1:%d/", edgePort)}, FlushKey: conduit.KeySite})
 		if err != nil {
 			t.Fatal(err)

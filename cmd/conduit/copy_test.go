@@ -23,6 +23,7 @@ import (
 // PostgreSQL then serves the same users (who can sign in), articles, feeds,
 // favorites and comments, and new rows get fresh ids.
 func TestCopyStage1ToPostgres(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	ctx := context.Background()
 	pgURL := storetest.NewPostgresDatabase(t)
 	dataDir := t.TempDir()

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/store/migrations"
-
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // syncBuffer is an io.Writer safe for the server's goroutines.
@@ -351,38 +351,12 @@ func TestConcurrentClients(t *testing.T) {
 	t.Logf("statuses %v; %d favorites, %d articles with comments", statuses, len(favorited), len(commented))
 }
 
-// buildOnce builds the conduit binary once per test run.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "conduit-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "conduit")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// conduitBin is this command, built once per test run.
+var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
 
 func TestMain(m *testing.M) {
 	storetest.Main(m) // drops the PostgreSQL template database of the run
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	conduitBin.Remove()
 }
 
 // proc is a conduit server running as a child process.
@@ -404,7 +378,7 @@ func startBinary(t *testing.T, dataDir string, extra ...string) *proc {
 func startBinaryUntil(t *testing.T, msg, dataDir string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json", "--bcrypt-cost", "4"}, extra...)
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(conduitBin.Path(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	p := &proc{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	stdout, err := cmd.StdoutPipe()
@@ -457,6 +431,7 @@ func (p *proc) wait(t *testing.T) error {
 // (c) A server killed with SIGKILL and restarted on the same data dir keeps
 // every acknowledged write, and tokens issued before the kill still work.
 func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	if testing.Short() {
 		t.Skip("-short: builds and runs the binary")
 	}
@@ -771,7 +746,7 @@ func TestCommandLine(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: builds the binary")
 		}
-		bin := binary(t)
+		bin := conduitBin.Path(t)
 		for _, c := range []struct {
 			args   []string
 			code   int
@@ -815,6 +790,7 @@ func slicesReplace(s []string, old, new string) []string {
 // A second SIGTERM during a long drain ends the process at once, for an
 // operator who does not want to wait.
 func TestSecondSIGTERMExitsAtOnce(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	if testing.Short() {
 		t.Skip("-short: builds and runs the binary")
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // statusOf answers the status of GET base+path (-1 if there is no answer)
@@ -60,6 +60,7 @@ func wantWaiting(t *testing.T, base string) {
 // ready, the attempts logged without the password), then migrates, becomes
 // ready and serves. An error that waiting cannot fix ends serve at once.
 func TestServeWaitsForPostgres(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	pg := storetest.StartCluster(t)
 	pg.Stop()
 	// Trust authentication ignores the password; it is there to prove the
@@ -109,13 +110,9 @@ func TestServeWaitsForPostgres(t *testing.T) {
 
 // SIGTERM while serve waits for its database ends the process cleanly.
 func TestSIGTERMWhileWaitingForDatabase(t *testing.T) {
-	// A port on which nothing listens: ask the kernel for one and free it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	t.Parallel() // nothing shared: its own databases (and servers)
+	// A port on which nothing listens.
+	port := testproc.FreePort(t)
 	url := "postgres://postgres@127.0.0.1:" + strconv.Itoa(port) + "/conduit?sslmode=disable"
 	p := startBinaryUntil(t, "listening", t.TempDir(), "--database-url", url)
 	wantWaiting(t, p.base)

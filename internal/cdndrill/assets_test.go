@@ -5,6 +5,7 @@ package cdndrill
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // variantBuild builds conduit with a changed stylesheet: another build,
@@ -31,7 +34,12 @@ func variantBuild(t *testing.T) string {
 	if err := os.WriteFile(changed, append(css, []byte("\n/* the next release */ .release-two { color: #123456 }\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return binary(t, map[string]string{src: changed})
+	overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{src: changed}})
+	f := filepath.Join(t.TempDir(), "overlay.json")
+	if err := os.WriteFile(f, overlay, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return testproc.Build(t, testproc.ConduitPkg, "-overlay", f)
 }
 
 var assetRE = regexp.MustCompile(`(?:href|src)="(/static/[^"]+)"`)
@@ -88,7 +96,7 @@ func cssOf(assets []string) string {
 // into the new build).
 func TestRollingDeployAssets(t *testing.T) {
 	gate(t)
-	oldBin, newBin := binary(t, nil), variantBuild(t)
+	oldBin, newBin := conduitBin.Path(t), variantBuild(t)
 	for _, db := range databases(t) {
 		t.Run(db, func(t *testing.T) {
 			if db == "postgres" {
@@ -108,10 +116,10 @@ func TestRollingDeployAssets(t *testing.T) {
 			}
 			c := newCluster(t, db, 1, "60s", oldBin)
 			old := assetLinks(t, c.edge.URL) // now cached at the edge
-			c.nodes[0].stop(syscall.SIGTERM)
+			c.nodes[0].Stop(syscall.SIGTERM, 20*time.Second)
 			c.bins[0] = newBin
 			c.startNode(0)
-			waitOK(t, "http://127.0.0.1:"+strconv.Itoa(c.ports[0])+"/readyz", 30*time.Second)
+			testproc.WaitHTTP(t, "http://127.0.0.1:"+strconv.Itoa(c.ports[0])+"/readyz", 30*time.Second)
 			node := "http://127.0.0.1:" + strconv.Itoa(c.ports[0])
 			cur := assetLinks(t, node)
 			if cssOf(old) == cssOf(cur) {

@@ -14,12 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 	"github.com/conduit-dev/conduit/internal/varnishtest"
 )
 
@@ -33,103 +32,22 @@ func gate(t *testing.T) {
 	varnishtest.Binary(t)
 }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// conduitBin is the binary under test, built once for all the drills.
+var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
 
-// TestMain removes the binary built for the run.
+// TestMain drops the PostgreSQL template database the tests made, and the
+// binary.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if builtBin != "" {
-		os.RemoveAll(filepath.Dir(builtBin))
-	}
-	os.Exit(code)
+	storetest.Main(m)
+	conduitBin.Remove()
 }
 
-// binary builds conduit once per test run; overlay, if not empty, builds
-// another variant (see -overlay in go help build).
-func binary(t *testing.T, overlay map[string]string) string {
+// startProc starts a node or the balancer; it is killed when the test ends.
+func startProc(t *testing.T, name, logPath string, env []string, argv ...string) *testproc.Proc {
 	t.Helper()
-	build := func(out string, overlay map[string]string) error {
-		args := []string{"build", "-o", out}
-		if len(overlay) > 0 {
-			b, _ := json.Marshal(map[string]any{"Replace": overlay})
-			f := out + ".overlay.json"
-			if err := os.WriteFile(f, b, 0o644); err != nil {
-				return err
-			}
-			args = append(args, "-overlay", f)
-		}
-		out2, err := exec.Command("go", append(args, "github.com/conduit-dev/conduit/cmd/conduit")...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go build: %v\n%s", err, out2)
-		}
-		return nil
-	}
-	if len(overlay) > 0 {
-		out := filepath.Join(t.TempDir(), "conduit-variant")
-		if err := build(out, overlay); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "conduit-cdndrill-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "conduit")
-		buildErr = build(builtBin, nil)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
-
-// proc is a child process of the test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func startProc(t *testing.T, name, logPath string, env []string, argv ...string) *proc {
-	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
-	return p
-}
-
-// stop signals the process and waits for it.
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
+	cmd.Env = env
+	return testproc.Start(t, name, logPath, cmd)
 }
 
 // cluster is Conduit behind Varnish: one node on SQLite (Varnish in front
@@ -139,7 +57,7 @@ type cluster struct {
 	dir     string
 	env     []string
 	backend string // what Varnish forwards to
-	nodes   []*proc
+	nodes   []*testproc.Proc
 	ports   []int
 	edge    *varnishtest.Varnish
 	maxAge  string
@@ -150,32 +68,21 @@ type cluster struct {
 // or the built one) and Varnish. maxAge is --shared-max-age.
 func newCluster(t *testing.T, db string, nodes int, maxAge string, bins ...string) *cluster {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "conduit-cdndrill-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := testproc.LogDir(t, "conduit-cdndrill-")
 	var key [32]byte
 	rand.Read(key[:])
 	c := &cluster{t: t, dir: dir, maxAge: maxAge,
 		env: append(os.Environ(), "CONDUIT_JWT_KEYS=k1:"+base64.StdEncoding.EncodeToString(key[:]))}
 	for i := range nodes {
-		c.ports = append(c.ports, varnishtest.FreePort(t))
+		c.ports = append(c.ports, testproc.FreePort(t))
 		if i < len(bins) {
 			c.bins = append(c.bins, bins[i])
 		} else {
-			c.bins = append(c.bins, binary(t, nil))
+			c.bins = append(c.bins, conduitBin.Path(t))
 		}
 	}
-	c.nodes = make([]*proc, nodes)
-	edgePort := varnishtest.FreePort(t)
+	c.nodes = make([]*testproc.Proc, nodes)
+	edgePort := testproc.FreePort(t)
 	switch db {
 	case "sqlite":
 		if nodes != 1 {
@@ -196,7 +103,7 @@ func newCluster(t *testing.T, db string, nodes int, maxAge string, bins ...strin
 		c.startNode(i)
 	}
 	for i := range c.ports {
-		waitOK(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", c.ports[i]), 30*time.Second)
+		testproc.WaitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", c.ports[i]), 30*time.Second)
 	}
 	c.backend = fmt.Sprintf("127.0.0.1:%d", c.ports[0])
 	if db == "postgres" {
@@ -224,7 +131,7 @@ func (c *cluster) startHAProxy() string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, stats := varnishtest.FreePort(t), varnishtest.FreePort(t)
+	lb, stats := testproc.FreePort(t), testproc.FreePort(t)
 	var servers []string
 	for i, p := range c.ports {
 		servers = append(servers, fmt.Sprintf("    server node%d 127.0.0.1:%d", i+1, p))
@@ -237,26 +144,8 @@ func (c *cluster) startHAProxy() string {
 	}
 	startProc(t, "haproxy", filepath.Join(c.dir, "haproxy.log"), nil, bin, "-db", "-f", path)
 	addr := fmt.Sprintf("127.0.0.1:%d", lb)
-	waitOK(t, "http://"+addr+"/readyz", 20*time.Second)
+	testproc.WaitHTTP(t, "http://"+addr+"/readyz", 20*time.Second)
 	return addr
-}
-
-func waitOK(t *testing.T, url string, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		res, err := http.Get(url)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %v (%v)", url, d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // reply is a response with its body read.

@@ -6,9 +6,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // Timeline of the outage drill: answers live maxAge at the edge, then
@@ -41,7 +42,7 @@ func TestAllNodesDown(t *testing.T) {
 	warmed := time.Now()
 
 	for _, n := range c.nodes {
-		n.stop(syscall.SIGKILL)
+		n.Kill()
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for c.edge.Healthy(t) {
@@ -79,7 +80,7 @@ func TestAllNodesDown(t *testing.T) {
 		c.startNode(i)
 	}
 	for _, p := range c.ports {
-		waitOK(t, "http://127.0.0.1:"+strconv.Itoa(p)+"/readyz", 30*time.Second)
+		testproc.WaitHTTP(t, "http://127.0.0.1:"+strconv.Itoa(p)+"/readyz", 30*time.Second)
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for !c.edge.Healthy(t) {

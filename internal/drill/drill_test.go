@@ -12,13 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +24,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // Timeline of the drill (the load runs throughout).
@@ -51,43 +51,30 @@ func TestDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal("haproxy is not installed (apt-get install haproxy): the drill cannot run")
 	}
-	pgbin := os.Getenv("PGBIN")
+	pgbin := os.Getenv(storetest.PGBinEnv)
 	if pgbin == "" {
 		pgbin = "/usr/lib/postgresql/15/bin"
 	}
 	for _, b := range []string{"initdb", "postgres"} {
 		if _, err := os.Stat(filepath.Join(pgbin, b)); err != nil {
-			t.Fatalf("PostgreSQL binary %s not found in %s (set PGBIN or apt-get install postgresql): %v", b, pgbin, err)
+			t.Fatalf("PostgreSQL binary %s not found in %s (set %s or apt-get install postgresql): %v", b, pgbin, storetest.PGBinEnv, err)
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "conduit-drill-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
-	ports := freePorts(t, 6)
-	pgPort, lbPort, statsPort := ports[0], ports[1], ports[2]
-	nodePorts := ports[3:]
+	dir := testproc.LogDir(t, "conduit-drill-")
+	ports := freePorts(t, 5)
+	lbPort, statsPort := ports[0], ports[1]
+	nodePorts := ports[2:]
 
-	// Build the binary under test.
-	bin := filepath.Join(dir, "conduit")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := conduitBin.Path(t) // the binary under test
 
 	var procs procSet
 	t.Cleanup(procs.stopAll)
 
 	// A throwaway PostgreSQL cluster, run as the postgres user when root.
-	dbURL := startPostgres(t, &procs, dir, pgbin, pgPort)
+	pg := storetest.StartCluster(t, "max_connections=200")
+	pg.CreateDatabase("conduit")
+	dbURL := pg.URL("conduit")
 
 	// One signing key for every node: any node accepts any token.
 	var key [32]byte
@@ -568,54 +555,30 @@ func (l *load) verify(t *testing.T, dbURL string) (present, duplicates int) {
 	return present, duplicates
 }
 
-// ---- processes ----
+// ---- processes (on internal/testproc) ----
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
+// proc is a process of a drill.
+type proc struct{ *testproc.Proc }
 
-func (p *proc) signal(sig syscall.Signal) {
-	select {
-	case <-p.done:
-	default:
-		p.cmd.Process.Signal(sig)
-	}
-}
+func (p *proc) signal(sig syscall.Signal) { p.Signal(sig) }
 
-func (p *proc) wait(d time.Duration) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(d):
-		return fmt.Errorf("%s still running after %v", p.name, d)
-	}
-}
+func (p *proc) wait(d time.Duration) error { return p.Wait(d) }
 
+// procSet is the processes a drill started.
 type procSet struct {
 	mu    sync.Mutex
 	procs []*proc
 }
 
-// start runs argv as a child of the test (own process group, killed if the
-// test dies), logging to logPath (appended, so restarts keep history).
+// start runs argv as a child of the test (see testproc.Start), logging to
+// logPath (appended, so restarts keep history); when the test ends it is
+// stopped with SIGTERM, newest first.
 func (s *procSet) start(t *testing.T, name, logPath string, cred *syscall.Credential, env []string, argv ...string) *proc {
 	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr, cmd.Env = f, f, env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	cmd := cmdWithEnv(env, argv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	p := &proc{testproc.Start(t, name, logPath, cmd)}
+	t.Cleanup(func() { p.Stop(syscall.SIGTERM, 20*time.Second) })
 	s.mu.Lock()
 	s.procs = append(s.procs, p)
 	s.mu.Unlock()
@@ -623,21 +586,12 @@ func (s *procSet) start(t *testing.T, name, logPath string, cred *syscall.Creden
 }
 
 // stopAll stops every process still running, newest first (balancer,
-// nodes, then the database), each by its own PID.
+// then nodes), each by its own PID.
 func (s *procSet) stopAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		sig := syscall.SIGTERM
-		if p.name == "postgres" {
-			sig = syscall.SIGINT // fast shutdown
-		}
-		p.signal(sig)
-		if p.wait(20*time.Second) != nil {
-			p.signal(syscall.SIGKILL)
-			p.wait(5 * time.Second)
-		}
+		s.procs[i].Stop(syscall.SIGTERM, 20*time.Second)
 	}
 }
 
@@ -647,101 +601,16 @@ func cmdWithEnv(env []string, argv ...string) *exec.Cmd {
 	return c
 }
 
-// startPostgres creates a cluster in dir/pg and runs it in the foreground
-// as a child; it returns the URL of a fresh "conduit" database.
-func startPostgres(t *testing.T, procs *procSet, dir, pgbin string, port int) string {
-	t.Helper()
-	pgdir := filepath.Join(dir, "pg")
-	if err := os.Mkdir(pgdir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root needs a 'postgres' user for PostgreSQL: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(pgdir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	initdb := exec.Command(filepath.Join(pgbin, "initdb"), "-D", filepath.Join(pgdir, "data"), "-U", "postgres",
-		"--auth=trust", "-E", "UTF8", "--no-instructions")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	initdb.Dir = pgdir
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	p := procs.start(t, "postgres", filepath.Join(dir, "postgres.log"), cred, nil,
-		filepath.Join(pgbin, "postgres"), "-D", filepath.Join(pgdir, "data"), "-p", strconv.Itoa(port), "-k", pgdir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200")
-	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := pgx.Connect(ctx, admin)
-		if err == nil {
-			_, err = c.Exec(ctx, "CREATE DATABASE conduit")
-			c.Close(ctx)
-			cancel()
-			if err != nil {
-				t.Fatalf("create database: %v", err)
-			}
-			break
-		}
-		cancel()
-		select {
-		case <-p.done:
-			t.Fatalf("postgres exited: %v (see %s)", p.err, filepath.Join(dir, "postgres.log"))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("postgres did not accept connections: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/conduit?sslmode=disable", port)
-}
-
 // freePorts finds n free TCP ports on 127.0.0.1 below the ephemeral range
-// (where outgoing connections could take them), starting at a place that
-// depends on the PID so concurrent runs do not collide.
+// (where outgoing connections could take them while a node restarts).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	for p := 25000 + (os.Getpid()%200)*30; p < 32700 && len(ports) < n; p++ {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		t.Fatal("no free ports below 32700")
-	}
-	return ports
+	return testproc.StablePorts(t, n)
 }
 
 func waitHTTP(t *testing.T, url string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %v (last: %v)", url, d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testproc.WaitHTTP(t, url, d)
 }
 
 // waitUp waits until HAProxy's stats say server is UP.

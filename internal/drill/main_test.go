@@ -4,7 +4,15 @@ import (
 	"testing"
 
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
-// TestMain drops the PostgreSQL template database the tests made.
-func TestMain(m *testing.M) { storetest.Main(m) }
+// conduitBin is the binary under test, built once for all the drills.
+var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
+
+// TestMain drops the PostgreSQL template database the tests made, and the
+// binary.
+func TestMain(m *testing.M) {
+	storetest.Main(m)
+	conduitBin.Remove()
+}

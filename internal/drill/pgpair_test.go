@@ -140,7 +140,7 @@ func (p *pgPair) run(t *testing.T, tool string, args ...string) {
 // writes.
 func (p *pgPair) failover(t *testing.T, pause time.Duration) error {
 	t.Helper()
-	syscall.Kill(-p.primary.cmd.Process.Pid, syscall.SIGKILL)
+	p.primary.SignalGroup(syscall.SIGKILL)
 	if err := p.primary.wait(10 * time.Second); err == nil {
 		return fmt.Errorf("the primary exited cleanly after SIGKILL?")
 	}
@@ -172,10 +172,8 @@ func waitPG(t *testing.T, url string, p *proc, d time.Duration) {
 			return
 		}
 		cancel()
-		select {
-		case <-p.done:
-			t.Fatalf("postgres exited: %v (see pg-*.log in the test's directory)", p.err)
-		default:
+		if ended, err := p.Exited(); ended {
+			t.Fatalf("postgres exited: %v (see pg-*.log in the test's directory)", err)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("postgres did not accept connections within %v: %v", d, err)

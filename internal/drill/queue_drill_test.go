@@ -12,7 +12,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -64,10 +63,7 @@ func TestQueueDrill(t *testing.T) {
 	pg := startPGPair(t, &procs, dir, [2]int{ports[3], ports[4]})
 	dbURL := pg.URL
 	t.Logf("PostgreSQL primary and synchronous standby up in %v", time.Since(setupStart).Round(100*time.Millisecond))
-	bin := filepath.Join(dir, "conduit")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := conduitBin.Path(t)
 	t.Logf("built conduit; set up in %v", time.Since(setupStart).Round(100*time.Millisecond))
 	var key [32]byte
 	rand.Read(key[:])

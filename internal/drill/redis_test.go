@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/conduit-dev/conduit/internal/cache/redistest"
+	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
 // The stage-5 drill: three nodes behind HAProxy sharing one Redis cache
@@ -57,16 +58,6 @@ func TestDrillRedis(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv(redistest.BinEnv) == "" {
 		t.Fatal("redis-server is not installed (apt-get install redis-server): the drill cannot run")
 	}
-	pgbin := os.Getenv("PGBIN")
-	if pgbin == "" {
-		pgbin = "/usr/lib/postgresql/15/bin"
-	}
-	for _, b := range []string{"initdb", "postgres"} {
-		if _, err := os.Stat(filepath.Join(pgbin, b)); err != nil {
-			t.Fatalf("PostgreSQL binary %s not found in %s (set PGBIN or apt-get install postgresql): %v", b, pgbin, err)
-		}
-	}
-
 	dir, err := os.MkdirTemp("", "conduit-drill5-")
 	if err != nil {
 		t.Fatal(err)
@@ -79,18 +70,17 @@ func TestDrillRedis(t *testing.T) {
 		}
 		os.RemoveAll(dir)
 	})
-	ports := freePorts(t, 9)
-	pgPort, lbPort, statsPort := ports[0], ports[1], ports[2]
-	nodePorts, adminPorts := ports[3:6], ports[6:9]
-
-	bin := filepath.Join(dir, "conduit")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	ports := freePorts(t, 8)
+	lbPort, statsPort := ports[0], ports[1]
+	nodePorts, adminPorts := ports[2:5], ports[5:8]
+	bin := conduitBin.Path(t)
 
 	var procs procSet
 	t.Cleanup(procs.stopAll)
-	dbURL := startPostgres(t, &procs, dir, pgbin, pgPort)
+	// A throwaway PostgreSQL cluster, run as the postgres user when root.
+	pg := storetest.StartCluster(t, "max_connections=200")
+	pg.CreateDatabase("conduit")
+	dbURL := pg.URL("conduit")
 	// Started after procs' cleanup was registered, so stopped before the
 	// nodes: they see Redis go away once more on the way down.
 	rs := redistest.Start(t)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,41 +23,17 @@ import (
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// binary builds cmd/conduit once for the whole test binary: the suite
-// attacks the program as it ships, not a handler assembled by a test.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "conduit-hostile-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "conduit")
-		out, err := exec.Command("go", "build", "-o", buildPath, "github.com/conduit-dev/conduit/cmd/conduit").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
+// conduitBin is cmd/conduit, built once for the whole test binary: the
+// suite attacks the program as it ships, not a handler assembled by a
+// test.
+var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
 
 func TestMain(m *testing.M) {
 	storetest.Main(m) // drops the PostgreSQL template database of the run
-	if buildPath != "" {
-		os.RemoveAll(filepath.Dir(buildPath))
-	}
+	conduitBin.Remove()
 }
 
 // node is one `conduit serve` process with default settings, and the test's
@@ -71,9 +47,7 @@ type node struct {
 	db      *store.DB
 	tokens  *auth.Tokens // the node's signing key, for tokens the node never issued
 	keys    []auth.Key
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the process has ended
-	waitErr error         // how it ended
+	proc    *testproc.Proc
 }
 
 // startNode runs `conduit serve` on a port the kernel picks, on SQLite in a
@@ -82,28 +56,18 @@ type node struct {
 // the log format (JSON, which the test reads): every limit is the default.
 func startNode(t *testing.T, dbURL string) *node {
 	t.Helper()
-	bin := binary(t)
+	bin := conduitBin.Path(t)
 	dir := t.TempDir()
 	n := &node{dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "conduit.log")}
-	logFile, err := os.Create(n.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", n.dataDir, "--log-format", "json"}
 	if dbURL != "" {
 		args = append(args, "--database-url", dbURL)
 	}
-	n.cmd = exec.Command(bin, args...)
-	n.cmd.Env = cleanEnv()
-	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n.exited = make(chan struct{})
-	go func() { n.waitErr = n.cmd.Wait(); close(n.exited) }()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = cleanEnv()
+	n.proc = testproc.Start(t, "conduit serve", n.logPath, cmd)
 	t.Cleanup(func() {
 		n.stop(t)
-		logFile.Close()
 		if t.Failed() {
 			t.Logf("server log (last lines):\n%s", tail(n.logPath, 40))
 		}
@@ -111,8 +75,9 @@ func startNode(t *testing.T, dbURL string) *node {
 
 	n.addr = n.waitListening(t, 30*time.Second)
 	n.base = "http://" + n.addr
-	n.waitReady(t, 60*time.Second)
+	n.proc.WaitReady(t, 60*time.Second, testproc.HTTPOK(n.base+"/readyz"))
 
+	var err error
 	ctx := context.Background()
 	if dbURL == "" {
 		n.db, err = store.OpenSQLite(ctx, filepath.Join(n.dataDir, "conduit.db"))
@@ -147,61 +112,34 @@ func cleanEnv() []string {
 }
 
 // waitListening reads the address the node listens on from its log.
-func (n *node) waitListening(t *testing.T, within time.Duration) string {
+func (n *node) waitListening(t *testing.T, within time.Duration) (addr string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
+	n.proc.WaitReady(t, within, func() error {
 		for _, e := range n.logEntries(t) {
-			if e["msg"] == "listening" {
-				if a, ok := e["addr"].(string); ok {
-					return a
-				}
+			if a, ok := e["addr"].(string); ok && e["msg"] == "listening" {
+				addr = a
+				return nil
 			}
 		}
-		select {
-		case <-n.exited:
-			t.Fatalf("conduit serve exited (%v):\n%s", n.waitErr, tail(n.logPath, 20))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("the node did not start listening within %v:\n%s", within, tail(n.logPath, 20))
-	return ""
-}
-
-func (n *node) waitReady(t *testing.T, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		res, err := http.Get(n.base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the node was not ready within %v:\n%s", within, tail(n.logPath, 20))
+		return errors.New("no \"listening\" line in its log")
+	})
+	return addr
 }
 
 // stop ends the node with SIGTERM, and SIGKILL if it lingers.
 func (n *node) stop(t *testing.T) {
-	select {
-	case <-n.exited:
-		t.Errorf("conduit serve had exited before the test ended: %v", n.waitErr)
+	if ended, err := n.proc.Exited(); ended {
+		t.Errorf("conduit serve had exited before the test ended: %v", err)
 		return
-	default:
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.exited:
-		if n.waitErr != nil {
-			t.Errorf("conduit serve exited with %v after SIGTERM", n.waitErr)
+	n.proc.Signal(syscall.SIGTERM)
+	if err := n.proc.Wait(30 * time.Second); err != nil {
+		if ended, _ := n.proc.Exited(); !ended {
+			n.proc.Kill()
+			t.Errorf("conduit serve did not stop within 30 s of SIGTERM")
+			return
 		}
-	case <-time.After(30 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.exited
-		t.Errorf("conduit serve did not stop within 30 s of SIGTERM")
+		t.Errorf("conduit serve exited with %v after SIGTERM", err)
 	}
 }
 

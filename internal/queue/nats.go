@@ -156,35 +156,15 @@ func (r *Relay) Wake() {
 
 // Run relays until ctx ends.
 func (r *Relay) Run(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	failures := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.wake:
-		case <-t.C:
-		}
-		n, err := r.relayOnce(ctx)
-		switch {
-		case err != nil:
-			failures++
-			delay := min(r.opts.retryDelay(failures), 5*time.Second)
+	pollLoop(ctx, r.wake, r.opts.Poll,
+		func(failures int) time.Duration { return min(r.opts.retryDelay(failures), 5*time.Second) },
+		func() (int, error) { return r.relayOnce(ctx) },
+		func(err error, failures int, _ time.Duration) {
 			if failures == 1 || failures%20 == 0 {
 				r.opts.Logger.Warn("relaying jobs to NATS failed; they wait in the outbox", slog.Any("error", err),
 					slog.Int("failures", failures))
 			}
-			t.Reset(delay)
-		case n > 0:
-			failures = 0
-			r.Wake()
-			t.Reset(r.opts.Poll)
-		default:
-			failures = 0
-			t.Reset(r.opts.Poll)
-		}
-	}
+		})
 }
 
 // relayOnce publishes one batch.

@@ -206,6 +206,20 @@ func inParallel(n int, f func()) {
 }
 
 func (l *Local) work(ctx context.Context) {
+	pollLoop(ctx, l.wake, l.opts.Poll, l.opts.retryDelay,
+		func() (int, error) { return l.RunDue(context.WithoutCancel(ctx)) },
+		func(err error, _ int, delay time.Duration) {
+			l.opts.Logger.Warn("claiming jobs failed", slog.Any("error", err), slog.Duration("retry_in", delay))
+		})
+}
+
+// pollLoop calls batch until ctx ends: at once, whenever wake is signalled,
+// and every poll. After a batch that found work it signals wake (there may
+// be more: this loop, or another idle one on the same channel, looks again
+// at once); after a failure it waits backoff(failures) instead, and tells
+// failed.
+func pollLoop(ctx context.Context, wake chan struct{}, poll time.Duration, backoff func(failures int) time.Duration,
+	batch func() (int, error), failed func(err error, failures int, delay time.Duration)) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	failures := 0
@@ -213,24 +227,25 @@ func (l *Local) work(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.wake:
+		case <-wake:
 		case <-t.C:
 		}
-		n, err := l.RunDue(context.WithoutCancel(ctx))
-		switch {
-		case err != nil:
+		n, err := batch()
+		if err != nil {
 			failures++
-			delay := l.opts.retryDelay(failures)
-			l.opts.Logger.Warn("claiming jobs failed", slog.Any("error", err), slog.Duration("retry_in", delay))
+			delay := backoff(failures)
+			failed(err, failures, delay)
 			t.Reset(delay)
-		case n > 0:
-			failures = 0
-			l.Wake() // there may be more: look again at once
-			t.Reset(l.opts.Poll)
-		default:
-			failures = 0
-			t.Reset(l.opts.Poll)
+			continue
 		}
+		failures = 0
+		if n > 0 {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+		t.Reset(poll)
 	}
 }
 

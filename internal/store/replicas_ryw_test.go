@@ -139,6 +139,7 @@ func testKeys(t *testing.T) *auth.Tokens {
 // the late replica (and may lag, within the cut-off). And a replica beyond
 // the cut-off gets no reads at all.
 func TestReplicaReadYourWrites(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL primary and replica")
 	}

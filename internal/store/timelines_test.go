@@ -126,6 +126,7 @@ func checkFeeds(t *testing.T, db *store.DB, users []conduit.User) (fromTimeline 
 // cursors. A small cap and celebrity threshold make trimming, horizons and
 // the merge of celebrities' articles happen.
 func TestTimelineEqualsFeedOnRead(t *testing.T) {
+	t.Parallel() // nothing shared: its own databases (and servers)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		seed := uint64(time.Now().UnixNano())

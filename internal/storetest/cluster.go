@@ -2,10 +2,7 @@ package storetest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // PGBinEnv may name the directory of initdb and postgres; the default is
@@ -38,8 +37,7 @@ type Cluster struct {
 	settings []string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testproc.Proc // nil when stopped
 }
 
 // StartCluster initializes and starts a cluster. Without the PostgreSQL
@@ -88,7 +86,7 @@ func StartCluster(t testing.TB, settings ...string) *Cluster {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	c.Port = freePort(t)
+	c.Port = testproc.StablePort(t)
 	c.Start()
 	t.Cleanup(c.Stop)
 	return c
@@ -113,50 +111,26 @@ func (c *Cluster) Start() {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd != nil {
+	if c.proc != nil {
 		c.t.Fatal("cluster already running")
 	}
-	log, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer log.Close()
 	args := []string{"-D", c.data(), "-p", strconv.Itoa(c.Port), "-k", c.dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=50"}
 	for _, set := range c.settings {
 		args = append(args, "-c", set)
 	}
-	cmd := c.command(filepath.Join(c.bin, "postgres"), args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		c.t.Fatalf("start postgres: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	c.cmd, c.done = cmd, done
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	c.proc = testproc.Start(c.t, "postgres", filepath.Join(c.dir, "postgres.log"),
+		c.command(filepath.Join(c.bin, "postgres"), args...))
+	c.proc.WaitReady(c.t, 30*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, c.URL("postgres"))
 		if err == nil {
 			conn.Close(ctx)
-			cancel()
-			return
 		}
-		cancel()
-		select {
-		case <-done:
-			b, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
-			c.t.Fatalf("postgres exited on start:\n%s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("postgres not accepting connections after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // Stop shuts the server down (fast shutdown: open sessions are
@@ -165,17 +139,11 @@ func (c *Cluster) Start() {
 func (c *Cluster) Stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd == nil {
+	if c.proc == nil {
 		return
 	}
-	c.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(20 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
-	c.cmd, c.done = nil, nil
+	c.proc.Stop(syscall.SIGINT, 20*time.Second)
+	c.proc = nil
 }
 
 // StartReplica makes a streaming replica of c (pg_basebackup of the
@@ -198,7 +166,7 @@ func (c *Cluster) StartReplica(settings ...string) *Cluster {
 	if out, err := backup.CombinedOutput(); err != nil {
 		c.t.Fatalf("pg_basebackup: %v\n%s", err, out)
 	}
-	r.Port = freePort(c.t)
+	r.Port = testproc.StablePort(c.t)
 	r.Start()
 	c.t.Cleanup(r.Stop)
 	return r
@@ -210,23 +178,6 @@ func (c *Cluster) CreateDatabase(name string) {
 	if err := adminExec(c.URL("postgres"), "CREATE DATABASE "+name); err != nil {
 		c.t.Fatalf("create database: %v", err)
 	}
-}
-
-// freePort finds a port below the ephemeral range (32768) that is free on
-// 127.0.0.1 right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 200 {
-		p := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return p
-	}
-	t.Fatal(errors.New("no free port found in 20000-32000"))
-	return 0
 }
 
 func adminExec(admin, sql string) error {

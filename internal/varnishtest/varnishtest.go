@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // Varnish is one varnishd owned by a test.
@@ -27,8 +28,7 @@ type Varnish struct {
 	URL  string // http://127.0.0.1:port, no trailing slash
 	Port int
 	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testproc.Proc
 }
 
 // VCLPath is the shipped VCL, found next to this source file.
@@ -45,27 +45,7 @@ func VCLPath(t testing.TB) string {
 // when it is not installed.
 func Binary(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("varnishd")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/varnishd"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("CI=true but varnishd is not installed (apt-get install varnish)")
-			}
-			t.Skip("skipping: varnishd is not installed (apt-get install varnish)")
-		}
-	}
-	return bin
-}
-
-// FreePort asks the kernel for a free port on 127.0.0.1.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testproc.Need(t, "varnishd", "apt-get install varnish", "/usr/sbin/varnishd")
 }
 
 // Start runs Varnish on port (0: a free one) in front of backend
@@ -74,7 +54,7 @@ func Start(t testing.TB, backend string, port int) *Varnish {
 	t.Helper()
 	bin := Binary(t)
 	if port == 0 {
-		port = FreePort(t)
+		port = testproc.FreePort(t)
 	}
 	host, bport, err := net.SplitHostPort(backend)
 	if err != nil {
@@ -86,61 +66,19 @@ func Start(t testing.TB, backend string, port int) *Varnish {
 	}
 	vcl := strings.NewReplacer("@BACKEND_HOST@", host, "@BACKEND_PORT@", bport,
 		"\n@PURGERS@\n", "\n    \"127.0.0.1\";\n").Replace(string(tmpl))
-	dir, err := os.MkdirTemp("", "conduit-varnish-")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The cache process runs as an unprivileged user: it must reach the dir.
-	os.Chmod(dir, 0o755)
+	dir := testproc.LogDir(t, "conduit-varnish-")
 	vclPath := filepath.Join(dir, "conduit.vcl")
 	if err := os.WriteFile(vclPath, []byte(vcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(dir, "varnishd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &Varnish{URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir, done: make(chan struct{})}
-	v.cmd = exec.Command(bin, "-F", "-a", "127.0.0.1:"+strconv.Itoa(port), "-T", "127.0.0.1:0",
-		"-f", vclPath, "-n", filepath.Join(dir, "work"), "-s", "malloc,64m")
-	v.cmd.Stdout, v.cmd.Stderr = log, log
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := v.cmd.Start(); err != nil {
-		t.Fatalf("start varnishd: %v", err)
-	}
-	go func() { v.cmd.Wait(); log.Close(); close(v.done) }()
-	t.Cleanup(func() {
-		v.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-v.done:
-		case <-time.After(10 * time.Second):
-			v.cmd.Process.Kill()
-			<-v.done
-		}
-		if t.Failed() {
-			t.Logf("varnish files kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(v.URL + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			return v
-		}
-		select {
-		case <-v.done:
-			b, _ := os.ReadFile(filepath.Join(dir, "varnishd.log"))
-			t.Fatalf("varnishd exited:\n%s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("varnishd on %d did not answer: %v", port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	v := &Varnish{URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir}
+	v.proc = testproc.Start(t, "varnishd", filepath.Join(dir, "varnishd.log"),
+		exec.Command(bin, "-F", "-a", "127.0.0.1:"+strconv.Itoa(port), "-T", "127.0.0.1:0",
+			"-f", vclPath, "-n", filepath.Join(dir, "work"), "-s", "malloc,64m"))
+	t.Cleanup(func() { v.proc.Stop(syscall.SIGTERM, 10*time.Second) })
+	v.proc.WaitReady(t, 30*time.Second, testproc.HTTPAnswers(v.URL+"/readyz"))
+	return v
 }
 
 // Counters returns varnishstat's counters (e.g. "MAIN.cache_hit").

@@ -126,13 +126,7 @@ func (h *handler) createArticle(w http.ResponseWriter, r *http.Request) {
 	a, err := h.svc.CreateArticle(r.Context(), viewerID(r), conduit.NewArticle{
 		Title: p.Title, Description: p.Description, Body: p.Body, Tags: conduit.ParseTags(p.Tags),
 	})
-	if msgs, ok := formErrors(err); ok {
-		p.Errors = msgs
-		h.render(w, r, http.StatusUnprocessableEntity, p)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
+	if h.refused(w, r, err, p, &p.Errors) {
 		return
 	}
 	h.setFlash(w, r, "published")
@@ -172,13 +166,7 @@ func (h *handler) updateArticle(w http.ResponseWriter, r *http.Request) {
 	a, err := h.svc.UpdateArticle(r.Context(), viewerID(r), slug, conduit.ArticlePatch{
 		Title: &p.Title, Description: &p.Description, Body: &p.Body, Tags: &tags,
 	})
-	if msgs, ok := formErrors(err); ok {
-		p.Errors = msgs
-		h.render(w, r, http.StatusUnprocessableEntity, p)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
+	if h.refused(w, r, err, p, &p.Errors) {
 		return
 	}
 	h.setFlash(w, r, "updated")

@@ -45,13 +45,7 @@ func (h *handler) updateSettings(w http.ResponseWriter, r *http.Request) {
 		patch.Password = &password
 	}
 	u, err := h.svc.UpdateUser(r.Context(), c.UserID, patch)
-	if msgs, ok := formErrors(err); ok {
-		p.Errors = msgs
-		h.render(w, r, http.StatusUnprocessableEntity, p)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
+	if h.refused(w, r, err, p, &p.Errors) {
 		return
 	}
 	if u.TokenGen != c.Gen {

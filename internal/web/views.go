@@ -172,6 +172,22 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, conduit.ErrNotFound)
 }
 
+// refused answers a form's use case error, if any, and reports whether it
+// did: a refused input shows the form p again with the messages in *errs
+// (422), any other error is the error page.
+func (h *handler) refused(w http.ResponseWriter, r *http.Request, err error, p page, errs *[]string) bool {
+	if msgs, ok := formErrors(err); ok {
+		*errs = msgs
+		h.render(w, r, http.StatusUnprocessableEntity, p)
+		return true
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return true
+	}
+	return false
+}
+
 // formErrors turns a use case error into the lines of ul.error-messages,
 // or returns false when err is not about the input.
 func formErrors(err error) ([]string, bool) {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // BinEnv may name the redis-server binary; the default is the one on PATH.
@@ -38,8 +39,7 @@ type Server struct {
 	t    testing.TB
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testproc.Proc // nil when stopped
 }
 
 // Start starts a server and waits until it answers PING.
@@ -47,15 +47,9 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := os.Getenv(BinEnv)
 	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("redis-server"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI=true but redis-server is not installed (apt-get install redis-server): %v", err)
-			}
-			t.Skip("skipping: redis-server is not installed (apt-get install redis-server)")
-		}
+		bin = testproc.Need(t, "redis-server", "apt-get install redis-server")
 	}
-	s := &Server{bin: bin, dir: t.TempDir(), t: t, Port: freePort(t)}
+	s := &Server{bin: bin, dir: t.TempDir(), t: t, Port: testproc.FreePort(t)}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -69,38 +63,13 @@ func (s *Server) Start() {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		s.t.Fatal("redis-server already running")
 	}
-	log, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer log.Close()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	s.cmd, s.done = cmd, done
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if err := s.ping(); err == nil {
-			return
-		} else if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server not answering after 10s: %v", err)
-		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server exited on start:\n%s", b)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	s.proc = testproc.Start(s.t, "redis-server", filepath.Join(s.dir, "redis.log"),
+		exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "",
+			"--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning"))
+	s.proc.WaitReady(s.t, 10*time.Second, s.ping)
 }
 
 // Kill stops the server with SIGKILL (its data is lost) and waits for it.
@@ -108,13 +77,11 @@ func (s *Server) Start() {
 func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGCONT) // a paused process must run to die
-	s.cmd.Process.Kill()
-	<-s.done
-	s.cmd, s.done = nil, nil
+	s.proc.Kill()
+	s.proc = nil
 }
 
 // Pause stops the process with SIGSTOP: connections stay open, nothing is
@@ -127,8 +94,8 @@ func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
 func (s *Server) signal(sig syscall.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
-		s.cmd.Process.Signal(sig)
+	if s.proc != nil {
+		s.proc.Signal(sig)
 	}
 }
 
@@ -171,18 +138,6 @@ func (s *Server) ping() error {
 		err = fmt.Errorf("PING answered %q", r)
 	}
 	return err
-}
-
-// freePort asks the kernel for a free port on 127.0.0.1 (the small race
-// until redis-server binds it is accepted in tests).
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Cache returns a cache.Redis on s as one node uses it, closed when the

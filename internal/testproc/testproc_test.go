@@ -1,0 +1,77 @@
+package testproc
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestStopEndsTheProcessGently(t *testing.T) {
+	p := Start(t, "sleep", filepath.Join(t.TempDir(), "log"), exec.Command("sleep", "60"))
+	if ended, _ := p.Exited(); ended {
+		t.Fatal("sleep ended at once")
+	}
+	err := p.Stop(syscall.SIGTERM, 10*time.Second)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("Stop = %v, want the process ended by SIGTERM", err)
+	}
+	if ended, _ := p.Exited(); !ended {
+		t.Error("Exited says it still runs after Stop")
+	}
+}
+
+// fatalTB records the failure of a wait instead of failing the test.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestWaitReadyFailsAsSoonAsTheServerEnds(t *testing.T) {
+	p := Start(t, "crasher", filepath.Join(t.TempDir(), "log"), exec.Command("sh", "-c", "echo no config; exit 3"))
+	f := &fatalTB{TB: t}
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		p.WaitReady(f, time.Minute, func() error { return errors.New("not yet") })
+	}()
+	<-done
+	if !strings.Contains(f.msg, "crasher ended before it was ready") || !strings.Contains(f.msg, "no config") {
+		t.Errorf("failure = %q, want it to say the server ended, with its log", f.msg)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the wait took %v: it did not notice the exit", took)
+	}
+}
+
+func TestStablePortsAreDistinctFreeAndBelowTheEphemeralRange(t *testing.T) {
+	ports := StablePorts(t, 5)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < 1024 || p >= 32768 || seen[p] {
+			t.Fatalf("ports %v: want 5 distinct ports in 1024-32767", ports)
+		}
+		seen[p] = true
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", p, err)
+		}
+		ln.Close()
+	}
+}
