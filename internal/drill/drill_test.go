@@ -96,26 +96,7 @@ func TestDrill(t *testing.T) {
 		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", nodePorts[i]), 30*time.Second)
 	}
 
-	// HAProxy from the shipped template.
-	tmpl, err := os.ReadFile("../../deploy/haproxy/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var servers []string
-	for i, p := range nodePorts {
-		servers = append(servers, fmt.Sprintf("    server node%d 127.0.0.1:%d", i+1, p))
-	}
-	cfg := strings.NewReplacer("@LISTEN@", fmt.Sprintf("127.0.0.1:%d", lbPort), "@STATS@", fmt.Sprintf("127.0.0.1:%d", statsPort),
-		"\n@SERVERS@\n", "\n"+strings.Join(servers, "\n")+"\n").Replace(string(tmpl))
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	procs.start(t, "haproxy", filepath.Join(dir, "haproxy.log"), nil, nil, haproxy, "-db", "-f", cfgPath)
-	stats := fmt.Sprintf("http://127.0.0.1:%d/;csv", statsPort)
-	for i := range nodes {
-		waitUp(t, stats, fmt.Sprintf("node%d", i+1), 20*time.Second)
-	}
+	stats := startHAProxy(t, &procs, dir, haproxy, lbPort, statsPort, nodePorts)
 
 	lb := fmt.Sprintf("http://127.0.0.1:%d", lbPort)
 	l := newLoad(lb)
@@ -662,4 +643,31 @@ func statsField(statsURL, server, field string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("stats: no %s/%s", server, field)
+}
+
+// startHAProxy runs HAProxy from the shipped template in front of the
+// nodes on nodePorts, and returns its stats URL (CSV) once it sees every
+// node up.
+func startHAProxy(t *testing.T, procs *procSet, dir, haproxy string, lbPort, statsPort int, nodePorts []int) string {
+	t.Helper()
+	tmpl, err := os.ReadFile("../../deploy/haproxy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for i, p := range nodePorts {
+		servers = append(servers, fmt.Sprintf("    server node%d 127.0.0.1:%d", i+1, p))
+	}
+	cfg := strings.NewReplacer("@LISTEN@", fmt.Sprintf("127.0.0.1:%d", lbPort), "@STATS@", fmt.Sprintf("127.0.0.1:%d", statsPort),
+		"\n@SERVERS@\n", "\n"+strings.Join(servers, "\n")+"\n").Replace(string(tmpl))
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	procs.start(t, "haproxy", filepath.Join(dir, "haproxy.log"), nil, nil, haproxy, "-db", "-f", cfgPath)
+	stats := fmt.Sprintf("http://127.0.0.1:%d/;csv", statsPort)
+	for i := range nodePorts {
+		waitUp(t, stats, fmt.Sprintf("node%d", i+1), 20*time.Second)
+	}
+	return stats
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/conduit-dev/conduit/internal/cache/redistest"
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // The stage-5 drill: three nodes behind HAProxy sharing one Redis cache
@@ -58,18 +59,7 @@ func TestDrillRedis(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv(redistest.BinEnv) == "" {
 		t.Fatal("redis-server is not installed (apt-get install redis-server): the drill cannot run")
 	}
-	dir, err := os.MkdirTemp("", "conduit-drill5-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("logs kept in %s", dir)
-			return
-		}
-		os.RemoveAll(dir)
-	})
+	dir := testproc.LogDir(t, "conduit-drill5-")
 	ports := freePorts(t, 8)
 	lbPort, statsPort := ports[0], ports[1]
 	nodePorts, adminPorts := ports[2:5], ports[5:8]
@@ -105,25 +95,7 @@ func TestDrillRedis(t *testing.T) {
 		waitHTTP(t, u+"/readyz", 30*time.Second)
 	}
 
-	tmpl, err := os.ReadFile("../../deploy/haproxy/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var servers []string
-	for i, p := range nodePorts {
-		servers = append(servers, fmt.Sprintf("    server node%d 127.0.0.1:%d", i+1, p))
-	}
-	cfg := strings.NewReplacer("@LISTEN@", fmt.Sprintf("127.0.0.1:%d", lbPort), "@STATS@", fmt.Sprintf("127.0.0.1:%d", statsPort),
-		"\n@SERVERS@\n", "\n"+strings.Join(servers, "\n")+"\n").Replace(string(tmpl))
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	procs.start(t, "haproxy", filepath.Join(dir, "haproxy.log"), nil, nil, haproxy, "-db", "-f", cfgPath)
-	stats := fmt.Sprintf("http://127.0.0.1:%d/;csv", statsPort)
-	for i := range nodePorts {
-		waitUp(t, stats, fmt.Sprintf("node%d", i+1), 20*time.Second)
-	}
+	stats := startHAProxy(t, &procs, dir, haproxy, lbPort, statsPort, nodePorts)
 
 	l := newLoad(fmt.Sprintf("http://127.0.0.1:%d", lbPort))
 	l.nodes = nodeURLs
