@@ -125,6 +125,7 @@ func (p *Positions) Need(ctx context.Context, user int64, fresh bool) (uint64, b
 		rueidis.CT(c.B().Get().Key(p.epochKey()).Cache(), nearTTL),
 		rueidis.CT(c.B().Get().Key(p.floorKey()).Cache(), nearTTL),
 		rueidis.CT(c.B().Get().Key(key).Cache(), nearTTL))
+	r.m.observe("position", sent, r.now())
 	vals := make([]string, len(resps))
 	hit := true
 	for i, resp := range resps {

@@ -31,10 +31,11 @@ import (
 //   - Read-your-writes. After a write transaction commits, the store reads
 //     the primary's WAL position (everything committed is at or below it),
 //     keeps it as the writer's position and sends it to every other node
-//     (PositionBus) before the write is answered. A signed-in user's reads
-//     go only to a replica that has replayed past their position (checked
-//     again on the replica when the last sample is short), else to the
-//     primary.
+//     (PositionBus) before the write is answered; or, with a PositionStore
+//     (Redis), stores it there, and reads look it up there. A signed-in
+//     user's reads go only to a replica that has replayed past their
+//     position (checked again on the replica when the last sample is
+//     short), else to the primary.
 //   - Fresh reads (conduit.Fresh: cache fills, credential checks) need a
 //     replica that has replayed past every write position this node has
 //     heard of, so nothing cached is older than an acknowledged write.
@@ -46,6 +47,11 @@ import (
 // reached (a failover), reads it fails are retried on replicas with the
 // positions known so far and the lag the replicas had when the primary
 // was last seen: without a primary nothing new can be committed.
+//
+// With a PositionStore the bus is not used: the store says when it cannot
+// know positions (unreachable, or lost them), and reads needing one go to
+// the primary until a check's Floor has stored the primary's position
+// there again.
 
 // Replica defaults.
 const (
