@@ -57,7 +57,11 @@ func attachReplicas(ctx context.Context, cfg config.Config, db *store.DB, bus *c
 		return fmt.Errorf("--replica-urls: %w", err)
 	}
 	server.RegisterReadStats(reg, db.ReadStats)
+	where := "notify"
+	if positions != nil {
+		where = "redis"
+	}
 	logger.Info("reads that may lag go to replicas", slog.Int("replicas", len(db.ReadStats().Replicas)),
-		slog.Duration("max_lag", cfg.ReplicaMaxLag))
+		slog.Duration("max_lag", cfg.ReplicaMaxLag), slog.String("positions", where))
 	return nil
 }

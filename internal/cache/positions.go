@@ -154,19 +154,27 @@ func (p *Positions) Need(ctx context.Context, user int64, fresh bool) (uint64, b
 }
 
 // beginFloor claims the floor when positions are not trusted: it returns
-// a token ("" when the epoch is current or another node is taking it).
+// the claim, "pending:<token>:<generation>" ("" when the epoch is current
+// or another node is taking it).
 var beginFloor = rueidis.NewLuaScript(`
 local g = redis.call('GET', KEYS[2]) or '0'
 local e = redis.call('GET', KEYS[1])
 if e == g then return '' end
 if e and string.sub(e, 1, 8) == 'pending:' and redis.call('PTTL', KEYS[1]) > 0 then return '' end
-redis.call('SET', KEYS[1], 'pending:' .. ARGV[1], 'PX', ARGV[2])
-return ARGV[1]`)
+local claim = 'pending:' .. ARGV[1] .. ':' .. g
+redis.call('SET', KEYS[1], claim, 'PX', ARGV[2])
+return claim`)
 
 // endFloor sets the floor if the claim is still there: a Redis restarted
-// in between lost it, and the floor must then be read again.
+// in between lost it, and the floor must then be read again. So must it
+// if a new generation started meanwhile (a position that did not reach
+// Redis may be newer than the floor read): the claim is dropped.
 var endFloor = rueidis.NewLuaScript(`
-if redis.call('GET', KEYS[1]) ~= 'pending:' .. ARGV[1] then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[1] ~= 'pending:' .. ARGV[4] .. ':' .. (redis.call('GET', KEYS[2]) or '0') then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
 local lsn = tonumber(ARGV[2])
 for i = 3, 4 do
   local v = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -188,11 +196,12 @@ func (p *Positions) Floor(ctx context.Context, current func(context.Context) (ui
 		return errors.New("redis not usable")
 	}
 	keys := []string{p.epochKey(), r.genKey(), p.floorKey(), p.latestKey()}
-	var token string
+	var claim string
+	token := randomToken()
 	if err := r.call(ctx, "position", writeTimeout, func(ctx context.Context) (err error) {
-		token, err = beginFloor.Exec(ctx, c, keys[:2], []string{randomToken(), "5000"}).ToString()
+		claim, err = beginFloor.Exec(ctx, c, keys[:2], []string{token, "5000"}).ToString()
 		return err
-	}); err != nil || token == "" {
+	}); err != nil || claim == "" {
 		return err
 	}
 	lsn, err := current(ctx)
@@ -201,7 +210,7 @@ func (p *Positions) Floor(ctx context.Context, current func(context.Context) (ui
 	}
 	var done int64
 	if err := r.call(ctx, "position", writeTimeout, func(ctx context.Context) (err error) {
-		done, err = endFloor.Exec(ctx, c, keys, []string{token, strconv.FormatUint(lsn, 10), ms(p.ttl)}).AsInt64()
+		done, err = endFloor.Exec(ctx, c, keys, []string{claim, strconv.FormatUint(lsn, 10), ms(p.ttl), token}).AsInt64()
 		return err
 	}); err != nil {
 		return err

@@ -84,4 +84,29 @@ func TestPositions(t *testing.T) {
 	if n, ok := need(a, 2, true); !ok || n != 120 {
 		t.Fatalf("fresh after the floor on the first node: %d %v, want 120", n, ok)
 	}
+
+	// A new generation started while a floor was being taken (a position
+	// that never reached Redis may be newer than the floor read): that
+	// floor is not used, the next one is.
+	if _, err := rs.Do("INCR", "conduit:gen"); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Floor(ctx, func(context.Context) (uint64, error) {
+		if _, err := rs.Do("INCR", "conduit:gen"); err != nil {
+			t.Error(err)
+		}
+		return 130, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := need(b, 1, false); ok {
+		t.Fatalf("a floor read across a new generation is trusted: need %d", n)
+	}
+	if err := a.Floor(ctx, primaryAt(140)); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := need(b, 1, false); !ok || n != 140 {
+		t.Fatalf("after the next floor: need %d %v, want 140 true", n, ok)
+	}
 }
