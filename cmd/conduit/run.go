@@ -182,8 +182,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer closeCache()
 	// Read-your-writes positions share the cache's coherence channel
 	// when the cache is kept coherent over PostgreSQL (stage 3).
+	// With the Redis cache (stage 5) they are kept in Redis instead.
 	bus, _ := svcCache.(*cache.Coherent)
-	if err := attachReplicas(ctx, cfg, db, bus, reg, tp, logger); err != nil {
+	shared, _ := svcCache.(*cache.Redis)
+	if err := attachReplicas(ctx, cfg, db, bus, shared, reg, tp, logger); err != nil {
 		stopServer()
 		return errors.Join(err, <-served)
 	}

@@ -31,10 +31,11 @@ import (
 //   - Read-your-writes. After a write transaction commits, the store reads
 //     the primary's WAL position (everything committed is at or below it),
 //     keeps it as the writer's position and sends it to every other node
-//     (PositionBus) before the write is answered. A signed-in user's reads
-//     go only to a replica that has replayed past their position (checked
-//     again on the replica when the last sample is short), else to the
-//     primary.
+//     (PositionBus) before the write is answered; or, with a PositionStore
+//     (Redis), stores it there, and reads look it up there. A signed-in
+//     user's reads go only to a replica that has replayed past their
+//     position (checked again on the replica when the last sample is
+//     short), else to the primary.
 //   - Fresh reads (conduit.Fresh: cache fills, credential checks) need a
 //     replica that has replayed past every write position this node has
 //     heard of, so nothing cached is older than an acknowledged write.
@@ -46,6 +47,11 @@ import (
 // reached (a failover), reads it fails are retried on replicas with the
 // positions known so far and the lag the replicas had when the primary
 // was last seen: without a primary nothing new can be committed.
+//
+// With a PositionStore the bus is not used: the store says when it cannot
+// know positions (unreachable, or lost them), and reads needing one go to
+// the primary until a check's Floor has stored the primary's position
+// there again.
 
 // Replica defaults.
 const (
@@ -85,6 +91,9 @@ type ReplicaOptions struct {
 	// Bus carries write positions between the nodes sharing the database.
 	// Nil means this node is the only one that writes.
 	Bus PositionBus
+	// Positions, if set, keeps the positions where every node reads them
+	// (Redis) instead of sending them on Bus, which is then not used.
+	Positions PositionStore
 	// Pool sets up the replica pools like the primary's.
 	Pool   PostgresOptions
 	Logger *slog.Logger
@@ -99,6 +108,25 @@ type PositionBus interface {
 	// Handle registers fn for topic; up reports whether messages are
 	// being received (false: some may be lost).
 	Handle(topic string, fn func(msg string), up func(bool))
+}
+
+// PositionStore keeps write positions where every node reads them
+// (cache.Positions, in Redis): a write records its position there instead
+// of waiting for every node to hear of it.
+type PositionStore interface {
+	// Record stores lsn as the position of users and of the latest write,
+	// before the write is answered. An error means it may be missing: the
+	// store must then not claim to know positions (Need) until a new
+	// floor has been taken.
+	Record(ctx context.Context, lsn uint64, users []int64) error
+	// Need returns the position a read by user must see (fresh: every
+	// write's); ok is false when it cannot be known (the store is not
+	// reachable, or lost positions and has no floor yet).
+	Need(ctx context.Context, user int64, fresh bool) (lsn uint64, ok bool)
+	// Floor is called on every check: if the store lost positions, it
+	// takes current() (the primary's WAL position, read after the loss
+	// was seen) as the floor of every position.
+	Floor(ctx context.Context, current func(context.Context) (uint64, error)) error
 }
 
 // ReplicaStat is one read target's state, for metrics.
@@ -160,6 +188,7 @@ type replicaSet struct {
 	interval time.Duration
 	userOf   func(context.Context) int64
 	bus      PositionBus
+	store    PositionStore
 	logger   *slog.Logger
 	now      func() time.Time
 	pos      *positions
@@ -215,8 +244,11 @@ func (db *DB) AttachReplicas(ctx context.Context, o ReplicaOptions) error {
 	if syncCommit == "off" {
 		return errors.New("read replicas need synchronous_commit on the primary (it is off): read-your-writes positions would miss commits")
 	}
+	if o.Positions != nil {
+		o.Bus = nil // positions live in the store; this node's floor is its own
+	}
 	s := &replicaSet{primary: db.read, maxLag: o.MaxLag, interval: o.CheckInterval, userOf: o.UserOf,
-		bus: o.Bus, logger: o.Logger, now: time.Now, pos: newPositions(o.Bus == nil), primaryUp: true}
+		bus: o.Bus, store: o.Positions, logger: o.Logger, now: time.Now, pos: newPositions(o.Bus == nil), primaryUp: true}
 	popts := o.Pool.withDefaults()
 	for _, u := range o.URLs {
 		cfgs, err := perHost(u, popts)
@@ -314,6 +346,11 @@ func (s *replicaSet) needs(ctx context.Context) (need uint64, known, fresh bool)
 		return s.pos.schemaFloor(), true, false
 	}
 	need, known = s.pos.need(user, fresh)
+	if s.store != nil {
+		// This node's own positions above, and everyone's from the store.
+		n, ok := s.store.Need(ctx, user, fresh)
+		need, known = max(need, n), known && ok
+	}
 	return need, known, fresh
 }
 
@@ -698,6 +735,14 @@ func (s *replicaSet) wrote(ctx context.Context, users ...int64) error {
 		return err
 	}
 	s.pos.note(lsn, users...)
+	if s.store != nil {
+		if err := s.store.Record(ctx, lsn, users); err != nil {
+			// The store now distrusts its positions (reads needing one go
+			// to the primary) until it has a new floor: the write can be
+			// answered.
+			s.logger.Warn("read-your-writes position not recorded", slog.Any("error", err))
+		}
+	}
 	if s.bus != nil {
 		msg := strconv.FormatInt(s.now().UnixMilli(), 10) + " " + strconv.FormatUint(lsn, 10)
 		for _, u := range users {
@@ -706,6 +751,13 @@ func (s *replicaSet) wrote(ctx context.Context, users ...int64) error {
 		s.bus.Broadcast(ctx, positionsTopic, msg)
 	}
 	return nil
+}
+
+// primaryPosition is the primary's WAL position now.
+func (s *replicaSet) primaryPosition(ctx context.Context) (uint64, error) {
+	var lsn uint64
+	err := s.primary.QueryRowContext(ctx, `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&lsn)
+	return lsn, err
 }
 
 // heard takes a position broadcast by another node: "sent lsn user
@@ -791,6 +843,13 @@ func (s *replicaSet) check(ctx context.Context) {
 	s.mu.Unlock()
 	if err == nil {
 		s.pos.establish(gen, lsn)
+		if s.store != nil {
+			fctx, cancel := context.WithTimeout(ctx, timeout)
+			if err := s.store.Floor(fctx, s.primaryPosition); err != nil && ctx.Err() == nil {
+				s.logger.Debug("read-your-writes floor", slog.Any("error", err))
+			}
+			cancel()
+		}
 	}
 
 	var wg sync.WaitGroup

@@ -17,6 +17,7 @@ import (
 	"github.com/conduit-dev/conduit/internal/api"
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/cache/redistest"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
@@ -27,14 +28,18 @@ import (
 const replicaDelay = 2 * time.Second
 
 // rywNode is one Conduit node wired as cmd/conduit wires it with replicas:
-// the primary, the late replica, the cache bus and the API.
+// the primary, the late replica, the cache bus (or the Redis cache and the
+// positions kept in it) and the API.
 type rywNode struct {
-	srv *httptest.Server
-	db  *store.DB
-	bus *cache.Coherent
+	srv   *httptest.Server
+	db    *store.DB
+	bus   *cache.Coherent
+	redis *cache.Redis
 }
 
-func startRYWNode(t *testing.T, primary, replica string, maxLag time.Duration, tokens *auth.Tokens) *rywNode {
+// startRYWNode starts a node; with rs the cache and the read-your-writes
+// positions are in that Redis (stage 5), else on the LISTEN/NOTIFY bus.
+func startRYWNode(t *testing.T, primary, replica string, maxLag time.Duration, tokens *auth.Tokens, rs *redistest.Server) *rywNode {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := store.OpenPostgres(ctx, primary, store.PostgresOptions{MaxConns: 8})
@@ -45,30 +50,48 @@ func startRYWNode(t *testing.T, primary, replica string, maxLag time.Duration, t
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bus := cache.NewCoherent(cache.NewMemory(1000), cache.CoherentOptions{
-		Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, "conduit_cache", p) },
-		MaxPayload: store.MaxNotifyPayload,
-		Logger:     logger,
-	})
-	done := make(chan struct{})
-	go func() { db.Listen(ctx, "conduit_cache", bus, logger); close(done) }()
-	if err := db.AttachReplicas(ctx, store.ReplicaOptions{
+	n := &rywNode{db: db}
+	opts := store.ReplicaOptions{
 		URLs: []string{replica}, MaxLag: maxLag, CheckInterval: 50 * time.Millisecond,
-		UserOf: auth.UserID, Bus: bus, Pool: store.PostgresOptions{MaxConns: 8}, Logger: logger,
-	}); err != nil {
+		UserOf: auth.UserID, Pool: store.PostgresOptions{MaxConns: 8}, Logger: logger,
+	}
+	var svcCache conduit.Cache
+	done := make(chan struct{})
+	if rs != nil {
+		// Redis's default timeouts, as a node runs with: the fault drills
+		// below need the breaker to open.
+		n.redis = rs.Cache(t, cache.RedisOptions{Timeout: 50 * time.Millisecond, Logger: logger})
+		svcCache, opts.Positions = n.redis, cache.NewPositions(n.redis, time.Minute)
+		close(done)
+	} else {
+		n.bus = cache.NewCoherent(cache.NewMemory(1000), cache.CoherentOptions{
+			Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, "conduit_cache", p) },
+			MaxPayload: store.MaxNotifyPayload,
+			Logger:     logger,
+		})
+		go func() { db.Listen(ctx, "conduit_cache", n.bus, logger); close(done) }()
+		svcCache, opts.Bus = n.bus, n.bus
+	}
+	if err := db.AttachReplicas(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(conduit.NewService(db, bus, auth.Bcrypt{Cost: 4}), tokens))
-	t.Cleanup(func() { srv.Close(); cancel(); <-done; db.Close() })
-	n := &rywNode{srv: srv, db: db, bus: bus}
+	n.srv = httptest.NewServer(api.New(conduit.NewService(db, svcCache, auth.Bcrypt{Cost: 4}), tokens))
+	t.Cleanup(func() { n.srv.Close(); cancel(); <-done; db.Close() })
 	deadline := time.Now().Add(15 * time.Second)
-	for bus.Connects() == 0 || !n.replicaUp() {
+	for !n.cacheUp() || !n.replicaUp() {
 		if time.Now().After(deadline) {
-			t.Fatalf("node not ready: bus connects %d, replica stats %+v", bus.Connects(), db.ReadStats())
+			t.Fatalf("node not ready: cache up %v, replica stats %+v", n.cacheUp(), db.ReadStats())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return n
+}
+
+func (n *rywNode) cacheUp() bool {
+	if n.redis != nil {
+		return n.redis.Usable()
+	}
+	return n.bus.Connects() > 0
 }
 
 func (n *rywNode) replicaUp() bool {
@@ -152,75 +175,16 @@ func TestReplicaReadYourWrites(t *testing.T) {
 	t.Run("own writes on the other node", func(t *testing.T) {
 		primary.CreateDatabase("ryw")
 		const maxLag = 5 * time.Second
-		a := startRYWNode(t, primary.URL("ryw"), replica.URL("ryw"), maxLag, tokens)
-		b := startRYWNode(t, primary.URL("ryw"), replica.URL("ryw"), maxLag, tokens)
-
-		// Another user, registered first and then given time to reach the
-		// replica: their reads go to it.
-		carol := register(t, a, "carol")
-		bob := register(t, b, "bob")
-		time.Sleep(replicaDelay + time.Second)
-
-		// Register on A; sign in and read oneself on B.
-		alice := register(t, a, "alice")
-		b.must(t, 200, "POST", "/api/users/login", "", `{"user":{"email":"alice@example.com","password":"password1"}}`)
-		shows(t, "register", b.must(t, 200, "GET", "/api/user", alice, ""), `"username":"alice"`)
-
-		// Write an article on B; read it on A.
-		body := b.must(t, 201, "POST", "/api/articles", alice, `{"article":{"title":"Late replicas","description":"d","body":"b","tagList":["ryw"]}}`)
-		var art struct{ Article struct{ Slug string } }
-		if err := json.Unmarshal([]byte(body), &art); err != nil {
-			t.Fatal(err)
-		}
-		slug := art.Article.Slug
-		shows(t, "article", a.must(t, 200, "GET", "/api/articles/"+slug, alice, ""), `"title":"Late replicas"`)
-		shows(t, "article in my list", a.must(t, 200, "GET", "/api/articles?author=alice", alice, ""), `"slug":"`+slug+`"`)
-
-		// Update the bio on A; read it on B.
-		a.must(t, 200, "PUT", "/api/user", alice, `{"user":{"bio":"replicated bio"}}`)
-		shows(t, "bio", b.must(t, 200, "GET", "/api/user", alice, ""), `"bio":"replicated bio"`)
-		shows(t, "bio in my profile", b.must(t, 200, "GET", "/api/profiles/alice", alice, ""), `"bio":"replicated bio"`)
-
-		// Comment on B; read on A.
-		b.must(t, 200, "POST", "/api/articles/"+slug+"/comments", alice, `{"comment":{"body":"first comment"}}`)
-		shows(t, "comment", a.must(t, 200, "GET", "/api/articles/"+slug+"/comments", alice, ""), `"body":"first comment"`)
-
-		// Favorite on A; read on B.
-		a.must(t, 200, "POST", "/api/articles/"+slug+"/favorite", alice, "")
-		shows(t, "favorite", b.must(t, 200, "GET", "/api/articles/"+slug, alice, ""), `"favorited":true`, `"favoritesCount":1`)
-		shows(t, "favorites list", b.must(t, 200, "GET", "/api/articles?favorited=alice", alice, ""), `"slug":"`+slug+`"`)
-
-		// Follow on B; read on A.
-		b.must(t, 200, "POST", "/api/profiles/bob/follow", alice, "")
-		shows(t, "follow", a.must(t, 200, "GET", "/api/profiles/bob", alice, ""), `"following":true`)
-		_ = bob
-
-		// Another user's reads go to the late replica: right after a write
-		// they may not show it, but within the cut-off they do.
-		before := a.replicaReads() + b.replicaReads()
-		a.must(t, 201, "POST", "/api/articles", alice, `{"article":{"title":"Second thoughts","description":"d","body":"b"}}`)
-		wrote := time.Now()
-		shows(t, "second article, own list", b.must(t, 200, "GET", "/api/articles?author=alice", alice, ""), `"title":"Second thoughts"`)
-		// (Whether carol's first read lags depends on whether the replica
-		// is within the cut-off at that moment: both answers are right.)
-		for !strings.Contains(b.must(t, 200, "GET", "/api/articles?author=alice", carol, ""), "Second thoughts") {
-			if time.Since(wrote) > maxLag+3*time.Second {
-				t.Fatalf("carol still does not see alice's article %v after it was written (cut-off %v)", time.Since(wrote), maxLag)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if after := a.replicaReads() + b.replicaReads(); after <= before {
-			t.Fatalf("the replica served no reads (%d before, %d after): the test proves nothing", before, after)
-		}
-		t.Logf("carol saw alice's article after %v (replica delay %v); replica reads: A %d, B %d",
-			time.Since(wrote).Round(10*time.Millisecond), replicaDelay, a.replicaReads(), b.replicaReads())
+		a := startRYWNode(t, primary.URL("ryw"), replica.URL("ryw"), maxLag, tokens, nil)
+		b := startRYWNode(t, primary.URL("ryw"), replica.URL("ryw"), maxLag, tokens, nil)
+		ownWritesOnTheOtherNode(t, a, b, maxLag)
 	})
 
 	t.Run("replica beyond the cut-off gets no reads", func(t *testing.T) {
 		primary.CreateDatabase("cutoff")
 		const maxLag = time.Second // the replica is 2 s late under writes
-		a := startRYWNode(t, primary.URL("cutoff"), replica.URL("cutoff"), maxLag, tokens)
-		b := startRYWNode(t, primary.URL("cutoff"), replica.URL("cutoff"), maxLag, tokens)
+		a := startRYWNode(t, primary.URL("cutoff"), replica.URL("cutoff"), maxLag, tokens, nil)
+		b := startRYWNode(t, primary.URL("cutoff"), replica.URL("cutoff"), maxLag, tokens, nil)
 		alice := register(t, a, "alice")
 		reader := register(t, a, "reader")
 		time.Sleep(replicaDelay + time.Second)
@@ -285,4 +249,69 @@ func TestReplicaReadYourWrites(t *testing.T) {
 		}
 		t.Logf("%d reads by another user; replica reads on B %d, primary reads for lag %d", reads, st.Replicas[0].Reads, st.Primary["lag"])
 	})
+}
+
+// ownWritesOnTheOtherNode: each of alice's writes through one node is
+// visible to her very next read through the other node, while another
+// user's reads are served by the late replica within the cut-off.
+func ownWritesOnTheOtherNode(t *testing.T, a, b *rywNode, maxLag time.Duration) {
+	// Another user, registered first and then given time to reach the
+	// replica: their reads go to it.
+	carol := register(t, a, "carol")
+	bob := register(t, b, "bob")
+	time.Sleep(replicaDelay + time.Second)
+
+	// Register on A; sign in and read oneself on B.
+	alice := register(t, a, "alice")
+	b.must(t, 200, "POST", "/api/users/login", "", `{"user":{"email":"alice@example.com","password":"password1"}}`)
+	shows(t, "register", b.must(t, 200, "GET", "/api/user", alice, ""), `"username":"alice"`)
+
+	// Write an article on B; read it on A.
+	body := b.must(t, 201, "POST", "/api/articles", alice, `{"article":{"title":"Late replicas","description":"d","body":"b","tagList":["ryw"]}}`)
+	var art struct{ Article struct{ Slug string } }
+	if err := json.Unmarshal([]byte(body), &art); err != nil {
+		t.Fatal(err)
+	}
+	slug := art.Article.Slug
+	shows(t, "article", a.must(t, 200, "GET", "/api/articles/"+slug, alice, ""), `"title":"Late replicas"`)
+	shows(t, "article in my list", a.must(t, 200, "GET", "/api/articles?author=alice", alice, ""), `"slug":"`+slug+`"`)
+
+	// Update the bio on A; read it on B.
+	a.must(t, 200, "PUT", "/api/user", alice, `{"user":{"bio":"replicated bio"}}`)
+	shows(t, "bio", b.must(t, 200, "GET", "/api/user", alice, ""), `"bio":"replicated bio"`)
+	shows(t, "bio in my profile", b.must(t, 200, "GET", "/api/profiles/alice", alice, ""), `"bio":"replicated bio"`)
+
+	// Comment on B; read on A.
+	b.must(t, 200, "POST", "/api/articles/"+slug+"/comments", alice, `{"comment":{"body":"first comment"}}`)
+	shows(t, "comment", a.must(t, 200, "GET", "/api/articles/"+slug+"/comments", alice, ""), `"body":"first comment"`)
+
+	// Favorite on A; read on B.
+	a.must(t, 200, "POST", "/api/articles/"+slug+"/favorite", alice, "")
+	shows(t, "favorite", b.must(t, 200, "GET", "/api/articles/"+slug, alice, ""), `"favorited":true`, `"favoritesCount":1`)
+	shows(t, "favorites list", b.must(t, 200, "GET", "/api/articles?favorited=alice", alice, ""), `"slug":"`+slug+`"`)
+
+	// Follow on B; read on A.
+	b.must(t, 200, "POST", "/api/profiles/bob/follow", alice, "")
+	shows(t, "follow", a.must(t, 200, "GET", "/api/profiles/bob", alice, ""), `"following":true`)
+	_ = bob
+
+	// Another user's reads go to the late replica: right after a write
+	// they may not show it, but within the cut-off they do.
+	before := a.replicaReads() + b.replicaReads()
+	a.must(t, 201, "POST", "/api/articles", alice, `{"article":{"title":"Second thoughts","description":"d","body":"b"}}`)
+	wrote := time.Now()
+	shows(t, "second article, own list", b.must(t, 200, "GET", "/api/articles?author=alice", alice, ""), `"title":"Second thoughts"`)
+	// (Whether carol's first read lags depends on whether the replica
+	// is within the cut-off at that moment: both answers are right.)
+	for !strings.Contains(b.must(t, 200, "GET", "/api/articles?author=alice", carol, ""), "Second thoughts") {
+		if time.Since(wrote) > maxLag+3*time.Second {
+			t.Fatalf("carol still does not see alice's article %v after it was written (cut-off %v)", time.Since(wrote), maxLag)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := a.replicaReads() + b.replicaReads(); after <= before {
+		t.Fatalf("the replica served no reads (%d before, %d after): the test proves nothing", before, after)
+	}
+	t.Logf("carol saw alice's article after %v (replica delay %v); replica reads: A %d, B %d",
+		time.Since(wrote).Round(10*time.Millisecond), replicaDelay, a.replicaReads(), b.replicaReads())
 }
