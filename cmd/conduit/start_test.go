@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -115,6 +116,14 @@ func TestSIGTERMWhileWaitingForDatabase(t *testing.T) {
 	port := testproc.FreePort(t)
 	url := "postgres://postgres@127.0.0.1:" + strconv.Itoa(port) + "/conduit?sslmode=disable"
 	p := startBinaryUntil(t, "listening", t.TempDir(), "--database-url", url)
+	// Until the first attempt has failed and the wait is logged: a SIGTERM
+	// before it would test the shutdown of a server still connecting.
+	testproc.Wait(t, 30*time.Second, "the wait for the database logged", func() error {
+		if !strings.Contains(p.logs.String(), "database unavailable; waiting for it") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	wantWaiting(t, p.base)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

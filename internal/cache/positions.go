@@ -209,12 +209,18 @@ func (p *Positions) Floor(ctx context.Context, current func(context.Context) (ui
 		return err
 	}
 	var done int64
+	var answered time.Time
 	if err := r.call(ctx, "position", writeTimeout, func(ctx context.Context) (err error) {
 		done, err = endFloor.Exec(ctx, c, keys, []string{claim, strconv.FormatUint(lsn, 10), ms(p.ttl), token}).AsInt64()
+		answered = r.now()
 		return err
 	}); err != nil {
 		return err
 	}
+	// As after Record: a read that begins once the floor is set must not
+	// take an older floor from a near cache (the epoch it reads may be the
+	// new one), so the floor is set only after the fence.
+	r.waitFence(answered)
 	if done == 1 {
 		r.logger.Info("read-your-writes positions in Redis start again from the primary's position", slog.Uint64("floor", lsn))
 	}
