@@ -38,7 +38,10 @@ type attack struct {
 	// password changes) and checks what it wrote itself; for every other
 	// attack the database must be exactly as before.
 	stores bool
-	run    func(t *testing.T, s *suite)
+	// once: the attack's checks depend on the state it leaves (throttling
+	// counters), so it cannot be tried a second time.
+	once bool
+	run  func(t *testing.T, s *suite)
 }
 
 // attacks run in this order against one node; each uses its own source
@@ -52,7 +55,7 @@ var attacks = []attack{
 	{name: "json-strictness", run: jsonStrictness},
 	{name: "unicode-names", run: unicodeNames},
 	{name: "idempotency-squatting", stores: true, run: idempotencySquatting},
-	{name: "brute-force-sign-in", run: bruteForce},
+	{name: "brute-force-sign-in", once: true, run: bruteForce},
 	{name: "sign-up-flood", stores: true, run: signupFlood},
 	{name: "token-revocation", stores: true, run: tokenRevocation},
 }
@@ -119,11 +122,30 @@ func TestHostile(t *testing.T) {
 
 // run runs one attack while the well-behaved client works, then checks its
 // latency and, unless the attack stores on purpose, that the database is
-// as it was.
+// as it was. A p99 over the bound gets one more try where the attack can
+// be repeated: on a shared machine a burst of other work can slow the two
+// slowest of ~150 requests, while a real regression fails both tries.
 func (s *suite) run(t *testing.T, a attack) {
 	if a.long && testing.Short() {
 		t.Skip("holds connections for seconds; skipped with -short")
 	}
+	var r result
+	for try := 1; ; try++ {
+		r = s.attackOnce(t, a)
+		if r.p99 <= r.bound || try == 2 || a.stores || a.once {
+			break
+		}
+		t.Logf("p99 %v over the bound %v; once more", r.p99, r.bound)
+	}
+	s.results = append(s.results, r)
+	if r.p99 > r.bound {
+		t.Errorf("well-behaved client's p99 %v during the attack is over the bound %v (10× the unloaded p99 %v, at least %v)",
+			r.p99, r.bound, s.unloaded, minBound)
+	}
+}
+
+// attackOnce runs a once and measures the well-behaved client meanwhile.
+func (s *suite) attackOnce(t *testing.T, a attack) result {
 	before := s.state(t)
 	stop := make(chan struct{})
 	done := make(chan []time.Duration)
@@ -141,13 +163,9 @@ func (s *suite) run(t *testing.T, a attack) {
 	}
 	r := result{attack: a.name, n: len(lat), p50: percentile(lat, 0.5), p99: percentile(lat, 0.99),
 		max: percentile(lat, 1), bound: max(10*s.unloaded, minBound)}
-	s.results = append(s.results, r)
 	t.Logf("well-behaved client during the attack: %d requests, p50 %v, p99 %v, max %v (unloaded p99 %v, bound %v)",
 		r.n, r.p50, r.p99, r.max, s.unloaded, r.bound)
-	if r.p99 > r.bound {
-		t.Errorf("well-behaved client's p99 %v during the attack is over the bound %v (10× the unloaded p99 %v, at least %v)",
-			r.p99, r.bound, s.unloaded, minBound)
-	}
+	return r
 }
 
 func (s *suite) state(t *testing.T) storetest.State {

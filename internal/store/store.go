@@ -88,14 +88,32 @@ func (db *DB) Close() error {
 // Ping checks that the database answers: the primary, or while it does
 // not (a failover), a replica that can serve reads.
 func (db *DB) Ping(ctx context.Context) error {
-	ctx, cancel := db.bound(ctx)
-	defer cancel()
-	err := db.mapErr(db.read.PingContext(ctx))
-	if err != nil && db.replicas != nil && db.replicas.usableAny() {
+	if db.replicas == nil {
+		ctx, cancel := db.bound(ctx)
+		defer cancel()
+		return db.mapErr(db.read.PingContext(ctx))
+	}
+	// With replicas the node serves reads while the primary is away (a
+	// failover): it stays ready if a replica is usable. The primary gets a
+	// short look only, so that a readiness check does not wait out the
+	// connection attempts of a failover and time out on every node at once
+	// (the balancer would then have no node left for the reads).
+	pctx, cancel := context.WithTimeout(ctx, primaryPingBudget)
+	err := db.read.PingContext(pctx)
+	cancel()
+	if err == nil || db.replicas.usableAny() {
 		return nil
 	}
-	return err
+	// No replica either: the primary it is, given the whole time.
+	ctx, cancel = db.bound(ctx)
+	defer cancel()
+	return db.mapErr(db.read.PingContext(ctx))
 }
+
+// primaryPingBudget bounds Ping's look at the primary when replicas can
+// answer instead: well inside a balancer's check timeout (1 s in
+// deploy/haproxy).
+const primaryPingBudget = 300 * time.Millisecond
 
 // Dialect is "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.d.name }
