@@ -14,8 +14,8 @@ import (
 func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 	return db.tx(ctx, func(tx *sqlTx) error {
 		err := tx.queryRow(ctx, `
-			INSERT INTO articles (slug, author_id, title, description, body, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO articles (id, slug, author_id, title, description, body, created_at, updated_at)
+			VALUES (`+nextID(tx.d, "articles")+`, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt,
 		).Scan(&a.ID)
@@ -33,6 +33,20 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		}
 		return insertTags(ctx, tx, a.ID, a.Tags)
 	})
+}
+
+// nextID is the id of a new row of table (articles or comments), which is
+// never an id the table had before: ids name rows in queued jobs, job keys,
+// caches and links. SQLite would hand out again the id of the newest row
+// once it is deleted, so there the id is above both every id in use and
+// the largest ever deleted (id_high, migration 0014; one index probe
+// each); PostgreSQL's sequences never reuse one.
+func nextID(d dialect, table string) string {
+	if d.name != "sqlite" {
+		return "DEFAULT"
+	}
+	return `(SELECT max(coalesce((SELECT max(id) FROM ` + table + `), 0),
+		coalesce((SELECT id FROM id_high WHERE name = '` + table + `'), 0)) + 1)`
 }
 
 // claimSlug records slug as one of the article's slugs (migration 0008).

@@ -40,8 +40,8 @@ func (db *DB) CreateComment(ctx context.Context, c *conduit.Comment, max conduit
 		}
 		// A deleted article fails here (foreign key): ErrNotFound.
 		err = tx.queryRow(ctx, `
-			INSERT INTO comments (article_id, author_id, body, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?)
+			INSERT INTO comments (id, article_id, author_id, body, created_at, updated_at)
+			VALUES (`+nextID(tx.d, "comments")+`, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			c.ArticleID, c.Author.ID, c.Body, c.CreatedAt, c.UpdatedAt,
 		).Scan(&c.ID)

@@ -172,9 +172,15 @@ func CopyToPostgres(ctx context.Context, src, dst *DB, progress func(CopyProgres
 			return nil, fmt.Errorf("read %s: %w", t.name, err)
 		}
 		if t.identity != "" {
-			// The next id is past the largest copied one.
-			q := fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), coalesce(max(%[2]s), 0) + 1, false) FROM %[1]s`, t.name, t.identity)
-			if _, err := ptx.Exec(ctx, q); err != nil {
+			// The next id is past the largest copied one, and past the
+			// largest the source ever gave (id_high keeps those of deleted
+			// rows, migration 0014): copied jobs may name them.
+			var high int64
+			if err := stx.QueryRowContext(ctx, `SELECT coalesce((SELECT id FROM id_high WHERE name = ?), 0)`, t.name).Scan(&high); err != nil {
+				return nil, fmt.Errorf("read %s id high-water mark: %w", t.name, err)
+			}
+			q := fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), greatest(coalesce(max(%[2]s), 0), $1) + 1, false) FROM %[1]s`, t.name, t.identity)
+			if _, err := ptx.Exec(ctx, q, high); err != nil {
 				return nil, fmt.Errorf("reset %s id sequence: %w", t.name, dst.mapErr(err))
 			}
 		}

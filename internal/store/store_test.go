@@ -776,3 +776,65 @@ func TestArticleHTML(t *testing.T) {
 		}
 	})
 }
+
+// Ids name articles and comments in queued jobs and their keys, caches and
+// links, so the newest one's id is not given again after it is deleted
+// (SQLite hands out the largest rowid plus one; migration 0014).
+func TestIDsNeverReused(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		u := mkUser(t, db, "writer")
+		first := mkArticle(t, db, u, "first")
+		newest := mkArticle(t, db, u, "newest")
+		c1 := conduit.Comment{ArticleID: first.ID, Author: conduit.Profile{ID: u.ID}, Body: "one", CreatedAt: now(), UpdatedAt: now()}
+		if err := db.CreateComment(ctx, &c1, roomy); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeleteComment(ctx, c1.ID); err != nil {
+			t.Fatal(err)
+		}
+		c2 := conduit.Comment{ArticleID: first.ID, Author: conduit.Profile{ID: u.ID}, Body: "two", CreatedAt: now(), UpdatedAt: now()}
+		if err := db.CreateComment(ctx, &c2, roomy); err != nil {
+			t.Fatal(err)
+		}
+		if c2.ID <= c1.ID {
+			t.Errorf("comment after deleting the newest: id %d, the deleted one had %d", c2.ID, c1.ID)
+		}
+		if err := db.DeleteArticle(ctx, newest.ID); err != nil {
+			t.Fatal(err)
+		}
+		next := mkArticle(t, db, u, "next")
+		if next.ID <= newest.ID {
+			t.Errorf("article after deleting the newest: id %d, the deleted one had %d", next.ID, newest.ID)
+		}
+	})
+}
+
+// The copy to PostgreSQL carries the ids SQLite will not give again: the
+// first article created there is past a deleted newest one (queued jobs
+// copied with the data may name it).
+func TestCopyKeepsIDsNeverReused(t *testing.T) {
+	t.Parallel()
+	pgURL := storetest.NewPostgresDatabase(t)
+	lite := storetest.OpenSQLite(t)
+	u := mkUser(t, lite, "writer")
+	mkArticle(t, lite, u, "kept")
+	gone := mkArticle(t, lite, u, "gone")
+	if err := lite.DeleteArticle(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := store.OpenPostgres(ctx, pgURL, store.PostgresOptions{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if _, err := pg.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CopyToPostgres(ctx, lite, pg, nil); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if next := mkArticle(t, pg, u, "next"); next.ID <= gone.ID {
+		t.Errorf("first article on PostgreSQL after the copy: id %d, a deleted one had %d", next.ID, gone.ID)
+	}
+}

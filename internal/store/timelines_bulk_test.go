@@ -20,8 +20,7 @@ import (
 func TestBuildTimelinesBulk(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
-		seed := uint64(time.Now().UnixNano())
-		t.Logf("seed %d", seed)
+		seed := propertySeed(t)
 		r := rand.New(rand.NewPCG(seed, 11))
 		opts := conduit.FeedOptions{MaxFollowers: 4, TimelineCap: 6}
 		h := conduit.NewJobs(db, opts)

@@ -3,7 +3,9 @@ package store_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -129,8 +131,7 @@ func TestTimelineEqualsFeedOnRead(t *testing.T) {
 	t.Parallel() // nothing shared: its own databases (and servers)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
-		seed := uint64(time.Now().UnixNano())
-		t.Logf("seed %d", seed)
+		seed := propertySeed(t)
 		r := rand.New(rand.NewPCG(seed, 7))
 		h := conduit.NewJobs(db, conduit.FeedOptions{MaxFollowers: 4, TimelineCap: 6})
 		var users []conduit.User
@@ -383,4 +384,18 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("article of the notification = %+v", list[0].Article)
 		}
 	})
+}
+
+// propertySeed is the seed of a randomized property test: a new one each
+// run, logged, or CONDUIT_TEST_SEED to replay a failure.
+func propertySeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CONDUIT_TEST_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("CONDUIT_TEST_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (replay with CONDUIT_TEST_SEED=%d)", seed, seed)
+	return seed
 }
