@@ -82,7 +82,6 @@ func TestAnonymousListPagesCached(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-
 // A write drops only the kept pages that show what it changed: after a
 // favorite, the pages showing the article and the favoriter's favorites
 // show it on the next view, and a page of another tag is still the kept
