@@ -220,6 +220,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	svc := conduit.NewService(db, svcCache, auth.Bcrypt{Cost: cfg.BcryptCost, Turns: auth.NewTurns(0)}, svcOpts...)
 	site := web.New(svc, tokens, logger, web.Options{TrustedProxies: proxies, Media: images, Forms: db,
 		Caching: caching, AssetURL: cfg.AssetURL, Assets: db})
+	if cfg.CacheItems > 0 {
+		// The anonymous list and page caches. With --cache-items 0 they
+		// still run, but a node without a cache reports no cache counters.
+		server.RegisterCacheStats(reg, "lists", svc.ListCacheStats)
+		server.RegisterCacheStats(reg, "pages", site.PageCacheStats)
+	}
 	// This build's static files go to the database before the node takes
 	// traffic: a page of this build served by any node links only files
 	// every node can serve (docs/stage6.md).

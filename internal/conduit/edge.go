@@ -119,18 +119,15 @@ func listMembershipKeys(author string, tags []string) []string {
 	return keys
 }
 
-// purgeFavorite purges what a favorite changed: the article's count
-// wherever it is shown, and the favoriter's favorites list, named by a
-// username the (cached) account gives. Should that read fail, the whole
-// edge is purged: more misses for a moment rather than a stale list.
-func (s *Service) purgeFavorite(ctx context.Context, viewerID, articleID int64) {
-	if s.purger == nil {
-		return
-	}
+// favoriteKeys are the edge keys of what a favorite changed: the article's
+// count wherever it is shown, and the favoriter's favorites list, named by
+// a username the (cached) account gives. Should that read fail, they are
+// nil: everything is invalidated, more misses for a moment rather than a
+// stale list.
+func (s *Service) favoriteKeys(ctx context.Context, viewerID, articleID int64) []string {
 	v, err := s.profileByID(ctx, viewerID)
 	if err != nil {
-		s.purge(KeySite)
-		return
+		return nil
 	}
-	s.purge(ArticleKey(articleID), FavoritesKey(v.Username))
+	return []string{ArticleKey(articleID), FavoritesKey(v.Username)}
 }

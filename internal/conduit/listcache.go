@@ -1,7 +1,12 @@
 package conduit
 
 import (
+	"context"
+	"hash/fnv"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/cache/ttl"
@@ -12,20 +17,28 @@ import (
 // first page of a list are the hottest requests, identical for every
 // anonymous visitor, and each costs three queries.
 //
-// Freshness: any write that changes what a list shows (an article created,
-// edited or deleted, a favorite added or removed, a profile changed)
-// clears it at once on this node, and on every other node before the write
-// is answered, through the shared cache's invalidation of keyLists (see
-// Service.listsChanged), so every node reads every acknowledged write. The
-// ttl (1 s) bounds how long a page lives without any write, and how stale
-// a node can be while its invalidation listener is reconnecting. A page
-// loaded before a clear is not stored after it (ttl.Map's generations).
-// Signed-in viewers (whose lists carry their own favorited and following
-// flags) and deeper pages are never cached.
-type listCache = ttl.Map[ArticlePage]
+// Freshness: each page is kept with what it shows (its edge keys: the
+// list, and each article and author on it; see ListKeys) and the lists
+// stamp read before it was loaded; a write that changes what lists show
+// invalidates the keys of what it changed (see Service.listsChanged), at
+// once on this node and on every other node before the write is answered,
+// and a page is served only while none of its keys was invalidated after
+// its stamp (see listLedger). So every node reads every acknowledged
+// write, and a favorite no longer empties the pages that do not show the
+// article. The ttl (1 s) bounds how long a page lives without any write,
+// and how stale a node can be while its invalidation listener is
+// reconnecting. Signed-in viewers (whose lists carry their own favorited
+// and following flags) and deeper pages are never cached.
+type listCache = ttl.Map[listEntry]
+
+type listEntry struct {
+	page  ArticlePage
+	stamp ListStamp
+	deps  Deps // of ListKeys
+}
 
 func newListCache(ttlFor time.Duration, max int, now func() time.Time) *listCache {
-	return ttl.New[ArticlePage](ttlFor, max, now)
+	return ttl.New[listEntry](ttlFor, max, now)
 }
 
 // listKey is the cache key of f, or "" if f is not cacheable.
@@ -34,4 +47,174 @@ func listKey(viewerID int64, f ArticleFilter) string {
 		return ""
 	}
 	return strconv.Itoa(f.Limit) + "\x00" + f.Tag + "\x00" + f.Author + "\x00" + f.FavoritedBy
+}
+
+// listBuckets is how many invalidation keys the list caches listen to.
+// Edge keys are hashed into them: a write invalidates the buckets of the
+// keys it changed, so a cached page whose keys share a bucket with those
+// is dropped too (a rebuild, never a stale page). With ~40 keys on a list
+// page and 2–6 per write, 1,024 buckets drop a page for an unrelated write
+// less than a tenth of the time; every bucket is one key that the shared
+// cache tracks (Redis: one tracked key per node and bucket).
+const listBuckets = 1024
+
+// keyAnyList is the dependency of pages whose edge keys are not known
+// (search, the Atom feeds): every write that changes lists invalidates it,
+// as every such write emptied the list caches before narrow invalidation.
+const keyAnyList = "any-list"
+
+// keyLists is a key that holds nothing: deleting it invalidates every
+// list cache on every node (a write whose reach is not known, such as an
+// article delete, which changes the counts of lists nobody can name).
+const keyLists = "lists:changed"
+
+// bucketKey is the shared-cache key of bucket b; deleting it is how a
+// write tells the other nodes (see watcher).
+func bucketKey(b int) string { return "lists:" + strconv.Itoa(b) }
+
+// bucketOf is the bucket of an edge key: the same on every node.
+func bucketOf(key string) uint16 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return uint16(h.Sum32() % listBuckets)
+}
+
+// Deps is what a cached list or page shows, as buckets of edge keys.
+type Deps []uint16
+
+// DepsOf returns the dependencies of an answer tagged with the edge keys
+// in header (a Surrogate-Key value, space-separated); an answer with no
+// keys depends on every list change.
+func DepsOf(header string) Deps {
+	var d Deps
+	for k := range strings.FieldsSeq(header) {
+		d = append(d, bucketOf(k))
+	}
+	if len(d) == 0 {
+		d = append(d, bucketOf(keyAnyList))
+	}
+	return d
+}
+
+func depsOfKeys(keys []string) Deps {
+	d := make(Deps, len(keys))
+	for i, k := range keys {
+		d[i] = bucketOf(k)
+	}
+	return d
+}
+
+// ListStamp is the lists' invalidation count at a moment (see
+// Service.ListsStamp).
+type ListStamp uint64
+
+// listLedger records, per bucket, the stamp of its last invalidation. A
+// value loaded after stamp s (read first) is fresh while no bucket it
+// depends on was invalidated after s. Invalidations take the mutex, so a
+// stamp is read either before or after the whole of one; reads of the
+// ledger take none.
+type listLedger struct {
+	mu  sync.Mutex
+	seq atomic.Uint64
+	all atomic.Uint64 // stamp of the last invalidation of everything
+	at  [listBuckets]atomic.Uint64
+}
+
+func (l *listLedger) stamp() ListStamp {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return ListStamp(l.seq.Load())
+}
+
+func (l *listLedger) invalidate(buckets ...uint16) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.seq.Add(1)
+	for _, b := range buckets {
+		l.at[b].Store(s)
+	}
+}
+
+func (l *listLedger) invalidateAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all.Store(l.seq.Add(1))
+}
+
+func (l *listLedger) fresh(s ListStamp, d Deps) bool {
+	if l.all.Load() > uint64(s) {
+		return false
+	}
+	for _, b := range d {
+		if l.at[b].Load() > uint64(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// ListsStamp is to be read before building a value from lists (a page);
+// ListsFresh then tells whether it still shows what it was built from.
+// ok is false when this node cannot tell now (its shared cache is
+// unreachable): build the value afresh and do not keep it.
+func (s *Service) ListsStamp(ctx context.Context) (stamp ListStamp, ok bool) {
+	if !s.listsSynced(ctx) {
+		return 0, false
+	}
+	return s.ledger.stamp(), true
+}
+
+// ListsFresh reports whether no write changed what a value with deps,
+// built from lists after stamp, shows. It is false when the node cannot
+// tell (see ListsStamp).
+func (s *Service) ListsFresh(ctx context.Context, stamp ListStamp, deps Deps) bool {
+	return s.listsSynced(ctx) && s.ledger.fresh(stamp, deps)
+}
+
+// ListCacheStats returns the hits and misses of the anonymous list cache
+// (first pages asked for by anonymous viewers).
+func (s *Service) ListCacheStats() (hits, misses uint64) {
+	return s.listHits.Load(), s.listMisses.Load()
+}
+
+// watchLists makes the list caches follow invalidations made on other
+// nodes, when the cache reports them.
+func (s *Service) watchLists() {
+	w, ok := s.cache.(watcher)
+	if !ok {
+		return
+	}
+	w.Watch(keyLists, s.ledger.invalidateAll)
+	for b := range listBuckets {
+		w.Watch(bucketKey(b), func() { s.ledger.invalidate(uint16(b)) })
+	}
+}
+
+// watcher is implemented by caches that report deletes, including deletes
+// made on other nodes (and a clear of everything, as a delete of every
+// watched key).
+type watcher interface {
+	Watch(key string, fn func())
+}
+
+// listsChanged is called after a write that changes what lists show, with
+// the edge keys of what it changed (nil: it cannot tell, every list is
+// invalidated); it also invalidates the write's other cache keys, all in
+// one Delete (on several nodes, one round of acknowledgements).
+func (s *Service) listsChanged(ctx context.Context, edgeKeys []string, keys ...string) {
+	if edgeKeys == nil {
+		s.ledger.invalidateAll()
+		s.cache.Delete(ctx, append(keys, keyLists)...)
+		return
+	}
+	d := depsOfKeys(append(edgeKeys, keyAnyList))
+	s.ledger.invalidate(d...)
+	seen := map[uint16]bool{}
+	for _, b := range d {
+		if !seen[b] {
+			seen[b] = true
+			keys = append(keys, bucketKey(int(b)))
+		}
+	}
+	s.cache.Delete(ctx, keys...)
 }

@@ -2,11 +2,15 @@ package conduit_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/cache/redistest"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
@@ -101,4 +105,184 @@ func TestAnonymousFirstPagesCached(t *testing.T) {
 			t.Errorf("after delete: %d articles", p.Count)
 		}
 	})
+}
+
+// Writes clear only the cached first pages that show what they changed:
+// a favorite, the pages showing the article and the favoriter's
+// favorites; a new article, the global list and its author's and tags'
+// lists. Every other cached page is still served from memory, and every
+// changed one shows the write on the next read.
+func TestListInvalidationIsNarrow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := conduit.NewService(db, cache.NewMemory(1000), auth.Bcrypt{Cost: 4})
+		conduit.KeepListsLong(svc)
+		checkNarrowLists(t, svc, svc)
+	})
+}
+
+// checkNarrowLists writes through w and reads anonymous first pages
+// through r (the same node, or another one that must hear of w's writes
+// before they are answered).
+func checkNarrowLists(t *testing.T, w, r *conduit.Service) {
+	t.Helper()
+	ctx := context.Background()
+	ann := mustRegister(t, w, "ann")
+	bob := mustRegister(t, w, "bob")
+	goArt := mustCreate(t, w, ann.ID, "Go news", "go")
+	mustCreate(t, w, bob.ID, "Rust news", "rust")
+
+	// read returns r's anonymous first page of f and whether it was a hit.
+	read := func(f conduit.ArticleFilter) (conduit.ArticlePage, bool) {
+		t.Helper()
+		h0, _ := r.ListCacheStats()
+		p, err := r.Articles(ctx, 0, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h1, _ := r.ListCacheStats()
+		return p, h1 > h0
+	}
+	goList, rustList := conduit.ArticleFilter{Tag: "go"}, conduit.ArticleFilter{Tag: "rust"}
+	bobFavs, global := conduit.ArticleFilter{FavoritedBy: "bob"}, conduit.ArticleFilter{}
+	cacheAll := func() {
+		t.Helper()
+		for _, f := range []conduit.ArticleFilter{goList, rustList, bobFavs, global} {
+			read(f)
+			if _, hit := read(f); !hit {
+				t.Fatalf("%+v: not cached on the second read", f)
+			}
+		}
+	}
+
+	cacheAll()
+	if _, err := w.Favorite(ctx, bob.ID, goArt.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if p, hit := read(goList); hit || p.Articles[0].FavoritesCount != 1 {
+		t.Errorf("go list after the favorite: hit %v, favoritesCount %d", hit, p.Articles[0].FavoritesCount)
+	}
+	if p, _ := read(bobFavs); p.Count != 1 {
+		t.Errorf("bob's favorites after the favorite: %d", p.Count)
+	}
+	if p, _ := read(global); p.Articles[1].FavoritesCount != 1 {
+		t.Errorf("global list after the favorite: favoritesCount %d", p.Articles[1].FavoritesCount)
+	}
+	if _, hit := read(rustList); !hit {
+		t.Error("the rust list, which does not show the article, was dropped by the favorite")
+	}
+
+	cacheAll()
+	third := mustCreate(t, w, ann.ID, "More Go", "go")
+	if p, _ := read(goList); p.Count != 2 || p.Articles[0].Slug != third.Slug {
+		t.Errorf("go list after a create: %d articles, first %q", p.Count, p.Articles[0].Slug)
+	}
+	if p, _ := read(global); p.Count != 3 {
+		t.Errorf("global list after a create: %d articles", p.Count)
+	}
+	for _, f := range []conduit.ArticleFilter{rustList, bobFavs} {
+		if _, hit := read(f); !hit {
+			t.Errorf("%+v, which the new article is not on, was dropped by the create", f)
+		}
+	}
+
+	// A profile change shows wherever the author does; an edit and a
+	// delete wherever the article is.
+	cacheAll()
+	if _, err := w.UpdateUser(ctx, ann.ID, conduit.UserPatch{Bio: ptr("new bio"), Image: ptr("https://example.com/ann.png")}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(bobFavs); p.Articles[0].Author.Image != "https://example.com/ann.png" {
+		t.Errorf("bob's favorites after ann's profile change: image %q", p.Articles[0].Author.Image)
+	}
+	if _, hit := read(rustList); !hit {
+		t.Error("the rust list, which does not show ann, was dropped by her profile change")
+	}
+	if _, err := w.UpdateArticle(ctx, ann.ID, goArt.Slug, conduit.ArticlePatch{Title: ptr("Go news, edited"), Tags: &[]string{"go", "rust"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(bobFavs); p.Articles[0].Title != "Go news, edited" {
+		t.Errorf("bob's favorites after an edit: title %q", p.Articles[0].Title)
+	}
+	if p, _ := read(rustList); p.Count != 2 {
+		t.Errorf("rust list after the article joined the tag: %d articles", p.Count)
+	}
+	if err := w.DeleteArticle(ctx, ann.ID, third.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(global); p.Count != 2 {
+		t.Errorf("global list after a delete: %d articles", p.Count)
+	}
+}
+
+// The same across nodes: a write through one node clears, before it is
+// answered, exactly the pages it changed on another node, whether the
+// invalidations travel by PostgreSQL LISTEN/NOTIFY (cache.Coherent) or by
+// Redis (cache.Redis).
+func TestListInvalidationAcrossNodes(t *testing.T) {
+	t.Parallel()
+	t.Run("coherent", func(t *testing.T) {
+		t.Parallel()
+		url := storetest.NewMigratedPostgresDatabase(t)
+		a, ca := coherentNode(t, url)
+		b, cb := coherentNode(t, url)
+		deadline := time.Now().Add(10 * time.Second)
+		for ca.Peers() != 1 || cb.Peers() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the nodes did not learn of each other")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		checkNarrowLists(t, a, b)
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		rs := redistest.Start(t)
+		url := storetest.NewMigratedPostgresDatabase(t)
+		var svcs []*conduit.Service
+		for range 2 {
+			db := openPostgres(t, url)
+			svc := conduit.NewService(db, rs.Cache(t, cache.RedisOptions{}), auth.Bcrypt{Cost: 4})
+			conduit.KeepListsLong(svc)
+			svcs = append(svcs, svc)
+		}
+		checkNarrowLists(t, svcs[0], svcs[1])
+	})
+}
+
+func openPostgres(t *testing.T, url string) *store.DB {
+	t.Helper()
+	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// coherentNode is a service as cmd/conduit wires it on PostgreSQL without
+// Redis: a memory cache kept coherent through LISTEN/NOTIFY.
+func coherentNode(t *testing.T, url string) (*conduit.Service, *cache.Coherent) {
+	t.Helper()
+	db := openPostgres(t, url)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := cache.NewCoherent(cache.NewMemory(1000), cache.CoherentOptions{
+		Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, "conduit_cache", p) },
+		MaxPayload: store.MaxNotifyPayload,
+		Logger:     logger,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { db.Listen(ctx, "conduit_cache", c, logger); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Connects() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("listener did not connect")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	svc := conduit.NewService(db, c, auth.Bcrypt{Cost: 4})
+	conduit.KeepListsLong(svc)
+	return svc, c
 }

@@ -27,8 +27,11 @@ type Service struct {
 	// that the answer takes as long as for a known one. It is made by the
 	// same hasher, at the same cost, on first use.
 	dummyHash func() string
-	// lists holds anonymous first pages of article lists for a moment.
-	lists *listCache
+	// lists holds anonymous first pages of article lists for a moment,
+	// and ledger what writes changed since (listcache.go).
+	lists                *listCache
+	ledger               listLedger
+	listHits, listMisses atomic.Uint64
 	// throttle limits sign-in and sign-up attempts; nil: no limits.
 	throttle *throttle
 	// lastPurge is when this node last deleted expired rows of the
@@ -47,10 +50,7 @@ func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option)
 		o(s)
 	}
 	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
-	if w, ok := cache.(watcher); ok {
-		// Writes on other nodes clear this node's list caches too.
-		w.Watch(keyLists, s.lists.Clear)
-	}
+	s.watchLists() // writes on other nodes reach this node's list caches too
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
 		return h
@@ -245,8 +245,9 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, 
 	}
 	// Lists show the author's name and image; keyUser also holds the
 	// token generation, so every node sees a revocation before we answer.
-	s.listsChanged(ctx, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
-	s.purge(UserKey(id), AuthorKey(oldUsername), AuthorKey(u.Username), FavoritesKey(oldUsername), FavoritesKey(u.Username))
+	edge := []string{UserKey(id), AuthorKey(oldUsername), AuthorKey(u.Username), FavoritesKey(oldUsername), FavoritesKey(u.Username)}
+	s.listsChanged(ctx, edge, keyUser(id), keyUsername(oldUsername), keyUsername(u.Username))
+	s.purge(edge...)
 	u.PasswordHash = ""
 	return u, nil
 }
@@ -352,8 +353,9 @@ func (s *Service) CreateArticle(ctx context.Context, authorID int64, in NewArtic
 	if err := s.saveWithUniqueSlug(ctx, &a, s.store.CreateArticle); err != nil {
 		return Article{}, err
 	}
-	s.listsChanged(ctx, keyTags)
-	s.purge(listMembershipKeys(author.Username, a.Tags)...)
+	edge := listMembershipKeys(author.Username, a.Tags)
+	s.listsChanged(ctx, edge, keyTags)
+	s.purge(edge...)
 	return a, nil
 }
 
@@ -474,7 +476,6 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 		return Article{}, err
 	}
 	a.BodyHTML, a.BodyHTMLVersion = "", 0 // the store forgot it
-	s.listsChanged(ctx, keyArticle(oldSlug), keyArticle(a.Slug), keyTags)
 	keys := []string{ArticleKey(a.ID), KeyTags}
 	if a.Slug != oldSlug {
 		keys = append(keys, CommentsKey(oldSlug)) // under the old slug: gone
@@ -482,6 +483,7 @@ func (s *Service) UpdateArticle(ctx context.Context, viewerID int64, slug string
 	for _, t := range append(oldTags, a.Tags...) {
 		keys = append(keys, TagKey(t)) // the lists it left or joined
 	}
+	s.listsChanged(ctx, keys, keyArticle(oldSlug), keyArticle(a.Slug), keyTags)
 	s.purge(keys...)
 	// The answer shows whether the author favorited their own article
 	// (following oneself is never true).
@@ -503,7 +505,9 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteArticle(ctx, a.ID); err != nil {
 		return err
 	}
-	s.listsChanged(ctx, keyArticle(a.Slug), keyTags)
+	// Every list: the counts of its favoriters' lists change, and who they
+	// are is not known here. Deletes are rare.
+	s.listsChanged(ctx, nil, keyArticle(a.Slug), keyTags)
 	s.purge(append(listMembershipKeys(a.Author.Username, a.Tags), ArticleKey(a.ID), CommentsKey(a.Slug))...)
 	return nil
 }
@@ -596,29 +600,19 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if !s.listsSynced(ctx) {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
-	page, ok, gen := s.lists.Get(key)
-	if ok {
-		return page, nil
+	e, ok, gen := s.lists.Get(key)
+	if ok && s.ledger.fresh(e.stamp, e.deps) {
+		s.listHits.Add(1)
+		return e.page, nil
 	}
-	// The page is kept: read it fresh (see Fresh).
-	page, err = s.store.ListArticles(Fresh(ctx), viewerID, f)
+	s.listMisses.Add(1)
+	// The page is kept: read it fresh (see Fresh), after the stamp.
+	stamp := s.ledger.stamp()
+	page, err := s.store.ListArticles(Fresh(ctx), viewerID, f)
 	if err == nil {
-		s.lists.Put(key, page, gen)
+		s.lists.Put(key, listEntry{page: page, stamp: stamp, deps: depsOfKeys(ListKeys(f, page))}, gen)
 	}
 	return page, err
-}
-
-// ListsVersion changes whenever a write on any node changes what an
-// article list or a profile shows to an anonymous visitor (an article
-// written, edited or deleted, a favorite, a profile change). A page built
-// from lists may be reused while it is unchanged. ok is false when this
-// node cannot tell now (its shared cache is unreachable): build the page
-// afresh and do not keep it.
-func (s *Service) ListsVersion(ctx context.Context) (version uint64, ok bool) {
-	if !s.listsSynced(ctx) {
-		return 0, false
-	}
-	return s.lists.Generation(), true
 }
 
 // syncer is implemented by caches whose invalidations reach this node
@@ -637,27 +631,6 @@ func (s *Service) listsSynced(ctx context.Context) bool {
 		return c.Sync(ctx)
 	}
 	return true
-}
-
-// keyLists is a key that holds nothing: a write that changes lists deletes
-// it, and a cache that can tell (see watcher) clears the list caches when
-// that happens — for a cache shared by several nodes (cache.Coherent), on
-// every node before the write is answered, so every node reads every
-// acknowledged write.
-const keyLists = "lists:changed"
-
-// watcher is implemented by caches that report deletes, including deletes
-// made on other nodes.
-type watcher interface {
-	Watch(key string, fn func())
-}
-
-// listsChanged is called after a write that changes what lists show; it
-// also invalidates the write's other keys, in one Delete (on several
-// nodes, one round of acknowledgements).
-func (s *Service) listsChanged(ctx context.Context, keys ...string) {
-	s.lists.Clear()
-	s.cache.Delete(ctx, append(keys, keyLists)...)
 }
 
 // Feed lists the articles of the authors viewerID follows, newest first.
@@ -704,8 +677,12 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	}
 	a.Favorited = on
 	// favoritesCount, and the favoriter's favorited-by list.
-	s.listsChanged(ctx, keyArticle(a.Slug))
-	s.purgeFavorite(ctx, viewerID, a.ID)
+	edge := s.favoriteKeys(ctx, viewerID, a.ID)
+	s.listsChanged(ctx, edge, keyArticle(a.Slug))
+	if edge == nil {
+		edge = []string{KeySite}
+	}
+	s.purge(edge...)
 	return a, nil
 }
 

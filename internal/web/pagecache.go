@@ -15,18 +15,22 @@ import (
 // the same for every anonymous visitor, and rendering twenty article
 // previews is most of their cost.
 //
-// An entry is tagged with the service's lists version read before the page
-// was built, and served only while that version is current: every write on
-// any node that changes what a list page shows (articles, favorites,
-// profiles; see conduit.Service.ListsVersion) makes the old pages unusable
-// at once. Signed-in visitors, other pages, other methods and answers
-// other than 200 pass through.
+// An entry is kept with the lists stamp read before the page was built and
+// the dependencies its edge keys name (the Surrogate-Key header the page
+// handler set: the list, each article and author shown, the popular tags;
+// a page without keys depends on every list change), and served only
+// while no write on any node changed one of them (conduit.Service's
+// ListsStamp and ListsFresh): a favorite drops the pages showing the
+// article and the favoriter's favorites, not the rest. Signed-in
+// visitors, other pages, other methods and answers other than 200 pass
+// through.
 type pageCache = ttl.Map[cachedPage]
 
 type cachedPage struct {
-	version uint64
-	header  http.Header // the page's own headers (content type, caching)
-	body    []byte
+	stamp  conduit.ListStamp
+	deps   conduit.Deps
+	header http.Header // the page's own headers (content type, caching)
+	body   []byte
 }
 
 // maxPageKey bounds the URLs kept (longer ones are not cached), so that
@@ -37,11 +41,9 @@ func newPageCache(ttlFor time.Duration, max int) *pageCache {
 	return ttl.New[cachedPage](ttlFor, max, time.Now)
 }
 
-// freshPage returns the page kept under key if it was built at the current
-// lists version, and the cache generation to store a new one under.
-func freshPage(c *pageCache, key string, version uint64) (cachedPage, bool, uint64) {
-	p, ok, gen := c.Get(key)
-	return p, ok && p.version == version, gen
+// PageCacheStats returns the hits and misses of the anonymous page cache.
+func (s *Site) PageCacheStats() (hits, misses uint64) {
+	return s.h.pageHits.Load(), s.h.pageMisses.Load()
 }
 
 // cachedListPage serves next through the page cache for anonymous GETs.
@@ -52,13 +54,9 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			next(w, r)
 			return
 		}
-		version, known := h.svc.ListsVersion(r.Context())
-		if !known {
-			next(w, r)
-			return
-		}
-		p, ok, gen := freshPage(h.pages, key, version)
-		if ok {
+		p, ok, gen := h.pages.Get(key)
+		if ok && h.svc.ListsFresh(r.Context(), p.stamp, p.deps) {
+			h.pageHits.Add(1)
 			hd := w.Header()
 			for k, v := range p.header {
 				hd[k] = v
@@ -67,13 +65,20 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			_, _ = w.Write(p.body)
 			return
 		}
+		h.pageMisses.Add(1)
+		stamp, known := h.svc.ListsStamp(r.Context())
+		if !known {
+			next(w, r)
+			return
+		}
 		before := w.Header().Clone()
 		rec := httpx.Buffer(w)
 		// The page may be kept: build it from fresh reads (conduit.Fresh).
 		next(rec, r.WithContext(conduit.Fresh(r.Context())))
 		hd := w.Header()
 		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" {
-			h.pages.Put(key, cachedPage{version: version, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen)
+			deps := conduit.DepsOf(hd.Get(httpx.SurrogateKeyHeader))
+			h.pages.Put(key, cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen)
 		}
 		_ = rec.Send()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,16 +82,48 @@ func TestAnonymousListPagesCached(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// A page is served only at the lists version it was built at (expiry and
-// the size bound are ttl.Map's, tested there).
-func TestPageCacheChecksVersion(t *testing.T) {
-	c := newPageCache(time.Minute, 2)
-	_, _, gen := freshPage(c, "/", 3)
-	c.Put("/", cachedPage{version: 3, body: []byte("x")}, gen)
-	if p, ok, _ := freshPage(c, "/", 3); !ok || string(p.body) != "x" {
-		t.Fatal("miss right after put")
-	}
-	if _, ok, _ := freshPage(c, "/", 4); ok {
-		t.Error("hit with another lists version")
-	}
+// A write drops only the kept pages that show what it changed: after a
+// favorite, the pages showing the article and the favoriter's favorites
+// show it on the next view, and a page of another tag is still the kept
+// one (it does not show an article written behind the service's back).
+func TestPageCacheInvalidationIsNarrow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newSite(t, db, Options{})
+		s.handler.(*Site).h.pages = newPageCache(time.Minute, 1000) // no expiry during the test
+		author := s.browser().signUp("writer")
+		author.publish("News post", "news")
+		author.publish("Sports post", "sports")
+		fan := s.browser().signUp("fan")
+		anon := s.browser()
+		paths := []string{"/", "/?tag=news", "/?tag=sports", "/profile/fan/favorites"}
+		for _, p := range paths {
+			wantStatus(t, anon.get(p), http.StatusOK)
+		}
+		u, err := db.UserByUsername(ctx, "writer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := time.Now().UTC()
+		hidden := conduit.Article{Slug: "behind-the-back", Title: "Behind the back", Description: "d", Body: "b",
+			Tags: []string{"news", "sports"}, CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: u.ID}}
+		if err := db.CreateArticle(ctx, &hidden); err != nil {
+			t.Fatal(err)
+		}
+		if res := fan.post("/article/news-post/favorite", nil); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("favorite: %d", res.StatusCode)
+		}
+		// Rebuilt: they show the article (and now the hidden one too).
+		wantContains(t, anon.get("/?tag=news"), "Behind the back")
+		wantContains(t, anon.get("/"), "Behind the back")
+		wantContains(t, anon.get("/profile/fan/favorites"), "News post")
+		// Kept: nothing on it changed.
+		if res := anon.get("/?tag=sports"); strings.Contains(res.Body, "Behind the back") {
+			t.Error("the sports page, which does not show the favorited article, was rebuilt")
+		}
+		// A new article with the tag reaches it.
+		author.publish("More sports", "sports")
+		wantContains(t, anon.get("/?tag=sports"), "More sports", "Behind the back")
+	})
 }

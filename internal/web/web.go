@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -56,7 +57,9 @@ type handler struct {
 	markdown *markdown
 	renders  *singleflight.Group // article bodies being rendered, by version
 	pages    *pageCache
-	forms    idempotency.Store
+	// pageHits and pageMisses count the page cache's lookups.
+	pageHits, pageMisses atomic.Uint64
+	forms                idempotency.Store
 }
 
 // Site is the HTML site: the handler of every page, and the site's way of
