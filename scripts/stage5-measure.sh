@@ -5,8 +5,9 @@
 # drives each with one `conduit bench` run, open loop at the same rate
 # through the balancer; the counters are read after WARMUP and at the end,
 # and for that measured part it prints
-#   - the cache hit ratio of the hot reads per key kind (article, user,
-#     username, tags), summed over the nodes' admin /metrics:
+#   - the cache hit ratio of the hot reads per key kind (article,
+#     favorites: an article's count, html: a rendered body, user,
+#     username, tags) and over them all, summed over the nodes' admin /metrics:
 #     conduit_cache_tier_lookups_total (hit = near hit or Redis hit; every
 #     read counts once as a near lookup) and conduit_cache_loads_total
 #     (database loads on a miss); with the in-process caches, their
@@ -114,11 +115,13 @@ run() { # LABEL CACHE NODES
 	sleep "$w"
 	metrics "$dir/m0-$label"
 	sql "SELECT pg_stat_statements_reset()" >/dev/null
-	local s0 s1 t0 t1
+	local s0 s1 t0 t1 l0 l1
 	s0=$(pgstats)
 	t0=$(date +%s.%N)
+	l0=$(cut -d' ' -f1-3 /proc/loadavg)
 	wait "$pid" || rc=$?
 	t1=$(date +%s.%N)
+	l1=$(cut -d' ' -f1-3 /proc/loadavg)
 	s1=$(pgstats)
 	metrics "$dir/m1-$label"
 	[ $rc = 0 ] || { cat "$dir/bench-$label.txt"; echo "bench failed" >&2; exit 1; }
@@ -129,6 +132,7 @@ run() { # LABEL CACHE NODES
 	IFS='|' read -r r0 x0 <<<"$s0"
 	IFS='|' read -r r1 x1 <<<"$s1"
 	# pg_stat_statements was reset after s0 was read: r0 is 0 or nearly.
+	echo "load average (1, 5, 15 min): $l0 when the measured part began, $l1 at its end"
 	awk -v r="$r1" -v x=$((x1 - x0)) -v s="$secs" -v n="$requests" \
 		'BEGIN { printf "PostgreSQL: %.0f read statements/s (%.2f per request), %.0f transactions/s (%.2f per request)\n", r / s, r / n, x / s, x / n }'
 	# Hit ratios from the counter deltas.
@@ -148,10 +152,12 @@ run() { # LABEL CACHE NODES
 		}
 		END {
 			if (allhits + allmisses > 0) printf "cache reads: %d, hit ratio %.1f%% (all kinds)\n", allhits + allmisses, 100 * allhits / (allhits + allmisses)
-			n = split("article user username tags", ks, " ")
+			n = split("article favorites html user username tags", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]
-				if (reads[k] > 0) printf "  %-8s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]
+				if (reads[k] > 0) printf "  %-9s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]
+				allr += reads[k]; allh += hits[k]
 			}
+			if (allr > 0) printf "  all these %7d reads, hit ratio %.1f%%\n", allr, 100 * allh / allr
 			if (rerrors + bumps > 0) printf "failed or timed-out Redis calls: %d; new cache generations (each makes every cached value a miss): %d\n", rerrors, bumps
 		}' "$dir/m0-$label" "$dir/m1-$label"
 	jq -r '.endpoints[] | select(.name | startswith("write")) | "  \(.name): \(.requests) requests, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms"' "$dir/bench-$label.json"

@@ -21,7 +21,7 @@ type redisMetrics struct {
 }
 
 // kinds are the key families the service caches; others count as "other".
-var kinds = []string{"article", "user", "username", "tags", "lists"}
+var kinds = []string{"article", "favorites", "html", "user", "username", "tags", "lists"}
 
 // kindOf is the metric label of key: the part before the first colon.
 func kindOf(key string) string {

@@ -92,6 +92,86 @@ func TestRedisReadAfterWriteAcrossNodes(t *testing.T) {
 	}, 0)
 }
 
+// A favorite and a stored rendering change what every node shows, but
+// not the cached article: B keeps serving it from its near cache, with
+// A's new count and A's rendering, and neither node loads it again.
+func TestRedisFavoriteAndRenderingKeepArticle(t *testing.T) {
+	rs := redistest.Start(t)
+	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{})
+	a, b := ns[0], ns[1]
+	ctx := context.Background()
+	u, err := a.svc.Register(ctx, conduit.NewUser{Username: "writer", Email: "writer@example.com", Password: "password1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fan, err := a.svc.Register(ctx, conduit.NewUser{Username: "fan", Email: "fan@example.com", Password: "password1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := a.svc.CreateArticle(ctx, u.ID, conduit.NewArticle{Title: "Kept", Description: "d", Body: "# kept"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(n *redisNode) conduit.Article {
+		t.Helper()
+		got, err := n.svc.Article(ctx, 0, art.Slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for range 3 { // into Redis, then into both near caches
+		read(a)
+		read(b)
+	}
+	loads := func() int64 { return a.store.articles.Load() + b.store.articles.Load() }
+	before := loads()
+
+	for i, on := range []bool{true, false, true} {
+		var err error
+		if on {
+			_, err = a.svc.Favorite(ctx, fan.ID, art.Slug)
+		} else {
+			_, err = a.svc.Unfavorite(ctx, fan.ID, art.Slug)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1 - i%2
+		if got := read(b); got.FavoritesCount != want {
+			t.Fatalf("B after favorite=%v via A: count %d, want %d", on, got.FavoritesCount, want)
+		}
+	}
+
+	seen := read(b)
+	if _, ok := b.svc.ArticleHTML(ctx, seen, 1); ok {
+		t.Fatal("B found a rendering before any was stored")
+	}
+	if err := a.svc.SaveArticleHTML(ctx, read(a), "<h1>kept</h1>", 1); err != nil {
+		t.Fatal(err)
+	}
+	if html, ok := b.svc.ArticleHTML(ctx, read(b), 1); !ok || html != "<h1>kept</h1>" {
+		t.Fatalf("B's rendering after A stored one: %q, %v", html, ok)
+	}
+	if n := loads() - before; n != 0 {
+		t.Errorf("favorites and a stored rendering made the nodes load the article %d times, want 0", n)
+	}
+
+	// An edit is still seen at once, and the old rendering is not used
+	// for the new body.
+	body := "# edited"
+	if _, err := a.svc.UpdateArticle(ctx, u.ID, art.Slug, conduit.ArticlePatch{Body: &body}); err != nil {
+		t.Fatal(err)
+	}
+	got := read(b)
+	if got.Body != body || got.FavoritesCount != 1 {
+		t.Fatalf("B after A's edit: body %q count %d", got.Body, got.FavoritesCount)
+	}
+	if html, ok := b.svc.ArticleHTML(ctx, got, 1); ok {
+		t.Fatalf("B used the rendering of the old body for the new one: %q", html)
+	}
+}
+
 // 200 readers of one hot article that was just invalidated, spread over
 // three nodes: the database sees at most one load per node, and with the
 // fill lease in Redis usually one in all.

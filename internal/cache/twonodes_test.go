@@ -191,6 +191,11 @@ func readAfterWriteRounds(t *testing.T, a, b *node, cacheOnB func(path string), 
 		if _, body := call(t, b, "GET", list, "", ""); !strings.Contains(body, want) {
 			t.Fatalf("round %d: B served a stale list right after A's write (want %s): %s", i, want, body)
 		}
+		// The count is cached apart from the article (a favorite does not
+		// invalidate the article): B's article shows it too.
+		if _, body := call(t, b, "GET", "/api/articles/"+slug, "", ""); !strings.Contains(body, want) {
+			t.Fatalf("round %d: B served a stale favorites count right after A's write (want %s): %s", i, want, body)
+		}
 	}
 }
 

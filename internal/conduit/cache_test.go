@@ -320,3 +320,98 @@ func TestOnlyAuthorWrites(t *testing.T) {
 		}
 	})
 }
+
+// loadCounter counts the article loads that reach the database.
+type loadCounter struct {
+	conduit.Store
+	mu    sync.Mutex
+	loads int
+}
+
+func (s *loadCounter) ArticleBySlug(ctx context.Context, viewerID int64, slug string) (conduit.Article, error) {
+	s.mu.Lock()
+	s.loads++
+	s.mu.Unlock()
+	return s.Store.ArticleBySlug(ctx, viewerID, slug)
+}
+
+func (s *loadCounter) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads
+}
+
+// A favorite changes the count every reader sees at once, and a stored
+// rendering is found by the next reader, but neither throws the cached
+// article away; a changed body is never given an older body's rendering.
+func TestFavoriteAndRenderingKeepCachedArticle(t *testing.T) {
+	t.Parallel()
+	for _, c := range caches {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				st := &loadCounter{Store: db}
+				svc := conduit.NewService(st, c.new(t), auth.Bcrypt{Cost: 4})
+				alice := mustRegister(t, svc, "alice")
+				bob := mustRegister(t, svc, "bob")
+				art := mustCreate(t, svc, alice.ID, "Kept")
+				read := func(viewer int64) conduit.Article {
+					t.Helper()
+					a, err := svc.Article(ctx, viewer, art.Slug)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return a
+				}
+				read(0)
+				loads := st.count()
+
+				for i, on := range []bool{true, false} {
+					var err error
+					if on {
+						_, err = svc.Favorite(ctx, bob.ID, art.Slug)
+					} else {
+						_, err = svc.Unfavorite(ctx, bob.ID, art.Slug)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if a := read(0); a.FavoritesCount != 1-i {
+						t.Errorf("anonymous after favorite=%v: count %d, want %d", on, a.FavoritesCount, 1-i)
+					}
+					if a := read(bob.ID); a.FavoritesCount != 1-i || a.Favorited != on {
+						t.Errorf("bob after favorite=%v: count %d favorited %v", on, a.FavoritesCount, a.Favorited)
+					}
+				}
+
+				a := read(0)
+				if html, ok := svc.ArticleHTML(ctx, a, 1); ok {
+					t.Fatalf("a rendering before any was stored: %q", html)
+				}
+				if err := svc.SaveArticleHTML(ctx, a, "<p>b</p>", 1); err != nil {
+					t.Fatal(err)
+				}
+				if html, ok := svc.ArticleHTML(ctx, read(0), 1); !ok || html != "<p>b</p>" {
+					t.Errorf("rendering after it was stored: %q, %v", html, ok)
+				}
+				if _, ok := svc.ArticleHTML(ctx, read(0), 2); ok {
+					t.Error("a rendering by generation 1 was given for generation 2")
+				}
+				if n := st.count() - loads; n != 0 {
+					t.Errorf("favorites and a stored rendering made %d article loads, want 0", n)
+				}
+
+				if _, err := svc.UpdateArticle(ctx, alice.ID, art.Slug, conduit.ArticlePatch{Body: ptr("changed")}); err != nil {
+					t.Fatal(err)
+				}
+				a = read(0)
+				if a.Body != "changed" {
+					t.Fatalf("body after update = %q", a.Body)
+				}
+				if html, ok := svc.ArticleHTML(ctx, a, 1); ok {
+					t.Errorf("the old body's rendering was given for the new body: %q", html)
+				}
+			})
+		})
+	}
+}

@@ -145,6 +145,8 @@ type Store interface {
 	// rendering of its body (SetArticleHTML).
 	UpdateArticle(ctx context.Context, a *Article) error
 	DeleteArticle(ctx context.Context, id int64) error
+	// FavoritesCount returns how many users favorited the article.
+	FavoritesCount(ctx context.Context, articleID int64) (int, error)
 	// SetArticleHTML stores html as the rendering of body by renderer
 	// generation version, unless the article's body is no longer body or
 	// it holds a rendering of a generation as new or newer.

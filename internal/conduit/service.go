@@ -3,6 +3,8 @@ package conduit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +74,18 @@ const keyTags = "tags"
 func keyArticle(slug string) string  { return "article:" + slug }
 func keyUser(id int64) string        { return "user:" + strconv.FormatInt(id, 10) }
 func keyUsername(name string) string { return "username:" + UsernameKey(name) }
+
+// keyFavorites holds an article's favorites count apart from the article
+// (keyArticle), so that a favorite invalidates a number, not the article.
+func keyFavorites(articleID int64) string { return "favorites:" + strconv.FormatInt(articleID, 10) }
+
+// keyArticleHTML holds the rendering of one body by one renderer
+// generation (SaveArticleHTML). What it names never changes, so it is
+// never invalidated: an edited body has another hash.
+func keyArticleHTML(a Article, version int) string {
+	sum := sha256.Sum256([]byte(a.Body))
+	return "html:" + strconv.FormatInt(a.ID, 10) + ":" + hex.EncodeToString(sum[:16]) + ":" + strconv.Itoa(version)
+}
 
 // NewUser is what a person signs up with, and from where.
 type NewUser struct {
@@ -393,6 +407,13 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 	if a.Author, err = s.profileByID(ctx, a.Author.ID); err != nil {
 		return Article{}, err
 	}
+	// So is the favorites count: a favorite invalidates it alone (the
+	// count in the cached article may be older).
+	if a.FavoritesCount, err = cached(ctx, s.cache, keyFavorites(a.ID), func(ctx context.Context) (int, error) {
+		return s.store.FavoritesCount(ctx, a.ID)
+	}); err != nil {
+		return Article{}, err
+	}
 	if viewerID == 0 {
 		return a, nil
 	}
@@ -515,13 +536,28 @@ func (s *Service) DeleteArticle(ctx context.Context, viewerID int64, slug string
 // SaveArticleHTML keeps html, a's body rendered by renderer generation
 // version, with the article, unless its body changed since a was read or
 // it holds a rendering as new: the site renders each version of an article
-// once, on its first view, instead of on every view.
+// once, on its first view, instead of on every view. The cached article
+// is left as it is (invalidating it would make every node load it again
+// for a field only the site reads); the rendering is cached under its own
+// key, which ArticleHTML reads, and the article's next load from the
+// database brings it along.
 func (s *Service) SaveArticleHTML(ctx context.Context, a Article, html string, version int) error {
 	if err := s.store.SetArticleHTML(ctx, a.ID, a.Body, html, version); err != nil {
 		return err
 	}
-	s.cache.Delete(ctx, keyArticle(a.Slug)) // lists do not show bodies
+	s.cache.Set(ctx, keyArticleHTML(a, version), []byte(html), cacheTTL)
 	return nil
+}
+
+// ArticleHTML returns a rendering of a's body by renderer generation
+// version or newer that SaveArticleHTML kept, if there is one in a or in
+// the cache. Like the stored one, it is trusted as the sanitizer's output.
+func (s *Service) ArticleHTML(ctx context.Context, a Article, version int) (string, bool) {
+	if a.BodyHTMLVersion >= version {
+		return a.BodyHTML, true
+	}
+	b, ok := s.cache.Get(ctx, keyArticleHTML(a, version))
+	return string(b), ok
 }
 
 // ArticleForEdit returns the article with slug for its author to change;
@@ -678,7 +714,7 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	a.Favorited = on
 	// favoritesCount, and the favoriter's favorited-by list.
 	edge := s.favoriteKeys(ctx, viewerID, a.ID)
-	s.listsChanged(ctx, edge, keyArticle(a.Slug))
+	s.listsChanged(ctx, edge, keyFavorites(a.ID))
 	if edge == nil {
 		edge = []string{KeySite}
 	}

@@ -545,6 +545,13 @@ func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, ch
 	return count, err
 }
 
+// FavoritesCount returns the article's favorites counter.
+func (db *DB) FavoritesCount(ctx context.Context, articleID int64) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT favorites_count FROM articles WHERE id = ?`, articleID).Scan(&n)
+	return n, db.mapErr(err)
+}
+
 // IsFavorited reports whether userID has favorited articleID.
 func (db *DB) IsFavorited(ctx context.Context, userID, articleID int64) (bool, error) {
 	var ok bool

@@ -75,13 +75,14 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 
 // bodyHTML is the article's body as HTML. It is rendered once per version
 // of the article: the first view renders it and stores it with the article
-// (also for the other nodes), later views take it from there. Concurrent
+// and in the cache (also for the other nodes), later views take it from
+// there. Concurrent
 // first views on this node share one rendering. The stored HTML is trusted
 // as the sanitizer's output: only SaveArticleHTML writes it, and a
 // rendering by an older markdownVersion is not used.
 func (h *handler) bodyHTML(r *http.Request, a conduit.Article) template.HTML {
-	if a.BodyHTMLVersion >= markdownVersion {
-		return template.HTML(a.BodyHTML)
+	if html, ok := h.svc.ArticleHTML(r.Context(), a, markdownVersion); ok {
+		return template.HTML(html)
 	}
 	key := strconv.FormatInt(a.ID, 10) + "@" + a.UpdatedAt.Format(time.RFC3339Nano)
 	v, _, _ := h.renders.Do(key, func() (any, error) {
