@@ -56,6 +56,7 @@ type world struct {
 	// owned: worker k always acts as sessions[k % len(sessions)] (the
 	// writes mix, which has one user per worker and tracks its state).
 	owned bool
+	run   string // the writes mix: this run's random id
 }
 
 // pick returns an element, skewed towards the front of the list (the

@@ -45,7 +45,9 @@ func writeEndpoints(api string) []endpoint {
 	article := func(w *world, r *rand.Rand, u *session) call {
 		n := r.Uint64()
 		return call{method: "POST", path: api + "/articles", body: jsonBody(map[string]any{"article": map[string]any{
-			"title":       fmt.Sprintf("Benchmark article %x", n),
+			// The run's id keeps titles (and so slugs) of runs with the
+			// same seed apart: a peer may refuse a taken slug.
+			"title":       fmt.Sprintf("Benchmark article %s %x", w.run, n),
 			"description": "Written by conduit bench",
 			"body":        strings.Repeat("A paragraph of benchmark text. ", 20),
 			"tagList":     []string{writeTags[r.IntN(len(writeTags))], writeTags[r.IntN(len(writeTags))]},
@@ -101,7 +103,7 @@ func setupWriters(ctx context.Context, client *http.Client, cfg Config, n int) (
 	}
 	api := cfg.BaseURL + cfg.APIPrefix
 	run := fmt.Sprintf("%08x", rand.Uint32())
-	w := &world{sessions: make([]session, n), tags: writeTags, owned: true}
+	w := &world{sessions: make([]session, n), tags: writeTags, owned: true, run: run}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr error
@@ -176,8 +178,16 @@ func register(ctx context.Context, client *http.Client, api, name string) (strin
 	if err := postJSON(ctx, client, api+"/users", "", body, &out); err != nil {
 		return "", err
 	}
+	if out.User.Token != "" {
+		return out.User.Token, nil
+	}
+	// Some implementations answer a sign-up without a token: sign in.
+	body = jsonBody(map[string]any{"user": map[string]string{"email": name + "@bench.example.com", "password": writePassword}})
+	if err := postJSON(ctx, client, api+"/users/login", "", body, &out); err != nil {
+		return "", err
+	}
 	if out.User.Token == "" {
-		return "", fmt.Errorf("POST %s/users: no token in the answer", api)
+		return "", fmt.Errorf("POST %s/users/login: no token in the answer", api)
 	}
 	return out.User.Token, nil
 }
