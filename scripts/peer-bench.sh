@@ -20,7 +20,10 @@
 # where the database is created), PORT (34080: Conduit's), POOL (10: Conduit's
 # --db-max-conns; give the peer the same, e.g. pool_max_conns=10 in its URL),
 # CONNECTIONS (64), DURATION (10s), ROUNDS (3), OUT (./.peer-bench: the JSON
-# of every run and the server log), CONDUIT_FLAGS (extra `conduit serve` flags).
+# of every run and the server log), CONDUIT_FLAGS (extra `conduit serve` flags),
+# SERVER_BIN (a conduit binary to serve instead of this tree's build, e.g. an
+# older commit's for a before/after; the load generator is always this
+# tree's).
 set -euo pipefail
 
 peer_url=${1:?usage: scripts/peer-bench.sh PEER_URL [PEER_API_PREFIX]}
@@ -58,7 +61,7 @@ trap cleanup EXIT
 
 # No sign-up limit: the bench registers one user per connection and round.
 # Logs at warn, as the peer is run: neither writes a line per request.
-"$conduit" serve --addr "127.0.0.1:$port" --database-url "$db_url" --db-max-conns "$pool" \
+"${SERVER_BIN:-$conduit}" serve --addr "127.0.0.1:$port" --database-url "$db_url" --db-max-conns "$pool" \
 	--data-dir "$out/data" --signup-max-per-addr 0 --log-level warn ${CONDUIT_FLAGS:-} \
 	>"$out/conduit.log" 2>&1 &
 pid=$!

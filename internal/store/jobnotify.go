@@ -24,6 +24,18 @@ func (t *sqlTx) notifyJobs(ctx context.Context) error {
 	return err
 }
 
+// notifyReturning is a RETURNING clause that queues the same wake-up as
+// notifyJobs from the statement that inserts the jobs, saving the write a
+// round trip ("" when none is needed: SQLite, or already queued). Every
+// inserted row calls pg_notify, and PostgreSQL sends identical
+// notifications of one transaction once.
+func (t *sqlTx) notifyReturning() string {
+	if t.d.name != "postgres" || t.enqueued {
+		return ""
+	}
+	return ` RETURNING pg_notify('` + jobsChannel + `', '')`
+}
+
 // ListenJobs calls wake whenever a transaction of any process commits jobs,
 // until ctx ends, on a connection of its own taken from the pool (and
 // reconnected after a failure, a failover for instance; wake is called on
