@@ -39,8 +39,8 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 }
 
 // createdOnce is the rest of CreateArticle on PostgreSQL in one statement
-// instead of seven (the slug claim, both counters, the outbox insert with
-// its wake-up, the tags and their counts): data-modifying CTEs, each run
+// instead of seven (the slug claim, both counters, the outbox insert, the
+// tags and their counts): data-modifying CTEs, each run
 // once and to the end. The article's id, which the jobs name, comes from
 // the INSERT before it. A new article cannot have had its slug before, so
 // a slug that is taken is a DuplicateError (claimSlug's other case cannot
@@ -54,7 +54,7 @@ func createdOnce(ctx context.Context, tx *sqlTx, a *conduit.Article) error {
 	args := []any{a.Slug, a.ID, a.Author.ID}
 	values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(a.ID, a.Author.ID), "")
 	q += `,
-		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + tx.notifyReturning() + `)`
+		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
 	args = append(args, jargs...)
 	if len(a.Tags) > 0 {
 		q += `,
@@ -70,7 +70,6 @@ func createdOnce(ctx context.Context, tx *sqlTx, a *conduit.Article) error {
 			args = append(args, t)
 		}
 	}
-	// Reading queued makes its RETURNING (the wake-up) computed.
 	q += `
 		SELECT (SELECT count(*) FROM slug), (SELECT count(*) FROM queued)`
 	var claimed, queued int64
@@ -584,8 +583,7 @@ func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, ch
 }
 
 // changeFavoriteOnce is changeFavorite in one PostgreSQL statement instead
-// of three or four (the change, the outbox insert with its wake-up, the
-// counter), sent alone (writeOnce): data-modifying CTEs, each of which runs
+// of two or three (the change, the outbox insert, the counter), sent alone (writeOnce): data-modifying CTEs, each of which runs
 // once and to the end, all in the statement's snapshot. The jobs and the
 // counter's move depend on whether the change touched a row, as above.
 func (db *DB) changeFavoriteOnce(ctx context.Context, articleID int64, delta int, change string, userID int64, jobs []conduit.Job) (int, error) {
@@ -597,10 +595,9 @@ func (db *DB) changeFavoriteOnce(ctx context.Context, articleID int64, delta int
 		q += `, queued AS (
 			INSERT INTO jobs (kind, key, payload, trace, created_at, run_at)
 			SELECT v.* FROM (VALUES ` + values + `) AS v
-			WHERE EXISTS (SELECT 1 FROM changed)` + (&sqlTx{d: db.d}).notifyReturning() + `)`
+			WHERE EXISTS (SELECT 1 FROM changed) RETURNING 1)`
 		args = append(args, jargs...)
-		// Read, so that the RETURNING (the wake-up) is computed.
-		enqueued = `(SELECT count(*) FROM queued)`
+		enqueued = `(SELECT count(*) FROM queued)` // wake the workers?
 	}
 	q += `
 		UPDATE articles SET favorites_count = favorites_count + ? * (SELECT count(*) FROM changed)

@@ -100,7 +100,7 @@ func (db *DB) createCommentPG(ctx context.Context, c *conduit.Comment, max condu
 			queued AS (
 				INSERT INTO jobs (kind, key, payload, trace, created_at, run_at)
 				SELECT v.* FROM (VALUES `+values+`) AS v
-				WHERE EXISTS (SELECT 1 FROM added)`+tx.notifyReturning()+`)
+				WHERE EXISTS (SELECT 1 FROM added) RETURNING 1)
 			SELECT (SELECT n FROM mine), (SELECT count(*) FROM added), (SELECT count(*) FROM queued)`,
 			args...).Scan(&mine, &added, &queued)
 		if err != nil {

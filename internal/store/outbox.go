@@ -21,7 +21,7 @@ func (t *sqlTx) enqueue(ctx context.Context, jobs []conduit.Job) error {
 	}
 	values, args := jobValues(ctx, jobs, "")
 	_, err := t.exec(ctx, `INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES `+
-		values+t.notifyReturning(), args...)
+		values, args...)
 	if err == nil {
 		t.enqueued = true
 	}
@@ -194,10 +194,7 @@ func (db *DB) RetryDeadJobs(ctx context.Context, id int64) (int64, error) {
 			return err
 		}
 		if n > 0 {
-			if err := tx.notifyJobs(ctx); err != nil {
-				return err
-			}
-			tx.enqueued = true
+			tx.enqueued = true // woken after the commit
 		}
 		_, err = tx.exec(ctx, `DELETE FROM dead_jobs`+where, args...)
 		return err

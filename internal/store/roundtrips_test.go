@@ -119,7 +119,8 @@ func TestWriteRoundTripsPostgres(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 
-	// The wake-up rides on the outbox insert: no SELECT pg_notify of its own.
+	// The wake-up is sent after the commit, outside the write (jobnotify.go):
+	// no SELECT pg_notify in it.
 	got = statements(func(ctx context.Context) error { return db.Follow(ctx, bob.ID, alice.ID) })
 	for _, s := range got {
 		if s == "SELECT" {

@@ -60,6 +60,8 @@ type DB struct {
 	// jobsWaiting, if set, is called after a commit that enqueued jobs
 	// (see OnJobs).
 	jobsWaiting func()
+	// waker sends the outbox wake-ups to other processes (PostgreSQL).
+	waker *jobWaker
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
@@ -70,6 +72,7 @@ var _ conduit.Store = (*DB)(nil)
 // Close closes the pools.
 func (db *DB) Close() error {
 	var err error
+	db.stopJobWaker()
 	if db.replicas != nil {
 		db.replicas.close()
 	}
@@ -261,8 +264,8 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
 	if err := db.afterCommit(ctx, st); err != nil {
 		return db.mapErr(err)
 	}
-	if st.enqueued && db.jobsWaiting != nil {
-		db.jobsWaiting()
+	if st.enqueued {
+		db.jobsCommitted()
 	}
 	return nil
 }
@@ -272,8 +275,7 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
 // so without an idempotency claim to mark in the same transaction
 // (markClaimApplied) it is sent alone, one round trip instead of BEGIN,
 // the statement and COMMIT. scan reads the statement's row and sets
-// tx.enqueued if it enqueued jobs (q's outbox insert carries the wake-up:
-// build it with a fresh sqlTx's notifyReturning).
+// tx.enqueued if it enqueued jobs.
 func (db *DB) writeOnce(ctx context.Context, q string, args []any, scan func(*sql.Row, *sqlTx) error) error {
 	if _, claimed := idemkey.ClaimFrom(ctx); claimed {
 		return db.tx(ctx, func(tx *sqlTx) error { return scan(tx.queryRow(ctx, q, args...), tx) })
@@ -287,8 +289,8 @@ func (db *DB) writeOnce(ctx context.Context, q string, args []any, scan func(*sq
 	if err := db.afterCommit(ctx, st); err != nil {
 		return db.mapErr(err)
 	}
-	if st.enqueued && db.jobsWaiting != nil {
-		db.jobsWaiting()
+	if st.enqueued {
+		db.jobsCommitted()
 	}
 	return nil
 }
