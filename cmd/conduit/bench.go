@@ -26,7 +26,13 @@ which finds the sustainable throughput. --baseline then measures a trivial
 handler serving bodies of the same mean size, in this process, the same way,
 and prints the ratio: the share of this machine's HTTP ceiling reached.
 
-Seeded users (conduit seed) sign in as <username>@example.com with --password.`
+Seeded users (conduit seed) sign in as <username>@example.com with --password.
+
+--mix writes needs no seeded data and no Conduit-only endpoint: it registers
+its own users through the API (one per connection; run the server without a
+sign-up limit) and sends only article creates, comments, favorites and
+follows, so it measures any RealWorld implementation the same way (the API
+under --url plus --api-prefix; "" for one serving it at the root).`
 
 func benchCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg bench.Config
@@ -35,7 +41,8 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	// No shared settings: bench talks to a server, not to the database.
 	_, err := config.ParseWith("bench", benchSummary, nil, args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&target, "url", "http://127.0.0.1:8080", "base URL of the server")
-		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API), api (API only) or anonymous (what anonymous visitors send of the full mix: what an edge may answer)")
+		fs.StringVar(&cfg.Mix, "mix", "full", "traffic mix: full (browser pages and API), api (API only), anonymous (what anonymous visitors send of the full mix: what an edge may answer) or writes (writes only, through the RealWorld API alone: any implementation)")
+		fs.StringVar(&cfg.APIPrefix, "api-prefix", "/api", "--mix writes: the API's path under --url")
 		fs.StringVar(&cfg.AcceptEncoding, "accept-encoding", "", "Accept-Encoding sent with every request (e.g. gzip, or \"gzip, deflate, br, zstd\" as a browser); empty: none, bodies come uncompressed")
 		fs.Func("server-metrics", "Prometheus /metrics URL of a server under test (its --admin-addr), repeatable or comma-separated: its process CPU time per request is reported", func(s string) error {
 			for u := range strings.SplitSeq(s, ",") {

@@ -29,8 +29,11 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	BaseURL     string        // e.g. http://127.0.0.1:8080
-	Mix         string        // "full" (browser pages + API) or "api"
+	BaseURL string // e.g. http://127.0.0.1:8080
+	Mix     string // "full" (browser pages + API), "api", "anonymous" or "writes"
+	// APIPrefix is the API's path under BaseURL for the writes mix
+	// (Conduit: "/api"; an implementation serving the API at its root: "").
+	APIPrefix   string
 	Pages       Pages         // browser page paths
 	Rate        float64       // requests per second; 0 for closed loop
 	Connections int           // closed loop: requests in flight; open loop: most in flight
@@ -58,6 +61,7 @@ func (c *Config) defaults() {
 	if c.Mix == "" {
 		c.Mix = "full"
 	}
+	c.APIPrefix = strings.TrimSuffix(c.APIPrefix, "/")
 	if c.Pages == (Pages{}) {
 		c.Pages = DefaultPages
 	}
@@ -173,14 +177,20 @@ func (r *recorder) fail(kind string) {
 // Run benchmarks the server at cfg.BaseURL.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg.defaults()
-	eps, err := endpoints(cfg.Mix)
-	if err != nil {
-		return Report{}, err
-	}
 	client := newClient(cfg.Connections, cfg.Timeout)
 	defer client.CloseIdleConnections()
-
-	w, err := discover(ctx, client, cfg)
+	var eps []endpoint
+	var w *world
+	var err error
+	if cfg.Mix == "writes" {
+		eps = writeEndpoints(cfg.APIPrefix)
+		w, err = setupWriters(ctx, client, cfg, cfg.Connections)
+	} else {
+		if eps, err = endpoints(cfg.Mix); err != nil {
+			return Report{}, err
+		}
+		w, err = discover(ctx, client, cfg)
+	}
 	if err != nil {
 		return Report{}, err
 	}
@@ -304,7 +314,7 @@ func load(ctx context.Context, client *http.Client, cfg Config, w *world, eps []
 		recs[i] = &recorder{}
 	}
 	// one request: choose, send, record.
-	send := func(r *rand.Rand, due time.Time) {
+	send := func(k int, r *rand.Rand, due time.Time) {
 		i := 0
 		var c call
 		if fixed != nil {
@@ -315,12 +325,22 @@ func load(ctx context.Context, client *http.Client, cfg Config, w *world, eps []
 			i = min(i, len(eps)-1)
 			e := eps[i]
 			var s *session
-			if len(w.sessions) > 0 && (e.auth || r.Float64() < cfg.SignedIn) {
+			switch {
+			case w.owned:
+				s = &w.sessions[k%len(w.sessions)]
+			case len(w.sessions) > 0 && (e.auth || r.Float64() < cfg.SignedIn):
 				s = &w.sessions[r.IntN(len(w.sessions))]
 			}
 			c = e.make(w, r, s)
 			if s != nil && (e.auth || !strings.HasPrefix(e.name, "page")) {
 				c.token = s.token
+			}
+			if c.as != "" {
+				for j := range eps {
+					if eps[j].name == c.as {
+						i = j
+					}
+				}
 			}
 		}
 		n, state, kind := do(ctx, client, cfg.BaseURL, cfg.AcceptEncoding, c)
@@ -350,7 +370,7 @@ func load(ctx context.Context, client *http.Client, cfg Config, w *world, eps []
 				defer wg.Done()
 				r := rand.New(rand.NewPCG(cfg.Seed, uint64(k)+1))
 				for t := range due {
-					send(r, t)
+					send(k, r, t)
 				}
 			}()
 		}
@@ -384,7 +404,7 @@ func load(ctx context.Context, client *http.Client, cfg Config, w *world, eps []
 				defer wg.Done()
 				r := rand.New(rand.NewPCG(cfg.Seed, uint64(k)+1))
 				for time.Now().Before(end) && ctx.Err() == nil {
-					send(r, time.Now())
+					send(k, r, time.Now())
 				}
 			}()
 		}

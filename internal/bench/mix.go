@@ -28,6 +28,7 @@ type call struct {
 	method, path string
 	body         []byte
 	token        string
+	as           string // record under this endpoint instead (writes mix toggles)
 }
 
 // endpoint is one kind of request in the mix.
@@ -42,6 +43,7 @@ type endpoint struct {
 // session is a signed-in user.
 type session struct {
 	username, token string
+	writes          *writeState // writes mix only
 }
 
 // world is what the benchmark knows of the data: discovered before the run
@@ -51,6 +53,10 @@ type world struct {
 	sessions               []session
 	count                  int // articlesCount of the global list
 	pages                  Pages
+	// owned: worker k always acts as sessions[k % len(sessions)] (the
+	// writes mix, which has one user per worker and tracks its state).
+	owned bool
+	run   string // the writes mix: this run's random id
 }
 
 // pick returns an element, skewed towards the front of the list (the

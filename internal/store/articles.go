@@ -22,6 +22,9 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		if err != nil {
 			return err
 		}
+		if tx.d.name == "postgres" {
+			return createdOnce(ctx, tx, a)
+		}
 		if err := claimSlug(ctx, tx, a.Slug, a.ID); err != nil {
 			return err
 		}
@@ -47,6 +50,51 @@ func nextID(d dialect, table string) string {
 	}
 	return `(SELECT max(coalesce((SELECT max(id) FROM ` + table + `), 0),
 		coalesce((SELECT id FROM id_high WHERE name = '` + table + `'), 0)) + 1)`
+}
+
+// createdOnce is the rest of CreateArticle on PostgreSQL in one statement
+// instead of seven (the slug claim, both counters, the outbox insert, the
+// tags and their counts): data-modifying CTEs, each run
+// once and to the end. The article's id, which the jobs name, comes from
+// the INSERT before it. A new article cannot have had its slug before, so
+// a slug that is taken is a DuplicateError (claimSlug's other case cannot
+// arise), and the transaction's rollback undoes the rest.
+func createdOnce(ctx context.Context, tx *sqlTx, a *conduit.Article) error {
+	q := `WITH slug AS (
+			INSERT INTO article_slugs (slug, article_id) VALUES (?, ?)
+			ON CONFLICT (slug) DO NOTHING RETURNING 1),
+		total AS (UPDATE counters SET value = value + 1 WHERE name = 'articles' RETURNING 1),
+		author AS (UPDATE users SET articles_count = articles_count + 1 WHERE id = ? RETURNING 1)`
+	args := []any{a.Slug, a.ID, a.Author.ID}
+	values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(a.ID, a.Author.ID), "")
+	q += `,
+		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
+	args = append(args, jargs...)
+	if len(a.Tags) > 0 {
+		q += `,
+		tagged AS (INSERT INTO article_tags (article_id, tag) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(a.Tags)), ", ") + ` RETURNING 1),
+		counted AS (INSERT INTO tag_counts (tag, articles) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, 1), ", len(a.Tags)), ", ") + `
+			ON CONFLICT (tag) DO UPDATE SET articles = tag_counts.articles + 1 RETURNING 1)`
+		for _, t := range a.Tags {
+			args = append(args, a.ID, t)
+		}
+		for _, t := range a.Tags {
+			args = append(args, t)
+		}
+	}
+	q += `
+		SELECT (SELECT count(*) FROM slug), (SELECT count(*) FROM queued)`
+	var claimed, queued int64
+	if err := tx.queryRow(ctx, q, args...).Scan(&claimed, &queued); err != nil {
+		return err
+	}
+	tx.enqueued = queued > 0
+	if claimed == 0 {
+		return &conduit.DuplicateError{Field: "slug"}
+	}
+	return nil
 }
 
 // claimSlug records slug as one of the article's slugs (migration 0008).
@@ -522,6 +570,9 @@ func (db *DB) Unfavorite(ctx context.Context, userID, articleID int64) (int, err
 // counter by delta and enqueues jobs in the same transaction, so the count
 // stays exact and a repeat causes no work.
 func (db *DB) changeFavorite(ctx context.Context, articleID int64, delta int, change string, userID int64, jobs []conduit.Job) (int, error) {
+	if db.d.name == "postgres" {
+		return db.changeFavoriteOnce(ctx, articleID, delta, change, userID, jobs)
+	}
 	var count int
 	err := db.tx(ctx, func(tx *sqlTx) error {
 		res, err := tx.exec(ctx, change, userID, articleID)
@@ -550,6 +601,40 @@ func (db *DB) FavoritesCount(ctx context.Context, articleID int64) (int, error) 
 	var n int
 	err := db.queryRow(ctx, `SELECT favorites_count FROM articles WHERE id = ?`, articleID).Scan(&n)
 	return n, db.mapErr(err)
+}
+
+// changeFavoriteOnce is changeFavorite in one PostgreSQL statement instead
+// of two or three (the change, the outbox insert, the counter), sent alone (writeOnce): data-modifying CTEs, each of which runs
+// once and to the end, all in the statement's snapshot. The jobs and the
+// counter's move depend on whether the change touched a row, as above.
+func (db *DB) changeFavoriteOnce(ctx context.Context, articleID int64, delta int, change string, userID int64, jobs []conduit.Job) (int, error) {
+	q := `WITH changed AS (` + change + ` RETURNING 1)`
+	args := []any{userID, articleID}
+	enqueued := `0`
+	if len(jobs) > 0 {
+		values, jargs := jobValues(ctx, jobs, "::")
+		q += `, queued AS (
+			INSERT INTO jobs (kind, key, payload, trace, created_at, run_at)
+			SELECT v.* FROM (VALUES ` + values + `) AS v
+			WHERE EXISTS (SELECT 1 FROM changed) RETURNING 1)`
+		args = append(args, jargs...)
+		enqueued = `(SELECT count(*) FROM queued)` // wake the workers?
+	}
+	q += `
+		UPDATE articles SET favorites_count = favorites_count + ? * (SELECT count(*) FROM changed)
+		WHERE id = ?
+		RETURNING favorites_count, ` + enqueued
+	args = append(args, delta, articleID)
+	var count int
+	err := db.writeOnce(ctx, q, args, func(r *sql.Row, tx *sqlTx) error {
+		var n int64
+		if err := r.Scan(&count, &n); err != nil {
+			return err
+		}
+		tx.enqueued = n > 0
+		return nil
+	})
+	return count, err
 }
 
 // IsFavorited reports whether userID has favorited articleID.

@@ -19,9 +19,20 @@ func (t *sqlTx) enqueue(ctx context.Context, jobs []conduit.Job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	if err := t.notifyJobs(ctx); err != nil {
-		return err
+	values, args := jobValues(ctx, jobs, "")
+	_, err := t.exec(ctx, `INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES `+
+		values, args...)
+	if err == nil {
+		t.enqueued = true
 	}
+	return err
+}
+
+// jobValues returns the VALUES rows of jobs for an INSERT INTO jobs (kind,
+// key, payload, trace, created_at, run_at), and their arguments. cast
+// suffixes each placeholder with its type ("::" casts on PostgreSQL, for
+// rows that are not the INSERT's own VALUES and so get no type from it).
+func jobValues(ctx context.Context, jobs []conduit.Job, cast string) (string, []any) {
 	now := time.Now().UnixMilli()
 	parent := traceParent(ctx)
 	args := make([]any, 0, 6*len(jobs))
@@ -31,12 +42,11 @@ func (t *sqlTx) enqueue(ctx context.Context, jobs []conduit.Job) error {
 		}
 		args = append(args, j.Kind, j.Key, string(j.Payload), j.Trace, now, now)
 	}
-	_, err := t.exec(ctx, `INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES `+
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(jobs)), ", "), args...)
-	if err == nil {
-		t.enqueued = true
+	row := "(?, ?, ?, ?, ?, ?), "
+	if cast != "" {
+		row = "(?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint), "
 	}
-	return err
+	return strings.TrimSuffix(strings.Repeat(row, len(jobs)), ", "), args
 }
 
 // OnJobs sets a function called after every commit that enqueued jobs, so
@@ -184,10 +194,7 @@ func (db *DB) RetryDeadJobs(ctx context.Context, id int64) (int64, error) {
 			return err
 		}
 		if n > 0 {
-			if err := tx.notifyJobs(ctx); err != nil {
-				return err
-			}
-			tx.enqueued = true
+			tx.enqueued = true // woken after the commit
 		}
 		_, err = tx.exec(ctx, `DELETE FROM dead_jobs`+where, args...)
 		return err

@@ -95,6 +95,7 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 		}
 		return nil, fmt.Errorf("connect to %s: %w", describeConfig(cfg), err)
 	}
+	db.startJobWaker()
 	return db, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/idemkey"
 	"github.com/conduit-dev/conduit/internal/store/migrations"
 )
 
@@ -59,6 +60,8 @@ type DB struct {
 	// jobsWaiting, if set, is called after a commit that enqueued jobs
 	// (see OnJobs).
 	jobsWaiting func()
+	// waker sends the outbox wake-ups to other processes (PostgreSQL).
+	waker *jobWaker
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
@@ -69,6 +72,7 @@ var _ conduit.Store = (*DB)(nil)
 // Close closes the pools.
 func (db *DB) Close() error {
 	var err error
+	db.stopJobWaker()
 	if db.replicas != nil {
 		db.replicas.close()
 	}
@@ -260,8 +264,33 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
 	if err := db.afterCommit(ctx, st); err != nil {
 		return db.mapErr(err)
 	}
-	if st.enqueued && db.jobsWaiting != nil {
-		db.jobsWaiting()
+	if st.enqueued {
+		db.jobsCommitted()
+	}
+	return nil
+}
+
+// writeOnce runs a write that is one statement q, on PostgreSQL, with what
+// a transaction does around it: a statement is a transaction of its own,
+// so without an idempotency claim to mark in the same transaction
+// (markClaimApplied) it is sent alone, one round trip instead of BEGIN,
+// the statement and COMMIT. scan reads the statement's row and sets
+// tx.enqueued if it enqueued jobs.
+func (db *DB) writeOnce(ctx context.Context, q string, args []any, scan func(*sql.Row, *sqlTx) error) error {
+	if _, claimed := idemkey.ClaimFrom(ctx); claimed {
+		return db.tx(ctx, func(tx *sqlTx) error { return scan(tx.queryRow(ctx, q, args...), tx) })
+	}
+	bctx, cancel := db.bound(ctx)
+	defer cancel()
+	st := &sqlTx{d: db.d}
+	if err := scan(db.write.QueryRowContext(bctx, db.d.rebind(q), args...), st); err != nil {
+		return db.mapErr(err)
+	}
+	if err := db.afterCommit(ctx, st); err != nil {
+		return db.mapErr(err)
+	}
+	if st.enqueued {
+		db.jobsCommitted()
 	}
 	return nil
 }

@@ -1,0 +1,162 @@
+package store_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// The statements (round trips) each write sends on PostgreSQL, counted
+// from the pool's per-statement spans: docs/performance.md, "Writes
+// against a peer". A bound here that breaks means a write got a round trip
+// more; raise it only knowingly.
+func TestWriteRoundTripsPostgres(t *testing.T) {
+	url := storetest.NewMigratedPostgresDatabase(t)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: 2, Tracer: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	listener, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	woken := make(chan struct{}, 100)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go listener.ListenJobs(lctx, func() { woken <- struct{}{} }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	select {
+	case <-woken: // listening
+	case <-time.After(20 * time.Second):
+		t.Fatal("ListenJobs never listened")
+	}
+	drain := func() {
+		time.Sleep(50 * time.Millisecond)
+		for len(woken) > 0 {
+			<-woken
+		}
+	}
+	heard := func() bool {
+		select {
+		case <-woken:
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+
+	// statements runs write under a recording span and returns the
+	// statements it sent.
+	statements := func(write func(context.Context) error) []string {
+		t.Helper()
+		before := len(rec.Ended())
+		wctx, span := tp.Tracer("test").Start(ctx, "write")
+		if err := write(wctx); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+		var out []string
+		for _, s := range rec.Ended()[before:] {
+			if s.Name() != "write" {
+				out = append(out, s.Name())
+			}
+		}
+		return out
+	}
+	alice, bob := mkUser(t, db, "alice"), mkUser(t, db, "bob")
+	a := mkArticle(t, db, alice, "first", "go")
+	jobs := func() int {
+		p, err := db.PendingJobs(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p)
+	}
+
+	drain()
+	j0 := jobs()
+	var count int
+	got := statements(func(ctx context.Context) (err error) { count, err = db.Favorite(ctx, bob.ID, a.ID); return })
+	if want := []string{"WITH"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("favorite sent %v, want %v", got, want)
+	}
+	if count != 1 || jobs() != j0+1 {
+		t.Errorf("favorite: count %d, %d jobs enqueued, want 1 and 1", count, jobs()-j0)
+	}
+	if !heard() {
+		t.Error("the favorite's jobs woke no listener")
+	}
+	// A repeat changes nothing, enqueues nothing, wakes nobody.
+	drain()
+	got = statements(func(ctx context.Context) (err error) { count, err = db.Favorite(ctx, bob.ID, a.ID); return })
+	if len(got) != 1 || count != 1 || jobs() != j0+1 {
+		t.Errorf("repeated favorite: %v, count %d, %d jobs enqueued", got, count, jobs()-j0)
+	}
+	got = statements(func(ctx context.Context) (err error) { count, err = db.Unfavorite(ctx, bob.ID, a.ID); return })
+	if len(got) != 1 || count != 0 || jobs() != j0+1 {
+		t.Errorf("unfavorite: %v, count %d, %d jobs enqueued", got, count, jobs()-j0)
+	}
+	got = statements(func(ctx context.Context) (err error) { count, err = db.Unfavorite(ctx, bob.ID, a.ID); return })
+	if len(got) != 1 || count != 0 {
+		t.Errorf("repeated unfavorite: %v, count %d", got, count)
+	}
+	select {
+	case <-woken:
+		t.Error("a favorite that changed nothing, or an unfavorite, woke a listener")
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	// The wake-up is sent after the commit, outside the write (jobnotify.go):
+	// no SELECT pg_notify in it.
+	got = statements(func(ctx context.Context) error { return db.Follow(ctx, bob.ID, alice.ID) })
+	for _, s := range got {
+		if s == "SELECT" {
+			t.Errorf("follow sent a SELECT: %v", got)
+		}
+	}
+	if !heard() {
+		t.Error("the follow's jobs woke no listener")
+	}
+	t.Logf("follow: %v", got)
+	got = statements(func(ctx context.Context) error {
+		ts := now()
+		return db.CreateArticle(ctx, &conduit.Article{Slug: "second", Title: "Second", Description: "d", Body: "b",
+			Tags: []string{"go", "sql"}, CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: alice.ID}})
+	})
+	if want := "BEGIN INSERT WITH COMMIT"; strings.Join(got, " ") != want {
+		t.Errorf("article create sent %v, want %s", got, want)
+	}
+	if !heard() {
+		t.Error("the article's jobs woke no listener")
+	}
+	drain()
+	j1 := jobs()
+	cm := conduit.Comment{ArticleID: a.ID, Author: conduit.Profile{ID: bob.ID}, Body: "hi", CreatedAt: now(), UpdatedAt: now()}
+	got = statements(func(ctx context.Context) error { return db.CreateComment(ctx, &cm, roomy) })
+	if want := "BEGIN WITH WITH COMMIT"; strings.Join(got, " ") != want {
+		t.Errorf("comment sent %v, want %s", got, want)
+	}
+	if cm.ID == 0 || jobs() != j1+1 {
+		t.Errorf("comment: id %d, %d jobs enqueued", cm.ID, jobs()-j1)
+	}
+	if !heard() {
+		t.Error("the comment's jobs woke no listener")
+	}
+	cs, err := db.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 10})
+	if err != nil || len(cs.Comments) != 1 || cs.Count != 1 || cs.Comments[0].ID != cm.ID || cs.Comments[0].Body != "hi" {
+		t.Errorf("comments %+v, %v; want the one with id %d", cs, err, cm.ID)
+	}
+}
