@@ -48,7 +48,7 @@ func (db *DB) BuildTimelinesBulk(ctx context.Context, opts conduit.FeedOptions, 
 	if err := db.queryRow(ctx, `SELECT coalesce(max(id), 0) FROM users`).Scan(&maxID); err != nil {
 		return out, db.mapErr(err)
 	}
-	err := db.tx(ctx, func(tx *sqlTx) error {
+	err := db.bulkTx(ctx, func(tx *sqlTx) error {
 		// For good, as becameCelebrity does; no timeline exists yet, so
 		// none holds their articles.
 		res, err := tx.exec(ctx, `
@@ -72,7 +72,7 @@ func (db *DB) BuildTimelinesBulk(ctx context.Context, opts conduit.FeedOptions, 
 	for lo := int64(1); lo <= maxID; lo += bulkUsers {
 		hi := lo + bulkUsers - 1
 		var users, rows int64
-		err := db.tx(ctx, func(tx *sqlTx) error {
+		err := db.bulkTx(ctx, func(tx *sqlTx) error {
 			var err error
 			users, rows, err = buildRange(ctx, tx, lo, hi, opts)
 			return err
@@ -86,17 +86,38 @@ func (db *DB) BuildTimelinesBulk(ctx context.Context, opts conduit.FeedOptions, 
 			progress(out)
 		}
 	}
-	if _, err := db.write.ExecContext(ctx, timelinesArticleIdx); err != nil {
-		return out, fmt.Errorf("index: %w", db.mapErr(err))
-	}
-	if db.d.name == "postgres" {
-		if _, err := db.write.ExecContext(ctx, `ANALYZE timelines, timeline_state, follows, fanout_authors`); err != nil {
-			return out, db.mapErr(err)
+	err = db.bulkTx(ctx, func(tx *sqlTx) error {
+		if _, err := tx.exec(ctx, timelinesArticleIdx); err != nil {
+			return fmt.Errorf("index: %w", err)
 		}
-	} else if _, err := db.write.ExecContext(ctx, `ANALYZE`); err != nil {
-		return out, db.mapErr(err)
-	}
-	return out, nil
+		analyze := `ANALYZE`
+		if db.d.name == "postgres" {
+			analyze = `ANALYZE timelines, timeline_state, follows, fanout_authors`
+		}
+		_, err := tx.exec(ctx, analyze)
+		return err
+	})
+	return out, db.mapErr(err)
+}
+
+// bulkTx runs fn in a write transaction of the bulk build. On PostgreSQL
+// its statements run without the server's statement timeout (at full
+// scale one range, or the index build, takes minutes; the build is a
+// one-off that is waited for), commits are not waited for (a crash may
+// lose the last ranges' commits, and a build cut short is redone either
+// way), and its sorts and the index build get more memory.
+func (db *DB) bulkTx(ctx context.Context, fn func(tx *sqlTx) error) error {
+	return db.tx(ctx, func(tx *sqlTx) error {
+		if db.d.name == "postgres" {
+			for _, q := range []string{`SET LOCAL statement_timeout = 0`, `SET LOCAL synchronous_commit = off`,
+				`SET LOCAL work_mem = '256MB'`, `SET LOCAL maintenance_work_mem = '512MB'`} {
+				if _, err := tx.exec(ctx, q); err != nil {
+					return err
+				}
+			}
+		}
+		return fn(tx)
+	})
 }
 
 // buildRange builds the timelines of the users with ids in [lo, hi], in
