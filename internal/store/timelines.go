@@ -150,6 +150,10 @@ func (db *DB) FanOut(ctx context.Context, articleID, authorID int64, opts condui
 		if err != nil {
 			return err
 		}
+		if db.d.name == "postgres" {
+			grown, err = fanOutPostgres(ctx, tx, articleID, authorID, n, opts)
+			return err
+		}
 		if err := db.syncCounts(ctx, tx, authorID, n); err != nil {
 			return err
 		}
@@ -178,6 +182,68 @@ func (db *DB) FanOut(ctx context.Context, articleID, authorID int64, opts condui
 		return err
 	}
 	return db.trimAll(ctx, grown, opts)
+}
+
+// fanOutPostgres is FanOut's work after the author's lock on PostgreSQL:
+// what syncCounts, the insert and grow do, in one statement. Separately
+// they updated each follower's timeline_state row twice (its feed count,
+// then its size) after locking and updating its follows row, in a dozen
+// round trips for 1,000 followers; each row update is a new row version
+// there, so the fan-out ran at a thirtieth of SQLite's rate. Here each
+// row is updated once. The follows rows are locked first, as in
+// syncCounts, so that each delta is taken from the value it replaces. It
+// returns the followers whose timelines are now over their cap.
+func fanOutPostgres(ctx context.Context, tx *sqlTx, articleID, authorID, count int64, opts conduit.FeedOptions) ([]int64, error) {
+	limit := opts.TimelineCap + max(opts.TimelineCap/10, 10)
+	rs, err := tx.tx.QueryContext(ctx, `
+		WITH old AS (
+			SELECT f.follower_id, f.feed_counted FROM follows f
+			WHERE f.followee_id = $1 AND f.feed_counted <> $2
+			  AND EXISTS (SELECT 1 FROM timeline_state s WHERE s.user_id = f.follower_id)
+			ORDER BY f.follower_id
+			FOR UPDATE OF f
+		), counted AS (
+			UPDATE follows f SET feed_counted = $2 FROM old
+			WHERE f.followee_id = $1 AND f.follower_id = old.follower_id
+			RETURNING f.follower_id AS user_id, $2 - old.feed_counted AS delta
+		), added AS (
+			-- The article may be gone already; then its delete job has
+			-- nothing to undo here either.
+			INSERT INTO timelines (user_id, article_id, author_id)
+			SELECT s.user_id, a.id, a.author_id
+			FROM articles a
+			JOIN follows f ON f.followee_id = a.author_id
+			JOIN timeline_state s ON s.user_id = f.follower_id
+			WHERE a.id = $3 AND s.horizon < a.id
+			ON CONFLICT DO NOTHING
+			RETURNING user_id
+		)
+		UPDATE timeline_state s
+		SET feed_count = s.feed_count + x.delta, size = s.size + x.added
+		FROM (
+			SELECT coalesce(c.user_id, a.user_id) AS user_id, coalesce(c.delta, 0) AS delta,
+			       CASE WHEN a.user_id IS NULL THEN 0 ELSE 1 END AS added
+			FROM counted c FULL JOIN added a ON a.user_id = c.user_id
+			ORDER BY 1
+		) x
+		WHERE s.user_id = x.user_id
+		RETURNING s.user_id, s.size, x.added`, authorID, count, articleID)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var over []int64
+	for rs.Next() {
+		var user int64
+		var size, added int
+		if err := rs.Scan(&user, &size, &added); err != nil {
+			return nil, err
+		}
+		if added == 1 && size > limit {
+			over = append(over, user)
+		}
+	}
+	return over, rs.Err()
 }
 
 // grow moves the size of the users' timelines by delta and returns those
