@@ -369,16 +369,22 @@ func (r *Redis) Watch(key string, fn func()) {
 	go r.arm(key)
 }
 
-// arm reads key through the near cache, which makes Redis track it for
-// this connection: its next change is pushed here.
-func (r *Redis) arm(key string) {
+// arm reads keys through the near cache, which makes Redis track them for
+// this connection: their next change is pushed here. One pipelined round
+// trip for all of them (the list caches watch a thousand keys), bounded by
+// one timeout.
+func (r *Redis) arm(keys ...string) {
 	b := r.client.Load()
-	if b == nil {
+	if b == nil || len(keys) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	b.c.DoCache(ctx, b.c.B().Get().Key(r.valKey(key)).Cache(), nearTTL)
+	cmds := make([]rueidis.CacheableTTL, len(keys))
+	for i, k := range keys {
+		cmds[i] = rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL)
+	}
+	b.c.DoMultiCache(ctx, cmds...)
 }
 
 func (r *Redis) fire(key string) {
@@ -416,8 +422,8 @@ func (r *Redis) watched() []string {
 // between the push and the new read was not pushed, and anything loaded
 // meanwhile must not be kept.
 func (r *Redis) rearm(keys ...string) {
+	r.arm(keys...)
 	for _, k := range keys {
-		r.arm(k)
 		r.fire(k)
 	}
 }

@@ -604,8 +604,9 @@ func (db *DB) FavoritesCount(ctx context.Context, articleID int64) (int, error) 
 }
 
 // changeFavoriteOnce is changeFavorite in one PostgreSQL statement instead
-// of two or three (the change, the outbox insert, the counter), sent alone (writeOnce): data-modifying CTEs, each of which runs
-// once and to the end, all in the statement's snapshot. The jobs and the
+// of two or three (the change, the outbox insert, the counter), sent alone
+// (writeOnce): data-modifying CTEs, each of which runs once and to the
+// end, all in the statement's snapshot. The jobs and the
 // counter's move depend on whether the change touched a row, as above.
 func (db *DB) changeFavoriteOnce(ctx context.Context, articleID int64, delta int, change string, userID int64, jobs []conduit.Job) (int, error) {
 	q := `WITH changed AS (` + change + ` RETURNING 1)`
