@@ -415,3 +415,28 @@ func TestFavoriteAndRenderingKeepCachedArticle(t *testing.T) {
 		})
 	}
 }
+
+// Values cached together do not expire together: each gets the service's
+// lifetime (5 minutes, or WithCacheTTL's) less up to a fifth, spread over
+// that fifth.
+func TestEntryTTLIsSpread(t *testing.T) {
+	for _, c := range []struct {
+		opts []conduit.Option
+		ttl  time.Duration
+	}{{nil, 5 * time.Minute}, {[]conduit.Option{conduit.WithCacheTTL(time.Hour)}, time.Hour}} {
+		s := conduit.NewService(nil, cache.NewMemory(10), auth.Bcrypt{Cost: 4}, c.opts...)
+		seen := map[time.Duration]bool{}
+		lo, hi := 2*c.ttl, time.Duration(0)
+		for range 1000 {
+			d := conduit.EntryTTL(s)
+			seen[d/(c.ttl/300)] = true
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		if lo < c.ttl*4/5 || hi > c.ttl {
+			t.Errorf("ttl %v: lifetimes from %v to %v, want within [%v, %v]", c.ttl, lo, hi, c.ttl*4/5, c.ttl)
+		}
+		if hi-lo < c.ttl/6 || len(seen) < 40 {
+			t.Errorf("ttl %v: lifetimes from %v to %v in %d distinct steps: not spread", c.ttl, lo, hi, len(seen))
+		}
+	}
+}

@@ -8,3 +8,6 @@ import "time"
 func KeepListsLong(s *Service) {
 	s.lists = newListCache(time.Minute, 1000, time.Now)
 }
+
+// EntryTTL is the lifetime s gives a cached value (see entryTTL).
+func EntryTTL(s *Service) time.Duration { return s.entryTTL() }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,11 +44,13 @@ type Service struct {
 	purger Purger
 	// tracer records a span per use case; nil: none (tracing.go).
 	tracer trace.Tracer
+	// ttl bounds how long a cached value lives (see WithCacheTTL).
+	ttl time.Duration
 }
 
 // NewService wires the use cases to their dependencies.
 func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option) *Service {
-	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now}
+	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now, ttl: cacheTTL}
 	for _, o := range opts {
 		o(s)
 	}
@@ -61,8 +64,25 @@ func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option)
 }
 
 // cacheTTL bounds how long a value may live in a cache even if an
-// invalidation were missed; invalidation on write is what keeps reads fresh.
+// invalidation were missed; invalidation on write is what keeps reads
+// fresh. A cache that cannot miss one for longer than its lease (Redis: a
+// node that may have missed one starts a new generation) may keep values
+// longer, see WithCacheTTL.
 const cacheTTL = 5 * time.Minute
+
+// WithCacheTTL sets how long cached values live, for a cache whose
+// invalidations cannot be missed for longer than that (cacheTTL by
+// default): a longer life means fewer misses in the steady state, each
+// key loaded once per ttl.
+func WithCacheTTL(d time.Duration) Option {
+	return func(s *Service) { s.ttl = d }
+}
+
+// entryTTL is the service's ttl less up to a fifth, at random: values
+// filled together (a cold start, a warm-up after a deploy) then expire over
+// a fifth of the ttl instead of at one moment, when every kind's hit ratio
+// dipped and the database took all their loads at once (docs/stage5.md).
+func (s *Service) entryTTL() time.Duration { return s.ttl - mrand.N(s.ttl/5) }
 
 // listCacheTTL bounds how long an anonymous first page of a list is kept
 // when no write changes lists (see listCache).
@@ -273,7 +293,7 @@ func (s *Service) Profile(ctx context.Context, viewerID int64, username string) 
 	if !IsText(username) {
 		return Profile{}, ErrNotFound // nobody is named so, and PostgreSQL refuses to look
 	}
-	p, err := cached(ctx, s.cache, keyUsername(username), func(ctx context.Context) (Profile, error) {
+	p, err := cached(ctx, s.cache, s.entryTTL(), keyUsername(username), func(ctx context.Context) (Profile, error) {
 		u, err := s.store.UserByUsername(ctx, username)
 		return profileOf(u), err
 	})
@@ -409,7 +429,7 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 	}
 	// So is the favorites count: a favorite invalidates it alone (the
 	// count in the cached article may be older).
-	if a.FavoritesCount, err = cached(ctx, s.cache, keyFavorites(a.ID), func(ctx context.Context) (int, error) {
+	if a.FavoritesCount, err = cached(ctx, s.cache, s.entryTTL(), keyFavorites(a.ID), func(ctx context.Context) (int, error) {
 		return s.store.FavoritesCount(ctx, a.ID)
 	}); err != nil {
 		return Article{}, err
@@ -431,7 +451,7 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 // that invalidate the current one.
 func (s *Service) articleBySlug(ctx context.Context, slug string) (Article, error) {
 	load := func(slug string) (Article, error) {
-		return cached(ctx, s.cache, keyArticle(slug), func(ctx context.Context) (Article, error) {
+		return cached(ctx, s.cache, s.entryTTL(), keyArticle(slug), func(ctx context.Context) (Article, error) {
 			return s.store.ArticleBySlug(ctx, 0, slug)
 		})
 	}
@@ -545,7 +565,7 @@ func (s *Service) SaveArticleHTML(ctx context.Context, a Article, html string, v
 	if err := s.store.SetArticleHTML(ctx, a.ID, a.Body, html, version); err != nil {
 		return err
 	}
-	s.cache.Set(ctx, keyArticleHTML(a, version), []byte(html), cacheTTL)
+	s.cache.Set(ctx, keyArticleHTML(a, version), []byte(html), s.entryTTL())
 	return nil
 }
 
@@ -806,7 +826,7 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 func (s *Service) Tags(ctx context.Context) ([]string, error) {
 	ctx, end := s.span(ctx, "Tags")
 	defer end()
-	return cached(ctx, s.cache, keyTags, func(ctx context.Context) ([]string, error) {
+	return cached(ctx, s.cache, s.entryTTL(), keyTags, func(ctx context.Context) ([]string, error) {
 		return s.store.Tags(ctx)
 	})
 }
@@ -821,13 +841,14 @@ type loader interface {
 	GetOrLoad(ctx context.Context, key string, ttl time.Duration, load func() ([]byte, error)) ([]byte, error)
 }
 
-// cached returns the value under key, or loads, stores and returns it.
-// Errors are not cached. The load reads fresh (see Fresh): a value kept
-// for minutes must not come from a copy of the data that lags behind.
-func cached[T any](ctx context.Context, c Cache, key string, load func(ctx context.Context) (T, error)) (T, error) {
+// cached returns the value under key, or loads, stores (for ttl) and
+// returns it. Errors are not cached. The load reads fresh (see Fresh): a
+// value kept for minutes must not come from a copy of the data that lags
+// behind.
+func cached[T any](ctx context.Context, c Cache, ttl time.Duration, key string, load func(ctx context.Context) (T, error)) (T, error) {
 	var v T
 	if l, ok := c.(loader); ok {
-		b, err := l.GetOrLoad(ctx, key, cacheTTL, func() ([]byte, error) {
+		b, err := l.GetOrLoad(ctx, key, ttl, func() ([]byte, error) {
 			v, err := load(Fresh(ctx))
 			if err != nil {
 				return nil, err
@@ -850,7 +871,7 @@ func cached[T any](ctx context.Context, c Cache, key string, load func(ctx conte
 		return v, err
 	}
 	if b, err := json.Marshal(v); err == nil {
-		c.Set(ctx, key, b, cacheTTL)
+		c.Set(ctx, key, b, ttl)
 	}
 	return v, nil
 }

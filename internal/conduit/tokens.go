@@ -29,7 +29,7 @@ type account struct {
 }
 
 func (s *Service) account(ctx context.Context, id int64) (account, error) {
-	return cached(ctx, s.cache, keyUser(id), func(ctx context.Context) (account, error) {
+	return cached(ctx, s.cache, s.entryTTL(), keyUser(id), func(ctx context.Context) (account, error) {
 		u, err := s.store.UserByID(ctx, id)
 		if err != nil {
 			return account{}, err
