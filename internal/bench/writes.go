@@ -57,13 +57,7 @@ func writeEndpoints(api string) []endpoint {
 	// rows as they would with many users, rather than all hitting one.
 	favorite := func(w *world, r *rand.Rand, u *session) call {
 		slug := w.slugs[r.IntN(len(w.slugs))]
-		p := api + "/articles/" + url.PathEscape(slug) + "/favorite"
-		if u.writes.favored[slug] {
-			delete(u.writes.favored, slug)
-			return call{method: "DELETE", path: p, as: "write unfavorite"}
-		}
-		u.writes.favored[slug] = true
-		return call{method: "POST", path: p}
+		return toggle(u.writes.favored, slug, api+"/articles/"+url.PathEscape(slug)+"/favorite", "write unfavorite")
 	}
 	follow := func(w *world, r *rand.Rand, u *session) call {
 		// Anyone but oneself, uniformly: one of the first n-1, and the
@@ -72,13 +66,7 @@ func writeEndpoints(api string) []endpoint {
 		if name == u.username {
 			name = w.usernames[len(w.usernames)-1]
 		}
-		p := api + "/profiles/" + url.PathEscape(name) + "/follow"
-		if u.writes.followed[name] {
-			delete(u.writes.followed, name)
-			return call{method: "DELETE", path: p, as: "write unfollow"}
-		}
-		u.writes.followed[name] = true
-		return call{method: "POST", path: p}
+		return toggle(u.writes.followed, name, api+"/profiles/"+url.PathEscape(name)+"/follow", "write unfollow")
 	}
 	comment := func(w *world, r *rand.Rand, u *session) call {
 		return call{method: "POST", path: api + "/articles/" + url.PathEscape(w.slugs[r.IntN(len(w.slugs))]) + "/comments",
@@ -208,4 +196,16 @@ func createArticle(ctx context.Context, client *http.Client, api, token, title s
 		return "", fmt.Errorf("POST %s/articles: no slug in the answer", api)
 	}
 	return out.Article.Slug, nil
+}
+
+// toggle is a POST to path, or its undo (a DELETE, reported as undo) when
+// the session's last request on key was that POST, so that every request
+// changes something: on is the session's set of keys now on.
+func toggle(on map[string]bool, key, path, undo string) call {
+	if on[key] {
+		delete(on, key)
+		return call{method: "DELETE", path: path, as: undo}
+	}
+	on[key] = true
+	return call{method: "POST", path: path}
 }

@@ -233,15 +233,7 @@ func TestCacheWriteVisibleOnNextRead(t *testing.T) {
 		t.Run("article after favorite", func(t *testing.T) {
 			for i, on := range []bool{true, false} {
 				article(art.Slug)
-				var err error
-				if on {
-					_, err = svc.Favorite(ctx, bob.ID, art.Slug)
-				} else {
-					_, err = svc.Unfavorite(ctx, bob.ID, art.Slug)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				setFavorite(t, svc, bob.ID, art.Slug, on)
 				a := article(art.Slug)
 				if a.FavoritesCount != 1-i || a.Favorited != on {
 					t.Errorf("after favorite=%v: count %d favorited %v", on, a.FavoritesCount, a.Favorited)
@@ -367,15 +359,7 @@ func TestFavoriteAndRenderingKeepCachedArticle(t *testing.T) {
 				loads := st.count()
 
 				for i, on := range []bool{true, false} {
-					var err error
-					if on {
-						_, err = svc.Favorite(ctx, bob.ID, art.Slug)
-					} else {
-						_, err = svc.Unfavorite(ctx, bob.ID, art.Slug)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
+					setFavorite(t, svc, bob.ID, art.Slug, on)
 					if a := read(0); a.FavoritesCount != 1-i {
 						t.Errorf("anonymous after favorite=%v: count %d, want %d", on, a.FavoritesCount, 1-i)
 					}
@@ -438,5 +422,17 @@ func TestEntryTTLIsSpread(t *testing.T) {
 		if hi-lo < c.ttl/6 || len(seen) < 40 {
 			t.Errorf("ttl %v: lifetimes from %v to %v in %d distinct steps: not spread", c.ttl, lo, hi, len(seen))
 		}
+	}
+}
+
+// setFavorite favorites (on) or unfavorites the article as viewer.
+func setFavorite(t *testing.T, svc *conduit.Service, viewer int64, slug string, on bool) {
+	t.Helper()
+	change := svc.Unfavorite
+	if on {
+		change = svc.Favorite
+	}
+	if _, err := change(context.Background(), viewer, slug); err != nil {
+		t.Fatal(err)
 	}
 }
