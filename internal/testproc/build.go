@@ -31,6 +31,7 @@ type Binary struct {
 // Path builds the program if it is not built yet and returns its path.
 func (b *Binary) Path(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "builds "+filepath.Base(b.Pkg))
 	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "conduit-testbin-")
 		if err != nil {
@@ -57,6 +58,7 @@ func (b *Binary) Remove() {
 // of the program, say) into a temp dir of t, and returns its path.
 func Build(t testing.TB, pkg string, flags ...string) string {
 	t.Helper()
+	SkipShort(t, "builds "+filepath.Base(pkg))
 	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
 	if err := build(out, pkg, flags...); err != nil {
 		t.Fatal(err)
