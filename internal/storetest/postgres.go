@@ -43,7 +43,6 @@ type pgRun struct {
 	tmplErr  error
 	reuse    *reuse // how copies are reset for reuse (see reuse.go); nil: never
 
-
 	// Under Main, which waits for them before the process exits, copies of
 	// the template are made ahead of need and drops are not waited for.
 	background bool
@@ -128,7 +127,13 @@ func startRun(admin string, background bool) (*pgRun, error) {
 		r.holder.Close(ctx)
 		return nil, err
 	}
-	r.dropOrphans(ctx)
+	if background {
+		// Main waits for the drops in flight before the process ends.
+		r.drops.Add(1)
+		go func() { defer r.drops.Done(); r.dropOrphans(context.Background()) }()
+	} else {
+		r.dropOrphans(ctx)
+	}
 	return r, nil
 }
 
@@ -317,6 +322,22 @@ func (r *pgRun) dropNow(name string) {
 	}
 }
 
+// dropOwnSession is dropNow on a session of its own, not one of the
+// pool's few.
+func (r *pgRun) dropOwnSession(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, r.base.String())
+	if err != nil {
+		r.dropNow(name)
+		return
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, dropSQL(name)); err != nil {
+		fmt.Fprintf(os.Stderr, "storetest: drop database %s: %v\n", name, err)
+	}
+}
+
 func dropSQL(name string) string { return `DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)` }
 
 // url is the address of database name on the server. Sessions through it
@@ -342,10 +363,16 @@ func (r *pgRun) finish() {
 	}
 	r.maker.Wait()     // no more copies of the template are being made
 	r.recycling.Wait() // nor emptied for reuse
+	// The last drops all at once: each waits for a checkpoint, and drops
+	// waiting together share one.
+	last := []string{r.template()}
 	for len(r.free) > 0 {
-		r.dropLater(<-r.free)
+		last = append(last, <-r.free)
 	}
-	r.dropLater(r.template())
+	for _, name := range last {
+		r.drops.Add(1)
+		go func() { defer r.drops.Done(); r.dropOwnSession(name) }()
+	}
 	if os.Getenv(debugEnv) != "" {
 		fmt.Fprintf(os.Stderr, "storetest: %d databases made, %d reset for reuse\n", r.seq.Load(), r.reused.Load())
 	}
