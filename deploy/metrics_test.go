@@ -256,6 +256,10 @@ func metricNames(q string) []string {
 	return names
 }
 
+// conduitBin is the program whose metrics are checked, built once for the
+// test run (testproc.Shared).
+var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
+
 // scrapeLiveNodes builds conduit and returns the metric names its
 // processes export when every tier is on, from two nodes:
 //
@@ -271,7 +275,7 @@ func metricNames(q string) []string {
 func scrapeLiveNodes(t *testing.T) map[string]bool {
 	t.Helper()
 	dir := t.TempDir()
-	bin := testproc.Build(t, testproc.ConduitPkg)
+	bin := conduitBin.Path(t)
 	names := map[string]bool{}
 	add := func(metrics string) {
 		for line := range strings.SplitSeq(metrics, "\n") {

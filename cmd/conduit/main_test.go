@@ -351,12 +351,11 @@ func TestConcurrentClients(t *testing.T) {
 	t.Logf("statuses %v; %d favorites, %d articles with comments", statuses, len(favorited), len(commented))
 }
 
-// conduitBin is this command, built once per test run.
+// conduitBin is this command, built once for the test run (testproc.Shared).
 var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
 
 func TestMain(m *testing.M) {
 	storetest.Main(m) // drops the PostgreSQL template database of the run
-	conduitBin.Remove()
 }
 
 // proc is a conduit server running as a child process.

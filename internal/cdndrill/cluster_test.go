@@ -32,14 +32,13 @@ func gate(t *testing.T) {
 	varnishtest.Binary(t)
 }
 
-// conduitBin is the binary under test, built once for all the drills.
+// conduitBin is the binary under test, built once for all the drills
+// (testproc.Shared).
 var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
 
-// TestMain drops the PostgreSQL template database the tests made, and the
-// binary.
+// TestMain drops the PostgreSQL template database the tests made.
 func TestMain(m *testing.M) {
 	storetest.Main(m)
-	conduitBin.Remove()
 }
 
 // startProc starts a node or the balancer; it is killed when the test ends.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/storetest"
+	"github.com/conduit-dev/conduit/internal/testproc"
 )
 
 // minBound is the least latency bound a well-behaved client's p99 is held
@@ -32,8 +33,6 @@ const (
 // attack is one kind of hostile client.
 type attack struct {
 	name string
-	// long attacks hold connections open for seconds; -short skips them.
-	long bool
 	// stores: the attack legitimately writes (sign-ups within the limit,
 	// password changes) and checks what it wrote itself; for every other
 	// attack the database must be exactly as before.
@@ -47,8 +46,8 @@ type attack struct {
 // attacks run in this order against one node; each uses its own source
 // addresses, so that one attack's throttling does not meet another's.
 var attacks = []attack{
-	{name: "slow-bodies", long: true, run: slowBodies},
-	{name: "never-reading", long: true, run: neverReading},
+	{name: "slow-bodies", run: slowBodies},
+	{name: "never-reading", run: neverReading},
 	{name: "oversized", run: oversized},
 	{name: "malformed", run: malformed},
 	{name: "not-text", run: notText},
@@ -80,6 +79,7 @@ type result struct {
 
 // TestHostile attacks a real node on each database. See the package doc.
 func TestHostile(t *testing.T) {
+	testproc.SkipShort(t, "runs conduit servers under attack")
 	type backend struct {
 		name     string
 		postgres bool
@@ -126,9 +126,6 @@ func TestHostile(t *testing.T) {
 // be repeated: on a shared machine a burst of other work can slow the two
 // slowest of ~150 requests, while a real regression fails both tries.
 func (s *suite) run(t *testing.T, a attack) {
-	if a.long && testing.Short() {
-		t.Skip("holds connections for seconds; skipped with -short")
-	}
 	var r result
 	for try := 1; ; try++ {
 		r = s.attackOnce(t, a)

@@ -33,7 +33,6 @@ var conduitBin = testproc.Binary{Pkg: testproc.ConduitPkg}
 
 func TestMain(m *testing.M) {
 	storetest.Main(m) // drops the PostgreSQL template database of the run
-	conduitBin.Remove()
 }
 
 // node is one `conduit serve` process with default settings, and the test's

@@ -47,6 +47,7 @@ type Cluster struct {
 // synchronous_commit off).
 func StartCluster(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
+	testproc.SkipShort(t, "runs a PostgreSQL cluster of its own")
 	bin := os.Getenv(PGBinEnv)
 	if bin == "" {
 		bin = "/usr/lib/postgresql/15/bin"

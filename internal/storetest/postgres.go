@@ -41,11 +41,15 @@ type pgRun struct {
 
 	tmplOnce sync.Once
 	tmplErr  error
+	reuse    *reuse // how copies are reset for reuse (see reuse.go); nil: never
 
 	// Under Main, which waits for them before the process exits, copies of
 	// the template are made ahead of need and drops are not waited for.
 	background bool
 	spares     chan spare
+	free       chan string  // copies emptied after their tests, ready for reuse
+	reused     atomic.Int64 // how many copies were reset for reuse
+	recycling  sync.WaitGroup
 	stop       context.CancelFunc
 	maker      sync.WaitGroup // the spare maker
 	drops      sync.WaitGroup // drops in flight
@@ -96,6 +100,7 @@ func startRun(admin string, background bool) (*pgRun, error) {
 		name:       runPrefix + hex.EncodeToString(b[:]),
 		background: background,
 		spares:     make(chan spare),
+		free:       make(chan string, 64),
 		dropSlots:  make(chan struct{}, 3),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -122,7 +127,13 @@ func startRun(admin string, background bool) (*pgRun, error) {
 		r.holder.Close(ctx)
 		return nil, err
 	}
-	r.dropOrphans(ctx)
+	if background {
+		// Main waits for the drops in flight before the process ends.
+		r.drops.Add(1)
+		go func() { defer r.drops.Done(); r.dropOrphans(context.Background()) }()
+	} else {
+		r.dropOrphans(ctx)
+	}
 	return r, nil
 }
 
@@ -204,6 +215,17 @@ func (r *pgRun) migrateTemplate() error {
 		if r.tmplErr = err; err != nil || !r.background {
 			return
 		}
+		c, err := pgx.Connect(ctx, r.url(r.template()))
+		if err != nil {
+			r.tmplErr = err
+			return
+		}
+		r.reuse, err = readReuse(ctx, c)
+		c.Close(ctx)
+		if err != nil {
+			r.tmplErr = fmt.Errorf("read the template for reuse: %w", err)
+			return
+		}
 		ctx, r.stop = context.WithCancel(ctx)
 		r.maker.Add(1)
 		go r.makeSpares(ctx)
@@ -241,14 +263,29 @@ func (r *pgRun) newDatabase(t testing.TB, migrated bool) string {
 	case r.migrateTemplate() != nil:
 		t.Fatalf("migrate the template database: %v", r.tmplErr)
 	case r.background:
-		s = <-r.spares
+		// A copy a test is done with, emptied, before a new one.
+		select {
+		case s.name = <-r.free:
+		default:
+			select {
+			case s.name = <-r.free:
+			case s = <-r.spares:
+			}
+		}
 	default:
 		s.name, s.err = r.create(context.Background(), true)
 	}
 	if s.err != nil {
 		t.Fatal(s.err)
 	}
-	t.Cleanup(func() { r.drop(t, s.name) })
+	if migrated && r.background {
+		r.recycling.Add(1)
+		t.Cleanup(func() {
+			go func() { defer r.recycling.Done(); r.recycle(s.name) }()
+		})
+	} else {
+		t.Cleanup(func() { r.drop(t, s.name) })
+	}
 	return r.url(s.name)
 }
 
@@ -285,6 +322,22 @@ func (r *pgRun) dropNow(name string) {
 	}
 }
 
+// dropOwnSession is dropNow on a session of its own, not one of the
+// pool's few.
+func (r *pgRun) dropOwnSession(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, r.base.String())
+	if err != nil {
+		r.dropNow(name)
+		return
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, dropSQL(name)); err != nil {
+		fmt.Fprintf(os.Stderr, "storetest: drop database %s: %v\n", name, err)
+	}
+}
+
 func dropSQL(name string) string { return `DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)` }
 
 // url is the address of database name on the server. Sessions through it
@@ -308,8 +361,21 @@ func (r *pgRun) finish() {
 	if r.stop != nil {
 		r.stop()
 	}
-	r.maker.Wait() // no more copies of the template are being made
-	r.dropLater(r.template())
+	r.maker.Wait()     // no more copies of the template are being made
+	r.recycling.Wait() // nor emptied for reuse
+	// The last drops all at once: each waits for a checkpoint, and drops
+	// waiting together share one.
+	last := []string{r.template()}
+	for len(r.free) > 0 {
+		last = append(last, <-r.free)
+	}
+	for _, name := range last {
+		r.drops.Add(1)
+		go func() { defer r.drops.Done(); r.dropOwnSession(name) }()
+	}
+	if os.Getenv(debugEnv) != "" {
+		fmt.Fprintf(os.Stderr, "storetest: %d databases made, %d reset for reuse\n", r.seq.Load(), r.reused.Load())
+	}
 	r.drops.Wait()
 	r.pool.Close()
 	r.holder.Close(context.Background())

@@ -29,6 +29,7 @@ import (
 // says how to get it, e.g. "apt-get install redis-server".
 func Need(t testing.TB, name, install string, paths ...string) string {
 	t.Helper()
+	SkipShort(t, "runs "+name)
 	bin, err := exec.LookPath(name)
 	for _, p := range paths {
 		if err == nil {
@@ -43,6 +44,18 @@ func Need(t testing.TB, name, install string, paths ...string) string {
 		t.Skipf("skipping: %s is not installed (%s)", name, install)
 	}
 	return bin
+}
+
+// SkipShort skips t under go test -short, saying it does what: -short is
+// the quick loop of unit and store tests, and leaves out every test that
+// builds conduit or runs a program of its own (servers, drills). Need,
+// Start, Build and Binary.Path call it, so a test is left out before it
+// starts anything; under CI=true the full suite runs, never -short.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: %s", what)
+	}
 }
 
 // LogDir makes a directory for the files and logs of a test's servers:
@@ -131,6 +144,7 @@ type Proc struct {
 // first and may stop it gently).
 func Start(t testing.TB, name, logPath string, cmd *exec.Cmd) *Proc {
 	t.Helper()
+	SkipShort(t, "runs "+name)
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -73,5 +74,33 @@ func TestStablePortsAreDistinctFreeAndBelowTheEphemeralRange(t *testing.T) {
 			t.Fatalf("port %d is not free: %v", p, err)
 		}
 		ln.Close()
+	}
+}
+
+// A shared build is linked once: the next process (here, the next call)
+// finds the program up to date at the same path.
+func TestSharedBuildIsLinkedOnce(t *testing.T) {
+	SkipShort(t, "builds tools/supervise")
+	const pkg = "github.com/conduit-dev/conduit/tools/supervise"
+	first, err := Shared(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Shared(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A relinked program replaces the file (a new inode); one found up to
+	// date is only touched.
+	if second != first || !os.SameFile(before, after) {
+		t.Errorf("second build: %s, first %s: want the same file, not relinked", second, first)
 	}
 }
