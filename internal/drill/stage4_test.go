@@ -53,19 +53,41 @@ func TestDrillStage4(t *testing.T) {
 	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err != nil {
 		t.Fatalf("PostgreSQL 15 server binaries missing: %v", err)
 	}
-	base := 25700
+	// The runner takes ports from a base up to base+43 (scripts/stage4.sh).
+	// Without a base named, the first block of 50 from 25700 up whose ports
+	// are all free is used, so that another run on the machine (a
+	// developer's beside CI) does not fail this one.
+	offsets := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 21, 22, 23, 31, 32, 33, 41, 42, 43}
+	free := func(base int) error {
+		for _, off := range offsets {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off))
+			if err != nil {
+				return err
+			}
+			ln.Close()
+		}
+		return nil
+	}
+	base := 0
 	if v := os.Getenv("CONDUIT_DRILL4_BASE_PORT"); v != "" {
 		var err error
 		if base, err = strconv.Atoi(v); err != nil {
 			t.Fatalf("CONDUIT_DRILL4_BASE_PORT: %v", err)
 		}
-	}
-	for _, off := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 21, 22, 23, 31, 32, 33} {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+off))
-		if err != nil {
-			t.Fatalf("port %d is taken (set CONDUIT_DRILL4_BASE_PORT to another free block of 40): %v", base+off, err)
+		if err := free(base); err != nil {
+			t.Fatalf("CONDUIT_DRILL4_BASE_PORT=%d: a port of its block is taken: %v", base, err)
 		}
-		ln.Close()
+	} else {
+		var err error
+		for b := 25700; b < 25700+50*20; b += 50 {
+			if err = free(b); err == nil {
+				base = b
+				break
+			}
+		}
+		if base == 0 {
+			t.Fatalf("no free block of 50 ports from 25700 to 26700 (set CONDUIT_DRILL4_BASE_PORT): %v", err)
+		}
 	}
 
 	// The runner starts its servers detached; as a subreaper this test
