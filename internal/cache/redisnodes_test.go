@@ -97,7 +97,10 @@ func TestRedisReadAfterWriteAcrossNodes(t *testing.T) {
 // A's new count and A's rendering, and neither node loads it again.
 func TestRedisFavoriteAndRenderingKeepArticle(t *testing.T) {
 	rs := redistest.Start(t)
-	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{})
+	// A generous call timeout: what is tested is where values live, not
+	// the fallback when Redis is slow (a 10 ms Set that timed out on a
+	// loaded machine stored no rendering, and B could not find one).
+	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{Timeout: time.Second})
 	a, b := ns[0], ns[1]
 	ctx := context.Background()
 	u, err := a.svc.Register(ctx, conduit.NewUser{Username: "writer", Email: "writer@example.com", Password: "password1"})
