@@ -264,17 +264,24 @@ redis.call('SET', KEYS[1], g .. ':' .. ARGV[1], 'PX', ARGV[2])
 return 1`)
 
 // Set stores value under key for ttl, unless key was deleted a moment ago
-// (Hold), like Memory.Set. Errors are ignored: a value not stored is a
-// later miss.
+// (Hold), like Memory.Set, and returns when every node's next read sees it.
+// Errors are ignored: a value not stored is a later miss.
 func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
 	c := r.cli()
 	if c == nil {
 		return
 	}
-	r.call(ctx, "set", r.o.Timeout, func(ctx context.Context) error {
+	err := r.call(ctx, "set", r.o.Timeout, func(ctx context.Context) error {
 		return setScript.Exec(ctx, c, []string{r.valKey(key), r.genKey()},
 			[]string{string(value), ms(ttl)}).Error()
 	})
+	if err == nil {
+		// A Set changes what other nodes read (a rendering stored for all):
+		// like a Delete, it returns only Fence after the reply, so that a
+		// read on any node that begins afterwards sees it (fence.go). Under
+		// load, without this, another node read its near copy of the miss.
+		r.waitFence(r.now())
+	}
 }
 
 // call runs one Redis call with a timeout and records its latency and
