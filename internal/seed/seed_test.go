@@ -52,57 +52,54 @@ func (m *memSink) put(vs ...any) {
 	}
 }
 
-func (m *memSink) Users(_ context.Context, rows []store.UserRow) error {
-	m.counts["users"] += int64(len(rows))
+// record counts a batch of rows of table and hands each row to each.
+func record[R any](m *memSink, table string, rows []R, each func(R)) error {
+	m.counts[table] += int64(len(rows))
 	for _, r := range rows {
-		m.put(r.ID, r.Username, r.Email, r.Bio, r.Image, r.CreatedAt) // not the salted hash
+		each(r)
 	}
 	return nil
+}
+
+func (m *memSink) Users(_ context.Context, rows []store.UserRow) error {
+	return record(m, "users", rows, func(r store.UserRow) {
+		m.put(r.ID, r.Username, r.Email, r.Bio, r.Image, r.CreatedAt) // not the salted hash
+	})
 }
 
 func (m *memSink) Follows(_ context.Context, rows []store.FollowRow) error {
-	m.counts["follows"] += int64(len(rows))
-	for _, r := range rows {
+	return record(m, "follows", rows, func(r store.FollowRow) {
 		m.put(r.FollowerID, r.FolloweeID, r.CreatedAt)
 		m.inDegree[r.FolloweeID]++
-	}
-	return nil
+	})
 }
 
 func (m *memSink) Articles(_ context.Context, rows []store.ArticleRow) error {
-	m.counts["articles"] += int64(len(rows))
-	for _, r := range rows {
+	return record(m, "articles", rows, func(r store.ArticleRow) {
 		m.put(r.ID, r.Slug, r.AuthorID, r.Title, r.Description, r.Body, r.FavoritesCount, r.CreatedAt)
 		m.favCol[r.ID] = r.FavoritesCount
 		m.articleBy[r.AuthorID]++
-	}
-	return nil
+	})
 }
 
 func (m *memSink) ArticleTags(_ context.Context, rows []store.ArticleTagRow) error {
-	m.counts["article_tags"] += int64(len(rows))
-	for _, r := range rows {
+	return record(m, "article_tags", rows, func(r store.ArticleTagRow) {
 		m.put(r.ArticleID, r.Tag)
 		m.tagUse[r.Tag]++
-	}
-	return nil
+	})
 }
 
 func (m *memSink) Favorites(_ context.Context, rows []store.FavoriteRow) error {
-	m.counts["favorites"] += int64(len(rows))
-	for _, r := range rows {
+	return record(m, "favorites", rows, func(r store.FavoriteRow) {
 		m.put(r.UserID, r.ArticleID, r.CreatedAt)
 		m.favCount[r.ArticleID]++
-	}
-	return nil
+	})
 }
 
 func (m *memSink) Comments(_ context.Context, rows []store.CommentRow) error {
-	m.counts["comments"] += int64(len(rows))
-	for _, r := range rows {
+	return record(m, "comments", rows, func(r store.CommentRow) {
 		m.put(r.ID, r.ArticleID, r.AuthorID, r.Body, r.CreatedAt)
-	}
-	return nil
+	})
 }
 
 func (m *memSink) Finish(context.Context, func(string)) error {
