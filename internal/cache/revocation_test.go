@@ -9,20 +9,23 @@ import (
 	"github.com/conduit-dev/conduit/internal/cache/redistest"
 )
 
+// tokenOf runs a request on n that signs in and returns its token.
+func tokenOf(t *testing.T, n *node, method, path, token, body string) string {
+	t.Helper()
+	st, b := call(t, n, method, path, token, body)
+	var u struct{ User struct{ Token string } }
+	if st >= 300 || json.Unmarshal([]byte(b), &u) != nil || u.User.Token == "" {
+		t.Fatalf("no token: %d %s", st, b)
+	}
+	return u.User.Token
+}
+
 // A token revoked through node A is refused by node B on the very next
 // request, although B had checked it against its cached account a moment
 // before: A answers the revocation only after B acknowledged the
 // invalidation.
 func TestRevocationAcrossNodes(t *testing.T) {
 	a, b := startPeers(t)
-	tokenOf := func(st int, body string) string {
-		t.Helper()
-		var u struct{ User struct{ Token string } }
-		if st >= 300 || json.Unmarshal([]byte(body), &u) != nil || u.User.Token == "" {
-			t.Fatalf("no token: %d %s", st, body)
-		}
-		return u.User.Token
-	}
 	// checkedFromCacheOnB uses token on B until B checks it from its cache.
 	checkedFromCacheOnB := func(token string) {
 		t.Helper()
@@ -37,9 +40,9 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		}
 	}
 
-	first := tokenOf(call(t, a, "POST", "/api/users", "", `{"user":{"username":"rita","email":"rita@example.com","password":"password1"}}`))
+	first := tokenOf(t, a, "POST", "/api/users", "", `{"user":{"username":"rita","email":"rita@example.com","password":"password1"}}`)
 	checkedFromCacheOnB(first)
-	second := tokenOf(call(t, a, "PUT", "/api/user", first, `{"user":{"password":"password2"}}`))
+	second := tokenOf(t, a, "PUT", "/api/user", first, `{"user":{"password":"password2"}}`)
 	if st, _ := call(t, b, "GET", "/api/user", first, ""); st != 401 {
 		t.Fatalf("B accepted a token right after A revoked it by a password change: %d", st)
 	}
@@ -50,7 +53,7 @@ func TestRevocationAcrossNodes(t *testing.T) {
 	if st, _ := call(t, b, "GET", "/api/user", second, ""); st != 401 {
 		t.Fatalf("B accepted a token right after A signed it out: %d", st)
 	}
-	third := tokenOf(call(t, a, "POST", "/api/users/login", "", `{"user":{"email":"rita@example.com","password":"password2"}}`))
+	third := tokenOf(t, a, "POST", "/api/users/login", "", `{"user":{"email":"rita@example.com","password":"password2"}}`)
 	checkedFromCacheOnB(third)
 	if st, body := call(t, a, "POST", "/api/user/logout-all", third, ""); st != 204 {
 		t.Fatalf("sign out everywhere via A: %d %s", st, body)
@@ -70,14 +73,6 @@ func TestRedisRevocationAcrossNodes(t *testing.T) {
 	rs := redistest.Start(t)
 	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{})
 	a, b := &node{srv: ns[0].srv}, &node{srv: ns[1].srv}
-	tokenOf := func(st int, body string) string {
-		t.Helper()
-		var u struct{ User struct{ Token string } }
-		if st >= 300 || json.Unmarshal([]byte(body), &u) != nil || u.User.Token == "" {
-			t.Fatalf("no token: %d %s", st, body)
-		}
-		return u.User.Token
-	}
 	// checkedFromNearCacheOnB uses token on B until B checks it from its
 	// near cache.
 	checkedFromNearCacheOnB := func(token string) {
@@ -100,9 +95,9 @@ func TestRedisRevocationAcrossNodes(t *testing.T) {
 		}
 	}
 
-	first := tokenOf(call(t, a, "POST", "/api/users", "", `{"user":{"username":"rosa","email":"rosa@example.com","password":"password1"}}`))
+	first := tokenOf(t, a, "POST", "/api/users", "", `{"user":{"username":"rosa","email":"rosa@example.com","password":"password1"}}`)
 	checkedFromNearCacheOnB(first)
-	second := tokenOf(call(t, a, "PUT", "/api/user", first, `{"user":{"password":"password2"}}`))
+	second := tokenOf(t, a, "PUT", "/api/user", first, `{"user":{"password":"password2"}}`)
 	refusedOnB(first, "right after A revoked it by a password change")
 	checkedFromNearCacheOnB(second)
 	if st, body := call(t, a, "POST", "/api/user/logout", second, ""); st != 204 {
@@ -125,6 +120,6 @@ func TestRedisRevocationAcrossNodes(t *testing.T) {
 		refusedOnB(second, "signed out, after Redis restarted empty")
 		refusedOnB(first, "revoked, after Redis restarted empty")
 	}
-	third := tokenOf(call(t, a, "POST", "/api/users/login", "", `{"user":{"email":"rosa@example.com","password":"password2"}}`))
+	third := tokenOf(t, a, "POST", "/api/users/login", "", `{"user":{"email":"rosa@example.com","password":"password2"}}`)
 	checkedFromNearCacheOnB(third)
 }
