@@ -40,17 +40,32 @@ const (
 	writeTimeout = 30 * time.Second     // a client gives up on a write after retrying this long
 )
 
-func TestDrill(t *testing.T) {
+// onlyInDrills skips a drill under -short, and unless CI=true or env is
+// set: a drill takes half a minute or more and needs binaries (needs) that
+// a plain go test does not.
+func onlyInDrills(t *testing.T, what, env, needs string) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("-short: the failover drill takes half a minute")
+		t.Skipf("-short: the %s takes half a minute or more", what)
 	}
-	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_DRILL") == "" {
-		t.Skip("the failover drill runs with CI=true or CONDUIT_DRILL=1 (needs haproxy and PostgreSQL 15 binaries)")
+	if os.Getenv("CI") != "true" && os.Getenv(env) == "" {
+		t.Skipf("the %s runs with CI=true or %s=1 (needs %s)", what, env, needs)
 	}
+}
+
+// haproxyPath is the haproxy binary the drills balance their nodes with.
+func haproxyPath(t *testing.T) string {
+	t.Helper()
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
 		t.Fatal("haproxy is not installed (apt-get install haproxy): the drill cannot run")
 	}
+	return haproxy
+}
+
+func TestDrill(t *testing.T) {
+	onlyInDrills(t, "failover drill", "CONDUIT_DRILL", "haproxy and PostgreSQL 15 binaries")
+	haproxy := haproxyPath(t)
 	pgbin := os.Getenv(storetest.PGBinEnv)
 	if pgbin == "" {
 		pgbin = "/usr/lib/postgresql/15/bin"

@@ -46,16 +46,8 @@ const (
 )
 
 func TestDrillRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the Redis fault drill takes about half a minute")
-	}
-	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_DRILL5") == "" {
-		t.Skip("the Redis fault drill runs with CI=true or CONDUIT_DRILL5=1 (needs redis-server, haproxy and PostgreSQL 15 binaries)")
-	}
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatal("haproxy is not installed (apt-get install haproxy): the drill cannot run")
-	}
+	onlyInDrills(t, "Redis fault drill", "CONDUIT_DRILL5", "redis-server, haproxy and PostgreSQL 15 binaries")
+	haproxy := haproxyPath(t)
 	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv(redistest.BinEnv) == "" {
 		t.Fatal("redis-server is not installed (apt-get install redis-server): the drill cannot run")
 	}

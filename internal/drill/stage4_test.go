@@ -39,12 +39,7 @@ const (
 )
 
 func TestDrillStage4(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the stage-4 drill starts a Patroni cluster; not with -short")
-	}
-	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_DRILL4") == "" {
-		t.Skip("the stage-4 failover drill runs with CI=true or CONDUIT_DRILL4=1 (needs patroni, etcd, haproxy and PostgreSQL 15)")
-	}
+	onlyInDrills(t, "stage-4 failover drill", "CONDUIT_DRILL4", "patroni, etcd, haproxy and PostgreSQL 15")
 	for _, b := range []string{"patroni", "etcd", "haproxy", "psql"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Fatalf("%s is not installed (apt-get install patroni etcd-server etcd-client haproxy postgresql-15): the drill cannot run", b)
