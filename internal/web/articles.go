@@ -196,15 +196,8 @@ func (h *handler) unfavorite(w http.ResponseWriter, r *http.Request) {
 // button was on (the form's "next" field), or to the article.
 func (h *handler) setFavorite(w http.ResponseWriter, r *http.Request,
 	change func(ctx context.Context, viewerID int64, slug string) (conduit.Article, error)) {
-	slug := r.PathValue("slug")
-	if err := parseForm(w, r); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	back := backTo(r, articlePath(slug))
-	a, err := change(r.Context(), viewerID(r), slug)
-	if err != nil {
-		h.fail(w, r, err)
+	a, back, ok := runButton(h, w, r, "slug", articlePath, change)
+	if !ok {
 		return
 	}
 	if style := r.Header.Get(fragmentHeader); style == "long" || style == "short" {
@@ -235,6 +228,25 @@ func (h *handler) renderPartial(w http.ResponseWriter, r *http.Request, name str
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Cache-Control", "private, no-store")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// runButton runs the use case of a favorite or follow button on the path
+// value key, and says which page to go back to: the form's "next" field, or
+// home(key). It is not ok when it has answered with an error.
+func runButton[T any](h *handler, w http.ResponseWriter, r *http.Request, key string, home func(string) string,
+	change func(ctx context.Context, viewerID int64, name string) (T, error)) (v T, back string, ok bool) {
+	name := r.PathValue(key)
+	if err := parseForm(w, r); err != nil {
+		h.fail(w, r, err)
+		return v, "", false
+	}
+	back = backTo(r, home(name))
+	v, err := change(r.Context(), viewerID(r), name)
+	if err != nil {
+		h.fail(w, r, err)
+		return v, "", false
+	}
+	return v, back, true
 }
 
 // backTo is the form's "next" field when it is a path on this site, else

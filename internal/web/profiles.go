@@ -68,15 +68,7 @@ func (h *handler) unfollow(w http.ResponseWriter, r *http.Request) {
 // was on, or to the profile.
 func (h *handler) setFollow(w http.ResponseWriter, r *http.Request,
 	change func(ctx context.Context, viewerID int64, username string) (conduit.Profile, error)) {
-	username := r.PathValue("username")
-	if err := parseForm(w, r); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, back, ok := runButton(h, w, r, "username", profilePath, change); ok {
+		redirect(w, r, back)
 	}
-	back := backTo(r, profilePath(username))
-	if _, err := change(r.Context(), viewerID(r), username); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	redirect(w, r, back)
 }
