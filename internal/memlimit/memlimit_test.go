@@ -8,6 +8,26 @@ import (
 
 const meminfo8G = "MemTotal:        8388608 kB\nMemFree:         1000 kB\n"
 
+// v2Root is a namespaced cgroup v2 (the root is the container's) whose
+// memory.max is limit ("max" for none), on an 8 GiB machine.
+func v2Root(limit string) map[string]string {
+	return map[string]string{
+		"proc/self/cgroup":         "0::/\n",
+		"sys/fs/cgroup/memory.max": limit + "\n",
+		"proc/meminfo":             meminfo8G,
+	}
+}
+
+// v1Root is a cgroup v1 whose limit is read at the memory mount's root
+// (self is /proc/self/cgroup), on an 8 GiB machine.
+func v1Root(self, limit string) map[string]string {
+	return map[string]string{
+		"proc/self/cgroup":                           self,
+		"sys/fs/cgroup/memory/memory.limit_in_bytes": limit + "\n",
+		"proc/meminfo":                               meminfo8G,
+	}
+}
+
 func TestDetect(t *testing.T) {
 	for _, c := range []struct {
 		name        string
@@ -28,21 +48,13 @@ func TestDetect(t *testing.T) {
 			bytes: 7 * (1 << 30) / 10, sourceHas: "cgroup v2 /sys/fs/cgroup/kubepods/pod1/c1/memory.max", totalShould: 1 << 30,
 		},
 		{
-			name: "cgroup v2 namespaced: the root is the container's",
-			files: map[string]string{
-				"proc/self/cgroup":         "0::/\n",
-				"sys/fs/cgroup/memory.max": "536870912\n",
-				"proc/meminfo":             meminfo8G,
-			},
+			name:  "cgroup v2 namespaced: the root is the container's",
+			files: v2Root("536870912"),
 			bytes: 7 * (512 << 20) / 10, sourceHas: "cgroup v2", totalShould: 512 << 20,
 		},
 		{
-			name: "cgroup v2 without a limit: the machine",
-			files: map[string]string{
-				"proc/self/cgroup":         "0::/\n",
-				"sys/fs/cgroup/memory.max": "max\n",
-				"proc/meminfo":             meminfo8G,
-			},
+			name:  "cgroup v2 without a limit: the machine",
+			files: v2Root("max"),
 			bytes: HostCap, sourceHas: "meminfo", totalShould: 8 << 30,
 		},
 		{
@@ -55,30 +67,18 @@ func TestDetect(t *testing.T) {
 			bytes: 7 * (2 << 30) / 10, sourceHas: "cgroup v1 /sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", totalShould: 2 << 30,
 		},
 		{
-			name: "cgroup v1 fallback to the mount's root",
-			files: map[string]string{
-				"proc/self/cgroup":                           "4:memory:/process_api/x\n",
-				"sys/fs/cgroup/memory/memory.limit_in_bytes": "1073741824\n",
-				"proc/meminfo":                               meminfo8G,
-			},
+			name:  "cgroup v1 fallback to the mount's root",
+			files: v1Root("4:memory:/process_api/x\n", "1073741824"),
 			bytes: 7 * (1 << 30) / 10, sourceHas: "cgroup v1", totalShould: 1 << 30,
 		},
 		{
-			name: "cgroup v1 unlimited (page-aligned max int64): the machine",
-			files: map[string]string{
-				"proc/self/cgroup":                           "4:memory:/\n",
-				"sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
-				"proc/meminfo":                               meminfo8G,
-			},
+			name:  "cgroup v1 unlimited (page-aligned max int64): the machine",
+			files: v1Root("4:memory:/\n", "9223372036854771712"),
 			bytes: HostCap, sourceHas: "meminfo", totalShould: 8 << 30,
 		},
 		{
-			name: "a cgroup limit above the machine's memory: the machine",
-			files: map[string]string{
-				"proc/self/cgroup":         "0::/\n",
-				"sys/fs/cgroup/memory.max": "68719476736\n",
-				"proc/meminfo":             meminfo8G,
-			},
+			name:  "a cgroup limit above the machine's memory: the machine",
+			files: v2Root("68719476736"),
 			bytes: HostCap, sourceHas: "meminfo", totalShould: 8 << 30,
 		},
 		{
