@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/conduit-dev/conduit/internal/api"
+	"github.com/conduit-dev/conduit/internal/apitest"
 	"github.com/conduit-dev/conduit/internal/auth"
 	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -63,18 +63,7 @@ func startNode(t *testing.T, url string, tokens *auth.Tokens) *node {
 
 func call(t *testing.T, n *node, method, path, token, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, n.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Token "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return apitest.Call(t, n.srv.URL, method, path, token, body)
 }
 
 func testTokens(t *testing.T) *auth.Tokens {
