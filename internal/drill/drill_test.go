@@ -396,6 +396,20 @@ func (l *load) setup(t *testing.T) {
 	l.stats = loadStats{} // count the drill, not the setup
 }
 
+// comment posts worker w's comment n on u's article and, when the write is
+// acknowledged, counts it among the comments the database must keep.
+func (l *load) comment(u account, w, n int) (body string, acked bool) {
+	body = fmt.Sprintf("drill-w%d-%d", w, n)
+	if !l.write("POST", "/api/articles/"+u.slug+"/comments", u.token, "c-"+body,
+		fmt.Sprintf(`{"comment":{"body":%q}}`, body), nil) {
+		return body, false
+	}
+	l.mu.Lock()
+	l.ackedC = append(l.ackedC, body)
+	l.mu.Unlock()
+	return body, true
+}
+
 func (l *load) worker(ctx context.Context, w int) {
 	for n := 0; ctx.Err() == nil; n++ {
 		u := l.users[(w+n)%len(l.users)]
@@ -413,13 +427,7 @@ func (l *load) worker(ctx context.Context, w int) {
 		case 5:
 			l.read("/api/articles/feed?limit=5", u.token)
 		case 6:
-			body := fmt.Sprintf("drill-w%d-%d", w, n)
-			if l.write("POST", "/api/articles/"+u.slug+"/comments", u.token, "c-"+body,
-				fmt.Sprintf(`{"comment":{"body":%q}}`, body), nil) {
-				l.mu.Lock()
-				l.ackedC = append(l.ackedC, body)
-				l.mu.Unlock()
-			}
+			l.comment(u, w, n)
 		case 7:
 			if n%32 == 15 {
 				// Change this worker's own bio, then read the (cached)

@@ -244,12 +244,7 @@ func (l *load) worker4(ctx context.Context, w int) {
 		case 2:
 			l.read("/api/articles/"+me.slug+"/comments", "")
 		case 3:
-			body := fmt.Sprintf("drill-w%d-%d", w, n)
-			if l.write("POST", "/api/articles/"+me.slug+"/comments", me.token, "c-"+body,
-				fmt.Sprintf(`{"comment":{"body":%q}}`, body), nil) {
-				l.mu.Lock()
-				l.ackedC = append(l.ackedC, body)
-				l.mu.Unlock()
+			if body, ok := l.comment(me, w, n); ok {
 				l.ownRead(node, "/api/articles/"+me.slug+"/comments", me.token, `"body":"`+body+`"`)
 			}
 		case 4:
