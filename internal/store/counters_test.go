@@ -18,12 +18,8 @@ import (
 func TestListCounters(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		now := time.Now().UTC()
-		u := conduit.User{Username: "writer", Email: "writer@example.com", PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
-		if err := db.CreateUser(ctx, &u); err != nil {
-			t.Fatal(err)
-		}
+		u := mkUser(t, db, "writer")
 		check := func(wantTotal int, wantTags map[string]int) {
 			t.Helper()
 			page, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{Limit: 100})

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -16,12 +15,8 @@ import (
 func TestWriteToDeletedArticleIsNotFound(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		now := time.Now().UTC()
-		u := conduit.User{Username: "fk", Email: "fk@example.com", PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
-		if err := db.CreateUser(ctx, &u); err != nil {
-			t.Fatal(err)
-		}
+		u := mkUser(t, db, "fk")
 		a := conduit.Article{Slug: "gone", Title: "Gone", Description: "d", Body: "b",
 			CreatedAt: now, UpdatedAt: now, Author: conduit.Profile{ID: u.ID}}
 		if err := db.CreateArticle(ctx, &a); err != nil {
