@@ -203,6 +203,22 @@ func TestFollowJobsInEitherOrder(t *testing.T) {
 		mkArticle(t, db, writer, "w2")
 		runJobs(t, db, h, nil, false)
 
+		// runNewestFirst runs the queued jobs in the reverse of their order.
+		runNewestFirst := func() {
+			t.Helper()
+			jobs, err := db.ClaimJobs(ctx, 10, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Reverse(jobs)
+			for _, j := range jobs {
+				if err := h.Handle(ctx, j); err != nil {
+					t.Fatal(err)
+				}
+				db.CompleteJob(ctx, j.ID)
+			}
+		}
+
 		// Follow then unfollow, jobs run newest first.
 		if err := db.Follow(ctx, reader.ID, writer.ID); err != nil {
 			t.Fatal(err)
@@ -210,17 +226,7 @@ func TestFollowJobsInEitherOrder(t *testing.T) {
 		if err := db.Unfollow(ctx, reader.ID, writer.ID); err != nil {
 			t.Fatal(err)
 		}
-		jobs, err := db.ClaimJobs(ctx, 10, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.Reverse(jobs)
-		for _, j := range jobs {
-			if err := h.Handle(ctx, j); err != nil {
-				t.Fatal(err)
-			}
-			db.CompleteJob(ctx, j.ID)
-		}
+		runNewestFirst()
 		got, ok, err := db.TimelineFeed(ctx, reader.ID, conduit.ArticleFilter{Limit: 10})
 		if err != nil || !ok || len(got.Articles) != 0 || got.Count != 0 {
 			t.Fatalf("after follow+unfollow: %v (%d), ok %v, %v; want an empty timeline", slugsOf(got), got.Count, ok, err)
@@ -236,17 +242,7 @@ func TestFollowJobsInEitherOrder(t *testing.T) {
 		if err := db.Follow(ctx, reader.ID, writer.ID); err != nil {
 			t.Fatal(err)
 		}
-		jobs, err = db.ClaimJobs(ctx, 10, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.Reverse(jobs)
-		for _, j := range jobs {
-			if err := h.Handle(ctx, j); err != nil {
-				t.Fatal(err)
-			}
-			db.CompleteJob(ctx, j.ID)
-		}
+		runNewestFirst()
 		got, ok, err = db.TimelineFeed(ctx, reader.ID, conduit.ArticleFilter{Limit: 10})
 		if err != nil || !ok || !slices.Equal(slugsOf(got), []string{"w2", "w1"}) || got.Count != 2 {
 			t.Fatalf("after unfollow+follow: %v (%d), ok %v, %v; want [w2 w1]", slugsOf(got), got.Count, ok, err)
