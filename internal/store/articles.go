@@ -466,26 +466,35 @@ func (db *DB) pageOf(ctx context.Context, viewerID int64, count int, ids, boundC
 	all = append(all, post...)
 	all = append(all, f.Limit+1, f.Offset)
 	q := fmt.Sprintf(pageSelect, fmt.Sprintf(ids, bound)+` LIMIT ? OFFSET ?`)
-	rows, err := db.query(ctx, q, all...)
+	articles, err := db.articlesOf(ctx, q, all...)
 	if err != nil {
-		return page, db.mapErr(err)
+		return page, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		a, err := scanArticle(rows)
-		if err != nil {
-			return page, db.mapErr(err)
-		}
-		page.Articles = append(page.Articles, a)
-	}
-	if err := rows.Err(); err != nil {
-		return page, db.mapErr(err)
-	}
+	page.Articles = articles
 	if len(page.Articles) > f.Limit {
 		page.Articles = page.Articles[:f.Limit]
 		page.Next = page.Articles[f.Limit-1].ID
 	}
 	return page, db.mapErr(db.loadTags(ctx, page.Articles))
+}
+
+// articlesOf runs a query of pageSelect and returns its articles, without
+// their tags.
+func (db *DB) articlesOf(ctx context.Context, q string, args ...any) ([]conduit.Article, error) {
+	rows, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, db.mapErr(err)
+	}
+	defer rows.Close()
+	articles := []conduit.Article{}
+	for rows.Next() {
+		a, err := scanArticle(rows)
+		if err != nil {
+			return nil, db.mapErr(err)
+		}
+		articles = append(articles, a)
+	}
+	return articles, db.mapErr(rows.Err())
 }
 
 // loadTags fills the tags of all articles with one query.

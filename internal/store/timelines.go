@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -645,100 +646,139 @@ func (db *DB) queryIDs(ctx context.Context, q string, args ...any) ([]int64, err
 // page and the celebrities followed, not on how many accounts the viewer
 // follows. ok is false when the timeline cannot answer (not built, or the
 // page reaches below its horizon): the caller reads the feed from the
-// follows instead.
+// follows instead. Three statements per page: the state with the
+// celebrities followed, the page (timeline and celebrities merged in SQL),
+// and the tags.
 func (db *DB) timelineFeed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (page conduit.ArticlePage, ok bool, err error) {
-	var ready int
-	var horizon, count int64
-	var pending bool
-	err = db.queryRow(ctx, `
-		SELECT ready, horizon, feed_count, EXISTS (SELECT 1 FROM timeline_pending p WHERE p.user_id = s.user_id)
-		FROM timeline_state s WHERE user_id = ?`, viewerID).Scan(&ready, &horizon, &count, &pending)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && (ready != 1 || pending)) {
-		return page, false, nil // not built, or the viewer's own follows not synced yet
+	st, err := db.timelineState(ctx, viewerID)
+	if err != nil || !st.ready {
+		return page, false, err // not built, or the viewer's own follows not synced yet
 	}
-	if err != nil {
-		return page, false, db.mapErr(err)
-	}
-	celebs, err := db.celebritiesFollowed(ctx, viewerID)
-	if err != nil {
-		return page, false, err
-	}
-	for _, c := range celebs {
+	count := st.count
+	for _, c := range st.celebs {
 		count += c.articles
 	}
 	if count <= int64(f.Offset) {
 		return conduit.ArticlePage{Count: int(count), Articles: []conduit.Article{}}, true, nil
 	}
 	need := f.Offset + f.Limit + 1
-	bound, args := "", []any{viewerID, horizon}
-	if f.Before > 0 {
-		bound, args = " AND article_id < ?", append(args, f.Before)
-	}
-	merged, err := db.queryIDs(ctx, `SELECT article_id FROM timelines WHERE user_id = ? AND article_id > ?`+bound+`
-		ORDER BY article_id DESC LIMIT ?`, append(args, need)...)
+	ids, args, err := db.mergedIDs(ctx, viewerID, st, f.Before, need)
 	if err != nil {
 		return page, false, err
 	}
-	for part := range slices.Chunk(celebs, 100) {
-		var q []string
-		var args []any
-		for _, c := range part {
-			if f.Before > 0 {
-				q = append(q, `SELECT id FROM (SELECT id FROM articles WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?) c`)
-				args = append(args, c.id, f.Before, need)
-			} else {
-				q = append(q, `SELECT id FROM (SELECT id FROM articles WHERE author_id = ? ORDER BY id DESC LIMIT ?) c`)
-				args = append(args, c.id, need)
-			}
-		}
-		ids, err := db.queryIDs(ctx, strings.Join(q, " UNION ALL "), args...)
-		if err != nil {
-			return page, false, err
-		}
-		merged = append(merged, ids...)
+	args = append([]any{viewerID, viewerID}, args...)
+	args = append(args, f.Limit+1, f.Offset)
+	articles, err := db.articlesOf(ctx, fmt.Sprintf(pageSelect, ids+` LIMIT ? OFFSET ?`), args...)
+	if err != nil {
+		return page, false, err
 	}
-	slices.SortFunc(merged, func(a, b int64) int { return cmp.Compare(b, a) })
-	merged = slices.Compact(merged)
 	// The timeline holds every article above the horizon: the page is
 	// right if its last article (the one after it, which says whether more
 	// follow) is above it, or if nothing was ever trimmed.
-	if horizon > 0 && (len(merged) < need || merged[need-1] <= horizon) {
+	if st.horizon > 0 && (len(articles) <= f.Limit || articles[f.Limit].ID <= st.horizon) {
 		return page, false, nil
 	}
-	merged = merged[min(f.Offset, len(merged)):min(need, len(merged))]
-	if len(merged) == 0 {
-		return conduit.ArticlePage{Count: int(count), Articles: []conduit.Article{}}, true, nil
+	page = conduit.ArticlePage{Count: int(count), Articles: articles}
+	if len(articles) > f.Limit {
+		page.Articles = articles[:f.Limit]
+		page.Next = page.Articles[f.Limit-1].ID
 	}
-	page, err = db.pageOf(ctx, viewerID, int(count),
-		`SELECT id FROM articles WHERE id IN (`+placeholders(len(merged))+`)%s ORDER BY id DESC`, "id",
-		anys(merged), nil, conduit.ArticleFilter{Limit: f.Limit})
-	return page, true, err
+	return page, true, db.mapErr(db.loadTags(ctx, page.Articles))
 }
 
 type celeb struct{ id, articles int64 }
 
-// celebritiesFollowed lists the celebrities the viewer follows with their
-// article counts: one follows probe per celebrity (a bounded, site-wide
-// set), whatever the viewer follows.
-func (db *DB) celebritiesFollowed(ctx context.Context, viewerID int64) ([]celeb, error) {
+// timelineState is what a feed page needs before its page query.
+type timelineState struct {
+	ready          bool // built, and the viewer's own follows synced
+	horizon, count int64
+	celebs         []celeb // the celebrities the viewer follows
+}
+
+// timelineState reads the viewer's timeline state and the celebrities the
+// viewer follows, with their article counts, in one statement: a row of
+// kind 0 for the state (none if the timeline was never built), then one of
+// kind 1 per celebrity. The celebrities cost one follows probe each (a
+// bounded, site-wide set), whatever the viewer follows. (Not an outer join
+// of the state with the celebrities: PostgreSQL then hashes every follows
+// row for the probe.)
+func (db *DB) timelineState(ctx context.Context, viewerID int64) (timelineState, error) {
+	var st timelineState
 	rs, err := db.query(ctx, `
-		SELECT c.user_id, u.articles_count FROM fanout_authors c
+		SELECT 0, s.ready, s.horizon, s.feed_count,
+		       CASE WHEN EXISTS (SELECT 1 FROM timeline_pending p WHERE p.user_id = s.user_id) THEN 1 ELSE 0 END
+		FROM timeline_state s WHERE s.user_id = ?
+		UNION ALL
+		SELECT 1, 0, c.user_id, u.articles_count, 0 FROM fanout_authors c
 		JOIN users u ON u.id = c.user_id
 		WHERE c.celebrity = 1
-		  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)`, viewerID)
+		  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)`,
+		viewerID, viewerID)
 	if err != nil {
-		return nil, err
+		return st, db.mapErr(err)
 	}
 	defer rs.Close()
-	var out []celeb
 	for rs.Next() {
-		var c celeb
-		if err := rs.Scan(&c.id, &c.articles); err != nil {
-			return nil, db.mapErr(err)
+		var kind, ready, a, b, pending int64
+		if err := rs.Scan(&kind, &ready, &a, &b, &pending); err != nil {
+			return st, db.mapErr(err)
 		}
-		out = append(out, c)
+		if kind == 0 {
+			st.ready, st.horizon, st.count = ready == 1 && pending == 0, a, b
+		} else {
+			st.celebs = append(st.celebs, celeb{id: a, articles: b})
+		}
 	}
-	return out, db.mapErr(rs.Err())
+	return st, db.mapErr(rs.Err())
+}
+
+// celebBranches is how many celebrities' branches one page statement
+// holds (SQLite allows 500 terms in a compound SELECT).
+const celebBranches = 100
+
+// mergedIDs returns a query selecting "id", newest first and without
+// duplicates, over the viewer's timeline above its horizon merged with the
+// newest need articles of each celebrity followed, and its arguments.
+// Each branch reads at most need ids from its index. Celebrities beyond
+// celebBranches are read first, in chunks, and join as a list of ids.
+func (db *DB) mergedIDs(ctx context.Context, viewerID int64, st timelineState, before int64, need int) (string, []any, error) {
+	// branch reads the newest need ids of one source below the cursor.
+	branch := func(q, col string, args ...any) (string, []any) {
+		if before > 0 {
+			q, args = q+" AND "+col+" < ?", append(args, before)
+		}
+		return `SELECT id FROM (` + q + ` ORDER BY ` + col + ` DESC LIMIT ?) b`, append(args, need)
+	}
+	q, args := branch(`SELECT article_id AS id FROM timelines WHERE user_id = ? AND article_id > ?`, "article_id", viewerID, st.horizon)
+	parts := []string{q}
+	celebs := st.celebs
+	var rest []int64
+	for len(celebs) > celebBranches {
+		var qs []string
+		var as []any
+		for _, c := range celebs[len(celebs)-celebBranches:] {
+			q, a := branch(`SELECT id FROM articles WHERE author_id = ?`, "id", c.id)
+			qs, as = append(qs, q), append(as, a...)
+		}
+		celebs = celebs[:len(celebs)-celebBranches]
+		ids, err := db.queryIDs(ctx, strings.Join(qs, " UNION ALL "), as...)
+		if err != nil {
+			return "", nil, err
+		}
+		rest = append(rest, ids...)
+		slices.SortFunc(rest, func(a, b int64) int { return cmp.Compare(b, a) })
+		rest = slices.Compact(rest)
+		rest = rest[:min(len(rest), need)]
+	}
+	for _, c := range celebs {
+		q, a := branch(`SELECT id FROM articles WHERE author_id = ?`, "id", c.id)
+		parts, args = append(parts, q), append(args, a...)
+	}
+	if len(rest) > 0 {
+		parts = append(parts, `SELECT id FROM articles WHERE id IN (`+placeholders(len(rest))+`)`)
+		args = append(args, anys(rest)...)
+	}
+	return strings.Join(parts, "\n\t\tUNION ") + " ORDER BY id DESC", args, nil
 }
 
 // FeedOnRead is the feed read from the follows only (fan-out on read), the
