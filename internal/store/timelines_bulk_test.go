@@ -28,6 +28,8 @@ func TestBuildTimelinesBulk(t *testing.T) {
 		for i := range 12 {
 			users = append(users, mkUser(t, db, fmt.Sprintf("u%d", i)))
 		}
+		// followers[v] is who follows v now, as the writes leave it.
+		followers := map[int64]map[int64]bool{}
 		write := func(n int) {
 			for i := range n {
 				u, v := users[r.IntN(len(users))], users[r.IntN(len(users))]
@@ -41,14 +43,32 @@ func TestBuildTimelinesBulk(t *testing.T) {
 					if err := db.Follow(ctx, u.ID, v.ID); err != nil {
 						t.Fatal(err)
 					}
+					if followers[v.ID] == nil {
+						followers[v.ID] = map[int64]bool{}
+					}
+					followers[v.ID][u.ID] = true
 				case x < 95:
 					if err := db.Unfollow(ctx, u.ID, v.ID); err != nil {
 						t.Fatal(err)
 					}
+					delete(followers[v.ID], u.ID)
 				}
 			}
 		}
+		// Some seeds make no celebrity in 120 writes: go on until one
+		// exists, which is what the test is about.
+		celebrity := func() bool {
+			for _, f := range followers {
+				if len(f) > opts.MaxFollowers {
+					return true
+				}
+			}
+			return false
+		}
 		write(120)
+		for i := 0; i < 10 && !celebrity(); i++ {
+			write(20)
+		}
 		// As a bulk load leaves it: rows, no timeline, no job.
 		if err := db.DropTimelines(ctx); err != nil {
 			t.Fatal(err)
