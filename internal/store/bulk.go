@@ -121,9 +121,9 @@ var integrityChecks = []struct{ name, q string }{
 	{"tags missing from tag_counts", `
 		SELECT count(DISTINCT tag) FROM article_tags t
 		WHERE NOT EXISTS (SELECT 1 FROM tag_counts c WHERE c.tag = t.tag)`},
-	{"article counter differs from articles rows", `
-		SELECT count(*) FROM counters WHERE name = 'articles' AND value <> (SELECT count(*) FROM articles)`},
-	{"article counter missing", `SELECT 1 - count(*) FROM counters WHERE name = 'articles'`},
+	{"article count slots differ from articles rows", `
+		SELECT CASE WHEN coalesce((SELECT sum(value) FROM article_count_slots), 0) <> (SELECT count(*) FROM articles)
+		THEN 1 ELSE 0 END`},
 	{"users.articles_count differs from articles rows", `
 		SELECT count(*) FROM users u
 		WHERE u.articles_count <> (SELECT count(*) FROM articles a WHERE a.author_id = u.id)`},
@@ -181,13 +181,13 @@ func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
 	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
 }
 
-// refreshCounters recomputes the counters (migrations 0002, 0004, 0010)
+// refreshCounters recomputes the counters (migrations 0002, 0004, 0010, 0015)
 // from the rows, after a bulk load.
 var refreshCounters = []string{
 	`DELETE FROM tag_counts`,
 	`INSERT INTO tag_counts (tag, articles) SELECT tag, count(*) FROM article_tags GROUP BY tag`,
-	`DELETE FROM counters WHERE name = 'articles'`,
-	`INSERT INTO counters (name, value) SELECT 'articles', count(*) FROM articles`,
+	`DELETE FROM article_count_slots`,
+	`INSERT INTO article_count_slots (slot, value) SELECT 0, count(*) FROM articles`,
 	`UPDATE users SET articles_count = 0 WHERE articles_count <> 0`,
 	`UPDATE users SET articles_count = c.n
 	 FROM (SELECT author_id, count(*) AS n FROM articles GROUP BY author_id) AS c
