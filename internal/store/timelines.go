@@ -481,6 +481,18 @@ func backfill(ctx context.Context, tx *sqlTx, userID, authorID, horizon int64, o
 	return size > cap+max(cap/10, 10), err
 }
 
+// countFollowsSQL sets what each follow of the followers with ids from the
+// first argument to the second counts into its follower's feed count: the
+// followee's articles, unless they are merged on read (a celebrity's).
+// Builds of one timeline and bulk builds of a range use it alike.
+const countFollowsSQL = `
+	UPDATE follows SET feed_counted = coalesce((
+		SELECT u.articles_count FROM users u
+		WHERE u.id = follows.followee_id
+		  AND NOT EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = u.id AND c.celebrity = 1)
+	), 0)
+	WHERE follower_id BETWEEN ? AND ?`
+
 // BuildTimeline implements conduit.JobStore: the user's timeline, built
 // from the follows (users from before timelines, or any user again). It
 // runs in two transactions: the first creates the user's state row (not
@@ -512,13 +524,7 @@ func (db *DB) BuildTimeline(ctx context.Context, userID int64, opts conduit.Feed
 				return err
 			}
 		}
-		if _, err := tx.exec(ctx, `
-			UPDATE follows SET feed_counted = coalesce((
-				SELECT u.articles_count FROM users u
-				WHERE u.id = follows.followee_id
-				  AND NOT EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = u.id AND c.celebrity = 1)
-			), 0)
-			WHERE follower_id = ?`, userID); err != nil {
+		if _, err := tx.exec(ctx, countFollowsSQL, userID, userID); err != nil {
 			return err
 		}
 		var count int64

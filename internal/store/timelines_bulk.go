@@ -123,15 +123,7 @@ func (db *DB) bulkTx(ctx context.Context, fn func(tx *sqlTx) error) error {
 // buildRange builds the timelines of the users with ids in [lo, hi], in
 // one transaction. It reports how many users and rows it wrote.
 func buildRange(ctx context.Context, tx *sqlTx, lo, hi int64, opts conduit.FeedOptions) (users, rows int64, err error) {
-	// What each follow counts into its follower's feed count: the
-	// followee's articles, unless merged on read.
-	if _, err := tx.exec(ctx, `
-		UPDATE follows SET feed_counted = coalesce((
-			SELECT u.articles_count FROM users u
-			WHERE u.id = follows.followee_id
-			  AND NOT EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = u.id AND c.celebrity = 1)
-		), 0)
-		WHERE follower_id BETWEEN ? AND ?`, lo, hi); err != nil {
+	if _, err := tx.exec(ctx, countFollowsSQL, lo, hi); err != nil {
 		return 0, 0, err
 	}
 	// Each user's newest cap+1 articles of non-celebrity followees (each
