@@ -72,6 +72,15 @@ const (
 	// have been one its writer gave up waiting for (cache.Coherent waits
 	// 3 s for a Broadcast).
 	lateAfter = time.Second
+	// readTries bounds the servers one read is tried on: the first, then
+	// others as each turns out to be gone.
+	readTries = 5
+	// primaryRetryPause is the first wait before the primary is tried again
+	// for a read no replica can take; the n-th wait is n times as long, so
+	// the tries span 2.5 s: a planned switchover leaves no primary behind
+	// the balancer for a second or two (old one stopped, new one promoted,
+	// then passed by the balancer's checks).
+	primaryRetryPause = 250 * time.Millisecond
 )
 
 // ReplicaOptions configures AttachReplicas.
@@ -186,15 +195,18 @@ type replicaSet struct {
 	replicas []*replica
 	maxLag   time.Duration
 	interval time.Duration
-	userOf   func(context.Context) int64
-	bus      PositionBus
-	store    PositionStore
-	logger   *slog.Logger
-	now      func() time.Time
-	pos      *positions
-	next     atomic.Uint64 // round robin over eligible replicas
-	stop     context.CancelFunc
-	done     chan struct{}
+	// pause is the wait before a read the primary failed, with no replica
+	// able to take it, is tried on the primary again (see failed).
+	pause  time.Duration
+	userOf func(context.Context) int64
+	bus    PositionBus
+	store  PositionStore
+	logger *slog.Logger
+	now    func() time.Time
+	pos    *positions
+	next   atomic.Uint64 // round robin over eligible replicas
+	stop   context.CancelFunc
+	done   chan struct{}
 
 	mu        sync.Mutex
 	primaryUp bool
@@ -247,7 +259,7 @@ func (db *DB) AttachReplicas(ctx context.Context, o ReplicaOptions) error {
 	if o.Positions != nil {
 		o.Bus = nil // positions live in the store; this node's floor is its own
 	}
-	s := &replicaSet{primary: db.read, maxLag: o.MaxLag, interval: o.CheckInterval, userOf: o.UserOf,
+	s := &replicaSet{primary: db.read, maxLag: o.MaxLag, interval: o.CheckInterval, pause: primaryRetryPause, userOf: o.UserOf,
 		bus: o.Bus, store: o.Positions, logger: o.Logger, now: time.Now, pos: newPositions(o.Bus == nil), primaryUp: true}
 	popts := o.Pool.withDefaults()
 	for _, u := range o.URLs {
@@ -462,12 +474,14 @@ func (s *replicaSet) count(r *replica, why primaryReason) {
 	s.viaPrim[why].Add(1)
 }
 
-// failed handles a read that failed on r (nil: the primary) with err: the
-// server is marked down if err says it is gone, and the read may be
-// retried elsewhere: on another replica, or the primary, or, when the
-// primary failed, on a replica holding every position known here.
-func (s *replicaSet) failed(ctx context.Context, r *replica, err error) (retry bool, to *replica) {
-	if ctx.Err() != nil || conduit.IsLatest(ctx) {
+// failed handles a read that failed on r (nil: the primary) with err, on
+// its try-th try: the server is marked down if err says it is gone, and
+// the read may be tried again elsewhere: on another replica, or the
+// primary, or, when the primary failed, on a replica holding every
+// position known here; or, when none holds them, on the primary again
+// after a pause, while tries are left (a switchover).
+func (s *replicaSet) failed(ctx context.Context, r *replica, err error, try int) (retry bool, to *replica) {
+	if try >= readTries || ctx.Err() != nil || conduit.IsLatest(ctx) {
 		// A job's read fails with the primary; the job is retried later.
 		return false, nil
 	}
@@ -496,7 +510,17 @@ func (s *replicaSet) failed(ctx context.Context, r *replica, err error) (retry b
 	if to == nil && (why == forPosition || why == forFresh) && s.probe(ctx, need) {
 		to, _ = s.choose(need, true, fresh)
 	}
-	return to != nil, to
+	if to != nil {
+		return true, to
+	}
+	t := time.NewTimer(time.Duration(try) * s.pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true, nil
+	case <-ctx.Done():
+		return false, nil
+	}
 }
 
 // on is the pool of r (nil: the primary's).
@@ -507,32 +531,40 @@ func (s *replicaSet) on(r *replica) *sql.DB {
 	return r.db
 }
 
-// query runs a read where route sends it, and once more elsewhere if that
-// server turns out to be gone.
+// query runs a read where route sends it, and elsewhere (see failed) if
+// that server turns out to be gone.
 func (s *replicaSet) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	r, why := s.route(ctx)
 	s.count(r, why)
-	rs, err := s.on(r).QueryContext(ctx, q, args...)
-	if err != nil {
-		if retry, to := s.failed(ctx, r, err); retry {
-			s.count(to, forRetry)
-			return s.on(to).QueryContext(ctx, q, args...)
+	for try := 1; ; try++ {
+		rs, err := s.on(r).QueryContext(ctx, q, args...)
+		if err == nil {
+			return rs, nil
 		}
+		retry, to := s.failed(ctx, r, err, try)
+		if !retry {
+			return rs, err
+		}
+		s.count(to, forRetry)
+		r = to
 	}
-	return rs, err
 }
 
-// queryRow is query for one row: the row, and what to run if its Scan
-// fails (nil if the failure does not call for another server).
+// queryRow is query for one row: the row, and what to run each time its
+// Scan fails (it returns nil when the failure does not call for another
+// try).
 func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, func(error) *sql.Row) {
 	r, why := s.route(ctx)
 	s.count(r, why)
+	try := 1
 	again := func(err error) *sql.Row {
-		retry, to := s.failed(ctx, r, err)
+		retry, to := s.failed(ctx, r, err, try)
 		if !retry {
 			return nil
 		}
+		try++
 		s.count(to, forRetry)
+		r = to
 		return s.on(to).QueryRowContext(ctx, q, args...)
 	}
 	return s.on(r).QueryRowContext(ctx, q, args...), again

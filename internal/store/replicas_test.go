@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,7 +82,7 @@ func TestLatestReadsGoToThePrimary(t *testing.T) {
 	if r, why := s.route(conduit.Latest(context.Background())); r != nil || why != forLatest {
 		t.Fatalf("a job's read went to %v (%s), want the primary", name(r), reasonNames[why])
 	}
-	if retry, _ := s.failed(conduit.Latest(context.Background()), nil, context.DeadlineExceeded); retry {
+	if retry, _ := s.failed(conduit.Latest(context.Background()), nil, context.DeadlineExceeded, 1); retry {
 		t.Error("a job's read that failed on the primary is retried elsewhere")
 	}
 }
@@ -145,7 +149,7 @@ func TestChooseUnknownPositionsAndPrimaryDown(t *testing.T) {
 	}
 	// It fails: nothing new can commit without a primary, so the positions
 	// known so far are all there is, and the replicas' lag stays frozen.
-	if retry, to := s.failed(asUser(7), nil, errGone); !retry || to != a {
+	if retry, to := s.failed(asUser(7), nil, errGone, 1); !retry || to != a {
 		t.Fatalf("a read the primary failed was not retried on the replica (retry %v, to %v)", retry, name(to))
 	}
 	// The bus reconnects: a floor is needed from the primary first, once
@@ -287,4 +291,106 @@ func TestSchemaFloor(t *testing.T) {
 	if s.pos.schemaFloor() != 900 {
 		t.Fatalf("the schema floor moved with pruning: %d", s.pos.schemaFloor())
 	}
+}
+
+// A read the primary failed, with no replica holding the reader's last
+// write, is tried on the primary again after growing pauses (a planned
+// switchover leaves no primary for a second or two), up to readTries
+// tries in all, and not after the request is gone.
+func TestPrimaryTriedAgainWhileNoReplicaCan(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.pause = time.Millisecond
+	s.replicas[0].db = sql.OpenDB(&flakyDB{}) // probed: it has replayed 1
+	t.Cleanup(func() { s.replicas[0].db.Close() })
+	s.replicas[0].set(true, 500, now)
+	s.pos.note(800, 7) // user 7 wrote at 800; the replica has 500
+	for try := 1; try < readTries; try++ {
+		started := time.Now()
+		if retry, to := s.failed(asUser(7), nil, errGone, try); !retry || to != nil {
+			t.Fatalf("try %d failed on the primary: retry %v on %v, want the primary again", try, retry, name(to))
+		}
+		if waited := time.Since(started); waited < time.Duration(try)*s.pause {
+			t.Errorf("try %d: tried again after %v, want a pause of at least %v", try, waited, time.Duration(try)*s.pause)
+		}
+	}
+	if retry, _ := s.failed(asUser(7), nil, errGone, readTries); retry {
+		t.Errorf("the %d-th try was followed by another", readTries)
+	}
+	ctx, cancel := context.WithCancel(asUser(7))
+	cancel()
+	if retry, _ := s.failed(ctx, nil, errGone, 1); retry {
+		t.Error("a read whose request is gone was tried again")
+	}
+	// A replica that has the write takes it at once.
+	s.replicas[0].set(true, 800, now)
+	if retry, to := s.failed(asUser(7), nil, errGone, 1); !retry || to != s.replicas[0] {
+		t.Fatalf("with the replica up to date: retry %v on %v, want a", retry, name(to))
+	}
+}
+
+// query goes on to the next server for as long as the one it tried is
+// gone and tries are left: the replica cut off mid-switchover, then the
+// primary not yet back, then the primary again.
+func TestQueryTriesServersInTurn(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.pause = time.Millisecond
+	primary := &flakyDB{fails: 2}
+	replica := &flakyDB{fails: 1}
+	s.primary = sql.OpenDB(primary)
+	s.replicas[0].db = sql.OpenDB(replica)
+	t.Cleanup(func() { s.primary.Close(); s.replicas[0].db.Close() })
+	s.replicas[0].set(true, 500, now)
+	rs, err := s.query(context.Background(), "SELECT 1")
+	if err != nil {
+		t.Fatalf("read failed after %d tries on the replica and %d on the primary: %v", replica.tries.Load(), primary.tries.Load(), err)
+	}
+	rs.Close()
+	if replica.tries.Load() != 1 || primary.tries.Load() != 3 {
+		t.Errorf("tries: replica %d, primary %d; want 1 then 3 on the primary", replica.tries.Load(), primary.tries.Load())
+	}
+	// A server that never comes back: readTries tries, then the error.
+	primary.fails, primary.tries = 1<<30, atomic.Int64{}
+	if _, err := s.query(asUser(1), "SELECT 1"); err == nil {
+		t.Fatal("a read succeeded with the primary gone and the replica down")
+	}
+	if n := primary.tries.Load(); n != readTries {
+		t.Errorf("the primary was tried %d times, want %d", n, readTries)
+	}
+}
+
+// flakyDB is a database/sql connector whose first fails queries end as a
+// connection cut by the server would (io.ErrUnexpectedEOF); later ones
+// return one row.
+type flakyDB struct {
+	fails int64
+	tries atomic.Int64
+}
+
+func (f *flakyDB) Connect(context.Context) (driver.Conn, error) { return flakyConn{f}, nil }
+func (f *flakyDB) Driver() driver.Driver                        { return nil }
+
+type flakyConn struct{ f *flakyDB }
+
+func (c flakyConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	if c.f.tries.Add(1) <= c.f.fails {
+		return nil, errGone
+	}
+	return &oneRow{}, nil
+}
+func (flakyConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("not supported") }
+func (flakyConn) Close() error                        { return nil }
+func (flakyConn) Begin() (driver.Tx, error)           { return nil, errors.New("not supported") }
+
+type oneRow struct{ done bool }
+
+func (*oneRow) Columns() []string { return []string{"n"} }
+func (*oneRow) Close() error      { return nil }
+func (r *oneRow) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done, dest[0] = true, int64(1)
+	return nil
 }

@@ -156,18 +156,20 @@ func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 type row struct {
 	*sql.Row
 	cancel context.CancelFunc
-	// again, if set, is the read on another server when the first one
-	// failed (replicas), or nil.
+	// again, if set, is the read on another server when the last one
+	// failed (replicas; nil when it should not be tried again), or nil.
 	again func(error) *sql.Row
 }
 
 func (r row) Scan(dest ...any) error {
 	defer r.cancel()
 	err := r.Row.Scan(dest...)
-	if err != nil && r.again != nil {
-		if other := r.again(err); other != nil {
-			return other.Scan(dest...)
+	for err != nil && r.again != nil {
+		other := r.again(err)
+		if other == nil {
+			break
 		}
+		err = other.Scan(dest...)
 	}
 	return err
 }
