@@ -57,7 +57,8 @@ func nextID(d dialect, table string) string {
 // which the jobs name, is drawn from the articles' sequence first, then
 // the article, its slug claim, both counters, the outbox insert and the
 // tags with their counts are one statement of data-modifying CTEs, sent
-// alone (writeOnce, in a transaction only under an idempotency claim).
+// alone on the same connection (writeOnceAfter; in a transaction only
+// under an idempotency claim).
 // The foreign keys to the new article are checked at the statement's end,
 // when it is there. Being one statement, it also holds the rows it locks
 // (the tags' counts, the count's slot) only through its own commit, not
@@ -69,48 +70,45 @@ func nextID(d dialect, table string) string {
 // ("slug" is in both constraints' names), and nothing was written.
 func (db *DB) createArticleOnce(ctx context.Context, a *conduit.Article) error {
 	var id int64
-	bctx, cancel := db.bound(ctx)
-	err := db.write.QueryRowContext(bctx, `SELECT nextval(pg_get_serial_sequence('articles', 'id'))`).Scan(&id)
-	cancel()
-	if err != nil {
-		return db.mapErr(err)
-	}
-	q := `WITH art AS (
+	build := func() (string, []any) {
+		q := `WITH art AS (
 			INSERT INTO articles (id, slug, author_id, title, description, body, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id),
 		slug AS (INSERT INTO article_slugs (slug, article_id) SELECT ?::text, id FROM art RETURNING 1),
 		author AS (UPDATE users SET articles_count = articles_count + 1 WHERE id = ? RETURNING 1)`
-	args := []any{id, a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt, a.Slug, a.Author.ID}
-	values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(id, a.Author.ID), "")
-	q += `,
-		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
-	args = append(args, jargs...)
-	if len(a.Tags) > 0 {
+		args := []any{id, a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt, a.Slug, a.Author.ID}
+		values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(id, a.Author.ID), "")
 		q += `,
+		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
+		args = append(args, jargs...)
+		if len(a.Tags) > 0 {
+			q += `,
 		tagged AS (INSERT INTO article_tags (article_id, tag) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(a.Tags)), ", ") + ` RETURNING 1),
+				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(a.Tags)), ", ") + ` RETURNING 1),
 		counted AS (INSERT INTO tag_counts (tag, articles) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, 1), ", len(a.Tags)), ", ") + `
+				strings.TrimSuffix(strings.Repeat("(?, 1), ", len(a.Tags)), ", ") + `
 			ON CONFLICT (tag) DO UPDATE SET articles = tag_counts.articles + 1 RETURNING 1)`
-		for _, t := range a.Tags {
-			args = append(args, id, t)
+			for _, t := range a.Tags {
+				args = append(args, id, t)
+			}
+			for _, t := range a.Tags {
+				args = append(args, t)
+			}
 		}
-		for _, t := range a.Tags {
-			args = append(args, t)
+		// The count's slot is the last row locked, after the author's and the
+		// tags' rows (total reads them, so they run first), as in
+		// addArticles: see articleSlot.
+		before := "(SELECT count(*) FROM author) a, (SELECT count(*) FROM slug) s"
+		if len(a.Tags) > 0 {
+			before += ", (SELECT count(*) FROM counted) c"
 		}
-	}
-	// The count's slot is the last row locked, after the author's and the
-	// tags' rows (total reads them, so they run first), as in
-	// addArticles: see articleSlot.
-	before := "(SELECT count(*) FROM author) a, (SELECT count(*) FROM slug) s"
-	if len(a.Tags) > 0 {
-		before += ", (SELECT count(*) FROM counted) c"
-	}
-	q += `,
+		q += `,
 		total AS (INSERT INTO article_count_slots (slot, value) SELECT ` + articleSlot(db.d) + `, 1 FROM ` + before + `
 			` + slotUpsert + ` RETURNING 1)
 		SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM total)`
-	err = db.writeOnce(ctx, q, args, func(r *sql.Row, tx *sqlTx) error {
+		return q, args
+	}
+	err := db.writeOnceAfter(ctx, `SELECT nextval(pg_get_serial_sequence('articles', 'id'))`, &id, build, func(r *sql.Row, tx *sqlTx) error {
 		var queued, counted int64
 		if err := r.Scan(&queued, &counted); err != nil {
 			return err
