@@ -62,6 +62,8 @@ type DB struct {
 	jobsWaiting func()
 	// waker sends the outbox wake-ups to other processes (PostgreSQL).
 	waker *jobWaker
+	// notices gathers concurrent Notify calls into one statement.
+	notices noticeBatch
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
