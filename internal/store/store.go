@@ -64,6 +64,8 @@ type DB struct {
 	waker *jobWaker
 	// notices gathers concurrent Notify calls into one statement.
 	notices noticeBatch
+	// group gathers concurrent write transactions into one (SQLite).
+	group txGroup
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
@@ -248,6 +250,9 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
 }
 
 func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
+	if db.d.name == "sqlite" {
+		return db.groupTx(ctx, fn) // one commit for the writes that queue meanwhile
+	}
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	t, err := db.write.BeginTx(ctx, nil)
