@@ -97,6 +97,11 @@ func (s *countingStore) Unfavorite(ctx context.Context, userID, articleID int64)
 	return s.Store.Unfavorite(ctx, userID, articleID)
 }
 
+func (s *countingStore) FavoritesCount(ctx context.Context, articleID int64) (int, error) {
+	s.hit()
+	return s.Store.FavoritesCount(ctx, articleID)
+}
+
 func (s *countingStore) IsFavorited(ctx context.Context, userID, articleID int64) (bool, error) {
 	s.hit()
 	return s.Store.IsFavorited(ctx, userID, articleID)

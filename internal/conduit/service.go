@@ -326,7 +326,9 @@ func profileOf(u User) Profile {
 func (s *Service) Follow(ctx context.Context, viewerID int64, username string) (Profile, error) {
 	ctx, end := s.span(ctx, "Follow")
 	defer end()
-	p, err := s.Profile(ctx, viewerID, username)
+	// Anonymous view: the following flag is what the change makes it, so
+	// it is not read first.
+	p, err := s.Profile(ctx, 0, username)
 	if err != nil {
 		return Profile{}, err
 	}
@@ -344,7 +346,7 @@ func (s *Service) Follow(ctx context.Context, viewerID int64, username string) (
 func (s *Service) Unfollow(ctx context.Context, viewerID int64, username string) (Profile, error) {
 	ctx, end := s.span(ctx, "Unfollow")
 	defer end()
-	p, err := s.Profile(ctx, viewerID, username)
+	p, err := s.Profile(ctx, 0, username) // as in Follow
 	if err != nil {
 		return Profile{}, err
 	}
@@ -415,16 +417,8 @@ func (s *Service) saveWithUniqueSlug(ctx context.Context, a *Article, save func(
 func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Article, error) {
 	ctx, end := s.span(ctx, "Article")
 	defer end()
-	if !IsText(slug) {
-		return Article{}, ErrNotFound // no slug is so, and PostgreSQL refuses to look
-	}
-	a, err := s.articleBySlug(ctx, slug)
+	a, err := s.articleWithAuthor(ctx, slug)
 	if err != nil {
-		return Article{}, err
-	}
-	// The author's profile is cached on its own so that a profile change
-	// needs one invalidation, not one per article.
-	if a.Author, err = s.profileByID(ctx, a.Author.ID); err != nil {
 		return Article{}, err
 	}
 	// So is the favorites count: a favorite invalidates it alone (the
@@ -444,6 +438,32 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 		return Article{}, err
 	}
 	return a, nil
+}
+
+// articleWithAuthor is Article without the favorites count and the
+// viewer's flags: the article with slug and its author's profile, both
+// usually from the cache.
+func (s *Service) articleWithAuthor(ctx context.Context, slug string) (Article, error) {
+	a, err := s.articleRef(ctx, slug)
+	if err != nil {
+		return Article{}, err
+	}
+	// The author's profile is cached on its own so that a profile change
+	// needs one invalidation, not one per article.
+	a.Author, err = s.profileByID(ctx, a.Author.ID)
+	return a, err
+}
+
+// articleRef finds the article with slug (or an old slug of it) for a
+// write or a page that needs its id and slug only: the author's profile
+// in it may be older than the author's own, and its favorites count is
+// not loaded (a favorite invalidates the count alone, so loading it would
+// often cost a query for nothing).
+func (s *Service) articleRef(ctx context.Context, slug string) (Article, error) {
+	if !IsText(slug) {
+		return Article{}, ErrNotFound // no slug is so, and PostgreSQL refuses to look
+	}
+	return s.articleBySlug(ctx, slug)
 }
 
 // articleBySlug returns the viewer-independent article, cached under its
@@ -720,8 +740,15 @@ func (s *Service) Unfavorite(ctx context.Context, viewerID int64, slug string) (
 }
 
 func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, on bool) (Article, error) {
-	a, err := s.Article(ctx, viewerID, slug)
+	// Not s.Article: the count comes from the change itself and the flag
+	// is what the change makes it, so neither is read before (two queries
+	// a favorite used to make for nothing). Only the author's following
+	// flag is read.
+	a, err := s.articleWithAuthor(ctx, slug)
 	if err != nil {
+		return Article{}, err
+	}
+	if a.Author, err = s.withFollowing(ctx, viewerID, a.Author); err != nil {
 		return Article{}, err
 	}
 	change := s.store.Unfavorite
@@ -761,7 +788,7 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	if err := v.Err(); err != nil {
 		return Comment{}, err
 	}
-	a, err := s.Article(ctx, 0, slug) // the viewer's flags are not needed
+	a, err := s.articleRef(ctx, slug) // only its id and slug are needed
 	if err != nil {
 		return Comment{}, err
 	}
@@ -793,7 +820,7 @@ func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f C
 	if _, _, err := checkKeyset(f.Limit, 0, f.Before); err != nil {
 		return CommentPage{}, err
 	}
-	a, err := s.Article(ctx, 0, slug)
+	a, err := s.articleRef(ctx, slug)
 	if err != nil {
 		return CommentPage{}, err
 	}
@@ -804,7 +831,7 @@ func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f C
 func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string, id int64) error {
 	ctx, end := s.span(ctx, "DeleteComment")
 	defer end()
-	a, err := s.Article(ctx, 0, slug)
+	a, err := s.articleRef(ctx, slug)
 	if err != nil {
 		return err
 	}

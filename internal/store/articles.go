@@ -12,6 +12,9 @@ import (
 
 // CreateArticle inserts a with its tags and sets its ID.
 func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
+	if db.d.name == "postgres" {
+		return db.createArticleOnce(ctx, a)
+	}
 	return db.tx(ctx, func(tx *sqlTx) error {
 		err := tx.queryRow(ctx, `
 			INSERT INTO articles (id, slug, author_id, title, description, body, created_at, updated_at)
@@ -21,9 +24,6 @@ func (db *DB) CreateArticle(ctx context.Context, a *conduit.Article) error {
 		).Scan(&a.ID)
 		if err != nil {
 			return err
-		}
-		if tx.d.name == "postgres" {
-			return createdOnce(ctx, tx, a)
 		}
 		if err := claimSlug(ctx, tx, a.Slug, a.ID); err != nil {
 			return err
@@ -52,56 +52,74 @@ func nextID(d dialect, table string) string {
 		coalesce((SELECT id FROM id_high WHERE name = '` + table + `'), 0)) + 1)`
 }
 
-// createdOnce is the rest of CreateArticle on PostgreSQL in one statement
-// instead of seven (the slug claim, both counters, the outbox insert, the
-// tags and their counts): data-modifying CTEs, each run
-// once and to the end. The article's id, which the jobs name, comes from
-// the INSERT before it. A new article cannot have had its slug before, so
-// a slug that is taken is a DuplicateError (claimSlug's other case cannot
-// arise), and the transaction's rollback undoes the rest.
-func createdOnce(ctx context.Context, tx *sqlTx, a *conduit.Article) error {
-	q := `WITH slug AS (
-			INSERT INTO article_slugs (slug, article_id) VALUES (?, ?)
-			ON CONFLICT (slug) DO NOTHING RETURNING 1),
+// createArticleOnce is CreateArticle on PostgreSQL in two round trips
+// instead of four (BEGIN, the article's INSERT, the rest, COMMIT): the id,
+// which the jobs name, is drawn from the articles' sequence first, then
+// the article, its slug claim, both counters, the outbox insert and the
+// tags with their counts are one statement of data-modifying CTEs, sent
+// alone on the same connection (writeOnceAfter; in a transaction only
+// under an idempotency claim).
+// The foreign keys to the new article are checked at the statement's end,
+// when it is there. Being one statement, it also holds the rows it locks
+// (the tags' counts, the count's slot) only through its own commit, not
+// across a round trip more.
+//
+// A new article cannot have had its slug before, so a taken slug, in
+// articles or article_slugs (an old slug of another article), is a unique
+// violation of either, which fails the whole statement: a DuplicateError
+// ("slug" is in both constraints' names), and nothing was written.
+func (db *DB) createArticleOnce(ctx context.Context, a *conduit.Article) error {
+	var id int64
+	build := func() (string, []any) {
+		q := `WITH art AS (
+			INSERT INTO articles (id, slug, author_id, title, description, body, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id),
+		slug AS (INSERT INTO article_slugs (slug, article_id) SELECT ?::text, id FROM art RETURNING 1),
 		author AS (UPDATE users SET articles_count = articles_count + 1 WHERE id = ? RETURNING 1)`
-	args := []any{a.Slug, a.ID, a.Author.ID}
-	values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(a.ID, a.Author.ID), "")
-	q += `,
-		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
-	args = append(args, jargs...)
-	if len(a.Tags) > 0 {
+		args := []any{id, a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt, a.Slug, a.Author.ID}
+		values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(id, a.Author.ID), "")
 		q += `,
+		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
+		args = append(args, jargs...)
+		if len(a.Tags) > 0 {
+			q += `,
 		tagged AS (INSERT INTO article_tags (article_id, tag) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(a.Tags)), ", ") + ` RETURNING 1),
+				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(a.Tags)), ", ") + ` RETURNING 1),
 		counted AS (INSERT INTO tag_counts (tag, articles) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, 1), ", len(a.Tags)), ", ") + `
+				strings.TrimSuffix(strings.Repeat("(?, 1), ", len(a.Tags)), ", ") + `
 			ON CONFLICT (tag) DO UPDATE SET articles = tag_counts.articles + 1 RETURNING 1)`
-		for _, t := range a.Tags {
-			args = append(args, a.ID, t)
+			for _, t := range a.Tags {
+				args = append(args, id, t)
+			}
+			for _, t := range a.Tags {
+				args = append(args, t)
+			}
 		}
-		for _, t := range a.Tags {
-			args = append(args, t)
+		// The count's slot is the last row locked, after the author's and the
+		// tags' rows (total reads them, so they run first), as in
+		// addArticles: see articleSlot.
+		before := "(SELECT count(*) FROM author) a, (SELECT count(*) FROM slug) s"
+		if len(a.Tags) > 0 {
+			before += ", (SELECT count(*) FROM counted) c"
 		}
-	}
-	// The count's slot is the last row locked, after the author's and the
-	// tags' rows (total reads them, so they run first), as in
-	// addArticles: see articleSlot.
-	before := "(SELECT count(*) FROM author) a"
-	if len(a.Tags) > 0 {
-		before += ", (SELECT count(*) FROM counted) c"
-	}
-	q += `,
-		total AS (INSERT INTO article_count_slots (slot, value) SELECT ` + articleSlot(tx.d) + `, 1 FROM ` + before + `
+		q += `,
+		total AS (INSERT INTO article_count_slots (slot, value) SELECT ` + articleSlot(db.d) + `, 1 FROM ` + before + `
 			` + slotUpsert + ` RETURNING 1)
-		SELECT (SELECT count(*) FROM slug), (SELECT count(*) FROM queued)`
-	var claimed, queued int64
-	if err := tx.queryRow(ctx, q, args...).Scan(&claimed, &queued); err != nil {
-		return err
+		SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM total)`
+		return q, args
 	}
-	tx.enqueued = queued > 0
-	if claimed == 0 {
-		return &conduit.DuplicateError{Field: "slug"}
+	err := db.writeOnceAfter(ctx, `SELECT nextval(pg_get_serial_sequence('articles', 'id'))`, &id, build, func(r *sql.Row, tx *sqlTx) error {
+		var queued, counted int64
+		if err := r.Scan(&queued, &counted); err != nil {
+			return err
+		}
+		tx.enqueued = queued > 0
+		return nil
+	})
+	if err != nil {
+		return db.mapErr(err)
 	}
+	a.ID = id
 	return nil
 }
 

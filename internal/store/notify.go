@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +22,17 @@ const MaxNotifyPayload = 7999
 var ErrNotifyUnsupported = errors.New("notifications need PostgreSQL")
 
 // Notify publishes payload on channel to every session listening on it,
-// once the statement commits (PostgreSQL NOTIFY).
+// and returns once the NOTIFY has committed (PostgreSQL).
+//
+// Concurrent calls share statements (noticeBatch): while one NOTIFY is on
+// its way, the calls meanwhile wait and then go together in the next, in
+// the order they came. Every write that changes a cached list notifies the
+// other nodes before it answers (cache.Coherent), and one NOTIFY each cost
+// a pooled connection (waited for under load) and a transaction apiece;
+// sent together they take one connection and one transaction per round
+// trip, whatever the number of writers. One caller's notices keep their
+// order (each waits for its own before sending the next), which is the
+// order receivers rely on.
 func (db *DB) Notify(ctx context.Context, channel, payload string) error {
 	if db.pool == nil {
 		return ErrNotifyUnsupported
@@ -28,10 +40,90 @@ func (db *DB) Notify(ctx context.Context, channel, payload string) error {
 	if len(payload) > MaxNotifyPayload {
 		return errors.New("notify payload too long")
 	}
-	ctx, cancel := db.bound(ctx)
-	defer cancel()
-	_, err := db.write.ExecContext(ctx, db.d.rebind(`SELECT pg_notify(?, ?)`), channel, payload)
-	return db.mapErr(err)
+	n := &notice{channel: channel, payload: payload, done: make(chan error, 1)}
+	b := &db.notices
+	b.mu.Lock()
+	b.pending = append(b.pending, n)
+	lead := !b.sending
+	b.sending = true
+	b.mu.Unlock()
+	if lead {
+		// This call sends, for itself and whoever came meanwhile; not
+		// bound to its own request's end, which would fail the others'.
+		db.sendNotices(context.WithoutCancel(ctx), n)
+	}
+	select {
+	case err := <-n.done:
+		return err
+	case <-ctx.Done():
+		return db.mapErr(ctx.Err()) // it may still be sent
+	}
+}
+
+// noticeBatch holds the Notify calls waiting for the next statement.
+type noticeBatch struct {
+	mu      sync.Mutex
+	pending []*notice
+	sending bool // a caller is sending: the others only wait
+}
+
+type notice struct {
+	channel, payload string
+	done             chan error // gets the statement's result
+}
+
+// maxNoticesPerStatement bounds a statement's notices (and its size:
+// about 8 kB each at most).
+const maxNoticesPerStatement = 32
+
+// sendNotices sends the pending notices, maxNoticesPerStatement at a time
+// in one statement each (pg_notify calls in one select list run in order,
+// in one transaction), until none is left. Once mine (the calling
+// request's, if any) is sent, the rest is left to a goroutine, so that
+// no request sends for others for long.
+func (db *DB) sendNotices(ctx context.Context, mine *notice) {
+	b := &db.notices
+	for {
+		b.mu.Lock()
+		batch := b.pending[:min(len(b.pending), maxNoticesPerStatement)]
+		b.pending = b.pending[len(batch):]
+		if len(batch) == 0 {
+			b.pending = nil
+			b.sending = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		var q strings.Builder
+		q.WriteString("SELECT ")
+		args := make([]any, 0, 2*len(batch))
+		for i, n := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("pg_notify(?, ?)")
+			args = append(args, n.channel, n.payload)
+		}
+		bctx, cancel := db.bound(ctx)
+		_, err := db.write.ExecContext(bctx, db.d.rebind(q.String()), args...)
+		cancel()
+		err = db.mapErr(err)
+		sentMine := false
+		for _, n := range batch {
+			n.done <- err
+			sentMine = sentMine || n == mine
+		}
+		if sentMine {
+			b.mu.Lock()
+			more := len(b.pending) > 0
+			b.sending = more
+			b.mu.Unlock()
+			if more {
+				go db.sendNotices(context.Background(), nil)
+			}
+			return
+		}
+	}
 }
 
 // Subscriber receives what Listen hears.

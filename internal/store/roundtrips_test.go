@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -121,26 +122,65 @@ func TestWriteRoundTripsPostgres(t *testing.T) {
 
 	// The wake-up is sent after the commit, outside the write (jobnotify.go):
 	// no SELECT pg_notify in it.
+	// A follow is one statement too (followOnce), with its jobs.
+	drain()
+	j0 = jobs()
 	got = statements(func(ctx context.Context) error { return db.Follow(ctx, bob.ID, alice.ID) })
-	for _, s := range got {
-		if s == "SELECT" {
-			t.Errorf("follow sent a SELECT: %v", got)
-		}
+	if want := "WITH"; strings.Join(got, " ") != want {
+		t.Errorf("follow sent %v, want %s", got, want)
+	}
+	if jobs() != j0+len(conduit.FollowedJobs(bob.ID, alice.ID)) {
+		t.Errorf("follow enqueued %d jobs, want %d", jobs()-j0, len(conduit.FollowedJobs(bob.ID, alice.ID)))
 	}
 	if !heard() {
 		t.Error("the follow's jobs woke no listener")
 	}
-	t.Logf("follow: %v", got)
+	// A repeat changes nothing: no jobs, no wake-up.
+	got = statements(func(ctx context.Context) error { return db.Follow(ctx, bob.ID, alice.ID) })
+	if len(got) != 1 || jobs() != j0+len(conduit.FollowedJobs(bob.ID, alice.ID)) {
+		t.Errorf("repeated follow: %v, %d jobs enqueued", got, jobs()-j0)
+	}
+	select {
+	case <-woken:
+		t.Error("a follow that changed nothing woke a listener")
+	case <-time.After(200 * time.Millisecond):
+	}
 	got = statements(func(ctx context.Context) error {
 		ts := now()
 		return db.CreateArticle(ctx, &conduit.Article{Slug: "second", Title: "Second", Description: "d", Body: "b",
 			Tags: []string{"go", "sql"}, CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: alice.ID}})
 	})
-	if want := "BEGIN INSERT WITH COMMIT"; strings.Join(got, " ") != want {
+	if want := "SELECT WITH"; strings.Join(got, " ") != want {
 		t.Errorf("article create sent %v, want %s", got, want)
 	}
 	if !heard() {
 		t.Error("the article's jobs woke no listener")
+	}
+	// A taken slug, current or old, fails the one statement whole: a
+	// DuplicateError, and no count moved.
+	if err := db.UpdateArticle(ctx, &conduit.Article{ID: a.ID, Slug: "first-renamed", Title: "First renamed", Description: "d", Body: "b",
+		Tags: []string{"go"}, UpdatedAt: now(), Author: conduit.Profile{ID: alice.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	total := func() int {
+		p, err := db.ListArticles(ctx, 0, conduit.ArticleFilter{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Count
+	}
+	n0, tags0 := total(), mustTags(t, db)
+	for _, slug := range []string{"second", "first"} { // current, then old
+		ts := now()
+		err := db.CreateArticle(ctx, &conduit.Article{Slug: slug, Title: "Again", Description: "d", Body: "b",
+			Tags: []string{"dup-only"}, CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: alice.ID}})
+		var dup *conduit.DuplicateError
+		if !errors.As(err, &dup) || dup.Field != "slug" {
+			t.Errorf("create with the taken slug %q: %v, want a DuplicateError on slug", slug, err)
+		}
+	}
+	if n, tags := total(), mustTags(t, db); n != n0 || strings.Join(tags, ",") != strings.Join(tags0, ",") {
+		t.Errorf("after refused creates: %d articles, tags %v; want %d, %v", n, tags, n0, tags0)
 	}
 	drain()
 	j1 := jobs()
@@ -159,4 +199,13 @@ func TestWriteRoundTripsPostgres(t *testing.T) {
 	if err != nil || len(cs.Comments) != 1 || cs.Count != 1 || cs.Comments[0].ID != cm.ID || cs.Comments[0].Body != "hi" {
 		t.Errorf("comments %+v, %v; want the one with id %d", cs, err, cm.ID)
 	}
+}
+
+func mustTags(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	tags, err := db.Tags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tags
 }

@@ -62,6 +62,10 @@ type DB struct {
 	jobsWaiting func()
 	// waker sends the outbox wake-ups to other processes (PostgreSQL).
 	waker *jobWaker
+	// notices gathers concurrent Notify calls into one statement.
+	notices noticeBatch
+	// group gathers concurrent write transactions into one (SQLite).
+	group txGroup
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
@@ -246,6 +250,9 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sqlTx) error) error {
 }
 
 func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
+	if db.d.name == "sqlite" {
+		return db.groupTx(ctx, fn) // one commit for the writes that queue meanwhile
+	}
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	t, err := db.write.BeginTx(ctx, nil)
@@ -288,6 +295,49 @@ func (db *DB) writeOnce(ctx context.Context, q string, args []any, scan func(*sq
 	if err := scan(db.write.QueryRowContext(bctx, db.d.rebind(q), args...), st); err != nil {
 		return db.mapErr(err)
 	}
+	return db.committedOnce(ctx, st)
+}
+
+// writeOnceAfter is writeOnce for a statement that needs a value read
+// first (a new row's id from its sequence): read's one column is scanned
+// into dest, then build makes the statement. Both are sent on one
+// connection, taken from the pool once: under load a request waits for a
+// pooled connection each time it takes one, which costs more than the
+// round trip. A read that is not a write leaves nothing to undo if the
+// statement fails (a sequence value is only skipped).
+func (db *DB) writeOnceAfter(ctx context.Context, read string, dest any, build func() (string, []any), scan func(*sql.Row, *sqlTx) error) error {
+	if _, claimed := idemkey.ClaimFrom(ctx); claimed {
+		return db.tx(ctx, func(tx *sqlTx) error {
+			if err := tx.queryRow(ctx, read).Scan(dest); err != nil {
+				return err
+			}
+			q, args := build()
+			return scan(tx.queryRow(ctx, q, args...), tx)
+		})
+	}
+	bctx, cancel := db.bound(ctx)
+	defer cancel()
+	conn, err := db.write.Conn(bctx)
+	if err != nil {
+		return db.mapErr(err)
+	}
+	st := &sqlTx{d: db.d}
+	err = conn.QueryRowContext(bctx, db.d.rebind(read)).Scan(dest)
+	if err == nil {
+		q, args := build()
+		err = scan(conn.QueryRowContext(bctx, db.d.rebind(q), args...), st)
+	}
+	// Back to the pool before anything else: what follows the commit may
+	// take connections of its own (jobs run inline in tests).
+	conn.Close()
+	if err != nil {
+		return db.mapErr(err)
+	}
+	return db.committedOnce(ctx, st)
+}
+
+// committedOnce is what follows the commit of a statement sent alone.
+func (db *DB) committedOnce(ctx context.Context, st *sqlTx) error {
 	if err := db.afterCommit(ctx, st); err != nil {
 		return db.mapErr(err)
 	}

@@ -1,0 +1,102 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/store"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// heard collects what a Listen hears.
+type heard struct {
+	mu       sync.Mutex
+	payloads []string
+	up       chan struct{}
+}
+
+func (h *heard) OnConnect() {
+	select {
+	case h.up <- struct{}{}:
+	default:
+	}
+}
+func (h *heard) OnDisconnect() {}
+func (h *heard) OnNotification(p string) {
+	h.mu.Lock()
+	h.payloads = append(h.payloads, p)
+	h.mu.Unlock()
+}
+
+// Concurrent Notify calls go together (noticeBatch) yet each returns only
+// once its own notice is sent, every notice arrives, and each caller's
+// arrive in the order it sent them.
+func TestNotifyConcurrent(t *testing.T) {
+	url := storetest.NewMigratedPostgresDatabase(t)
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := &heard{up: make(chan struct{}, 1)}
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = db.Listen(lctx, "notify_test", h, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	select {
+	case <-h.up:
+	case <-time.After(20 * time.Second):
+		t.Fatal("never listening")
+	}
+
+	const senders, each = 40, 5
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := db.Notify(ctx, "notify_test", fmt.Sprintf("%d %d", s, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.Lock()
+		n := len(h.payloads)
+		h.mu.Unlock()
+		if n >= senders*each || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.payloads) != senders*each {
+		t.Fatalf("heard %d notices, want %d", len(h.payloads), senders*each)
+	}
+	next := map[int]int{}
+	for _, p := range h.payloads {
+		var s, i int
+		if _, err := fmt.Sscanf(p, "%d %d", &s, &i); err != nil {
+			t.Fatalf("payload %q", p)
+		}
+		if i != next[s] {
+			t.Fatalf("sender %d: notice %d arrived when %d was due (%s)", s, i, next[s], strings.Join(h.payloads, ", "))
+		}
+		next[s]++
+	}
+
+	if err := db.Notify(ctx, "notify_test", strings.Repeat("x", store.MaxNotifyPayload+1)); err == nil {
+		t.Error("a payload over the limit was accepted")
+	}
+}
