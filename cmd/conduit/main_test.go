@@ -571,6 +571,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and runs the binary through a drain")
 	}
+	t.Parallel() // its own process, data dir and port; mostly waits (the build, the drain)
 	const drain = 2 * time.Second
 	dataDir := t.TempDir()
 	p := startBinary(t, dataDir, "--drain-delay", drain.String())
