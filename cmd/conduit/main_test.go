@@ -245,6 +245,7 @@ func metricValue(metrics, name string) float64 {
 // (b) 40 concurrent clients register, write articles and comment on each
 // other's articles; nobody gets a 5xx and every write is there afterwards.
 func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
 	// Forty people sign up from one address (the test's): more than the
 	// default sign-up limit per address allows, so it is lifted.
 	base, logs := serveInProcess(t, "--signup-max-per-addr", "0")
@@ -570,6 +571,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and runs the binary through a drain")
 	}
+	t.Parallel() // its own process, data dir and port; mostly waits (the build, the drain)
 	const drain = 2 * time.Second
 	dataDir := t.TempDir()
 	p := startBinary(t, dataDir, "--drain-delay", drain.String())

@@ -14,6 +14,7 @@ import (
 // conduit seed builds every home timeline after loading: a seeded user's
 // feed is read from the timeline and equals the feed read from the follows.
 func TestSeedBuildsTimelines(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer

@@ -24,8 +24,10 @@ import (
 // child of the use case, its own SQL under it; and the request's log line
 // names the trace and the span. On SQLite and on PostgreSQL.
 func TestTracesOneRequestsTree(t *testing.T) {
+	t.Parallel()
 	for _, dbName := range []string{"sqlite", "postgres"} {
 		t.Run(dbName, func(t *testing.T) {
+			t.Parallel() // each waits for a batch of spans (2 s)
 			var extra []string
 			system := "sqlite"
 			if dbName == "postgres" {

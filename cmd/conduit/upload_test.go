@@ -17,6 +17,7 @@ import (
 // through the server's limiter whole and becomes the user's picture; a
 // body that long elsewhere is refused.
 func TestLargeAvatarUploadThroughTheServer(t *testing.T) {
+	t.Parallel()
 	base, logs := serveInProcess(t)
 	c := newClient(t, base)
 	c.register("bigpicture")

@@ -13,6 +13,7 @@ import (
 // spec's image is a required, non-nullable string), and that URL serves an
 // immutable SVG. A picture of their own is returned as set.
 func TestImageIsNeverEmpty(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		alice := a.register("alice")
 		bob := a.register("bob")
@@ -69,6 +70,7 @@ func TestImageIsNeverEmpty(t *testing.T) {
 // PUT /api/user/image takes a picture as the body and makes it the user's
 // image: an absolute URL under /media/ that serves the re-encoded file.
 func TestUploadImage(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("pic")
 		img := image.NewNRGBA(image.Rect(0, 0, 320, 240))

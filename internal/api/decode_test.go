@@ -12,6 +12,7 @@ import (
 // something other than JSON are refused with 415 in the spec's error shape,
 // and nothing is written.
 func TestStrictJSONBodies(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("strict")
 		errs := a.do("POST", "/api/articles", u.token,

@@ -33,6 +33,7 @@ type notificationsDTO struct {
 // of the spec): coalesced, paged by cursor, counted unread, only for the
 // signed-in user.
 func TestNotificationsAPI(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		author := a.register("author")
 		art := a.createArticle(author, newArticle{Title: "Noticed"})

@@ -15,6 +15,7 @@ import (
 
 // Responses holding a token are stored by no cache.
 func TestTokenResponsesNoStore(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("nostore")
 		for name, r := range map[string]response{
@@ -50,6 +51,7 @@ func userToken(t *testing.T, r response, status int) string {
 // password revoke tokens at once: they get 401 even where anonymous
 // callers are served, so clients learn to sign in again.
 func TestTokenRevocation(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("revoke")
 		login := func() string {
@@ -120,6 +122,7 @@ func legacyToken(t *testing.T, userID int64) string {
 // Tokens issued before revocation existed keep working, as generation 0,
 // until the user revokes them.
 func TestTokenFromBeforeRevocation(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("legacy")
 		var me struct{ User userDTO }
@@ -138,6 +141,7 @@ func TestTokenFromBeforeRevocation(t *testing.T) {
 
 // A token whose user no longer exists is refused like any bad token.
 func TestTokenOfUserGone(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		gone := issueFor(t, []auth.Key{testKey}, time.Hour, 1_000_000)
 		for _, path := range []string{"/api/user", "/api/articles", "/api/tags"} {

@@ -30,6 +30,7 @@ func (s searchDTO) found() string {
 // description or body, a title match first; users and tags by prefix. The
 // index follows every write.
 func TestSearch(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		alice := a.register("gopher")
 		bob := a.register("bob")
@@ -84,6 +85,7 @@ func TestSearch(t *testing.T) {
 // Hostile or oversized input is a 422 in the spec's error shape, never a
 // query error: query syntax of either database is read as words.
 func TestSearchInput(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("x")
 		a.createArticle(u, newArticle{Title: "Quotes and stars", Body: "near the end"})

@@ -15,6 +15,7 @@ import (
 // avatar like anyone else, and their articles are found by search (the
 // bulk load fills the index).
 func TestSeededDataThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		hash, err := auth.Bcrypt{Cost: 4}.Hash("password")

@@ -10,6 +10,7 @@ import (
 // the article), for reads and writes alike. Its slugs stay its own until it
 // is deleted; then all of them are 404.
 func TestOldSlugsAnswer(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		alice, bob := a.register("alice"), a.register("bob")
 		old := a.createArticle(alice, newArticle{Title: "Old title"}).Slug

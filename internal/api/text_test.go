@@ -41,6 +41,7 @@ type hostileRequest struct {
 // stored. Writes are sent again with an Idempotency-Key, as the idempotency
 // layer reads bodies and stores paths.
 func TestNonTextRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		tokens, err := auth.NewTokens([]auth.Key{testKey}, time.Hour)
 		if err != nil {
@@ -205,6 +206,7 @@ func userID(t *testing.T, tokens *auth.Tokens, token string) int64 {
 // refused with one short message, and nothing is written. The work it
 // costs is bounded in conduit's TestNormalizeTagsBoundedWork.
 func TestHugeTagListRefused(t *testing.T) {
+	t.Parallel()
 	eachAPI(t, func(t *testing.T, a *testAPI) {
 		u := a.register("tagger")
 		var b strings.Builder

@@ -82,6 +82,7 @@ func wantTooMany(t *testing.T, r response, window time.Duration) {
 // the owner signs in from another address meanwhile, and a second node on
 // the same database refuses the attacker too.
 func TestLoginThrottledAcrossNodes(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a, b := throttledAPI(t, db), throttledAPI(t, db)
 		victim := a.register("victim")
@@ -126,6 +127,7 @@ func TestLoginThrottledAcrossNodes(t *testing.T) {
 
 // Sign-ups are limited per address.
 func TestSignupThrottled(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := throttledAPI(t, db)
 		signup := func(name, addr string) response {

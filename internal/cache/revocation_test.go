@@ -25,6 +25,7 @@ func tokenOf(t *testing.T, n *node, method, path, token, body string) string {
 // before: A answers the revocation only after B acknowledged the
 // invalidation.
 func TestRevocationAcrossNodes(t *testing.T) {
+	t.Parallel()
 	a, b := startPeers(t)
 	// checkedFromCacheOnB uses token on B until B checks it from its cache.
 	checkedFromCacheOnB := func(token string) {

@@ -11,6 +11,7 @@ import (
 // ArticleForEdit is where "only the author may change an article" is
 // decided, for the API's writes and the site's editor alike.
 func TestArticleForEdit(t *testing.T) {
+	t.Parallel()
 	eachService(t, func(t *testing.T, svc *conduit.Service, _ statsCache) {
 		ctx := context.Background()
 		alice, bob := mustRegister(t, svc, "alice"), mustRegister(t, svc, "bob")
@@ -48,6 +49,7 @@ func TestArticleForEdit(t *testing.T) {
 
 // An anonymous viewer has no feed; the site turns this into a sign-in.
 func TestFeedNeedsUser(t *testing.T) {
+	t.Parallel()
 	eachService(t, func(t *testing.T, svc *conduit.Service, _ statsCache) {
 		if _, err := svc.Feed(context.Background(), 0, conduit.ArticleFilter{}); !errors.Is(err, conduit.ErrUnauthenticated) {
 			t.Errorf("anonymous feed: err = %v, want ErrUnauthenticated", err)

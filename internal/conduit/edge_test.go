@@ -48,6 +48,7 @@ type anonymousView struct {
 // makes purge-on-write keep an edge fresh: an answer the purge misses would
 // be served stale until it expires.
 func TestPurgeCoversEveryChangedAnswer(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		p := &recordingPurger{}

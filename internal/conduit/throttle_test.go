@@ -57,6 +57,7 @@ func wantThrottled(t *testing.T, err error, what string) {
 // refused everywhere. The owner, from another address, still signs in; and
 // the counts are shared by every service on the database (every node).
 func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := &fastHasher{}
 		svc, other := throttledService(db, h), throttledService(db, h)
@@ -135,6 +136,7 @@ func TestLoginThrottle(t *testing.T) {
 // Successful sign-ins do not count: an office behind one address signs in
 // all day.
 func TestLoginThrottleCountsFailuresOnly(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		svc := throttledService(db, &fastHasher{})
 		u := mustRegister(t, svc, "regular")
@@ -156,6 +158,7 @@ func TestLoginThrottleCountsFailuresOnly(t *testing.T) {
 // IPv6 clients are counted per /64 network: taking another address of
 // one's own network does not escape the limit.
 func TestThrottleCountsIPv6Networks(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		svc := throttledService(db, &fastHasher{})
 		u := mustRegister(t, svc, "six")
@@ -177,6 +180,7 @@ func TestThrottleCountsIPv6Networks(t *testing.T) {
 
 // Sign-ups are limited per address, across nodes.
 func TestSignupThrottle(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := &fastHasher{}
 		svc, other := throttledService(db, h), throttledService(db, h)
@@ -204,6 +208,7 @@ func TestSignupThrottle(t *testing.T) {
 // Ended attempt windows and revocations of expired tokens are purged on
 // the way through a sign-in: the tables do not grow without bound.
 func TestSignInPurges(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		svc := throttledService(db, &fastHasher{})

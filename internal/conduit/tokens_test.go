@@ -38,6 +38,7 @@ func wantAuth(t *testing.T, svc *conduit.Service, tok conduit.Token, ok bool) {
 // refused. With a cache without tombstones too: every revocation
 // invalidates the cached account.
 func TestAuthenticate(t *testing.T) {
+	t.Parallel()
 	eachService(t, func(t *testing.T, svc *conduit.Service, _ statsCache) {
 		ctx := context.Background()
 		u := mustRegister(t, svc, "revoker")
@@ -118,6 +119,7 @@ func (s *userReads) RevokedTokens(ctx context.Context, id int64, now time.Time) 
 // The check on every request, and the signed-in user's own record, are
 // read from the cache: no query per request while it holds the account.
 func TestAuthenticateFromCache(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		st := &userReads{Store: db}
@@ -146,6 +148,7 @@ func TestAuthenticateFromCache(t *testing.T) {
 // bound, signing out signs out everywhere instead, so the list checked on
 // every request stays short.
 func TestSignOutBounded(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		svc := conduit.NewService(db, cache.NewMemory(100), auth.Bcrypt{Cost: 4})

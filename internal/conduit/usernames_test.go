@@ -23,6 +23,7 @@ import (
 // the other, cold cache or warm, on either database. Today's rule
 // refuses the non-ASCII ones outright; whatever is accepted is checked.
 func TestUsernamesCannotImpersonate(t *testing.T) {
+	t.Parallel()
 	names := []string{
 		"admin", "adm\u0130n", // İ: Go lower-cases it to "i"
 		"kelvin", "\u212Aelvin", // the Kelvin sign: Go lower-cases it to "k"
@@ -121,6 +122,7 @@ func TestUsernameRule(t *testing.T) {
 // unchanged (the settings form does) still work; a new name must follow
 // the rule.
 func TestLegacyUsernameKept(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		ts := time.Now().UTC()
@@ -155,6 +157,7 @@ func TestLegacyUsernameKept(t *testing.T) {
 // lower case): spellings of one address are one account, and sign in.
 // An address stage 1 stored decomposed still signs in as typed.
 func TestEmailCanonicalForm(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		svc := newService(db)

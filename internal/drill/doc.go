@@ -9,4 +9,11 @@
 //
 //	CONDUIT_DRILL=1 go test -v -count=1 -run 'TestDrill$' ./internal/drill
 //	CONDUIT_DRILL5=1 go test -v -count=1 -run TestDrillRedis ./internal/drill
+//
+// The stage-3, stage-5 and queue drills run in parallel with each other:
+// each starts its own servers, on ports testproc.StablePorts hands out
+// once per process and outside the stage-4 drill's area, in directories of
+// its own. The stage-4 drill runs alone, before them: it is timing
+// sensitive, and it makes the test process a subreaper that, when it
+// ends, reaps any exited child, which could be another drill's.
 package drill

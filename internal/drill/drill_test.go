@@ -65,6 +65,7 @@ func haproxyPath(t *testing.T) string {
 
 func TestDrill(t *testing.T) {
 	onlyInDrills(t, "failover drill", "CONDUIT_DRILL", "haproxy and PostgreSQL 15 binaries")
+	t.Parallel() // see doc.go
 	haproxy := haproxyPath(t)
 	pgbin := os.Getenv(storetest.PGBinEnv)
 	if pgbin == "" {

@@ -54,6 +54,7 @@ func TestQueueDrill(t *testing.T) {
 	if os.Getenv("CI") != "true" && os.Getenv("CONDUIT_QUEUE_DRILL") == "" {
 		t.Skip("the queue drill runs with CI=true or CONDUIT_QUEUE_DRILL=1 (needs nats-server and PostgreSQL)")
 	}
+	t.Parallel() // see doc.go
 	nats := natstest.Start(t)
 	dir := t.TempDir()
 	var procs procSet

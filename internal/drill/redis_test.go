@@ -47,6 +47,7 @@ const (
 
 func TestDrillRedis(t *testing.T) {
 	onlyInDrills(t, "Redis fault drill", "CONDUIT_DRILL5", "redis-server, haproxy and PostgreSQL 15 binaries")
+	t.Parallel() // see doc.go
 	haproxy := haproxyPath(t)
 	if _, err := exec.LookPath("redis-server"); err != nil && os.Getenv(redistest.BinEnv) == "" {
 		t.Fatal("redis-server is not installed (apt-get install redis-server): the drill cannot run")

@@ -189,6 +189,7 @@ func TestConcurrentDuplicatesApplyOnce(t *testing.T) {
 // request; the same caller repeating the same body still gets its write
 // applied once.
 func TestAnonymousKeysCannotBeSquatted(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		srv := newAPI(t, db)
 		signUp := func(name string) string {
@@ -214,6 +215,7 @@ func TestAnonymousKeysCannotBeSquatted(t *testing.T) {
 // so that anonymous callers, whom no limit counts, cannot fill the key
 // table. A signed-in user's refused request is kept and replayed.
 func TestAnonymousAnswersThatAppliedNothingAreNotKept(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		srv := newAPI(t, db)
 		for _, r := range []struct{ method, path, body string }{
@@ -242,6 +244,7 @@ func TestAnonymousAnswersThatAppliedNothingAreNotKept(t *testing.T) {
 // sign-in) runs again; a repeat of one that applied a write is told so
 // with a 409, without the credentials.
 func TestNoStoreAnswersAreNotReplayed(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var issued atomic.Int64
 		mux := http.NewServeMux()

@@ -242,6 +242,16 @@ func TestSeedPostgres(t *testing.T) {
 	})
 }
 
+// checkScale is the scale seedAndCheck seeds at: under -short a third,
+// which runs the same load, finishing and checks (three tests seed, and
+// the seeding was a third of a -short run's time).
+func checkScale() float64 {
+	if testing.Short() {
+		return 0.001
+	}
+	return 0.003
+}
+
 // seedAndCheck seeds an empty, migrated database and checks it: counts
 // against the plan, counters and references, and the app working on it.
 // afterLoad, if given, runs right after the load.
@@ -256,7 +266,7 @@ func seedAndCheck(t *testing.T, db *store.DB, afterLoad ...func()) {
 		if err != nil {
 			t.Fatalf("bulk load: %v", err)
 		}
-		res, err := seed.Run(ctx, loader, seed.Options{Seed: 3, Scale: 0.003, PasswordHash: hash})
+		res, err := seed.Run(ctx, loader, seed.Options{Seed: 3, Scale: checkScale(), PasswordHash: hash})
 		if err != nil {
 			t.Fatalf("seed: %v", err)
 		}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestStaticAssets(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		day := 24 * time.Hour

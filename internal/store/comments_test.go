@@ -15,6 +15,7 @@ import (
 // the keyset bound of the one before: every comment exactly once, with
 // the article's count on every page.
 func TestCommentPages(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const n, limit = 1050, 100
 		storetest.Discussion(t, db, n, 11, 40)
@@ -55,6 +56,7 @@ func TestCommentPages(t *testing.T) {
 // backwards from the bound and stops at the limit (no sort of all the
 // article's comments). On PostgreSQL the rows actually read are counted.
 func TestCommentPageReadsBoundedRows(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const n, limit = 1200, 20
 		storetest.Discussion(t, db, n, 12, 40)
@@ -96,6 +98,7 @@ func TestCommentPageReadsBoundedRows(t *testing.T) {
 // decided inside the write; deleting a comment makes room again, and the
 // count stays exact.
 func TestCommentLimits(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		author, ann, bob := mkUser(t, db, "author"), mkUser(t, db, "ann"), mkUser(t, db, "bob")
 		a := mkArticle(t, db, author, "small-talk")

@@ -30,6 +30,7 @@ func pendingKinds(t *testing.T, db *store.DB) []string {
 // enqueuing (a duplicate tag, refused by the tags' primary key once the
 // article row and its job are written) leaves neither the row nor the job.
 func TestOutboxIsAtomicWithTheWrite(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil) // keep the jobs in the outbox
 		alice, bob := mkUser(t, db, "alice"), mkUser(t, db, "bob")
@@ -93,6 +94,7 @@ func TestOutboxIsAtomicWithTheWrite(t *testing.T) {
 // job back, burying moves it to the dead letters, and dead letters can be
 // retried (as new jobs) or dropped.
 func TestJobLifecycle(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		alice := mkUser(t, db, "alice")

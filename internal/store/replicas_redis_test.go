@@ -17,6 +17,7 @@ func TestReplicaReadYourWritesRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL primary and replica, and redis-server")
 	}
+	t.Parallel() // nothing shared: its own servers and database
 	primary := storetest.StartCluster(t, "synchronous_commit=on")
 	replica := primary.StartReplica(fmt.Sprintf("recovery_min_apply_delay=%dms", replicaDelay.Milliseconds()))
 	tokens := testKeys(t)

@@ -22,6 +22,7 @@ import (
 // against a peer". A bound here that breaks means a write got a round trip
 // more; raise it only knowingly.
 func TestWriteRoundTripsPostgres(t *testing.T) {
+	t.Parallel()
 	url := storetest.NewMigratedPostgresDatabase(t)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))

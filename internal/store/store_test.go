@@ -730,6 +730,7 @@ func TestConcurrentFavorites(t *testing.T) {
 // only: never over a changed body or a newer rendering, and an edit
 // forgets it.
 func TestArticleHTML(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a := mkArticle(t, db, mkUser(t, db, "writer"), "rendered")
 		stored := func() (string, int) {

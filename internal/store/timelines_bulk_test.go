@@ -18,6 +18,7 @@ import (
 // page; and the jobs of later writes keep it so. (Small enough that
 // every feed fits the 100 articles checkFeeds walks.)
 func TestBuildTimelinesBulk(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		seed := propertySeed(t)

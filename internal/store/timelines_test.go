@@ -195,6 +195,7 @@ func TestTimelineEqualsFeedOnRead(t *testing.T) {
 // retry): each job reads whether the follow exists now, so either order
 // leaves what the tables say.
 func TestFollowJobsInEitherOrder(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		h := conduit.NewJobs(db, conduit.FeedOptions{})
@@ -253,6 +254,7 @@ func TestFollowJobsInEitherOrder(t *testing.T) {
 // Until the job of one's own follow has run, one's feed is read from the
 // follows: whoever follows someone sees their articles at once.
 func TestOwnFollowIsVisibleBeforeItsJob(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		h := conduit.NewJobs(db, conduit.FeedOptions{})
@@ -279,6 +281,7 @@ func TestOwnFollowIsVisibleBeforeItsJob(t *testing.T) {
 // Users from before timelines have none: their feed is read from the
 // follows until a timeline.build job built it, which then agrees.
 func TestBuildTimelineForExistingUsers(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		h := conduit.NewJobs(db, conduit.FeedOptions{TimelineCap: 3})
@@ -317,6 +320,7 @@ func TestBuildTimelineForExistingUsers(t *testing.T) {
 // one's own actions; events of a kind about one article coalesce into one
 // unread notification counting distinct actors; reading starts new ones.
 func TestNotifications(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		db.OnJobs(nil)
 		h := conduit.NewJobs(db, conduit.FeedOptions{})

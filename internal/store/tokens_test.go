@@ -15,6 +15,7 @@ import (
 // raise it, other updates keep it, and an update made from a copy of the
 // user read before a revocation does not undo it.
 func TestTokenGeneration(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		u := mkUser(t, db, "gen")
 		if u.TokenGen != 0 {
@@ -63,6 +64,7 @@ func TestTokenGeneration(t *testing.T) {
 // Single revocations are listed until the token expires, and are dropped
 // when every token of the user is revoked.
 func TestRevokedTokens(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		a, b := mkUser(t, db, "rev_a"), mkUser(t, db, "rev_b")
 		t0 := time.Now()
@@ -116,6 +118,7 @@ func TestRevokedTokens(t *testing.T) {
 // Attempt windows: counted, shared, reset when over, never negative, and
 // purged once ended.
 func TestAttempts(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t0 := time.UnixMilli(time.Now().UnixMilli())
 		const w = time.Minute

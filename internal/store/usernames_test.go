@@ -143,6 +143,7 @@ func checkLegacy(t *testing.T, db *store.DB) {
 // renaming only the names no URL reaches and later duplicates; afterwards
 // the database refuses a second user with the same key.
 func TestUsernameKeyMigration(t *testing.T) {
+	t.Parallel()
 	eachUnmigrated(t, func(t *testing.T, db *store.DB) {
 		fillLegacy(t, db)
 		if n, err := db.Migrate(ctx); err != nil || n == 0 {
@@ -224,6 +225,7 @@ func TestUsernameKeySQLMatchesGo(t *testing.T) {
 // with U+FFFD in place of the bad bytes, and two tags of one article that
 // become equal so are copied once.
 func TestCopyStage1Data(t *testing.T) {
+	t.Parallel()
 	pgURL := storetest.NewPostgresDatabase(t)
 	lite, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "conduit.db"))
 	if err != nil {

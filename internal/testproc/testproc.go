@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -101,19 +102,26 @@ func StablePort(t testing.TB) int {
 // ephemeral range (32768), where no outgoing connection can take one
 // while its server is down: for servers a test stops and starts again on
 // the same port.
+//
+// A port is handed out once per process, so that tests running in
+// parallel (the drills) never get the same port while neither has bound
+// it yet; and never from the area the stage-4 drill takes its block of
+// ports from (see drill4Ports), which it finds free when it starts but
+// binds over a minute.
 func StablePorts(t testing.TB, n int) []int {
 	t.Helper()
-	seen := map[int]bool{}
+	handedMu.Lock()
+	defer handedMu.Unlock()
 	var ports []int
 	for range 200 * n {
 		if len(ports) == n {
 			return ports
 		}
 		p := 20000 + rand.IntN(12700)
-		if seen[p] {
+		if handed[p] || (p >= drill4Ports[0] && p < drill4Ports[1]) {
 			continue
 		}
-		seen[p] = true
+		handed[p] = true
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
 			continue
@@ -126,6 +134,15 @@ func StablePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// drill4Ports is where the stage-4 drill looks for its block of ports
+// (internal/drill/stage4_test.go: blocks of 50 from 25700, twenty of them).
+var drill4Ports = [2]int{25700, 25700 + 50*20}
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{} // ports StablePorts returned in this process
+)
 
 // Proc is a child process of a test.
 type Proc struct {

@@ -77,6 +77,23 @@ func TestStablePortsAreDistinctFreeAndBelowTheEphemeralRange(t *testing.T) {
 	}
 }
 
+// Tests running in parallel never get the same port from two calls, and
+// no call hands out a port of the stage-4 drill's area.
+func TestStablePortsAreHandedOutOnce(t *testing.T) {
+	seen := map[int]bool{}
+	for range 50 {
+		for _, p := range StablePorts(t, 4) {
+			if seen[p] {
+				t.Fatalf("port %d handed out twice", p)
+			}
+			if p >= drill4Ports[0] && p < drill4Ports[1] {
+				t.Fatalf("port %d is in the stage-4 drill's area %v", p, drill4Ports)
+			}
+			seen[p] = true
+		}
+	}
+}
+
 // A shared build is linked once: the next process (here, the next call)
 // finds the program up to date at the same path.
 func TestSharedBuildIsLinkedOnce(t *testing.T) {

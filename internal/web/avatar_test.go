@@ -14,6 +14,7 @@ var defaultAvatarRE = regexp.MustCompile(`src="(/media/default-avatar\.[0-9a-f]{
 // Users without a picture are drawn with the default avatar, which the
 // site serves as an immutable SVG.
 func TestDefaultAvatarOnPages(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("alice")

@@ -38,6 +38,7 @@ func (b *browser) uploadAvatar(name string, body []byte) response {
 // served by the site with immutable caching; anything else is refused
 // with the reason.
 func TestAvatarUpload(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		dir, err := media.NewDir(filepath.Join(t.TempDir(), "media"))
 		if err != nil {

@@ -58,6 +58,7 @@ var olderCommentsRE = regexp.MustCompile(`<a href="(/article/[^"]+\?before=\d+#c
 // long ones). It shows a page of the newest, with a link to the older ones
 // that works without JavaScript, page after page.
 func TestCommentsArePaged(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const n = 1050
 		storetest.Discussion(t, db, n, 10, conduit.MaxComment)

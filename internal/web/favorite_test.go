@@ -14,6 +14,7 @@ import (
 // A favorite button on a list comes back to the same preview (its id as
 // the fragment), not to the top of the page.
 func TestFavoriteFromListReturnsToThePreview(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("alice")
@@ -34,6 +35,7 @@ func TestFavoriteFromListReturnsToThePreview(t *testing.T) {
 // fragment header, a favorite answers the button for the new state (the
 // same markup the page has), not a redirect.
 func TestFavoriteFragment(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("alice")

@@ -84,6 +84,7 @@ var alternateRE = regexp.MustCompile(`<link rel="alternate" type="application/at
 // The global, tag and author feeds are announced on their pages and are
 // valid Atom with the articles, rendered and escaped.
 func TestAtomFeeds(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("alice")

@@ -22,6 +22,7 @@ func (b *browser) getWithFlash(path, value string) response {
 // After sign-up, publishing, saving settings and commenting, the next page
 // says so once; the cookie carries a code, so a forged one shows nothing.
 func TestFlashMessages(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser()

@@ -56,6 +56,7 @@ func TestHomeTabsTagsAndPagination(t *testing.T) {
 }
 
 func TestPaginationWindow(t *testing.T) {
+	t.Parallel()
 	u := mustURL(t, "/?tag=x")
 	links := pagination(*u, 50, 1000) // 100 pages
 	var labels []string

@@ -60,6 +60,7 @@ var (
 )
 
 func TestMarkdownSanitizesXSS(t *testing.T) {
+	t.Parallel()
 	m := newMarkdown()
 	for _, p := range xssPayloads {
 		out := string(m.Render(p))
@@ -71,6 +72,7 @@ func TestMarkdownSanitizesXSS(t *testing.T) {
 }
 
 func TestMarkdownKeepsFormatting(t *testing.T) {
+	t.Parallel()
 	m := newMarkdown()
 	out := string(m.Render("# Title\n\n**bold** and [link](https://example.com) and `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quote"))
 	for _, want := range []string{"<h1>Title</h1>", "<strong>bold</strong>", `<a href="https://example.com" rel="nofollow">link</a>`,
@@ -88,6 +90,7 @@ func TestMarkdownKeepsFormatting(t *testing.T) {
 // within maxTableCells, and the text of what was not parsed is still
 // shown. (Their cost is in BenchmarkMarkdown and docs/performance.md.)
 func TestMarkdownBoundsPathologicalInput(t *testing.T) {
+	t.Parallel()
 	m := newMarkdown()
 	for name, src := range pathologicalMarkdown(100_000) {
 		t.Run(name, func(t *testing.T) {
@@ -119,6 +122,7 @@ func TestMarkdownBoundsPathologicalInput(t *testing.T) {
 
 // Ordinary articles never meet the bounds: a long one renders whole.
 func TestMarkdownRendersNormalArticlesWhole(t *testing.T) {
+	t.Parallel()
 	m := newMarkdown()
 	src := normalMarkdown(100_000)
 	parts := strings.Count(src, "## Part ")
@@ -236,6 +240,7 @@ var renderedBy = map[string]string{
 }
 
 func TestMarkdownVersionFollowsDependencies(t *testing.T) {
+	t.Parallel()
 	mod, err := os.ReadFile("../../go.mod")
 	if err != nil {
 		t.Fatal(err)

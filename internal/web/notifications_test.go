@@ -13,6 +13,7 @@ import (
 // The notifications page lists what others did, the navigation bar counts
 // the unread ones, and "Mark all as read" clears the count.
 func TestNotificationsPage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		author := s.browser().signUp("author")

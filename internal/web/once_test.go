@@ -27,6 +27,7 @@ func (b *browser) formToken(path string) string {
 // A form sent twice with its one-time token is applied once, and the
 // repeat gets the first answer: the same redirect and confirmation.
 func TestFormsApplyOnce(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{Forms: db})
 		alice := s.browser().signUp("alice")

@@ -28,6 +28,7 @@ func labels(links []pageLink) string {
 // Past the last page the pager links back to the last pages; links more
 // than one page from the current one are marked far (hidden on phones).
 func TestPaginationPastTheEnd(t *testing.T) {
+	t.Parallel()
 	u := mustURL(t, "/")
 	for _, tt := range []struct {
 		current, total int
@@ -60,6 +61,7 @@ func TestPaginationPastTheEnd(t *testing.T) {
 // A page past the end of a list is a 404 that says so and shows the way
 // back; the API keeps the spec's behaviour (an empty page, 200).
 func TestPagePastTheEnd(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("alice")

@@ -28,6 +28,7 @@ func (s *savingStore) SetArticleHTML(ctx context.Context, id int64, body, html s
 // views, on this node or another, use the stored HTML; an edit renders
 // again once.
 func TestArticleBodyIsRenderedOncePerVersion(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		counted := &savingStore{Store: db}
 		node := func() (*site, *conduit.Service) { // a node, with its own cache

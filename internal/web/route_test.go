@@ -17,6 +17,7 @@ import (
 // Metrics and logs name the page's route even though the session and CSRF
 // middleware copy the request before the mux matches it.
 func TestLogSeesMatchedRoute(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, storetest.OpenSQLite(t), Options{})
 	b := s.browser().signUp("routes")
 	var got string
@@ -42,6 +43,7 @@ func TestLogSeesMatchedRoute(t *testing.T) {
 // come back to the right page, without running the handler (the GETs and
 // the first form posts are in TestAnonymousIsSentToLogin).
 func TestSignedInRoutesComeBack(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		a := s.browser().signUp("erin")

@@ -13,6 +13,7 @@ import (
 // Every page has a search box; the results page lists matching articles
 // (as previews, paged), people and tags.
 func TestSearchPage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("gardener")

@@ -213,6 +213,7 @@ func TestServerErrorsHideTheirCause(t *testing.T) {
 }
 
 func TestDeclaredPagesMatchTemplates(t *testing.T) {
+	t.Parallel()
 	a, err := newAssets("")
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ func wantNoStore(t *testing.T, res response) {
 // Signing out revokes this browser's token: a copy of the cookie kept
 // elsewhere no longer signs in. The user's other sessions stay.
 func TestLogoutRevokesToken(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("frank")
@@ -78,6 +79,7 @@ func TestLogoutRevokesToken(t *testing.T) {
 // password change signs out the others and keeps this one, with a new
 // cookie.
 func TestSignOutEverywhereAndPasswordChange(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser().signUp("gina")
@@ -113,6 +115,7 @@ func TestSignOutEverywhereAndPasswordChange(t *testing.T) {
 // A cookie whose user no longer exists makes the visitor anonymous and is
 // cleared, on every page.
 func TestSessionOfUserGone(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		for _, path := range []string{"/", "/settings"} {
@@ -134,6 +137,7 @@ func TestSessionOfUserGone(t *testing.T) {
 
 // Signing in and up answer with a cookie no cache may keep.
 func TestSessionCookieNoStore(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		b := s.browser()
@@ -160,6 +164,7 @@ func (s *userReads) UserByID(ctx context.Context, id int64) (conduit.User, error
 // Signed-in pages show the user from the cached account the session check
 // loaded: no query of the user per page view.
 func TestSignedInPagesReadUserFromCache(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		st := &userReads{Store: db}
 		s := newSite(t, db, Options{})
@@ -181,6 +186,7 @@ func TestSignedInPagesReadUserFromCache(t *testing.T) {
 // Too many failed sign-ins from one address: the form is shown again with
 // a message, status 429 and Retry-After; another address still signs in.
 func TestLoginFormThrottled(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		limits := conduit.ThrottleLimits{LoginWindow: time.Minute, LoginPerAddr: 3, LoginPerAccount: 3}

@@ -14,6 +14,7 @@ import (
 // old slug while this one exists. Deleting the article makes every one of
 // its addresses a 404.
 func TestOldSlugsRedirect(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := newSite(t, db, Options{})
 		alice := s.browser().signUp("alice")

@@ -41,6 +41,7 @@ func readAll(t *testing.T, r io.Reader) []byte {
 // Assets are served pre-compressed in the coding asked for, as immutable,
 // with one ETag per coding and 304s.
 func TestStaticPrecompressed(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, storetest.OpenSQLite(t), Options{})
 	css := s.handlerAssets().byName["app.css"]
 	url := s.handlerAssets().URL("app.css")
@@ -92,6 +93,7 @@ func TestStaticPrecompressed(t *testing.T) {
 
 // With --asset-url pages link the files there, and the CSP allows it.
 func TestAssetURL(t *testing.T) {
+	t.Parallel()
 	s := newSite(t, storetest.OpenSQLite(t), Options{AssetURL: "https://cdn.example.com/"})
 	res := getWith(t, s.handler, "/login")
 	body := string(readAll(t, res.Body))
@@ -120,6 +122,7 @@ func TestAssetURL(t *testing.T) {
 // A node serves the files of other builds from the asset store, checked
 // against their fingerprints; its own are published there.
 func TestAssetsOfOtherBuilds(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newSite(t, db, Options{Assets: db})

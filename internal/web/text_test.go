@@ -26,6 +26,7 @@ var badText = []string{"\xff", "\xc0\xaf", "\xed\xa0\x80", "\x00"}
 // again with a 422 for a field the site keeps), and nothing reaches the
 // database: on PostgreSQL these gave 500s, on SQLite they were stored.
 func TestNonTextRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newSite(t, db, Options{})
