@@ -25,10 +25,15 @@ import (
 // and a page is served only while none of its keys was invalidated after
 // its stamp (see listLedger). So every node reads every acknowledged
 // write, and a favorite no longer empties the pages that do not show the
-// article. The ttl (1 s) bounds how long a page lives without any write,
-// and how stale a node can be while its invalidation listener is
-// reconnecting. Signed-in viewers (whose lists carry their own favorited
-// and following flags) and deeper pages are never cached.
+// article. The ttl bounds how long a page lives without any write: 1 s
+// with the stage-3 caches (how stale a node whose invalidation listener
+// died silently can be until it notices), the value ttl with the Redis
+// tier, whose Sync proves before each use that no invalidation was missed
+// (see WithListTTL). While the cache cannot tell (a listener reconnecting,
+// Redis unreachable) the list caches are bypassed, and without a cache
+// that reports list changes (--cache-items 0) they are not used at all.
+// Signed-in viewers (whose lists carry their own favorited and following
+// flags) and deeper pages are never cached.
 type listCache = ttl.Map[listEntry]
 
 type listEntry struct {
@@ -158,7 +163,7 @@ func (l *listLedger) fresh(s ListStamp, d Deps) bool {
 // ok is false when this node cannot tell now (its shared cache is
 // unreachable): build the value afresh and do not keep it.
 func (s *Service) ListsStamp(ctx context.Context) (stamp ListStamp, ok bool) {
-	if !s.listsSynced(ctx) {
+	if !s.listsOn || !s.listsSynced(ctx) {
 		return 0, false
 	}
 	return s.ledger.stamp(), true
@@ -168,7 +173,7 @@ func (s *Service) ListsStamp(ctx context.Context) (stamp ListStamp, ok bool) {
 // built from lists after stamp, shows. It is false when the node cannot
 // tell (see ListsStamp).
 func (s *Service) ListsFresh(ctx context.Context, stamp ListStamp, deps Deps) bool {
-	return s.listsSynced(ctx) && s.ledger.fresh(stamp, deps)
+	return s.listsOn && s.listsSynced(ctx) && s.ledger.fresh(stamp, deps)
 }
 
 // ListCacheStats returns the hits and misses of the anonymous list cache
@@ -178,16 +183,19 @@ func (s *Service) ListCacheStats() (hits, misses uint64) {
 }
 
 // watchLists makes the list caches follow invalidations made on other
-// nodes, when the cache reports them.
-func (s *Service) watchLists() {
+// nodes, when the cache reports them, and reports whether it does: a
+// cache that does not (cache.None) would leave this node's list caches
+// unaware of other nodes' writes, so they are not used.
+func (s *Service) watchLists() bool {
 	w, ok := s.cache.(watcher)
 	if !ok {
-		return
+		return false
 	}
 	w.Watch(keyLists, s.ledger.invalidateAll)
 	for b := range listBuckets {
 		w.Watch(bucketKey(b), func() { s.ledger.invalidate(uint16(b)) })
 	}
+	return true
 }
 
 // watcher is implemented by caches that report deletes, including deletes

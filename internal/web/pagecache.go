@@ -21,9 +21,11 @@ import (
 // a page without keys depends on every list change), and served only
 // while no write on any node changed one of them (conduit.Service's
 // ListsStamp and ListsFresh): a favorite drops the pages showing the
-// article and the favoriter's favorites, not the rest. Signed-in
-// visitors, other pages, other methods and answers other than 200 pass
-// through.
+// article and the favoriter's favorites, not the rest. A page lives as
+// long as the service keeps lists (conduit.Service.ListTTL: 1 s with the
+// stage-3 caches, the value ttl with the Redis tier, not at all without a
+// cache). Signed-in visitors, other pages, other methods and answers
+// other than 200 pass through.
 type pageCache = ttl.Map[cachedPage]
 
 type cachedPage struct {
@@ -34,8 +36,13 @@ type cachedPage struct {
 }
 
 // maxPageKey bounds the URLs kept (longer ones are not cached), so that
-// odd query strings cannot fill memory; the entry count is bounded too.
-const maxPageKey = 256
+// odd query strings cannot fill memory; the entry count is bounded too
+// (maxPages: ~100 tags' and a thousand or two profiles' pages, at
+// 10-30 KB each).
+const (
+	maxPageKey = 256
+	maxPages   = 2000
+)
 
 func newPageCache(ttlFor time.Duration, max int) *pageCache {
 	return ttl.New[cachedPage](ttlFor, max, time.Now)
@@ -78,7 +85,7 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 		hd := w.Header()
 		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" {
 			deps := conduit.DepsOf(hd.Get(httpx.SurrogateKeyHeader))
-			h.pages.Put(key, cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen)
+			h.pages.PutFor(key, cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen, h.svc.ListTTL())
 		}
 		_ = rec.Send()
 	}
