@@ -165,6 +165,14 @@ func checkPagesFollowWrites(t *testing.T, a, b *site) {
 	wantContains(t, res, `href="/?tag=fresh"`) // every home and tag page shows them
 	kept("a new article in other tags", "/profile/fan/favorites")
 
+	// A new article that leaves the popular tags as they were (news is
+	// first already) leaves the pages of other tags kept.
+	keepAll()
+	writer.publish("Fresh take", "news")
+	res, _ = view("/?tag=news")
+	wantContains(t, res, "Fresh take")
+	kept("a new article that does not reorder the popular tags", "/?tag=sports", "/profile/fan/favorites")
+
 	// An edit: title and description wherever the article is shown, and
 	// the lists of the tags it left and joined.
 	keepAll()
