@@ -57,11 +57,18 @@ func listKey(viewerID int64, f ArticleFilter) string {
 // listBuckets is how many invalidation keys the list caches listen to.
 // Edge keys are hashed into them: a write invalidates the buckets of the
 // keys it changed, so a cached page whose keys share a bucket with those
-// is dropped too (a rebuild, never a stale page). With ~40 keys on a list
-// page and 2–6 per write, 1,024 buckets drop a page for an unrelated write
-// less than a tenth of the time; every bucket is one key that the shared
-// cache tracks (Redis: one tracked key per node and bucket).
-const listBuckets = 1024
+// is dropped too (a rebuild, never a stale page). A list page shows ~40
+// keys and a write changes 3–6 (with keyAnyList), so a page is dropped for
+// an unrelated write with a chance of about 200/listBuckets per write.
+// With 1,024 buckets that was one write in five: at the benchmark's 1.25
+// list-changing writes a second a kept page went within ~4 s, which was
+// fine while pages lived 1 s but capped their hits once they could live
+// for minutes (docs/stage5.md); 16,384 make it one write in eighty. Every
+// bucket is one key that the shared cache tracks (Redis: one tracked key
+// per node and bucket, armed in one pipelined read, a few hundred bytes in
+// the near cache and in Redis's tracking table) and one watcher per node;
+// 16,384 still fit in Deps' uint16.
+const listBuckets = 16384
 
 // keyAnyList is the dependency of pages whose edge keys are not known
 // (search, the Atom feeds): every write that changes lists invalidates it,
