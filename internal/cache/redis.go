@@ -400,9 +400,9 @@ func (r *Redis) Watch(key string, fn func()) {
 
 // arm reads keys through the near cache, which makes Redis track them for
 // this connection: their next change is pushed here. One pipelined round
-// trip for all of them (the list caches watch a thousand keys), bounded by
-// one timeout. It reports whether Redis answered every read (then every
-// key is tracked).
+// trip per 512 of them (the list caches watch sixteen thousand), each
+// bounded by one timeout. It reports whether Redis answered every read
+// (then every key is tracked).
 func (r *Redis) arm(keys ...string) bool {
 	b := r.client.Load()
 	if b == nil {
@@ -411,16 +411,25 @@ func (r *Redis) arm(keys ...string) bool {
 	if len(keys) == 0 {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	cmds := make([]rueidis.CacheableTTL, len(keys))
-	for i, k := range keys {
-		cmds[i] = rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL)
-	}
-	for _, res := range b.c.DoMultiCache(ctx, cmds...) {
-		if err := res.Error(); err != nil && !rueidis.IsRedisNil(err) {
-			return false
+	// In chunks: a pipeline of the ledger's sixteen thousand reads at once
+	// held the one connection long enough for the first cache reads and
+	// heartbeats after a start to time out (the breaker opened).
+	const chunk = 512
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cmds := make([]rueidis.CacheableTTL, n)
+		for i, k := range keys[:n] {
+			cmds[i] = rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL)
 		}
+		for _, res := range b.c.DoMultiCache(ctx, cmds...) {
+			if err := res.Error(); err != nil && !rueidis.IsRedisNil(err) {
+				cancel()
+				return false
+			}
+		}
+		cancel()
+		keys = keys[n:]
 	}
 	return true
 }
