@@ -65,7 +65,7 @@ func listKey(viewerID int64, f ArticleFilter) string {
 // fine while pages lived 1 s but capped their hits once they could live
 // for minutes (docs/stage5.md); 16,384 make it one write in eighty. Every
 // bucket is one key that the shared cache tracks (Redis: one tracked key
-// per node and bucket, armed in one pipelined read, a few hundred bytes in
+// per node and bucket, armed 512 to a pipelined read, a few hundred bytes in
 // the near cache and in Redis's tracking table) and one watcher per node;
 // 16,384 still fit in Deps' uint16.
 const listBuckets = 16384
