@@ -12,6 +12,15 @@
 #     read counts once as a near lookup) and conduit_cache_loads_total
 #     (database loads on a miss); with the in-process caches, their
 #     overall conduit_cache_hits_total / misses;
+#   - the anonymous first list pages: conduit_cache_hits_total and
+#     misses_total of cache="pages" (the site's kept HTML pages) and
+#     cache="lists" (first pages kept by the service, for the API and for
+#     a page the site builds), and the share of those requests answered
+#     without a database list read: (page hits + list hits) / (page hits
+#     + list hits + list misses);
+#   - with Redis, the usernames read at all (username keys in Redis at
+#     the end) against the username loads under the fill lease over the
+#     whole run: equal when every such miss was a first read;
 #   - PostgreSQL read statements per second: pg_stat_statements calls of
 #     statements that begin with SELECT or WITH and write nothing
 #     (pg_notify, the stage-3 invalidations, is not a read), and all
@@ -26,7 +35,10 @@
 # seed is loaded once), BASE_PORT (24300), SCALE (0.1: conduit seed
 # --scale), RATE (250 req/s), WARMUP (15s), DURATION (30s),
 # CONNECTIONS (64: the most in flight), CACHE_TIMEOUT (the nodes'
-# --cache-timeout; 10ms, the default). Needs jq, psql, curl, haproxy,
+# --cache-timeout; 10ms, the default), CACHE_TTL (the nodes' --cache-ttl
+# with Redis; 30m, the default: a shorter one shows a run past the ttl),
+# INTERVAL (e.g. 30s: also print the hit ratios of each such interval of
+# the measured part, to show a dip; 0, the default: none). Needs jq, psql, curl, haproxy,
 # redis-server and PostgreSQL 15 (with pg_stat_statements, in the Debian
 # package). Stops everything it started at the end.
 set -euo pipefail
@@ -39,9 +51,11 @@ rate=${RATE:-250}
 warmup=${WARMUP:-15s}
 duration=${DURATION:-30s}
 connections=${CONNECTIONS:-64}
+interval=${INTERVAL:-0}
 runs=${RUNS:-redis3 memory3 redis1 memory1}
 dir=$STAGE3_DIR
 export CONDUIT_CACHE_TIMEOUT=${CACHE_TIMEOUT:-10ms} # the nodes inherit it
+export CONDUIT_CACHE_TTL=${CACHE_TTL:-30m}
 export PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
 
 for need in jq psql curl; do
@@ -95,6 +109,26 @@ pgstats() { # reads (statements), transactions
 	         || '|' || (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'conduit')"
 }
 
+# interval_line BEFORE AFTER: the hit ratios between two metrics snapshots,
+# on one line: the cached hot reads (article, favorites, user, username,
+# tags) together, usernames alone, and the first list pages.
+interval_line() {
+	awk '
+		FNR == NR { before[$1] = $2; next }
+		{ d = $2 - before[$1]
+		  if ($1 ~ /^conduit_cache_tier_lookups_total/ && $1 ~ /kind="(article|favorites|user|username|tags)"/) {
+			if ($1 ~ /tier="near"/) { reads += d; if ($1 ~ /kind="username"/) ureads += d }
+			if ($1 ~ /result="hit"/) { hits += d; if ($1 ~ /kind="username"/) uhits += d }
+		  } else if ($1 ~ /^conduit_cache_loads_total/) loads += d
+		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) lh += d
+		  else if ($1 ~ /^conduit_cache_misses_total\{cache="lists"/) lm += d
+		}
+		END {
+			printf "hot reads %d, hit ratio %.1f%% (username %.1f%% of %d), database loads %d; first list pages %d, %.1f%% without a database list read\n",
+				reads, reads ? 100 * hits / reads : 0, ureads ? 100 * uhits / ureads : 0, ureads, loads, lh + lm, lh + lm ? 100 * lh / (lh + lm) : 0
+		}' "$1" "$2"
+}
+
 run() { # LABEL CACHE NODES
 	local label=$1
 	up "$2" "$3"
@@ -119,6 +153,18 @@ run() { # LABEL CACHE NODES
 	s0=$(pgstats)
 	t0=$(date +%s.%N)
 	l0=$(cut -d' ' -f1-3 /proc/loadavg)
+	if [ "$interval" != 0 ]; then # a line per interval of the measured part
+		local i=0 prev="$dir/m0-$label"
+		while kill -0 "$pid" 2>/dev/null; do
+			sleep "${interval%s}"
+			kill -0 "$pid" 2>/dev/null || break
+			i=$((i + 1))
+			metrics "$dir/mi$i-$label"
+			printf '  %4s s after the warm-up: ' "$((i * ${interval%s}))"
+			interval_line "$prev" "$dir/mi$i-$label"
+			prev="$dir/mi$i-$label"
+		done
+	fi
 	wait "$pid" || rc=$?
 	t1=$(date +%s.%N)
 	l1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -147,11 +193,16 @@ run() { # LABEL CACHE NODES
 		  else if ($1 ~ /^conduit_cache_bypassed_total/) bypassed[kind] += d
 		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
 		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
+		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lh[c] += d }
+		  else if ($1 ~ /^conduit_cache_misses_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lm[c] += d }
 		  else if ($1 ~ /^conduit_cache_hits_total/) allhits += d
 		  else if ($1 ~ /^conduit_cache_misses_total/) allmisses += d
 		}
 		END {
 			if (allhits + allmisses > 0) printf "cache reads: %d, hit ratio %.1f%% (all kinds)\n", allhits + allmisses, 100 * allhits / (allhits + allmisses)
+			for (c in lh) if (lh[c] + lm[c] > 0) printf "  %-9s %7d reads, hit ratio %.1f%% (anonymous first list pages kept by each node)\n", c, lh[c] + lm[c], 100 * lh[c] / (lh[c] + lm[c])
+			n = lh["pages"] + lh["lists"] + lm["lists"]
+			if (n > 0) printf "  first list pages: %d requests, %.1f%% answered without a database list read\n", n, 100 * (lh["pages"] + lh["lists"]) / n
 			n = split("article favorites html user username tags", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]
 				if (reads[k] > 0) printf "  %-9s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]
@@ -160,11 +211,18 @@ run() { # LABEL CACHE NODES
 			if (allr > 0) printf "  all these %7d reads, hit ratio %.1f%%\n", allr, 100 * allh / allr
 			if (rerrors + bumps > 0) printf "failed or timed-out Redis calls: %d; new cache generations (each makes every cached value a miss): %d\n", rerrors, bumps
 		}' "$dir/m0-$label" "$dir/m1-$label"
+	if [ "$2" = redis ] && command -v redis-cli >/dev/null; then
+		local names loads
+		names=$(redis-cli -p "$((BASE_PORT + 3))" --scan --pattern 'conduit:c:username:*' | wc -l)
+		loads=$(awk '/^conduit_cache_loads_total\{.*kind="username"/ { s[$1 ~ /how="lease"/ ? "lease" : "other"] += $2 }
+			END { printf "%d under the fill lease, %d others (breaker open, failed loads: names nobody has)", s["lease"], s["other"] }' "$dir/m1-$label")
+		echo "usernames: $names in Redis at the end; database loads over the whole run: $loads"
+	fi
 	jq -r '.endpoints[] | select(.name | startswith("write")) | "  \(.name): \(.requests) requests, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms"' "$dir/bench-$label.json"
 }
 
 mkdir -p "$dir"
-echo "stage 5 measurement: open loop at $rate req/s, warm-up $warmup, measured $duration, --cache-timeout $CONDUIT_CACHE_TIMEOUT; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
+echo "stage 5 measurement: open loop at $rate req/s, warm-up $warmup, measured $duration, --cache-timeout $CONDUIT_CACHE_TIMEOUT, --cache-ttl $CONDUIT_CACHE_TTL (Redis); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
 for r in $runs; do
 	case $r in
 	redis3) run redis3 redis 3 ;;

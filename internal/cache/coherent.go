@@ -104,6 +104,13 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 // (see Memory.Watch).
 func (c *Coherent) Watch(key string, fn func()) { c.local.Watch(key, fn) }
 
+// Sync reports whether this node hears invalidations now: state kept
+// outside the cache and cleared by Watch callbacks (the list caches) must
+// not be used while the listener is down (invalidations sent meanwhile are
+// lost; the reconnect clears everything, callbacks included, before Sync
+// is true again).
+func (c *Coherent) Sync(context.Context) bool { return c.connected.Load() }
+
 // Get reads the local cache while the invalidation channel is up, and
 // misses otherwise.
 func (c *Coherent) Get(ctx context.Context, key string) ([]byte, bool) {

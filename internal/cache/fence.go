@@ -102,14 +102,18 @@ func (r *Redis) startFence(c rueidis.Client, since time.Time) *fenceRun {
 // cache and cleared by Watch callbacks (the list caches) is then as fresh
 // as the cache. False: the cache is not usable or Redis did not answer;
 // such state must not be used.
+//
+// It is false too while a watched key is being tracked again (see
+// startRearm): checked before the fence, and after it for the pushes the
+// fence's round trip brought.
 func (r *Redis) Sync(ctx context.Context) bool {
 	b := r.client.Load()
-	if b == nil || !r.health.usable() {
+	if b == nil || !r.health.usable() || r.arming.Load() > 0 {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	return r.fence(ctx, b.c) == nil
+	return r.fence(ctx, b.c) == nil && r.arming.Load() == 0
 }
 
 // waitFence is the writer's half: it returns Fence after answered, the

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,6 +125,62 @@ func TestFenceNearHitsFollowWrites(t *testing.T) {
 		a.Delete(bg, "k") // the write is acknowledged when Delete returns
 		if v, ok := b.Get(bg, "k"); ok {
 			t.Fatalf("round %d: B served %q after A's write was acknowledged", i, v)
+		}
+	}
+}
+
+// A watched key tells this node of a change only once Redis has answered
+// a read of it, at the Watch and again after every push; in between, a
+// change is not pushed. Sync, which the list caches ask before using what
+// the watchers keep fresh, must say no until then. Node B gets every reply
+// 30 ms late, so each (re)arming read stays in flight that long.
+func TestSyncWaitsForWatchedKeysToBeTracked(t *testing.T) {
+	rs := redistest.Start(t)
+	proxy := startSlowReader(t, "127.0.0.1:"+strconv.Itoa(rs.Port), 30*time.Millisecond)
+	a := rs.Cache(t, cache.RedisOptions{})
+	b := redistest.CacheAt(t, proxy.url(), cache.RedisOptions{Timeout: time.Second})
+	var fired atomic.Int64
+	synced := func() bool {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !b.Sync(bg) {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return true
+	}
+	if !synced() {
+		t.Fatal("B never synced")
+	}
+	b.Watch("k", func() { fired.Add(1) })
+	if b.Sync(bg) {
+		t.Fatal("Sync said yes before Redis tracked the key just watched")
+	}
+	if !synced() {
+		t.Fatal("B never synced after the watch")
+	}
+	if fired.Load() == 0 {
+		t.Error("the watcher was not told once its key was tracked (what was kept before must go)")
+	}
+	for i := range 5 {
+		n := fired.Load()
+		a.Delete(bg, "k")
+		deadline := time.Now().Add(10 * time.Second)
+		for fired.Load() == n {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: B's watcher never heard of A's delete", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		// The push arrived; B reads the key again to track it, which
+		// takes at least 30 ms to answer.
+		if b.Sync(bg) {
+			t.Fatalf("round %d: Sync said yes while the key was not tracked again", i)
+		}
+		if !synced() {
+			t.Fatalf("round %d: B never synced again", i)
 		}
 	}
 }

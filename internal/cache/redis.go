@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,11 @@ type Redis struct {
 
 	watchMu  sync.Mutex
 	watchers map[string][]func()
+	toArm    []string // watched keys not yet handed to an arming batch
+	// arming counts watched keys being (re)tracked: until Redis has
+	// answered their read, a change to them is not pushed here, so Sync
+	// says no (see startRearm).
+	arming atomic.Int64
 
 	hits, misses, nearHits atomic.Uint64
 
@@ -372,26 +378,77 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 func (r *Redis) Watch(key string, fn func()) {
 	r.watchMu.Lock()
 	r.watchers[key] = append(r.watchers[key], fn)
+	r.toArm = append(r.toArm, key)
+	first := len(r.toArm) == 1
 	r.watchMu.Unlock()
-	go r.arm(key)
+	if !first {
+		return // the batch this key joined is counted as arming already
+	}
+	// One batch for the keys watched in a row (the list caches watch a
+	// thousand at once): one pipelined read instead of one per key.
+	r.arming.Add(1)
+	go func() {
+		defer r.arming.Add(-1)
+		runtime.Gosched()
+		r.watchMu.Lock()
+		keys := r.toArm
+		r.toArm = nil
+		r.watchMu.Unlock()
+		r.rearm(keys...)
+	}()
 }
 
 // arm reads keys through the near cache, which makes Redis track them for
 // this connection: their next change is pushed here. One pipelined round
-// trip for all of them (the list caches watch a thousand keys), bounded by
-// one timeout.
-func (r *Redis) arm(keys ...string) {
+// trip per 512 of them (the list caches watch sixteen thousand), each
+// bounded by one timeout. It reports whether Redis answered every read
+// (then every key is tracked).
+func (r *Redis) arm(keys ...string) bool {
 	b := r.client.Load()
-	if b == nil || len(keys) == 0 {
-		return
+	if b == nil {
+		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	cmds := make([]rueidis.CacheableTTL, len(keys))
-	for i, k := range keys {
-		cmds[i] = rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL)
+	if len(keys) == 0 {
+		return true
 	}
-	b.c.DoMultiCache(ctx, cmds...)
+	// In chunks: a pipeline of the ledger's sixteen thousand reads at once
+	// held the one connection long enough for the first cache reads and
+	// heartbeats after a start to time out (the breaker opened).
+	const chunk = 512
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cmds := make([]rueidis.CacheableTTL, n)
+		for i, k := range keys[:n] {
+			cmds[i] = rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL)
+		}
+		for _, res := range b.c.DoMultiCache(ctx, cmds...) {
+			if err := res.Error(); err != nil && !rueidis.IsRedisNil(err) {
+				cancel()
+				return false
+			}
+		}
+		cancel()
+		keys = keys[n:]
+	}
+	return true
+}
+
+// startRearm counts keys as arming at once (the caller may be the
+// connection's reader, handling a push: the count is up before any later
+// reply is handed on) and rearms them in the background. While any key is
+// arming, Sync says no: a change to it between its push (or its Watch) and
+// Redis's answer to the new read is not pushed, and a list page served
+// meanwhile could show a write acknowledged in that gap. The second fire
+// (rearm) drops what was kept before; the count keeps anything from being
+// served or kept until then. Before, the list pages lived 1 s, which
+// bounded such a miss; now they may live the value ttl.
+func (r *Redis) startRearm(keys ...string) {
+	r.arming.Add(1)
+	go func() {
+		defer r.arming.Add(-1)
+		r.rearm(keys...)
+	}()
 }
 
 func (r *Redis) fire(key string) {
@@ -428,8 +485,18 @@ func (r *Redis) watched() []string {
 // rearm tracks key again and tells its watchers once more: a change made
 // between the push and the new read was not pushed, and anything loaded
 // meanwhile must not be kept.
+//
+// It tries until Redis has answered every read: a key that is not tracked
+// would never tell this node of a change. It gives up when the cache is
+// closed; a broken connection rearms everything again when it returns.
 func (r *Redis) rearm(keys ...string) {
-	r.arm(keys...)
+	for !r.arm(keys...) {
+		select {
+		case <-r.done:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	for _, k := range keys {
 		r.fire(k)
 	}
@@ -440,7 +507,7 @@ func (r *Redis) rearm(keys ...string) {
 func (r *Redis) onInvalidations(msgs []rueidis.RedisMessage) {
 	if msgs == nil {
 		r.fireAll()
-		go r.rearm(r.watched()...)
+		r.startRearm(r.watched()...)
 		return
 	}
 	prefix := r.valKey("")
@@ -462,7 +529,7 @@ func (r *Redis) onInvalidations(msgs []rueidis.RedisMessage) {
 		r.watchMu.Unlock()
 		if isWatched {
 			r.fire(key)
-			go r.rearm(key)
+			r.startRearm(key)
 		}
 	}
 }
@@ -517,7 +584,7 @@ func (r *Redis) beat(ctx context.Context) {
 	if wasOpen && r.health.usable() {
 		r.logger.Info("using the Redis cache again")
 		r.fireAll()
-		go r.rearm(r.watched()...)
+		r.startRearm(r.watched()...)
 	}
 }
 

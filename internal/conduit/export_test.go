@@ -6,7 +6,8 @@ import "time"
 // of a second, so that a test on a slow machine can tell a page that
 // survived a write from one that expired.
 func KeepListsLong(s *Service) {
-	s.lists = newListCache(time.Minute, 1000, time.Now)
+	s.lists = newListCache(time.Minute, listCacheMax, time.Now)
+	s.listTTL = time.Minute
 }
 
 // EntryTTL is the lifetime s gives a cached value (see entryTTL).

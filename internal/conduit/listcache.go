@@ -25,10 +25,15 @@ import (
 // and a page is served only while none of its keys was invalidated after
 // its stamp (see listLedger). So every node reads every acknowledged
 // write, and a favorite no longer empties the pages that do not show the
-// article. The ttl (1 s) bounds how long a page lives without any write,
-// and how stale a node can be while its invalidation listener is
-// reconnecting. Signed-in viewers (whose lists carry their own favorited
-// and following flags) and deeper pages are never cached.
+// article. The ttl bounds how long a page lives without any write: 1 s
+// with the stage-3 caches (how stale a node whose invalidation listener
+// died silently can be until it notices), the value ttl with the Redis
+// tier, whose Sync proves before each use that no invalidation was missed
+// (see WithListTTL). While the cache cannot tell (a listener reconnecting,
+// Redis unreachable) the list caches are bypassed, and without a cache
+// that reports list changes (--cache-items 0) they are not used at all.
+// Signed-in viewers (whose lists carry their own favorited and following
+// flags) and deeper pages are never cached.
 type listCache = ttl.Map[listEntry]
 
 type listEntry struct {
@@ -52,11 +57,18 @@ func listKey(viewerID int64, f ArticleFilter) string {
 // listBuckets is how many invalidation keys the list caches listen to.
 // Edge keys are hashed into them: a write invalidates the buckets of the
 // keys it changed, so a cached page whose keys share a bucket with those
-// is dropped too (a rebuild, never a stale page). With ~40 keys on a list
-// page and 2–6 per write, 1,024 buckets drop a page for an unrelated write
-// less than a tenth of the time; every bucket is one key that the shared
-// cache tracks (Redis: one tracked key per node and bucket).
-const listBuckets = 1024
+// is dropped too (a rebuild, never a stale page). A list page shows ~40
+// keys and a write changes 3–6 (with keyAnyList), so a page is dropped for
+// an unrelated write with a chance of about 200/listBuckets per write.
+// With 1,024 buckets that was one write in five: at the benchmark's 1.25
+// list-changing writes a second a kept page went within ~4 s, which was
+// fine while pages lived 1 s but capped their hits once they could live
+// for minutes (docs/stage5.md); 16,384 make it one write in eighty. Every
+// bucket is one key that the shared cache tracks (Redis: one tracked key
+// per node and bucket, armed 512 to a pipelined read, a few hundred bytes in
+// the near cache and in Redis's tracking table) and one watcher per node;
+// 16,384 still fit in Deps' uint16.
+const listBuckets = 16384
 
 // keyAnyList is the dependency of pages whose edge keys are not known
 // (search, the Atom feeds): every write that changes lists invalidates it,
@@ -158,7 +170,7 @@ func (l *listLedger) fresh(s ListStamp, d Deps) bool {
 // ok is false when this node cannot tell now (its shared cache is
 // unreachable): build the value afresh and do not keep it.
 func (s *Service) ListsStamp(ctx context.Context) (stamp ListStamp, ok bool) {
-	if !s.listsSynced(ctx) {
+	if !s.listsOn || !s.listsSynced(ctx) {
 		return 0, false
 	}
 	return s.ledger.stamp(), true
@@ -168,7 +180,7 @@ func (s *Service) ListsStamp(ctx context.Context) (stamp ListStamp, ok bool) {
 // built from lists after stamp, shows. It is false when the node cannot
 // tell (see ListsStamp).
 func (s *Service) ListsFresh(ctx context.Context, stamp ListStamp, deps Deps) bool {
-	return s.listsSynced(ctx) && s.ledger.fresh(stamp, deps)
+	return s.listsOn && s.listsSynced(ctx) && s.ledger.fresh(stamp, deps)
 }
 
 // ListCacheStats returns the hits and misses of the anonymous list cache
@@ -178,16 +190,19 @@ func (s *Service) ListCacheStats() (hits, misses uint64) {
 }
 
 // watchLists makes the list caches follow invalidations made on other
-// nodes, when the cache reports them.
-func (s *Service) watchLists() {
+// nodes, when the cache reports them, and reports whether it does: a
+// cache that does not (cache.None) would leave this node's list caches
+// unaware of other nodes' writes, so they are not used.
+func (s *Service) watchLists() bool {
 	w, ok := s.cache.(watcher)
 	if !ok {
-		return
+		return false
 	}
 	w.Watch(keyLists, s.ledger.invalidateAll)
 	for b := range listBuckets {
 		w.Watch(bucketKey(b), func() { s.ledger.invalidate(uint16(b)) })
 	}
+	return true
 }
 
 // watcher is implemented by caches that report deletes, including deletes

@@ -135,6 +135,19 @@ func checkNarrowLists(t *testing.T, w, r *conduit.Service) {
 	// read returns r's anonymous first page of f and whether it was a hit.
 	read := func(f conduit.ArticleFilter) (conduit.ArticlePage, bool) {
 		t.Helper()
+		// With Redis, the list caches are not used while a bucket key a
+		// write just touched is being tracked again: wait that out, so
+		// that a page served from the store is one the write dropped.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, ok := r.ListsStamp(ctx); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the reading node never could use its list caches")
+			}
+			time.Sleep(time.Millisecond)
+		}
 		h0, _ := r.ListCacheStats()
 		p, err := r.Articles(ctx, 0, f)
 		if err != nil {
@@ -213,6 +226,55 @@ func checkNarrowLists(t *testing.T, w, r *conduit.Service) {
 	if p, _ := read(global); p.Count != 2 {
 		t.Errorf("global list after a delete: %d articles", p.Count)
 	}
+
+	// An unfavorite; an edit that leaves a tag and changes what previews
+	// show; a new username (the author's and favoriter's lists are named
+	// by it).
+	annList, annNew := conduit.ArticleFilter{Author: "ann"}, conduit.ArticleFilter{Author: "annie"}
+	bobNew := conduit.ArticleFilter{FavoritedBy: "robert"}
+	cacheAll()
+	for _, f := range []conduit.ArticleFilter{annList, annNew, bobNew} {
+		read(f)
+	}
+	if _, err := w.Unfavorite(ctx, bob.ID, goArt.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(bobFavs); p.Count != 0 {
+		t.Errorf("bob's favorites after the unfavorite: %d", p.Count)
+	}
+	if p, _ := read(rustList); p.Articles[len(p.Articles)-1].FavoritesCount != 0 {
+		t.Errorf("rust list after the unfavorite: favoritesCount %d", p.Articles[len(p.Articles)-1].FavoritesCount)
+	}
+	if _, err := w.UpdateArticle(ctx, ann.ID, goArt.Slug, conduit.ArticlePatch{Description: ptr("New description"), Tags: &[]string{"rust"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(goList); p.Count != 0 {
+		t.Errorf("go list after the article left the tag: %d articles", p.Count)
+	}
+	if p, _ := read(annList); p.Count != 1 || p.Articles[0].Description != "New description" {
+		t.Errorf("ann's list after an edit: %d articles, description %q", p.Count, p.Articles[0].Description)
+	}
+	if _, err := w.UpdateUser(ctx, ann.ID, conduit.UserPatch{Username: ptr("annie")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.UpdateUser(ctx, bob.ID, conduit.UserPatch{Username: ptr("robert")}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(annList); p.Count != 0 {
+		t.Errorf("the list of ann's old name after the rename: %d articles", p.Count)
+	}
+	if p, _ := read(annNew); p.Count != 1 || p.Articles[0].Author.Username != "annie" {
+		t.Errorf("the list of ann's new name: %d articles", p.Count)
+	}
+	if p, _ := read(rustList); p.Count != 2 || p.Articles[0].Author.Username != "robert" || p.Articles[1].Author.Username != "annie" {
+		t.Errorf("rust list after the renames: %+v", p.Articles)
+	}
+	if _, err := w.Favorite(ctx, bob.ID, goArt.Slug); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := read(bobNew); p.Count != 1 {
+		t.Errorf("the favorites of bob's new name after a favorite: %d", p.Count)
+	}
 }
 
 // The same across nodes: a write through one node clears, before it is
@@ -287,4 +349,82 @@ func coherentNode(t *testing.T, url string) (*conduit.Service, *cache.Coherent) 
 	svc := conduit.NewService(db, c, auth.Bcrypt{Cost: 4})
 	conduit.KeepListsLong(svc)
 	return svc, c
+}
+
+// Without a cache that reports list changes (--cache-items 0: cache.None),
+// nothing is kept: two nodes on one database each read the other's write
+// at once, and the site is told not to keep pages.
+func TestNoCacheKeepsNoLists(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		st := &listCounter{Store: db}
+		a := conduit.NewService(db, cache.None{}, auth.Bcrypt{Cost: 4})
+		b := conduit.NewService(st, cache.None{}, auth.Bcrypt{Cost: 4})
+		ann := mustRegister(t, a, "ann")
+		mustCreate(t, a, ann.ID, "First", "go")
+		for range 2 {
+			if _, err := b.Articles(ctx, 0, conduit.ArticleFilter{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := st.lists.Load(); n != 2 {
+			t.Errorf("two anonymous first pages without a cache: %d store reads, want 2", n)
+		}
+		mustCreate(t, a, ann.ID, "Second", "go")
+		if p, err := b.Articles(ctx, 0, conduit.ArticleFilter{}); err != nil || p.Count != 2 {
+			t.Errorf("B after A's create: %d articles, %v", p.Count, err)
+		}
+		if _, ok := b.ListsStamp(ctx); ok || b.ListTTL() != 0 {
+			t.Errorf("without a cache the site may keep pages: stamp known %v, ttl %v", ok, b.ListTTL())
+		}
+	})
+}
+
+// syncFlag is a cache whose invalidations reach this node only while up
+// (Sync), like cache.Coherent while its listener is connected.
+type syncFlag struct {
+	*cache.Memory
+	up atomic.Bool
+}
+
+func (c *syncFlag) Sync(context.Context) bool { return c.up.Load() }
+
+// While the cache cannot say that this node heard every invalidation,
+// anonymous first pages come from the store and are not kept; kept pages
+// are served again once it can.
+func TestListsBypassedWhileNotSynced(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		st := &listCounter{Store: db}
+		c := &syncFlag{Memory: cache.NewMemory(100)}
+		svc := conduit.NewService(st, c, auth.Bcrypt{Cost: 4}, conduit.WithListTTL(time.Minute))
+		ann := mustRegister(t, svc, "ann")
+		mustCreate(t, svc, ann.ID, "First", "go")
+		reads := func() int64 {
+			t.Helper()
+			n := st.lists.Load()
+			for range 3 {
+				if _, err := svc.Articles(ctx, 0, conduit.ArticleFilter{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return st.lists.Load() - n
+		}
+		if n := reads(); n != 3 {
+			t.Errorf("not synced: %d of 3 reads reached the store", n)
+		}
+		if _, ok := svc.ListsStamp(ctx); ok {
+			t.Error("not synced, yet the site may build a page to keep")
+		}
+		c.up.Store(true)
+		if n := reads(); n != 1 {
+			t.Errorf("synced: %d of 3 reads reached the store, want 1", n)
+		}
+		c.up.Store(false)
+		if n := reads(); n != 3 {
+			t.Errorf("not synced again: %d of 3 reads reached the store", n)
+		}
+	})
 }

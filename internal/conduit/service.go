@@ -46,16 +46,21 @@ type Service struct {
 	tracer trace.Tracer
 	// ttl bounds how long a cached value lives (see WithCacheTTL).
 	ttl time.Duration
+	// listTTL bounds how long values built from lists live (WithListTTL);
+	// listsOn is false when the cache cannot report list changes (no
+	// cache: --cache-items 0), and nothing built from lists is kept.
+	listTTL time.Duration
+	listsOn bool
 }
 
 // NewService wires the use cases to their dependencies.
 func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option) *Service {
-	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now, ttl: cacheTTL}
+	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now, ttl: cacheTTL, listTTL: listCacheTTL}
 	for _, o := range opts {
 		o(s)
 	}
-	s.lists = newListCache(listCacheTTL, 1000, func() time.Time { return s.now() })
-	s.watchLists() // writes on other nodes reach this node's list caches too
+	s.lists = newListCache(s.listTTL, listCacheMax, func() time.Time { return s.now() })
+	s.listsOn = s.watchLists() // writes on other nodes reach this node's list caches too
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
 		return h
@@ -84,9 +89,39 @@ func WithCacheTTL(d time.Duration) Option {
 // dipped and the database took all their loads at once (docs/stage5.md).
 func (s *Service) entryTTL() time.Duration { return s.ttl - mrand.N(s.ttl/5) }
 
-// listCacheTTL bounds how long an anonymous first page of a list is kept
-// when no write changes lists (see listCache).
+// listCacheTTL bounds how long an anonymous first page of a list, or a
+// site page built from lists, is kept when no write changes it (see
+// listCache), unless WithListTTL says otherwise. One second: the stage-3
+// caches hear of other nodes' writes through a listener whose silent
+// death is noticed only by its next ping (up to 18 s), and this bounds
+// what such a node serves from lists meanwhile.
 const listCacheTTL = time.Second
+
+// listCacheMax bounds the anonymous first pages one node keeps: the
+// global list, ~100 tags' and a few thousand authors' and favoriters'
+// lists, at a few KB each.
+const listCacheMax = 5000
+
+// WithListTTL sets how long anonymous first pages and the site's pages
+// built from lists are kept while no write changes what they show
+// (listCacheTTL by default). Longer only with a cache that proves, before
+// each use of the list caches, that this node has applied every
+// invalidation of a write acknowledged anywhere (the Redis tier's Sync):
+// then the ledger, not the ttl, keeps pages fresh, and the ttl only
+// bounds memory. Each page lives its ttl less up to a fifth, at random,
+// like cached values (entryTTL).
+func WithListTTL(d time.Duration) Option {
+	return func(s *Service) { s.listTTL = d }
+}
+
+// ListTTL is how long to keep a value built from lists now (spread as
+// entryTTL spreads), or 0: do not keep it.
+func (s *Service) ListTTL() time.Duration {
+	if !s.listsOn {
+		return 0
+	}
+	return s.listTTL - mrand.N(s.listTTL/5+1)
+}
 
 // Cache keys. Cached values never hold viewer-specific fields.
 const keyTags = "tags"
@@ -670,10 +705,7 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 		return ArticlePage{}, err
 	}
 	key := listKey(viewerID, f)
-	if key == "" {
-		return s.store.ListArticles(ctx, viewerID, f)
-	}
-	if !s.listsSynced(ctx) {
+	if key == "" || !s.listsOn || !s.listsSynced(ctx) {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
 	e, ok, gen := s.lists.Get(key)
@@ -686,7 +718,7 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	stamp := s.ledger.stamp()
 	page, err := s.store.ListArticles(Fresh(ctx), viewerID, f)
 	if err == nil {
-		s.lists.Put(key, listEntry{page: page, stamp: stamp, deps: depsOfKeys(ListKeys(f, page))}, gen)
+		s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: depsOfKeys(ListKeys(f, page))}, gen, s.ListTTL())
 	}
 	return page, err
 }

@@ -41,7 +41,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if p.Tags, err = h.svc.Tags(r.Context()); err != nil {
+	if p.Tags, err = h.tagsFor(r); err != nil {
 		h.fail(w, r, err)
 		return
 	}

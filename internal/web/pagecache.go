@@ -2,7 +2,10 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/cache/ttl"
@@ -21,9 +24,23 @@ import (
 // a page without keys depends on every list change), and served only
 // while no write on any node changed one of them (conduit.Service's
 // ListsStamp and ListsFresh): a favorite drops the pages showing the
-// article and the favoriter's favorites, not the rest. Signed-in
-// visitors, other pages, other methods and answers other than 200 pass
-// through.
+// article and the favoriter's favorites, not the rest. A page lives as
+// long as the service keeps lists (conduit.Service.ListTTL: 1 s with the
+// stage-3 caches, the value ttl with the Redis tier, not at all without a
+// cache). Signed-in visitors, other pages, other methods and answers
+// other than 200 pass through.
+//
+// The popular tags beside the home and tag pages are checked by content
+// instead (their key, conduit.KeyTags, is left out of the page's
+// dependencies): every new article changes the tags' counts, so every
+// create dropped every home and tag page on every node, though it seldom
+// changes which tags are shown, in what order. The page cache reads the
+// tags before building a page and hands them to the handler (tagsFor),
+// which shows exactly those; the page is kept with them and served only
+// while the service's tags are the same list. That read is as fresh as
+// any cached value (one beginning after a write was acknowledged sees
+// it), so a page is never served with tags older than the writes
+// acknowledged before the request.
 type pageCache = ttl.Map[cachedPage]
 
 type cachedPage struct {
@@ -31,11 +48,19 @@ type cachedPage struct {
 	deps   conduit.Deps
 	header http.Header // the page's own headers (content type, caching)
 	body   []byte
+	// showsTags: the page shows tags, the popular tags it was built with.
+	showsTags bool
+	tags      []string
 }
 
 // maxPageKey bounds the URLs kept (longer ones are not cached), so that
-// odd query strings cannot fill memory; the entry count is bounded too.
-const maxPageKey = 256
+// odd query strings cannot fill memory; the entry count is bounded too
+// (maxPages: ~100 tags' and a thousand or two profiles' pages, at
+// 10-30 KB each).
+const (
+	maxPageKey = 256
+	maxPages   = 2000
+)
 
 func newPageCache(ttlFor time.Duration, max int) *pageCache {
 	return ttl.New[cachedPage](ttlFor, max, time.Now)
@@ -55,7 +80,7 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		p, ok, gen := h.pages.Get(key)
-		if ok && h.svc.ListsFresh(r.Context(), p.stamp, p.deps) {
+		if ok && h.svc.ListsFresh(r.Context(), p.stamp, p.deps) && h.sameTags(r, p) {
 			h.pageHits.Add(1)
 			hd := w.Header()
 			for k, v := range p.header {
@@ -71,17 +96,65 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			next(w, r)
 			return
 		}
+		// The page may be kept: build it from fresh reads (conduit.Fresh),
+		// with the popular tags read here if it shows them.
+		ctx := conduit.Fresh(r.Context())
+		tags, tagsErr := h.svc.Tags(ctx)
+		if tagsErr == nil {
+			ctx = context.WithValue(ctx, tagsKey{}, tags)
+		}
 		before := w.Header().Clone()
 		rec := httpx.Buffer(w)
-		// The page may be kept: build it from fresh reads (conduit.Fresh).
-		next(rec, r.WithContext(conduit.Fresh(r.Context())))
+		next(rec, r.WithContext(ctx))
 		hd := w.Header()
-		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" {
-			deps := conduit.DepsOf(hd.Get(httpx.SurrogateKeyHeader))
-			h.pages.Put(key, cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body())}, gen)
+		deps, showsTags := pageDeps(hd.Get(httpx.SurrogateKeyHeader))
+		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" && (!showsTags || tagsErr == nil) {
+			page := cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body()), showsTags: showsTags}
+			if showsTags {
+				page.tags = tags
+			}
+			h.pages.PutFor(key, page, gen, h.svc.ListTTL())
 		}
 		_ = rec.Send()
 	}
+}
+
+// tagsKey carries the popular tags the page cache read for a page it may
+// keep (see tagsFor).
+type tagsKey struct{}
+
+// tagsFor returns the popular tags a page shows: those the page cache
+// read for it, or else the service's.
+func (h *handler) tagsFor(r *http.Request) ([]string, error) {
+	if tags, ok := r.Context().Value(tagsKey{}).([]string); ok {
+		return tags, nil
+	}
+	return h.svc.Tags(r.Context())
+}
+
+// sameTags reports whether a kept page shows the popular tags as they
+// are now (true if it shows none).
+func (h *handler) sameTags(r *http.Request, p cachedPage) bool {
+	if !p.showsTags {
+		return true
+	}
+	tags, err := h.svc.Tags(r.Context())
+	return err == nil && slices.Equal(tags, p.tags)
+}
+
+// pageDeps returns the dependencies of a page tagged with the edge keys in
+// header, but for the popular tags (conduit.KeyTags), which are checked by
+// content: showsTags says whether the page shows them.
+func pageDeps(header string) (deps conduit.Deps, showsTags bool) {
+	var keys []string
+	for k := range strings.FieldsSeq(header) {
+		if k == conduit.KeyTags {
+			showsTags = true
+			continue
+		}
+		keys = append(keys, k)
+	}
+	return conduit.DepsOf(strings.Join(keys, " ")), showsTags
 }
 
 // addedHeaders returns the headers of after that before did not have: what

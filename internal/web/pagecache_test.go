@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
@@ -90,8 +92,8 @@ func TestPageCacheInvalidationIsNarrow(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := newSite(t, db, Options{})
-		s.handler.(*Site).h.pages = newPageCache(time.Minute, 1000) // no expiry during the test
+		// No expiry during the test.
+		s := newSiteOn(t, conduit.NewService(db, cache.NewMemory(1000), auth.Bcrypt{Cost: 4}, conduit.WithListTTL(time.Minute)), Options{})
 		author := s.browser().signUp("writer")
 		author.publish("News post", "news")
 		author.publish("Sports post", "sports")

@@ -27,11 +27,16 @@ type site struct {
 
 func newSite(t *testing.T, db conduit.Store, opts Options) *site {
 	t.Helper()
+	return newSiteOn(t, conduit.NewService(db, cache.NewMemory(1000), auth.Bcrypt{Cost: 4}), opts)
+}
+
+// newSiteOn is the site of svc (a node wired as a test needs it).
+func newSiteOn(t *testing.T, svc *conduit.Service, opts Options) *site {
+	t.Helper()
 	tokens, err := auth.NewTokens([]auth.Key{{ID: "test", Secret: []byte(strings.Repeat("k", 32))}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := conduit.NewService(db, cache.NewMemory(1000), auth.Bcrypt{Cost: 4})
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &site{t: t, handler: New(svc, tokens, logger, opts), svc: svc, tokens: tokens}
 }

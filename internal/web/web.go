@@ -96,7 +96,7 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 		panic("web: " + err.Error())
 	}
 	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown(),
-		renders: &singleflight.Group{}, pages: newPageCache(time.Second, 1000), forms: opts.Forms}
+		renders: &singleflight.Group{}, pages: newPageCache(time.Second, maxPages), forms: opts.Forms}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))

@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-// Map keeps at most max entries, each for ttl. When it is full it drops
-// everything: cheap and good enough for values rebuilt within one ttl.
+// Map keeps at most max entries, each for ttl (or the ttl given to PutFor).
+// When it is full it drops the expired entries, and if that is not enough
+// a quarter of the others, chosen arbitrarily: entries kept for minutes
+// must not all go at once because one more key came.
 //
 // Clear starts a new generation. Get returns the generation it saw, and
 // Put drops a value loaded under an older one: the write that called Clear
@@ -49,16 +51,36 @@ func (m *Map[V]) Get(key string) (v V, ok bool, gen uint64) {
 
 // Put stores v under key for the ttl, unless the map was cleared since
 // the Get that returned gen.
-func (m *Map[V]) Put(key string, v V, gen uint64) {
+func (m *Map[V]) Put(key string, v V, gen uint64) { m.PutFor(key, v, gen, m.ttl) }
+
+// PutFor is Put with the entry's own lifetime.
+func (m *Map[V]) PutFor(key string, v V, gen uint64, ttl time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gen != m.gen {
 		return
 	}
-	if len(m.entries) >= m.max {
-		clear(m.entries)
+	now := m.now()
+	if _, ok := m.entries[key]; !ok && len(m.entries) >= m.max {
+		m.evict(now)
 	}
-	m.entries[key] = entry[V]{value: v, expires: m.now().Add(m.ttl)}
+	m.entries[key] = entry[V]{value: v, expires: now.Add(ttl)}
+}
+
+// evict makes room: the expired entries go, then, if none had, a quarter
+// of the others (Go's map order is arbitrary). The caller holds mu.
+func (m *Map[V]) evict(now time.Time) {
+	for k, e := range m.entries {
+		if now.After(e.expires) {
+			delete(m.entries, k)
+		}
+	}
+	for k := range m.entries {
+		if len(m.entries) < m.max-m.max/4 {
+			return
+		}
+		delete(m.entries, k)
+	}
 }
 
 // Clear drops every entry and starts a new generation.

@@ -52,3 +52,49 @@ func TestExpiryGenerationsAndBound(t *testing.T) {
 		}
 	}
 }
+
+// A full map makes room from expired entries first, and otherwise drops a
+// quarter of its entries, not all of them; PutFor gives an entry its own
+// lifetime.
+func TestEvictionAndOwnLifetimes(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := New[int](time.Minute, 8, func() time.Time { return now })
+	put := func(k string, ttl time.Duration) {
+		_, _, gen := m.Get(k)
+		m.PutFor(k, 1, gen, ttl)
+	}
+	for i := range 4 {
+		put("short"+strconv.Itoa(i), time.Second)
+		put("long"+strconv.Itoa(i), time.Hour)
+	}
+	now = now.Add(2 * time.Second)
+	put("new", time.Hour)
+	if m.Len() != 5 {
+		t.Errorf("after making room from 4 expired entries: %d entries, want 5", m.Len())
+	}
+	for i := range 4 {
+		if _, ok, _ := m.Get("long" + strconv.Itoa(i)); !ok {
+			t.Errorf("long%d was dropped while expired entries could go", i)
+		}
+	}
+	for i := range 3 {
+		put("more"+strconv.Itoa(i), time.Hour)
+	}
+	put("last", time.Hour) // full, nothing expired
+	if n := m.Len(); n < 5 || n > 8 {
+		t.Errorf("full map without expired entries kept %d of 8 (want a quarter dropped)", n)
+	}
+	if _, ok, _ := m.Get("last"); !ok {
+		t.Error("the entry that made room was not stored")
+	}
+	// Replacing a key of a full map drops nothing.
+	n := m.Len()
+	for n < 8 {
+		put("fill"+strconv.Itoa(n), time.Hour)
+		n = m.Len()
+	}
+	put("last", time.Hour)
+	if m.Len() != 8 {
+		t.Errorf("replacing a key in a full map left %d entries", m.Len())
+	}
+}
