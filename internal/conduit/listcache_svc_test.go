@@ -2,8 +2,6 @@ package conduit_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -329,23 +327,7 @@ func openPostgres(t *testing.T, url string) *store.DB {
 func coherentNode(t *testing.T, url string) (*conduit.Service, *cache.Coherent) {
 	t.Helper()
 	db := openPostgres(t, url)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := cache.NewCoherent(cache.NewMemory(1000), cache.CoherentOptions{
-		Publish:    func(ctx context.Context, p string) error { return db.Notify(ctx, "conduit_cache", p) },
-		MaxPayload: store.MaxNotifyPayload,
-		Logger:     logger,
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { db.Listen(ctx, "conduit_cache", c, logger); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Connects() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("listener did not connect")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	c := storetest.Coherent(t, db)
 	svc := conduit.NewService(db, c, auth.Bcrypt{Cost: 4})
 	conduit.KeepListsLong(svc)
 	return svc, c
