@@ -30,6 +30,7 @@ func gate(t *testing.T) {
 		t.Skip("the CDN drills run with CI=true or CONDUIT_CDN_DRILL=1 (need varnishd, haproxy and PostgreSQL)")
 	}
 	varnishtest.Binary(t)
+	testproc.LoadShared(t)
 }
 
 // conduitBin is the binary under test, built once for all the drills

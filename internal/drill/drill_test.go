@@ -51,6 +51,7 @@ func onlyInDrills(t *testing.T, what, env, needs string) {
 	if os.Getenv("CI") != "true" && os.Getenv(env) == "" {
 		t.Skipf("the %s runs with CI=true or %s=1 (needs %s)", what, env, needs)
 	}
+	testproc.LoadShared(t)
 }
 
 // haproxyPath is the haproxy binary the drills balance their nodes with.

@@ -80,6 +80,7 @@ type result struct {
 // TestHostile attacks a real node on each database. See the package doc.
 func TestHostile(t *testing.T) {
 	testproc.SkipShort(t, "runs conduit servers under attack")
+	testproc.LoadAlone(t) // not beside the drills (testproc.LoadShared)
 	type backend struct {
 		name     string
 		postgres bool

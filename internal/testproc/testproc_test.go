@@ -121,3 +121,35 @@ func TestSharedBuildIsLinkedOnce(t *testing.T) {
 		t.Errorf("second build: %s, first %s: want the same file, not relinked", second, first)
 	}
 }
+
+// Holders of the load lock shared do not wait for each other; one alone
+// waits for them all, and they for it.
+func TestLoadLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), machineLock)
+	try := func(how int) bool {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB) == nil
+	}
+	t.Run("shared", func(t *testing.T) {
+		holdLock(t, path, syscall.LOCK_SH)
+		if !try(syscall.LOCK_SH) {
+			t.Error("a second shared holder had to wait")
+		}
+		if try(syscall.LOCK_EX) {
+			t.Error("the lock was taken alone while held shared")
+		}
+	})
+	t.Run("alone", func(t *testing.T) {
+		holdLock(t, path, syscall.LOCK_EX)
+		if try(syscall.LOCK_SH) {
+			t.Error("the lock was taken shared while held alone")
+		}
+	})
+	if !try(syscall.LOCK_EX) {
+		t.Error("the lock is still held after its tests ended")
+	}
+}
