@@ -286,13 +286,7 @@ func TestListInvalidationAcrossNodes(t *testing.T) {
 		url := storetest.NewMigratedPostgresDatabase(t)
 		a, ca := coherentNode(t, url)
 		b, cb := coherentNode(t, url)
-		deadline := time.Now().Add(10 * time.Second)
-		for ca.Peers() != 1 || cb.Peers() != 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("the nodes did not learn of each other")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		storetest.AwaitPeers(t, ca, cb)
 		checkNarrowLists(t, a, b)
 	})
 	t.Run("redis", func(t *testing.T) {
@@ -301,7 +295,7 @@ func TestListInvalidationAcrossNodes(t *testing.T) {
 		url := storetest.NewMigratedPostgresDatabase(t)
 		var svcs []*conduit.Service
 		for range 2 {
-			db := openPostgres(t, url)
+			db := storetest.Node(t, url)
 			// 1 s calls: a timed-out call makes a node bypass its list
 			// caches, which this test would count as lost pages.
 			svc := conduit.NewService(db, rs.Cache(t, cache.RedisOptions{Timeout: time.Second}), auth.Bcrypt{Cost: 4})
@@ -312,21 +306,11 @@ func TestListInvalidationAcrossNodes(t *testing.T) {
 	})
 }
 
-func openPostgres(t *testing.T, url string) *store.DB {
-	t.Helper()
-	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 // coherentNode is a service as cmd/conduit wires it on PostgreSQL without
 // Redis: a memory cache kept coherent through LISTEN/NOTIFY.
 func coherentNode(t *testing.T, url string) (*conduit.Service, *cache.Coherent) {
 	t.Helper()
-	db := openPostgres(t, url)
+	db := storetest.Node(t, url)
 	c := storetest.Coherent(t, db)
 	svc := conduit.NewService(db, c, auth.Bcrypt{Cost: 4})
 	conduit.KeepListsLong(svc)

@@ -37,3 +37,30 @@ func Coherent(t testing.TB, db *store.DB) *cache.Coherent {
 	}
 	return c
 }
+
+// Node opens the database at url as one more node would (a pool of its
+// own, closed when the test ends), for tests of several nodes on one
+// database.
+func Node(t testing.TB, url string) *store.DB {
+	t.Helper()
+	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{MaxConns: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// AwaitPeers waits until each of two coherent caches has heard of the
+// other, so that a write on one is acknowledged only once the other has
+// its invalidation.
+func AwaitPeers(t testing.TB, a, b *cache.Coherent) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Peers() != 1 || b.Peers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes did not learn of each other")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"github.com/conduit-dev/conduit/internal/cache"
 	"github.com/conduit-dev/conduit/internal/cache/redistest"
 	"github.com/conduit-dev/conduit/internal/conduit"
-	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
@@ -27,13 +26,7 @@ func TestPageCacheAcrossNodes(t *testing.T) {
 		url := storetest.NewMigratedPostgresDatabase(t)
 		a, ca := coherentSite(t, url, keep)
 		b, cb := coherentSite(t, url, keep)
-		deadline := time.Now().Add(10 * time.Second)
-		for ca.Peers() != 1 || cb.Peers() != 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("the nodes did not learn of each other")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		storetest.AwaitPeers(t, ca, cb)
 		checkPagesFollowWrites(t, a, b)
 	})
 	t.Run("redis", func(t *testing.T) {
@@ -45,27 +38,17 @@ func TestPageCacheAcrossNodes(t *testing.T) {
 			// 1 s calls: a timed-out call makes a node bypass its page
 			// cache, which this test would count as a lost page.
 			c := rs.Cache(t, cache.RedisOptions{Timeout: time.Second})
-			sites = append(sites, newSiteOn(t, conduit.NewService(openPostgres(t, url), c, auth.Bcrypt{Cost: 4}, keep), Options{}))
+			sites = append(sites, newSiteOn(t, conduit.NewService(storetest.Node(t, url), c, auth.Bcrypt{Cost: 4}, keep), Options{}))
 		}
 		checkPagesFollowWrites(t, sites[0], sites[1])
 	})
-}
-
-func openPostgres(t *testing.T, url string) *store.DB {
-	t.Helper()
-	db, err := store.OpenPostgres(context.Background(), url, store.PostgresOptions{MaxConns: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 // coherentSite is a site on a node as cmd/conduit wires it on PostgreSQL
 // without Redis: a memory cache kept coherent through LISTEN/NOTIFY.
 func coherentSite(t *testing.T, url string, opts ...conduit.Option) (*site, *cache.Coherent) {
 	t.Helper()
-	db := openPostgres(t, url)
+	db := storetest.Node(t, url)
 	c := storetest.Coherent(t, db)
 	return newSiteOn(t, conduit.NewService(db, c, auth.Bcrypt{Cost: 4}, opts...), Options{}), c
 }
