@@ -54,7 +54,7 @@ func Start(t testing.TB, backend string, port int) *Varnish {
 	t.Helper()
 	bin := Binary(t)
 	if port == 0 {
-		port = testproc.FreePort(t)
+		port = testproc.StablePort(t)
 	}
 	host, bport, err := net.SplitHostPort(backend)
 	if err != nil {
@@ -72,9 +72,13 @@ func Start(t testing.TB, backend string, port int) *Varnish {
 	if err := os.WriteFile(vclPath, []byte(vcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The management port too from below the ephemeral range: given
+	// 127.0.0.1:0, varnishd once failed to bind the port it had picked
+	// ("Address already in use") while other tests' connections ran.
+	admin := testproc.StablePort(t)
 	v := &Varnish{URL: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir}
 	v.proc = testproc.Start(t, "varnishd", filepath.Join(dir, "varnishd.log"),
-		exec.Command(bin, "-F", "-a", "127.0.0.1:"+strconv.Itoa(port), "-T", "127.0.0.1:0",
+		exec.Command(bin, "-F", "-a", "127.0.0.1:"+strconv.Itoa(port), "-T", "127.0.0.1:"+strconv.Itoa(admin),
 			"-f", vclPath, "-n", filepath.Join(dir, "work"), "-s", "malloc,64m"))
 	t.Cleanup(func() { v.proc.Stop(syscall.SIGTERM, 10*time.Second) })
 	v.proc.WaitReady(t, 30*time.Second, testproc.HTTPAnswers(v.URL+"/readyz"))
