@@ -87,14 +87,14 @@ func (s *countingStore) Feed(ctx context.Context, viewerID int64, f conduit.Arti
 	return s.Store.Feed(ctx, viewerID, f)
 }
 
-func (s *countingStore) Favorite(ctx context.Context, userID, articleID int64) (int, error) {
+func (s *countingStore) Favorite(ctx context.Context, userID, articleID, authorID int64) (conduit.FavoriteChange, error) {
 	s.hit()
-	return s.Store.Favorite(ctx, userID, articleID)
+	return s.Store.Favorite(ctx, userID, articleID, authorID)
 }
 
-func (s *countingStore) Unfavorite(ctx context.Context, userID, articleID int64) (int, error) {
+func (s *countingStore) Unfavorite(ctx context.Context, userID, articleID, authorID int64) (conduit.FavoriteChange, error) {
 	s.hit()
-	return s.Store.Unfavorite(ctx, userID, articleID)
+	return s.Store.Unfavorite(ctx, userID, articleID, authorID)
 }
 
 func (s *countingStore) FavoritesCount(ctx context.Context, articleID int64) (int, error) {

@@ -88,6 +88,12 @@ type CommentLimits struct {
 	PerAuthor  int // comments by one author on one article
 }
 
+// FavoriteChange is what a favorite or an unfavorite answers with.
+type FavoriteChange struct {
+	Count         int  // the article's favorites after the change
+	FollowsAuthor bool // whether the user follows the article's author
+}
+
 // ArticleFilter selects a page of articles. Empty strings match everything.
 type ArticleFilter struct {
 	Tag         string
@@ -154,9 +160,11 @@ type Store interface {
 	ListArticles(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error)
 	Feed(ctx context.Context, viewerID int64, f ArticleFilter) (ArticlePage, error) // f.Limit, Offset and Before
 
-	// Favorite and Unfavorite are idempotent and return the new count.
-	Favorite(ctx context.Context, userID, articleID int64) (int, error)
-	Unfavorite(ctx context.Context, userID, articleID int64) (int, error)
+	// Favorite and Unfavorite are idempotent and return the new count
+	// and, read in the same statement, whether userID follows authorID
+	// (the answer's author flag: no read of its own before the write).
+	Favorite(ctx context.Context, userID, articleID, authorID int64) (FavoriteChange, error)
+	Unfavorite(ctx context.Context, userID, articleID, authorID int64) (FavoriteChange, error)
 	IsFavorited(ctx context.Context, userID, articleID int64) (bool, error)
 
 	// CreateComment refuses a comment past max (*LimitError), deciding

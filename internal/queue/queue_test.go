@@ -92,7 +92,7 @@ func (w *world) write(t *testing.T, db *store.DB, round int) {
 	for ai, a := range w.articles {
 		for ui, u := range w.users {
 			if (ui+ai+round)%4 == 0 && u.ID != a.Author.ID && !slices.Contains(w.favorites[ai], ui) {
-				if _, err := db.Favorite(ctx, u.ID, a.ID); err != nil {
+				if _, err := db.Favorite(ctx, u.ID, a.ID, a.Author.ID); err != nil {
 					t.Fatal(err)
 				}
 				w.favorites[ai] = append(w.favorites[ai], ui)

@@ -25,7 +25,7 @@ func TestWriteToDeletedArticleIsNotFound(t *testing.T) {
 		if err := db.DeleteArticle(ctx, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Favorite(ctx, u.ID, a.ID); !errors.Is(err, conduit.ErrNotFound) {
+		if _, err := db.Favorite(ctx, u.ID, a.ID, a.Author.ID); !errors.Is(err, conduit.ErrNotFound) {
 			t.Errorf("Favorite on deleted article: got %v, want ErrNotFound", err)
 		}
 		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now, UpdatedAt: now, Author: conduit.Profile{ID: u.ID}}

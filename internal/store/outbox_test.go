@@ -45,10 +45,10 @@ func TestOutboxIsAtomicWithTheWrite(t *testing.T) {
 		if err := db.Follow(ctx, bob.ID, alice.ID); err != nil { // repeated: a no-op
 			t.Fatal(err)
 		}
-		if _, err := db.Favorite(ctx, bob.ID, a.ID); err != nil {
+		if _, err := db.Favorite(ctx, bob.ID, a.ID, a.Author.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Favorite(ctx, bob.ID, a.ID); err != nil { // repeated
+		if _, err := db.Favorite(ctx, bob.ID, a.ID, a.Author.ID); err != nil { // repeated
 			t.Fatal(err)
 		}
 		c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: now(), UpdatedAt: now(), Author: conduit.Profile{ID: bob.ID}}

@@ -90,30 +90,30 @@ func TestWriteRoundTripsPostgres(t *testing.T) {
 
 	drain()
 	j0 := jobs()
-	var count int
-	got := statements(func(ctx context.Context) (err error) { count, err = db.Favorite(ctx, bob.ID, a.ID); return })
+	var fc conduit.FavoriteChange
+	got := statements(func(ctx context.Context) (err error) { fc, err = db.Favorite(ctx, bob.ID, a.ID, a.Author.ID); return })
 	if want := []string{"WITH"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("favorite sent %v, want %v", got, want)
 	}
-	if count != 1 || jobs() != j0+1 {
-		t.Errorf("favorite: count %d, %d jobs enqueued, want 1 and 1", count, jobs()-j0)
+	if fc.Count != 1 || jobs() != j0+1 {
+		t.Errorf("favorite: count %d, %d jobs enqueued, want 1 and 1", fc.Count, jobs()-j0)
 	}
 	if !heard() {
 		t.Error("the favorite's jobs woke no listener")
 	}
 	// A repeat changes nothing, enqueues nothing, wakes nobody.
 	drain()
-	got = statements(func(ctx context.Context) (err error) { count, err = db.Favorite(ctx, bob.ID, a.ID); return })
-	if len(got) != 1 || count != 1 || jobs() != j0+1 {
-		t.Errorf("repeated favorite: %v, count %d, %d jobs enqueued", got, count, jobs()-j0)
+	got = statements(func(ctx context.Context) (err error) { fc, err = db.Favorite(ctx, bob.ID, a.ID, a.Author.ID); return })
+	if len(got) != 1 || fc.Count != 1 || jobs() != j0+1 {
+		t.Errorf("repeated favorite: %v, count %d, %d jobs enqueued", got, fc.Count, jobs()-j0)
 	}
-	got = statements(func(ctx context.Context) (err error) { count, err = db.Unfavorite(ctx, bob.ID, a.ID); return })
-	if len(got) != 1 || count != 0 || jobs() != j0+1 {
-		t.Errorf("unfavorite: %v, count %d, %d jobs enqueued", got, count, jobs()-j0)
+	got = statements(func(ctx context.Context) (err error) { fc, err = db.Unfavorite(ctx, bob.ID, a.ID, a.Author.ID); return })
+	if len(got) != 1 || fc.Count != 0 || jobs() != j0+1 {
+		t.Errorf("unfavorite: %v, count %d, %d jobs enqueued", got, fc.Count, jobs()-j0)
 	}
-	got = statements(func(ctx context.Context) (err error) { count, err = db.Unfavorite(ctx, bob.ID, a.ID); return })
-	if len(got) != 1 || count != 0 {
-		t.Errorf("repeated unfavorite: %v, count %d", got, count)
+	got = statements(func(ctx context.Context) (err error) { fc, err = db.Unfavorite(ctx, bob.ID, a.ID, a.Author.ID); return })
+	if len(got) != 1 || fc.Count != 0 {
+		t.Errorf("repeated unfavorite: %v, count %d", got, fc.Count)
 	}
 	select {
 	case <-woken:

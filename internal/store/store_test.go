@@ -231,8 +231,9 @@ func TestArticles(t *testing.T) {
 		if err := db.Follow(ctx, reader.ID, author.ID); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := db.Favorite(ctx, reader.ID, a.ID); err != nil || n != 1 {
-			t.Fatalf("Favorite = %d, %v", n, err)
+		// The favorite reads the following flag in its own statement.
+		if fc, err := db.Favorite(ctx, reader.ID, a.ID, a.Author.ID); err != nil || fc.Count != 1 || !fc.FollowsAuthor {
+			t.Fatalf("Favorite = %+v, %v; want count 1, following the author", fc, err)
 		}
 		got, err = db.ArticleBySlug(ctx, reader.ID, "first-post")
 		if err != nil {
@@ -346,7 +347,7 @@ func TestNoPartialWrites(t *testing.T) {
 		}
 
 		// A favorite of a missing article changes nothing.
-		if _, err := db.Favorite(ctx, u.ID, 987654); err == nil {
+		if _, err := db.Favorite(ctx, u.ID, 987654, 0); err == nil {
 			t.Fatal("favorite of a missing article succeeded")
 		}
 		if ok, _ := db.IsFavorited(ctx, u.ID, 987654); ok {
@@ -365,10 +366,10 @@ func TestListArticles(t *testing.T) {
 		a2 := mkArticle(t, db, ann, "a2", "db")
 		b2 := mkArticle(t, db, ben, "b2")
 		mkArticle(t, db, ann, "a3", "go")
-		if _, err := db.Favorite(ctx, cat.ID, a2.ID); err != nil {
+		if _, err := db.Favorite(ctx, cat.ID, a2.ID, a2.Author.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Favorite(ctx, cat.ID, b2.ID); err != nil {
+		if _, err := db.Favorite(ctx, cat.ID, b2.ID, b2.Author.ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Follow(ctx, cat.ID, ann.ID); err != nil {
@@ -498,15 +499,15 @@ func TestFavorites(t *testing.T) {
 			{true, u1, 1}, {true, u1, 1}, {true, u2, 2}, {false, u1, 1}, {false, u1, 1}, {false, u2, 0}, {false, u2, 0},
 		}
 		for i, s := range steps {
-			var n int
+			var fc conduit.FavoriteChange
 			var err error
 			if s.fav {
-				n, err = db.Favorite(ctx, s.user.ID, a.ID)
+				fc, err = db.Favorite(ctx, s.user.ID, a.ID, a.Author.ID)
 			} else {
-				n, err = db.Unfavorite(ctx, s.user.ID, a.ID)
+				fc, err = db.Unfavorite(ctx, s.user.ID, a.ID, a.Author.ID)
 			}
-			if err != nil || n != s.want {
-				t.Fatalf("step %d: count %d, %v; want %d", i, n, err, s.want)
+			if err != nil || fc.Count != s.want || fc.FollowsAuthor {
+				t.Fatalf("step %d: count %d, following %v, %v; want %d, not following", i, fc.Count, fc.FollowsAuthor, err, s.want)
 			}
 			ok, err := db.IsFavorited(ctx, s.user.ID, a.ID)
 			if err != nil || ok != s.fav {
@@ -676,18 +677,18 @@ func TestConcurrentFavorites(t *testing.T) {
 				for r := range rounds {
 					// Favorite twice, unfavorite once or twice; users with an
 					// even index end favorited.
-					if _, err := db.Favorite(ctx, u.ID, a.ID); err != nil {
+					if _, err := db.Favorite(ctx, u.ID, a.ID, a.Author.ID); err != nil {
 						errc <- err
 						return
 					}
-					if _, err := db.Favorite(ctx, u.ID, a.ID); err != nil {
+					if _, err := db.Favorite(ctx, u.ID, a.ID, a.Author.ID); err != nil {
 						errc <- err
 						return
 					}
 					if r == rounds-1 && i%2 == 0 {
 						continue
 					}
-					if _, err := db.Unfavorite(ctx, u.ID, a.ID); err != nil {
+					if _, err := db.Unfavorite(ctx, u.ID, a.ID, a.Author.ID); err != nil {
 						errc <- err
 						return
 					}

@@ -327,9 +327,9 @@ func TestNotifications(t *testing.T) {
 		author := mkUser(t, db, "author")
 		fans := []conduit.User{mkUser(t, db, "f1"), mkUser(t, db, "f2"), mkUser(t, db, "f3")}
 		a := mkArticle(t, db, author, "post")
-		db.Favorite(ctx, author.ID, a.ID) // one's own: no notification
+		db.Favorite(ctx, author.ID, a.ID, a.Author.ID) // one's own: no notification
 		for _, f := range fans {
-			db.Favorite(ctx, f.ID, a.ID)
+			db.Favorite(ctx, f.ID, a.ID, a.Author.ID)
 			db.Follow(ctx, f.ID, author.ID)
 		}
 		c := conduit.Comment{ArticleID: a.ID, Body: "nice", CreatedAt: now(), UpdatedAt: now(), Author: conduit.Profile{ID: fans[0].ID}}
@@ -373,7 +373,7 @@ func TestNotifications(t *testing.T) {
 		// A new event after reading starts a new notification; the old
 		// event's job, delivered again, does nothing.
 		late := mkUser(t, db, "late")
-		db.Favorite(ctx, late.ID, a.ID)
+		db.Favorite(ctx, late.ID, a.ID, a.Author.ID)
 		db.Enqueue(ctx, conduit.FavoritedJobs(fans[0].ID, a.ID)...)
 		runJobs(t, db, h, nil, false)
 		list, _ = db.Notifications(ctx, author.ID, 10, conduit.NotificationCursor{})
