@@ -21,9 +21,12 @@
 # --db-max-conns; give the peer the same, e.g. pool_max_conns=10 in its URL),
 # CONNECTIONS (64), DURATION (10s), ROUNDS (3), OUT (./.peer-bench: the JSON
 # of every run and the server log), CONDUIT_FLAGS (extra `conduit serve` flags),
-# SERVER_BIN (a conduit binary to serve instead of this tree's build, e.g. an
-# older commit's for a before/after; the load generator is always this
-# tree's).
+# SERVER_BIN (a conduit binary to serve instead of this tree's build; the
+# load generator is always this tree's), BEFORE_BIN (a second conduit
+# binary, e.g. an older commit's: served too, on its own fresh database and
+# port PORT+1, in the same rounds, so that before/peer, after/peer and
+# after/before are ratios of one run; the order of the three rotates each
+# round).
 set -euo pipefail
 
 peer_url=${1:?usage: scripts/peer-bench.sh PEER_URL [PEER_API_PREFIX]}
@@ -36,7 +39,6 @@ connections=${CONNECTIONS:-64}
 duration=${DURATION:-10s}
 rounds=${ROUNDS:-3}
 out=${OUT:-$root/.peer-bench}
-db=peer_bench_conduit_$$
 export PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
 
 for need in jq psql curl go; do
@@ -49,28 +51,40 @@ conduit=$out/conduit
 (cd "$root" && go build -o "$conduit" ./cmd/conduit)
 
 # The database URL with another database name.
-db_url=$(echo "$pg_url" | sed -E "s#^(postgres(ql)?://[^/]+)/[^?]*#\1/$db#")
-psql -X -q "$pg_url" -c "CREATE DATABASE $db"
+db_url() { echo "$pg_url" | sed -E "s#^(postgres(ql)?://[^/]+)/[^?]*#\1/$1#"; }
 
-pid=
+pids=() dbs=()
 cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-	psql -X -q "$pg_url" -c "DROP DATABASE IF EXISTS $db" || true
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	for d in "${dbs[@]}"; do psql -X -q "$pg_url" -c "DROP DATABASE IF EXISTS $d" || true; done
 }
 trap cleanup EXIT
 
+# serve NAME BINARY PORT: a conduit on a fresh database of its own.
 # No sign-up limit: the bench registers one user per connection and round.
 # Logs at warn, as the peer is run: neither writes a line per request.
-"${SERVER_BIN:-$conduit}" serve --addr "127.0.0.1:$port" --database-url "$db_url" --db-max-conns "$pool" \
-	--data-dir "$out/data" --signup-max-per-addr 0 --log-level warn ${CONDUIT_FLAGS:-} \
-	>"$out/conduit.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-	curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
-	kill -0 "$pid" 2>/dev/null || { cat "$out/conduit.log"; exit 1; }
-	sleep 0.2
-done
-curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "conduit did not get ready" >&2; cat "$out/conduit.log"; exit 1; }
+serve() {
+	local db=peer_bench_$$_$1
+	psql -X -q "$pg_url" -c "CREATE DATABASE $db"
+	dbs+=("$db")
+	"$2" serve --addr "127.0.0.1:$3" --database-url "$(db_url "$db")" --db-max-conns "$pool" \
+		--data-dir "$out/data-$1" --signup-max-per-addr 0 --log-level warn ${CONDUIT_FLAGS:-} \
+		>"$out/$1.log" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	for _ in $(seq 100); do
+		curl -fs "http://127.0.0.1:$3/readyz" >/dev/null 2>&1 && return
+		kill -0 "$pid" 2>/dev/null || { cat "$out/$1.log"; exit 1; }
+		sleep 0.2
+	done
+	echo "$1 did not get ready" >&2; cat "$out/$1.log"; exit 1
+}
+serve conduit "${SERVER_BIN:-$conduit}" "$port"
+names=(conduit peer) urls=("http://127.0.0.1:$port" "$peer_url") prefixes=(/api "$peer_prefix")
+if [ -n "${BEFORE_BIN:-}" ]; then
+	serve before "$BEFORE_BIN" $((port + 1))
+	names+=(before) urls+=("http://127.0.0.1:$((port + 1))") prefixes+=(/api)
+fi
 
 run() { # NAME URL PREFIX ROUND
 	"$conduit" bench --mix writes --url "$2" --api-prefix="$3" --connections "$connections" \
@@ -80,11 +94,11 @@ run() { # NAME URL PREFIX ROUND
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
-	if [ $((r % 2)) -eq 1 ]; then
-		run conduit "http://127.0.0.1:$port" /api "$r"; run peer "$peer_url" "$peer_prefix" "$r"
-	else
-		run peer "$peer_url" "$peer_prefix" "$r"; run conduit "http://127.0.0.1:$port" /api "$r"
-	fi
+	n=${#names[@]}
+	for i in $(seq 0 $((n - 1))); do
+		k=$(((i + r - 1) % n))
+		run "${names[$k]}" "${urls[$k]}" "${prefixes[$k]}" "$r"
+	done
 	echo "round $r done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 
@@ -100,14 +114,19 @@ summary() { # NAME
 			errors: (map(.errors) | add)}})
 		| from_entries' "$out/$1"-*.json
 }
-summary conduit >"$out/conduit-summary.json"
-summary peer >"$out/peer-summary.json"
-jq -r -n --slurpfile c "$out/conduit-summary.json" --slurpfile p "$out/peer-summary.json" '
-	["endpoint", "conduit req/s", "peer req/s", "ratio", "conduit p50/p99 ms", "peer p50/p99 ms", "errors c/p"],
-	($c[0] | keys[] as $k | [$k, ($c[0][$k].rps | floor), ($p[0][$k].rps // 0 | floor),
-		(if ($p[0][$k].rps // 0) > 0 then ($c[0][$k].rps / $p[0][$k].rps * 100 | round / 100) else "-" end),
-		"\($c[0][$k].p50 | . * 10 | round / 10) / \($c[0][$k].p99 | . * 10 | round / 10)",
-		"\($p[0][$k].p50 // 0 | . * 10 | round / 10) / \($p[0][$k].p99 // 0 | . * 10 | round / 10)",
-		"\($c[0][$k].errors) / \($p[0][$k].errors // 0)"])
-	| @tsv' | column -t -s $'\t'
+for name in "${names[@]}"; do summary "$name" >"$out/$name-summary.json"; done
+# table A B: per endpoint A's and B's req/s, the ratio, their latencies.
+table() {
+	echo "== $1 : $2"
+	jq -r -n --arg a "$1" --arg b "$2" --slurpfile c "$out/$1-summary.json" --slurpfile p "$out/$2-summary.json" '
+		["endpoint", "\($a) req/s", "\($b) req/s", "ratio", "\($a) p50/p99 ms", "\($b) p50/p99 ms", "errors"],
+		($c[0] | keys[] as $k | [$k, ($c[0][$k].rps | floor), ($p[0][$k].rps // 0 | floor),
+			(if ($p[0][$k].rps // 0) > 0 then ($c[0][$k].rps / $p[0][$k].rps * 100 | round / 100) else "-" end),
+			"\($c[0][$k].p50 | . * 10 | round / 10) / \($c[0][$k].p99 | . * 10 | round / 10)",
+			"\($p[0][$k].p50 // 0 | . * 10 | round / 10) / \($p[0][$k].p99 // 0 | . * 10 | round / 10)",
+			"\($c[0][$k].errors) / \($p[0][$k].errors // 0)"])
+		| @tsv' | column -t -s $'\t'
+}
+table conduit peer
+if [ -n "${BEFORE_BIN:-}" ]; then table before peer; table conduit before; fi
 echo "($rounds rounds of $duration each, $connections connections, closed loop; JSON in $out)"
