@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -82,28 +83,26 @@ func (db *DB) createArticleOnce(ctx context.Context, a *conduit.Article) error {
 		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
 		args = append(args, jargs...)
 		if len(a.Tags) > 0 {
+			counts, cargs := tagCountValues(db.d, a.Tags)
 			q += `,
 		tagged AS (INSERT INTO article_tags (article_id, tag) VALUES ` +
 				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(a.Tags)), ", ") + ` RETURNING 1),
-		counted AS (INSERT INTO tag_counts (tag, articles) VALUES ` +
-				strings.TrimSuffix(strings.Repeat("(?, 1), ", len(a.Tags)), ", ") + `
-			ON CONFLICT (tag) DO UPDATE SET articles = tag_counts.articles + 1 RETURNING 1)`
+		counted AS (INSERT INTO tag_counts (tag, slot, articles) VALUES ` + counts + `
+			` + tagCountUpsert + ` RETURNING 1)`
 			for _, t := range a.Tags {
 				args = append(args, id, t)
 			}
-			for _, t := range a.Tags {
-				args = append(args, t)
-			}
+			args = append(args, cargs...)
 		}
 		// The count's slot is the last row locked, after the author's and the
 		// tags' rows (total reads them, so they run first), as in
-		// addArticles: see articleSlot.
+		// addArticles: see counterSlot.
 		before := "(SELECT count(*) FROM author) a, (SELECT count(*) FROM slug) s"
 		if len(a.Tags) > 0 {
 			before += ", (SELECT count(*) FROM counted) c"
 		}
 		q += `,
-		total AS (INSERT INTO article_count_slots (slot, value) SELECT ` + articleSlot(db.d) + `, 1 FROM ` + before + `
+		total AS (INSERT INTO article_count_slots (slot, value) SELECT ` + counterSlot(db.d) + `, 1 FROM ` + before + `
 			` + slotUpsert + ` RETURNING 1)
 		SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM total)`
 		return q, args
@@ -155,35 +154,59 @@ func (db *DB) CurrentSlug(ctx context.Context, slug string) (string, error) {
 	return cur, db.mapErr(err)
 }
 
-// articleSlots is how many rows the global article count is spread over
-// on PostgreSQL (migration 0015); more than a pool's connections rarely
-// gain anything, as a connection only ever writes its own slot.
-const articleSlots = 16
+// counterSlots is how many rows the global article count and each tag's
+// count are spread over on PostgreSQL (migrations 0015, 0016); more than a
+// pool's connections rarely gain anything, as a connection only ever
+// writes its own slot.
+const counterSlots = 16
 
-// articleSlot is the slot of the article count a write adds to: on
-// PostgreSQL the one of this connection's backend, so that creates and
-// deletes on different connections do not wait for one row's lock through
-// each other's commits; on SQLite, one writer at a time, slot 0. Two
-// backends may share a slot, so a write locks its slot last, after the
-// author's and the tags' rows: a transaction waiting for a slot then holds
-// every other row it will lock, and a wait for a slot never closes a
-// deadlock cycle. The upsert makes a slot the first time it is used.
-func articleSlot(d dialect) string {
+// counterSlot is the slot of the article count and of the tags' counts a
+// write adds to: on PostgreSQL the one of this connection's backend, so
+// that creates and deletes on different connections do not wait for one
+// row's lock through each other's commits; on SQLite, one writer at a
+// time, slot 0. Two backends may share a slot, so a write locks its rows
+// in one order: the tags' in tag order (sortedTags), then the article
+// count's slot last, after the author's row too. A transaction waiting for
+// the count's slot then holds every other row it will lock, and a wait for
+// a slot never closes a deadlock cycle. The upserts make a slot's row the
+// first time it is used.
+func counterSlot(d dialect) string {
 	if d.name == "postgres" {
-		return fmt.Sprintf("pg_backend_pid() %% %d", articleSlots)
+		return fmt.Sprintf("pg_backend_pid() %% %d", counterSlots)
 	}
 	return "0"
 }
 
 const slotUpsert = `ON CONFLICT (slot) DO UPDATE SET value = article_count_slots.value + excluded.value`
 
+// tagCountUpsert adds to a tag's row of a slot (migration 0016).
+const tagCountUpsert = `ON CONFLICT (tag, slot) DO UPDATE SET articles = tag_counts.articles + excluded.articles`
+
+// sortedTags is tags in the order their count rows are locked.
+func sortedTags(tags []string) []string {
+	s := slices.Clone(tags)
+	slices.Sort(s)
+	return s
+}
+
+// tagCountValues is the VALUES list adding 1 to each tag's row of the
+// writer's slot, in tag order, and its arguments.
+func tagCountValues(d dialect, tags []string) (string, []any) {
+	args := make([]any, 0, len(tags))
+	for _, t := range sortedTags(tags) {
+		args = append(args, t)
+	}
+	row := "(?, " + counterSlot(d) + ", 1), "
+	return strings.TrimSuffix(strings.Repeat(row, len(tags)), ", "), args
+}
+
 // addArticles moves the article counter and the author's by delta.
 func addArticles(ctx context.Context, tx *sqlTx, authorID int64, delta int) error {
 	if _, err := tx.exec(ctx, `UPDATE users SET articles_count = articles_count + ? WHERE id = ?`, delta, authorID); err != nil {
 		return err
 	}
-	// Last, after the author's row: see articleSlot.
-	_, err := tx.exec(ctx, `INSERT INTO article_count_slots (slot, value) VALUES (`+articleSlot(tx.d)+`, ?) `+slotUpsert, delta)
+	// Last, after the author's row: see counterSlot.
+	_, err := tx.exec(ctx, `INSERT INTO article_count_slots (slot, value) VALUES (`+counterSlot(tx.d)+`, ?) `+slotUpsert, delta)
 	return err
 }
 
@@ -200,25 +223,29 @@ func insertTags(ctx context.Context, tx *sqlTx, articleID int64, tags []string) 
 	if _, err := tx.exec(ctx, q, args...); err != nil {
 		return err
 	}
-	counts := make([]any, len(tags))
-	for i, t := range tags {
-		counts[i] = t
-	}
-	_, err := tx.exec(ctx, `
-		INSERT INTO tag_counts (tag, articles) VALUES `+
-		strings.TrimSuffix(strings.Repeat("(?, 1), ", len(tags)), ", ")+`
-		ON CONFLICT (tag) DO UPDATE SET articles = tag_counts.articles + 1`, counts...)
+	counts, cargs := tagCountValues(tx.d, tags)
+	_, err := tx.exec(ctx, `INSERT INTO tag_counts (tag, slot, articles) VALUES `+counts+` `+tagCountUpsert, cargs...)
 	return err
 }
 
-// removeTags deletes the article's tags and decrements their counts.
+// removeTags deletes the article's tags and takes 1 from each tag's row
+// of the writer's slot (which may go below 0 on PostgreSQL: the tag's
+// article may have been counted in another slot). A row of this slot that
+// reaches 0 is deleted, so unused tags do not pile up in the slot; rows of
+// other slots are left to their writers, whose row locks this statement
+// does not take.
 func removeTags(ctx context.Context, tx *sqlTx, articleID int64) error {
+	slot := counterSlot(tx.d)
 	if _, err := tx.exec(ctx, `
-		UPDATE tag_counts SET articles = articles - 1
-		WHERE tag IN (SELECT tag FROM article_tags WHERE article_id = ?)`, articleID); err != nil {
+		INSERT INTO tag_counts (tag, slot, articles)
+		SELECT tag, `+slot+`, -1 FROM article_tags WHERE article_id = ? ORDER BY tag
+		`+tagCountUpsert, articleID); err != nil {
 		return err
 	}
-	if _, err := tx.exec(ctx, `DELETE FROM tag_counts WHERE articles <= 0`); err != nil {
+	if _, err := tx.exec(ctx, `
+		DELETE FROM tag_counts
+		WHERE slot = `+slot+` AND articles = 0
+		  AND tag IN (SELECT tag FROM article_tags WHERE article_id = ?)`, articleID); err != nil {
 		return err
 	}
 	_, err := tx.exec(ctx, `DELETE FROM article_tags WHERE article_id = ?`, articleID)
@@ -355,7 +382,7 @@ func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.Articl
 		// One tag: count from tag_counts, and walk the tag's index newest
 		// first instead of collecting all its articles.
 		return db.articlePage(ctx, viewerID, listQuery{
-			count:    `SELECT coalesce((SELECT articles FROM tag_counts WHERE tag = ?), 0)`,
+			count:    `SELECT coalesce((SELECT CAST(sum(articles) AS bigint) FROM tag_counts WHERE tag = ?), 0)`,
 			ids:      `SELECT article_id AS id FROM article_tags WHERE tag = ?%s ORDER BY article_id DESC`,
 			boundCol: "article_id",
 		}, []any{f.Tag}, f)
@@ -716,8 +743,8 @@ func (db *DB) IsFavorited(ctx context.Context, userID, articleID int64) (bool, e
 func (db *DB) Tags(ctx context.Context) ([]string, error) {
 	rows, err := db.query(ctx, `
 		SELECT tag FROM tag_counts
-		WHERE articles > 0
-		ORDER BY articles DESC, tag
+		GROUP BY tag HAVING sum(articles) > 0
+		ORDER BY sum(articles) DESC, tag
 		LIMIT 100`)
 	if err != nil {
 		return nil, err

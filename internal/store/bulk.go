@@ -115,9 +115,9 @@ var integrityChecks = []struct{ name, q string }{
 		SELECT count(*) FROM favorites f
 		WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = f.user_id)
 		   OR NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = f.article_id)`},
-	{"tag_counts differ from article_tags", `
-		SELECT count(*) FROM tag_counts c
-		WHERE c.articles <> (SELECT count(*) FROM article_tags t WHERE t.tag = c.tag)`},
+	{"tag counts (the sums of their slots) differ from article_tags", `
+		SELECT count(*) FROM (SELECT tag, sum(articles) AS n FROM tag_counts GROUP BY tag) c
+		WHERE c.n <> (SELECT count(*) FROM article_tags t WHERE t.tag = c.tag)`},
 	{"tags missing from tag_counts", `
 		SELECT count(DISTINCT tag) FROM article_tags t
 		WHERE NOT EXISTS (SELECT 1 FROM tag_counts c WHERE c.tag = t.tag)`},
@@ -181,11 +181,11 @@ func (db *DB) BulkLoad(ctx context.Context) (BulkLoader, error) {
 	return nil, fmt.Errorf("bulk load into %s is not supported", db.d.name)
 }
 
-// refreshCounters recomputes the counters (migrations 0002, 0004, 0010, 0015)
-// from the rows, after a bulk load.
+// refreshCounters recomputes the counters (migrations 0002, 0004, 0010,
+// 0015, 0016) from the rows, after a bulk load; the slotted ones into slot 0.
 var refreshCounters = []string{
 	`DELETE FROM tag_counts`,
-	`INSERT INTO tag_counts (tag, articles) SELECT tag, count(*) FROM article_tags GROUP BY tag`,
+	`INSERT INTO tag_counts (tag, slot, articles) SELECT tag, 0, count(*) FROM article_tags GROUP BY tag`,
 	`DELETE FROM article_count_slots`,
 	`INSERT INTO article_count_slots (slot, value) SELECT 0, count(*) FROM articles`,
 	`UPDATE users SET articles_count = 0 WHERE articles_count <> 0`,

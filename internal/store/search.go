@@ -175,9 +175,12 @@ func (db *DB) UsersByPrefix(ctx context.Context, viewerID int64, prefix string, 
 // prefix, most used first (a range of tag_counts' key; byte order as
 // above).
 func (db *DB) TagsByPrefix(ctx context.Context, prefix string, limit int) ([]string, error) {
-	q := `SELECT tag FROM tag_counts WHERE tag >= ? AND tag < ? AND articles > 0 ORDER BY articles DESC, tag LIMIT ?`
+	// A tag's count is the sum of its slots' rows (migration 0016).
+	q := `SELECT tag FROM tag_counts WHERE tag >= ? AND tag < ?
+		GROUP BY tag HAVING sum(articles) > 0 ORDER BY sum(articles) DESC, tag LIMIT ?`
 	if db.d.name == "postgres" {
-		q = `SELECT tag FROM tag_counts WHERE tag ~>=~ ? AND tag ~<~ ? AND articles > 0 ORDER BY articles DESC, tag LIMIT ?`
+		q = `SELECT tag FROM tag_counts WHERE tag ~>=~ ? AND tag ~<~ ?
+		GROUP BY tag HAVING sum(articles) > 0 ORDER BY sum(articles) DESC, tag LIMIT ?`
 	}
 	rows, err := db.query(ctx, q, prefix, prefixEnd(prefix), limit)
 	if err != nil {
