@@ -75,13 +75,18 @@ func (db *DB) createArticleOnce(ctx context.Context, a *conduit.Article) error {
 		q := `WITH art AS (
 			INSERT INTO articles (id, slug, author_id, title, description, body, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id),
-		slug AS (INSERT INTO article_slugs (slug, article_id) SELECT ?::text, id FROM art RETURNING 1),
-		author AS (UPDATE users SET articles_count = articles_count + 1 WHERE id = ? RETURNING 1)`
-		args := []any{id, a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt, a.Slug, a.Author.ID}
+		slug AS (INSERT INTO article_slugs (slug, article_id) SELECT ?::text, id FROM art RETURNING 1)`
+		args := []any{id, a.Slug, a.Author.ID, a.Title, a.Description, a.Body, a.CreatedAt, a.UpdatedAt, a.Slug}
 		values, jargs := jobValues(ctx, conduit.ArticleCreatedJobs(id, a.Author.ID), "")
 		q += `,
 		queued AS (INSERT INTO jobs (kind, key, payload, trace, created_at, run_at) VALUES ` + values + ` RETURNING 1)`
 		args = append(args, jargs...)
+		// Rows are locked in the order DeleteArticle locks them (see
+		// counterSlot): the tags' counts, then the author's row (its
+		// update reads counted, so counted runs first), then the count's
+		// slot. With the author's row first, a create and a delete of the
+		// same author's articles deadlocked on a tag's row.
+		afterTags := ""
 		if len(a.Tags) > 0 {
 			counts, cargs := tagCountValues(db.d, a.Tags)
 			q += `,
@@ -93,14 +98,15 @@ func (db *DB) createArticleOnce(ctx context.Context, a *conduit.Article) error {
 				args = append(args, id, t)
 			}
 			args = append(args, cargs...)
+			afterTags = ` AND (SELECT count(*) FROM counted) > 0`
 		}
-		// The count's slot is the last row locked, after the author's and the
-		// tags' rows (total reads them, so they run first), as in
-		// addArticles: see counterSlot.
+		q += `,
+		author AS (UPDATE users SET articles_count = articles_count + 1 WHERE id = ?` + afterTags + ` RETURNING 1)`
+		args = append(args, a.Author.ID)
+		// The count's slot is the last row locked, after the author's and
+		// the tags' rows (total reads author, which reads counted, so they
+		// run first), as in DeleteArticle: see counterSlot.
 		before := "(SELECT count(*) FROM author) a, (SELECT count(*) FROM slug) s"
-		if len(a.Tags) > 0 {
-			before += ", (SELECT count(*) FROM counted) c"
-		}
 		q += `,
 		total AS (INSERT INTO article_count_slots (slot, value) SELECT ` + counterSlot(db.d) + `, 1 FROM ` + before + `
 			` + slotUpsert + ` RETURNING 1)
@@ -165,8 +171,8 @@ const counterSlots = 16
 // that creates and deletes on different connections do not wait for one
 // row's lock through each other's commits; on SQLite, one writer at a
 // time, slot 0. Two backends may share a slot, so a write locks its rows
-// in one order: the tags' in tag order (sortedTags), then the article
-// count's slot last, after the author's row too. A transaction waiting for
+// in one order: the tags' in tag order (sortedTags), then the author's
+// row, then the article count's slot last. A transaction waiting for
 // the count's slot then holds every other row it will lock, and a wait for
 // a slot never closes a deadlock cycle. The upserts make a slot's row the
 // first time it is used.
