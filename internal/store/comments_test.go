@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -160,6 +161,54 @@ func TestCommentLimits(t *testing.T) {
 		}
 		if err := db.CheckIntegrity(ctx); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Concurrent comments hold the bounds exactly (on PostgreSQL the
+// transaction is pipelined, createCommentPipelined): of many comments sent
+// at once by two authors on one article, each author gets PerAuthor, and
+// the article's counter takes back the move of every refused one.
+func TestCommentLimitsConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		author, ann, bob := mkUser(t, db, "author"), mkUser(t, db, "ann"), mkUser(t, db, "bob")
+		a := mkArticle(t, db, author, "busy")
+		max := conduit.CommentLimits{PerArticle: 100, PerAuthor: 3}
+		const each = 12
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		added := map[int64]int{}
+		for _, u := range []conduit.User{ann, bob} {
+			for range each {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ts := now()
+					c := conduit.Comment{ArticleID: a.ID, Body: "hi", CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: u.ID}}
+					err := db.CreateComment(ctx, &c, max)
+					var le *conduit.LimitError
+					switch {
+					case err == nil:
+						mu.Lock()
+						added[u.ID]++
+						mu.Unlock()
+					case !errors.As(err, &le) || le.Name != "per author on one article":
+						t.Errorf("comment by %s: %v", u.Username, err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if added[ann.ID] != max.PerAuthor || added[bob.ID] != max.PerAuthor {
+			t.Errorf("added %d by ann, %d by bob; want %d each", added[ann.ID], added[bob.ID], max.PerAuthor)
+		}
+		page, err := db.Comments(ctx, 0, a.ID, conduit.CommentFilter{Limit: 100})
+		if err != nil || page.Count != 2*max.PerAuthor || len(page.Comments) != 2*max.PerAuthor {
+			t.Errorf("count %d, %d comments, %v; want %d", page.Count, len(page.Comments), err, 2*max.PerAuthor)
+		}
+		if err := db.CheckIntegrity(ctx); err != nil {
+			t.Error(err)
 		}
 	})
 }

@@ -27,7 +27,9 @@ import (
 
 const tracerName = "github.com/conduit-dev/conduit/internal/store"
 
-// pgTracer is a pgx.QueryTracer.
+// pgTracer is a pgx.QueryTracer and a pgx.BatchTracer: a pipelined batch
+// of statements (one round trip) is one span named "batch", with an event
+// per statement named as a statement's span would be.
 type pgTracer struct{ tracer trace.Tracer }
 
 // newPGTracer returns a tracer for tp's spans, or nil without a provider.
@@ -63,6 +65,38 @@ func (t pgTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trace
 		span.SetStatus(codes.Error, "")
 	} else {
 		span.SetAttributes(attribute.Int64("db.response.affected_rows", data.CommandTag.RowsAffected()))
+	}
+	span.End()
+}
+
+func (t pgTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	cfg := conn.Config()
+	ctx, span := t.tracer.Start(ctx, "batch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(semconv.DBSystemNamePostgreSQL, semconv.DBOperationBatchSize(data.Batch.Len()),
+			semconv.ServerAddress(cfg.Host), semconv.ServerPort(int(cfg.Port))))
+	return context.WithValue(ctx, pgSpanKey{}, span)
+}
+
+func (t pgTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	span, ok := ctx.Value(pgSpanKey{}).(trace.Span)
+	if !ok {
+		return
+	}
+	// The batch's error, if any, is recorded once, at its end.
+	span.AddEvent(operation(data.SQL), trace.WithAttributes(semconv.DBQueryText(data.SQL), attribute.Bool("failed", data.Err != nil)))
+}
+
+func (t pgTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	span, ok := ctx.Value(pgSpanKey{}).(trace.Span)
+	if !ok {
+		return
+	}
+	if data.Err != nil {
+		span.RecordError(data.Err)
+		span.SetStatus(codes.Error, "")
 	}
 	span.End()
 }
