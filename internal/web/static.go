@@ -15,6 +15,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/cache/ttl"
@@ -64,19 +65,38 @@ type assets struct {
 	notStored *ttl.Map[struct{}]
 }
 
-// newAssets reads and compresses the embedded files once: they are few and
-// small (a few milliseconds at the best levels), and doing it at start
-// keeps one source of truth in the repository instead of committed .gz and
-// .zst copies that could drift from it.
+// newAssets returns the embedded files (see embeddedFiles) under base,
+// with room for the files of other builds.
 func newAssets(base string) (*assets, error) {
-	a := &assets{
+	own, err := embeddedFiles()
+	if err != nil {
+		return nil, err
+	}
+	return &assets{
 		base:      strings.TrimSuffix(base, "/"),
-		byName:    map[string]*asset{},
-		byFile:    map[string]*asset{},
+		byName:    own.byName,
+		byFile:    own.byFile,
 		compress:  httpx.NewCompressor(httpx.CompressBest),
 		foreign:   ttl.New[*asset](time.Hour, 256, time.Now),
 		notStored: ttl.New[struct{}](10*time.Second, 1024, time.Now),
-	}
+	}, nil
+}
+
+// ownFiles are this build's files, by name and by fingerprinted file name;
+// read only once made.
+type ownFiles struct {
+	byName, byFile map[string]*asset
+}
+
+// embeddedFiles reads and compresses the embedded files once per process:
+// they are few and small (a few milliseconds at the best levels), and
+// doing it at start keeps one source of truth in the repository instead of
+// committed .gz and .zst copies that could drift from it. Every Site of a
+// process serves the same files: the tests, which make a Site per test,
+// spent a quarter of their CPU time compressing them again.
+var embeddedFiles = sync.OnceValues(func() (ownFiles, error) {
+	own := ownFiles{byName: map[string]*asset{}, byFile: map[string]*asset{}}
+	compress := httpx.NewCompressor(httpx.CompressBest)
 	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -92,14 +112,14 @@ func newAssets(base string) (*assets, error) {
 			ct = "application/octet-stream"
 		}
 		hash := fingerprint(body)
-		x := a.prepare(strings.TrimSuffix(name, ext)+"."+hash+ext, hash, ct, body)
+		x := prepare(compress, strings.TrimSuffix(name, ext)+"."+hash+ext, hash, ct, body)
 		x.name = name
-		a.byName[name] = x
-		a.byFile[x.file] = x
+		own.byName[name] = x
+		own.byFile[x.file] = x
 		return nil
 	})
-	return a, err
-}
+	return own, err
+})
 
 // fingerprint is the hash part of an asset's file name.
 func fingerprint(body []byte) string {
@@ -108,11 +128,11 @@ func fingerprint(body []byte) string {
 }
 
 // prepare makes an asset with its compressed forms.
-func (a *assets) prepare(file, hash, contentType string, body []byte) *asset {
+func prepare(compress *httpx.Compressor, file, hash, contentType string, body []byte) *asset {
 	x := &asset{file: file, hash: hash, contentType: contentType, body: body, encoded: map[string][]byte{}}
 	if httpx.Compressible(contentType) && len(body) >= httpx.MinCompressSize {
 		for _, enc := range []string{httpx.Zstd, httpx.Gzip} {
-			if z := a.compress.Compress(enc, body); len(z) < len(body) {
+			if z := compress.Compress(enc, body); len(z) < len(body) {
 				x.encoded[enc] = z
 			}
 		}
@@ -179,7 +199,7 @@ func (a *assets) lookup(ctx context.Context, file string) (*asset, error) {
 	if fingerprint(body) != hash {
 		return nil, fmt.Errorf("stored asset %s does not match its fingerprint: %w", file, conduit.ErrNotFound)
 	}
-	x := a.prepare(file, hash, ct, body)
+	x := prepare(a.compress, file, hash, ct, body)
 	a.foreign.Put(file, x, 0)
 	return x, nil
 }
