@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -82,12 +83,12 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 		p, ok, gen := h.pages.Get(key)
 		if ok && h.svc.ListsFresh(r.Context(), p.stamp, p.deps) && h.sameTags(r, p) {
 			h.pageHits.Add(1)
-			hd := w.Header()
-			for k, v := range p.header {
-				hd[k] = v
-			}
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(p.body)
+			p.send(w)
+			return
+		}
+		if p, ok := h.sharedPage(r, key, gen); ok {
+			h.pageHits.Add(1)
+			p.send(w)
 			return
 		}
 		h.pageMisses.Add(1)
@@ -114,9 +115,57 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 				page.tags = tags
 			}
 			h.pages.PutFor(key, page, gen, h.svc.ListTTL())
+			if b, err := json.Marshal(page.shared()); err == nil {
+				h.svc.KeepShared(r.Context(), sharedPageKey(key), b, stamp, deps)
+			}
 		}
 		_ = rec.Send()
 	}
+}
+
+func (p cachedPage) send(w http.ResponseWriter) {
+	hd := w.Header()
+	for k, v := range p.header {
+		hd[k] = v
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(p.body)
+}
+
+// sharedPage is what the shared tier keeps of a page (see
+// conduit.Service.KeepShared): all but the stamp and the dependencies,
+// which the service keeps beside it.
+type sharedPage struct {
+	Header    http.Header
+	Body      []byte
+	ShowsTags bool
+	Tags      []string
+}
+
+func (p cachedPage) shared() sharedPage {
+	return sharedPage{Header: p.header, Body: p.body, ShowsTags: p.showsTags, Tags: p.tags}
+}
+
+func sharedPageKey(key string) string { return "sitepage:" + key }
+
+// sharedPage returns the page under key that a node kept in the shared
+// tier, if it is current and shows the popular tags as they are now, and
+// keeps it in this node's page cache too.
+func (h *handler) sharedPage(r *http.Request, key string, gen uint64) (cachedPage, bool) {
+	b, deps, stamp, ok := h.svc.SharedList(r.Context(), sharedPageKey(key))
+	if !ok {
+		return cachedPage{}, false
+	}
+	var sp sharedPage
+	if json.Unmarshal(b, &sp) != nil {
+		return cachedPage{}, false
+	}
+	p := cachedPage{stamp: stamp, deps: deps, header: sp.Header, body: sp.Body, showsTags: sp.ShowsTags, tags: sp.Tags}
+	if !h.sameTags(r, p) {
+		return cachedPage{}, false
+	}
+	h.pages.PutFor(key, p, gen, h.svc.ListTTL())
+	return p, true
 }
 
 // tagsKey carries the popular tags the page cache read for a page it may
