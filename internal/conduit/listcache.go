@@ -334,8 +334,13 @@ func (s *Service) KeepShared(ctx context.Context, key string, value []byte, stam
 
 // cachedList returns the anonymous first page f (key: listKey) from this
 // node's list cache, else from the shared tier, else from the database,
-// keeping it in both.
+// keeping it in both. While this node cannot tell whether it heard of
+// every write, it reads the database and keeps nothing (a miss too).
 func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (ArticlePage, error) {
+	if !s.listsSynced(ctx) {
+		s.listMisses.Add(1)
+		return s.store.ListArticles(ctx, 0, f)
+	}
 	e, ok, gen := s.lists.Get(key)
 	if ok && s.ledger.fresh(e.stamp, e.deps) {
 		s.listHits.Add(1)

@@ -711,7 +711,7 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 		return ArticlePage{}, err
 	}
 	key := listKey(viewerID, f)
-	if key == "" || !s.listsOn || !s.listsSynced(ctx) {
+	if key == "" || !s.listsOn {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
 	return s.cachedList(ctx, key, f)
