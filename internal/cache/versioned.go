@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"time"
 )
@@ -29,7 +30,7 @@ import (
 // any node, is seen.
 func (r *Redis) GetCurrent(ctx context.Context, key string) ([]byte, bool) {
 	kind := kindOf(key)
-	stored, ok := r.get(ctx, key)
+	stored, ok := r.getStored(ctx, key)
 	if !ok {
 		r.m.versioned.WithLabelValues(kind, "absent").Inc()
 		return nil, false
@@ -56,6 +57,30 @@ func (r *Redis) GetCurrent(ctx context.Context, key string) ([]byte, bool) {
 	}
 	r.m.versioned.WithLabelValues(kind, "hit").Inc()
 	return []byte(value), true
+}
+
+// getStored reads a versioned value from Redis itself, not through the
+// near cache: its versions, not its copy, decide whether it is current,
+// and the list caches keep the pages they serve in memory of their own,
+// so a near copy would only take room from the values.
+func (r *Redis) getStored(ctx context.Context, key string) ([]byte, bool) {
+	c := r.cli()
+	if c == nil {
+		r.m.bypassed.WithLabelValues(kindOf(key)).Inc()
+		return nil, false
+	}
+	var gen, stored string
+	err := r.call(ctx, "get", r.o.Timeout, func(ctx context.Context) error {
+		resps := c.DoMulti(ctx, c.B().Get().Key(r.genKey()).Build(), c.B().Get().Key(r.valKey(key)).Build())
+		var err1, err2 error
+		gen, err1 = resps[0].ToString()
+		stored, err2 = resps[1].ToString()
+		return errors.Join(notNil(err1), notNil(err2))
+	})
+	if err != nil {
+		return nil, false
+	}
+	return unstamp(stored, gen)
 }
 
 // SetCurrent stores value under key for ttl with the current versions of
