@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // Versioned values: a value built from data that many writes change (a
@@ -14,11 +16,11 @@ import (
 // of what it was built from, and read back only while those versions are
 // still current. A version key holds a random token; every write that
 // changes what the key stands for deletes it (Delete, with the write's
-// other keys), and the next reader fills it with a new token under the
-// fill lease (GetOrLoad). So a value stored with the tokens it read is
-// current exactly while each token is: a write acknowledged before a read
-// began has deleted one of them (the fence makes that read see it), and
-// no token comes back.
+// other keys), and the next node that keeps a value gives it a new token
+// (versionsScript). So a value stored with the tokens it read is current
+// exactly while each token is: a write acknowledged before a read began
+// has deleted one of them (the fence makes that read see it), and no
+// token comes back.
 //
 // Format of a stored value: "<digest>\n<version keys, space-separated>\n
 // <bytes>", the digest a hash of the tokens (version keys hold no
@@ -41,17 +43,8 @@ func (r *Redis) GetCurrent(ctx context.Context, key string) ([]byte, bool) {
 		r.m.versioned.WithLabelValues(kind, "absent").Inc()
 		return nil, false
 	}
-	versionKeys := strings.Fields(keys)
-	versions := make([]string, len(versionKeys))
-	for i, vk := range versionKeys {
-		v, ok := r.get(ctx, vk)
-		if !ok {
-			r.m.versioned.WithLabelValues(kind, "changed").Inc()
-			return nil, false
-		}
-		versions[i] = string(v)
-	}
-	if versionDigest(versions) != digest {
+	versions, ok := r.nearVersions(ctx, strings.Fields(keys))
+	if !ok || versionDigest(versions) != digest {
 		r.m.versioned.WithLabelValues(kind, "changed").Inc()
 		return nil, false
 	}
@@ -84,8 +77,8 @@ func (r *Redis) getStored(ctx context.Context, key string) ([]byte, bool) {
 }
 
 // SetCurrent stores value under key for ttl with the current versions of
-// versionKeys (a missing one is filled with a new token), if keep still
-// says yes once they are read.
+// versionKeys (a missing one gets a new token), read in one script, if
+// keep still says yes once they are read.
 //
 // keep is the caller's proof that value was built after every change that
 // the versions read reflect: it is asked after the versions are read, and
@@ -96,19 +89,99 @@ func (r *Redis) getStored(ctx context.Context, key string) ([]byte, bool) {
 // with its change, and keep refuses. A token older than a change read
 // later only makes the stored value a miss.
 func (r *Redis) SetCurrent(ctx context.Context, key string, value []byte, versionKeys []string, ttl time.Duration, keep func() bool) {
-	versions := make([]string, len(versionKeys))
-	for i, vk := range versionKeys {
-		v, err := r.GetOrLoad(ctx, vk, ttl, func() ([]byte, error) { return []byte(randomToken()), nil })
-		if err != nil {
-			return
-		}
-		versions[i] = string(v)
+	c := r.cli()
+	if c == nil {
+		return
+	}
+	keys := make([]string, 0, len(versionKeys)+1)
+	tokens := make([]string, 0, len(versionKeys)+1)
+	tokens = append(tokens, ms(ttl))
+	for _, vk := range versionKeys {
+		keys = append(keys, r.valKey(vk))
+		tokens = append(tokens, randomToken())
+	}
+	keys = append(keys, r.genKey())
+	var versions []string
+	if err := r.call(ctx, "versions", r.o.Timeout, func(ctx context.Context) (err error) {
+		versions, err = versionsScript.Exec(ctx, c, keys, tokens).AsStrSlice()
+		return err
+	}); err != nil || len(versions) != len(versionKeys) {
+		return
 	}
 	if !keep() {
 		return
 	}
 	stored := versionDigest(versions) + "\n" + strings.Join(versionKeys, " ") + "\n" + string(value)
 	r.Set(ctx, key, []byte(stored), ttl)
+}
+
+// versionsScript returns the versions under KEYS[1..n] (KEYS[n+1]: the
+// generation), giving each that has none of this generation (never set,
+// expired, or deleted by a write: a tombstone) the new token in ARGV[i+1],
+// for ARGV[1] ms. A token is no copy of anything that could be stale, so
+// it needs no fill lease: the check and the set are one step.
+var versionsScript = rueidis.NewLuaScript(`
+local g = redis.call('GET', KEYS[#KEYS]) or '0'
+local out = {}
+for i = 1, #KEYS - 1 do
+  local v = redis.call('GET', KEYS[i])
+  local p = v and string.find(v, ':', 1, true)
+  if p and p > 1 and string.sub(v, 1, p - 1) == g and p < #v then
+    out[i] = string.sub(v, p + 1)
+  else
+    redis.call('SET', KEYS[i], g .. ':' .. ARGV[i + 1], 'PX', ARGV[1])
+    out[i] = ARGV[i + 1]
+  end
+end
+return out`)
+
+// nearVersions reads the versions under keys through the near cache,
+// behind the fence (a write acknowledged before the call is seen), in one
+// call: false if one is missing or Redis did not answer.
+func (r *Redis) nearVersions(ctx context.Context, keys []string) ([]string, bool) {
+	c := r.cli()
+	if c == nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	sent := r.now()
+	if err := r.fence(ctx, c); err != nil {
+		r.m.errors.WithLabelValues("get").Inc()
+		return nil, false
+	}
+	cmds := make([]rueidis.CacheableTTL, 0, len(keys)+1)
+	cmds = append(cmds, rueidis.CT(c.B().Get().Key(r.genKey()).Cache(), nearTTL))
+	for _, k := range keys {
+		cmds = append(cmds, rueidis.CT(c.B().Get().Key(r.valKey(k)).Cache(), nearTTL))
+	}
+	resps := c.DoMultiCache(ctx, cmds...)
+	r.m.observe("get", sent, r.now())
+	versions := make([]string, 0, len(keys))
+	gen := ""
+	roundTrip := false
+	for i, res := range resps {
+		v, err := res.ToString()
+		if err = notNil(err); err != nil {
+			r.health.fail(sent)
+			r.m.errors.WithLabelValues("get").Inc()
+			return nil, false
+		}
+		roundTrip = roundTrip || !res.IsCacheHit()
+		if i == 0 {
+			gen = v
+			continue
+		}
+		b, ok := unstamp(v, gen)
+		if !ok || len(b) == 0 {
+			return nil, false
+		}
+		versions = append(versions, string(b))
+	}
+	if roundTrip {
+		r.health.ok(sent) // as in get: only a round trip vouches for the near cache
+	}
+	return versions, true
 }
 
 func versionDigest(versions []string) string {

@@ -260,8 +260,8 @@ func unique(d Deps) Deps {
 // is rebuilt once for the cluster. A page is stored with the versions of
 // its buckets, and of keyLists: keys whose value is a random token that
 // every write invalidating the bucket deletes (listsChanged, in the same
-// Delete as the bucket key) and that the next reader fills anew under the
-// fill lease. Another node serves the page while the versions it reads
+// Delete as the bucket key) and that the next node keeping a page gives
+// a new token. Another node serves the page while the versions it reads
 // now, through the fenced near cache, are those stored (GetCurrent): a
 // write acknowledged before its read began has deleted one. The node that
 // stores a page has read it after its stamp, and stores it only if its
