@@ -35,7 +35,8 @@ import (
 // Redis unreachable) the list caches are bypassed, and without a cache
 // that reports list changes (--cache-items 0) they are not used at all.
 // Signed-in viewers (whose lists carry their own favorited and following
-// flags) and deeper pages are never cached.
+// flags) and deeper pages are never cached. With the Redis tier the pages
+// are also kept in Redis for every node (the shared tier, below).
 type listCache = ttl.Map[listEntry]
 
 type listEntry struct {

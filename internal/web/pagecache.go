@@ -31,6 +31,12 @@ import (
 // cache). Signed-in visitors, other pages, other methods and answers
 // other than 200 pass through.
 //
+// With the Redis tier, a page built on one node is also kept in Redis for
+// every node (conduit.Service's KeepShared and SharedList: served while
+// the versions of what it shows are those it was kept with), so each page
+// is built once for the cluster, not once per node; a node that gets it
+// from there keeps it in its own page cache too.
+//
 // The popular tags beside the home and tag pages are checked by content
 // instead (their key, conduit.KeyTags, is left out of the page's
 // dependencies): every new article changes the tags' counts, so every
@@ -123,6 +129,7 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// send writes the kept page as the answer.
 func (p cachedPage) send(w http.ResponseWriter) {
 	hd := w.Header()
 	for k, v := range p.header {
