@@ -18,6 +18,16 @@
 #     a page the site builds), and the share of those requests answered
 #     without a database list read: (page hits + list hits) / (page hits
 #     + list hits + list misses);
+#   - with Redis, where the first list pages that needed a database list
+#     read (list-cache misses) missed: conduit_cache_versioned_reads_total
+#     of kind="listpage" (the service's lists kept in Redis for every
+#     node): absent (no page of that list in Redis: the first read of it
+#     cluster-wide, or one whose keeping a write prevented), changed (a
+#     write since changed a version it was kept with), and the rest (the
+#     node could not use the tier at that moment: a watched key being
+#     tracked again, Redis slow); the list pages that appeared in Redis
+#     during the measured part (first reads cluster-wide: compulsory), and
+#     the ratio with those left out;
 #   - with Redis, the usernames read at all (username keys in Redis at
 #     the end) against the username loads under the fill lease over the
 #     whole run: equal when every such miss was a first read;
@@ -99,7 +109,16 @@ metrics() {
 	local u
 	for u in ${ADMIN_URLS//,/ }; do
 		curl -fsS --max-time 5 "$u/metrics" || { echo "no metrics from $u" >&2; exit 1; }
-	done | awk '/^conduit_cache_((tier_lookups|loads|hits|misses|bypassed|redis_errors)_total\{|generation_bumps_total )/ { s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
+	done | awk '/^conduit_cache_((tier_lookups|loads|hits|misses|bypassed|redis_errors|versioned_reads)_total\{|generation_bumps_total )/ { s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
+}
+
+# listpages: how many list pages the service keeps in our Redis now.
+listpages() {
+	if [ "$1" = redis ]; then
+		redis-cli -p "$((BASE_PORT + 3))" --scan --pattern 'conduit:c:listpage:*' | wc -l
+	else
+		echo 0
+	fi
 }
 
 pgstats() { # reads (statements), transactions
@@ -148,6 +167,8 @@ run() { # LABEL CACHE NODES
 	done
 	sleep "$w"
 	metrics "$dir/m0-$label"
+	local p0 p1
+	p0=$(listpages "$2")
 	sql "SELECT pg_stat_statements_reset()" >/dev/null
 	local s0 s1 t0 t1 l0 l1
 	s0=$(pgstats)
@@ -170,6 +191,7 @@ run() { # LABEL CACHE NODES
 	l1=$(cut -d' ' -f1-3 /proc/loadavg)
 	s1=$(pgstats)
 	metrics "$dir/m1-$label"
+	p1=$(listpages "$2")
 	[ $rc = 0 ] || { cat "$dir/bench-$label.txt"; echo "bench failed" >&2; exit 1; }
 	local secs requests
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -182,7 +204,7 @@ run() { # LABEL CACHE NODES
 	awk -v r="$r1" -v x=$((x1 - x0)) -v s="$secs" -v n="$requests" \
 		'BEGIN { printf "PostgreSQL: %.0f read statements/s (%.2f per request), %.0f transactions/s (%.2f per request)\n", r / s, r / n, x / s, x / n }'
 	# Hit ratios from the counter deltas.
-	awk '
+	awk -v newpages=$((p1 - p0)) '
 		FNR == NR { before[$1] = $2; next }
 		{ d = $2 - before[$1]
 		  if (match($1, /kind="[a-z]+"/)) kind = substr($1, RSTART + 6, RLENGTH - 7); else kind = ""
@@ -191,6 +213,7 @@ run() { # LABEL CACHE NODES
 			if ($1 ~ /result="hit"/) hits[kind] += d
 		  } else if ($1 ~ /^conduit_cache_loads_total/) loads[kind] += d
 		  else if ($1 ~ /^conduit_cache_bypassed_total/) bypassed[kind] += d
+		  else if ($1 ~ /^conduit_cache_versioned_reads_total\{.*kind="listpage"/) { r = $1; sub(/.*result="/, "", r); sub(/".*/, "", r); shared[r] += d }
 		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
 		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lh[c] += d }
@@ -203,6 +226,13 @@ run() { # LABEL CACHE NODES
 			for (c in lh) if (lh[c] + lm[c] > 0) printf "  %-9s %7d reads, hit ratio %.1f%% (anonymous first list pages kept by each node)\n", c, lh[c] + lm[c], 100 * lh[c] / (lh[c] + lm[c])
 			n = lh["pages"] + lh["lists"] + lm["lists"]
 			if (n > 0) printf "  first list pages: %d requests, %.1f%% answered without a database list read\n", n, 100 * (lh["pages"] + lh["lists"]) / n
+			if (n > 0 && shared["hit"] + shared["absent"] + shared["changed"] > 0) {
+				printf "    of the lists kept by the nodes, %d were served from Redis\n", shared["hit"]
+				printf "    database list reads %d: no page of that list in Redis %d, a write changed the page kept %d, the tier not usable at that moment %d\n",
+					lm["lists"], shared["absent"], shared["changed"], lm["lists"] - shared["absent"] - shared["changed"]
+				printf "    list pages that appeared in Redis meanwhile (first reads cluster-wide: compulsory misses) %d; without them %.1f%% answered without a database list read\n",
+					newpages, 100 * (lh["pages"] + lh["lists"]) / (n - newpages)
+			}
 			n = split("article favorites html user username tags", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]
 				if (reads[k] > 0) printf "  %-9s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]

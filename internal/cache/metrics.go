@@ -14,6 +14,7 @@ type redisMetrics struct {
 	bypassed   *prometheus.CounterVec   // kind
 	loads      *prometheus.CounterVec   // kind, how
 	leaseWaits *prometheus.CounterVec   // kind
+	versioned  *prometheus.CounterVec   // kind, result
 	latency    *prometheus.HistogramVec // op
 	errors     *prometheus.CounterVec   // op
 	bumps      prometheus.Counter
@@ -21,7 +22,7 @@ type redisMetrics struct {
 }
 
 // kinds are the key families the service caches; others count as "other".
-var kinds = []string{"article", "favorites", "html", "user", "username", "tags", "lists"}
+var kinds = []string{"article", "favorites", "html", "user", "username", "tags", "lists", "listpage", "sitepage", "listver"}
 
 // kindOf is the metric label of key: the part before the first colon.
 func kindOf(key string) string {
@@ -52,6 +53,10 @@ func newRedisMetrics(reg prometheus.Registerer, open func() bool) *redisMetrics 
 			Name: "conduit_cache_lease_waits_total",
 			Help: "Polls of a node waiting for another node to fill a key.",
 		}, []string{"kind"}),
+		versioned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "conduit_cache_versioned_reads_total",
+			Help: "Reads of versioned values (list pages kept for every node) by kind and result: hit, absent (none stored in this generation), changed (a version it was stored with is not current: a write since).",
+		}, []string{"kind", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "conduit_cache_redis_call_seconds",
 			Help:    "Latency of calls to Redis by operation (near-cache hits included under get).",
@@ -71,7 +76,7 @@ func newRedisMetrics(reg prometheus.Registerer, open func() bool) *redisMetrics 
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lookups, m.bypassed, m.loads, m.leaseWaits, m.latency, m.errors, m.bumps, m.fenceWaits,
+		reg.MustRegister(m.lookups, m.bypassed, m.loads, m.leaseWaits, m.versioned, m.latency, m.errors, m.bumps, m.fenceWaits,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "conduit_cache_circuit_open",
 				Help: "1 while the Redis cache is not used (breaker open, or waiting for a new generation), else 0.",

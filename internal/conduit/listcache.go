@@ -1,7 +1,9 @@
 package conduit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -33,7 +35,8 @@ import (
 // Redis unreachable) the list caches are bypassed, and without a cache
 // that reports list changes (--cache-items 0) they are not used at all.
 // Signed-in viewers (whose lists carry their own favorited and following
-// flags) and deeper pages are never cached.
+// flags) and deeper pages are never cached. With the Redis tier the pages
+// are also kept in Redis for every node (the shared tier, below).
 type listCache = ttl.Map[listEntry]
 
 type listEntry struct {
@@ -215,21 +218,155 @@ type watcher interface {
 // listsChanged is called after a write that changes what lists show, with
 // the edge keys of what it changed (nil: it cannot tell, every list is
 // invalidated); it also invalidates the write's other cache keys, all in
-// one Delete (on several nodes, one round of acknowledgements).
+// one Delete (on several nodes, one round of acknowledgements). With the
+// shared tier, the same Delete drops the versions of the buckets, so the
+// pages kept in Redis that show what changed are no longer current.
 func (s *Service) listsChanged(ctx context.Context, edgeKeys []string, keys ...string) {
 	if edgeKeys == nil {
 		s.ledger.invalidateAll()
-		s.cache.Delete(ctx, append(keys, keyLists)...)
+		keys = append(keys, keyLists)
+		if s.shared != nil {
+			keys = append(keys, versionKeyAll)
+		}
+		s.cache.Delete(ctx, keys...)
 		return
 	}
 	d := depsOfKeys(append(edgeKeys, keyAnyList))
 	s.ledger.invalidate(d...)
-	seen := map[uint16]bool{}
-	for _, b := range d {
-		if !seen[b] {
-			seen[b] = true
-			keys = append(keys, bucketKey(int(b)))
+	for _, b := range unique(d) {
+		keys = append(keys, bucketKey(int(b)))
+		if s.shared != nil {
+			keys = append(keys, versionKey(b))
 		}
 	}
 	s.cache.Delete(ctx, keys...)
+}
+
+func unique(d Deps) Deps {
+	seen := make(map[uint16]bool, len(d))
+	var out Deps
+	for _, b := range d {
+		if !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// The shared tier: with a cache that every node shares (Redis), the
+// anonymous first pages (the service's lists, and the site's rendered
+// pages) are also kept there, so that a page read once anywhere is not
+// read from the database by every other node, and a page a write dropped
+// is rebuilt once for the cluster. A page is stored with the versions of
+// its buckets, and of keyLists: keys whose value is a random token that
+// every write invalidating the bucket deletes (listsChanged, in the same
+// Delete as the bucket key) and that the next node keeping a page gives
+// a new token. Another node serves the page while the versions it reads
+// now, through the fenced near cache, are those stored (GetCurrent): a
+// write acknowledged before its read began has deleted one. The node that
+// stores a page has read it after its stamp, and stores it only if its
+// ledger shows no invalidation of the page's buckets since then once the
+// versions are read (SetCurrent's keep): a token newer than the page
+// arrives after the push of the delete that replaced the old one.
+//
+// sharedTier is implemented by cache.Redis.
+type sharedTier interface {
+	GetCurrent(ctx context.Context, key string) ([]byte, bool)
+	SetCurrent(ctx context.Context, key string, value []byte, versionKeys []string, ttl time.Duration, keep func() bool)
+}
+
+// versionKey is the shared-tier key of bucket b's version; versionKeyAll
+// is keyLists' (every page depends on it).
+func versionKey(b uint16) string { return "listver:" + strconv.Itoa(int(b)) }
+
+const versionKeyAll = "listver:all"
+
+// SharedList returns the value kept under key in the shared tier by any
+// node (KeepShared) if it is current, with its dependencies and a stamp:
+// this node may keep the value with them (ListsFresh tells until when),
+// because the stamp is read before the versions were. ok is false when
+// there is no shared tier, no current value, or the node cannot tell now.
+func (s *Service) SharedList(ctx context.Context, key string) (value []byte, deps Deps, stamp ListStamp, ok bool) {
+	if s.shared == nil {
+		return nil, nil, 0, false
+	}
+	if stamp, ok = s.ListsStamp(ctx); !ok {
+		return nil, nil, 0, false
+	}
+	b, ok := s.shared.GetCurrent(ctx, key)
+	if !ok {
+		return nil, nil, 0, false
+	}
+	head, value, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
+		return nil, nil, 0, false
+	}
+	for f := range strings.SplitSeq(string(head), ",") {
+		n, err := strconv.ParseUint(f, 10, 16)
+		if err != nil || n >= listBuckets {
+			return nil, nil, 0, false
+		}
+		deps = append(deps, uint16(n))
+	}
+	return value, deps, stamp, true
+}
+
+// KeepShared stores value, built from lists after stamp and showing what
+// deps name, under key in the shared tier for every node, unless a write
+// changed what it shows since stamp (then it is not kept).
+func (s *Service) KeepShared(ctx context.Context, key string, value []byte, stamp ListStamp, deps Deps) {
+	if s.shared == nil || len(deps) == 0 {
+		return
+	}
+	d := unique(deps)
+	head := make([]string, len(d))
+	versions := make([]string, 0, len(d)+1)
+	for i, b := range d {
+		head[i] = strconv.Itoa(int(b))
+		versions = append(versions, versionKey(b))
+	}
+	versions = append(versions, versionKeyAll)
+	stored := append([]byte(strings.Join(head, ",")+"\n"), value...)
+	s.shared.SetCurrent(ctx, key, stored, versions, s.ListTTL(), func() bool {
+		return s.ListsFresh(ctx, stamp, d)
+	})
+}
+
+// cachedList returns the anonymous first page f (key: listKey) from this
+// node's list cache, else from the shared tier, else from the database,
+// keeping it in both. While this node cannot tell whether it heard of
+// every write, it reads the database and keeps nothing (a miss too).
+func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (ArticlePage, error) {
+	if !s.listsSynced(ctx) {
+		s.listMisses.Add(1)
+		return s.store.ListArticles(ctx, 0, f)
+	}
+	e, ok, gen := s.lists.Get(key)
+	if ok && s.ledger.fresh(e.stamp, e.deps) {
+		s.listHits.Add(1)
+		return e.page, nil
+	}
+	sharedKey := "listpage:" + key
+	if b, deps, stamp, ok := s.SharedList(ctx, sharedKey); ok {
+		var page ArticlePage
+		if json.Unmarshal(b, &page) == nil {
+			s.listHits.Add(1)
+			s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: deps}, gen, s.ListTTL())
+			return page, nil
+		}
+	}
+	s.listMisses.Add(1)
+	// The page is kept: read it fresh (see Fresh), after the stamp.
+	stamp := s.ledger.stamp()
+	page, err := s.store.ListArticles(Fresh(ctx), 0, f)
+	if err != nil {
+		return page, err
+	}
+	deps := depsOfKeys(ListKeys(f, page))
+	s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: deps}, gen, s.ListTTL())
+	if b, err := json.Marshal(page); err == nil {
+		s.KeepShared(ctx, sharedKey, b, stamp, deps)
+	}
+	return page, nil
 }

@@ -35,6 +35,9 @@ type Service struct {
 	lists                *listCache
 	ledger               listLedger
 	listHits, listMisses atomic.Uint64
+	// shared keeps those pages, and the site's, for every node when the
+	// cache is shared by them (Redis); nil otherwise (listcache.go).
+	shared sharedTier
 	// throttle limits sign-in and sign-up attempts; nil: no limits.
 	throttle *throttle
 	// lastPurge is when this node last deleted expired rows of the
@@ -61,6 +64,9 @@ func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option)
 	}
 	s.lists = newListCache(s.listTTL, listCacheMax, func() time.Time { return s.now() })
 	s.listsOn = s.watchLists() // writes on other nodes reach this node's list caches too
+	if t, ok := cache.(sharedTier); ok && s.listsOn {
+		s.shared = t
+	}
 	s.dummyHash = sync.OnceValue(func() string {
 		h, _ := hasher.Hash(rand.Text())
 		return h
@@ -705,22 +711,10 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 		return ArticlePage{}, err
 	}
 	key := listKey(viewerID, f)
-	if key == "" || !s.listsOn || !s.listsSynced(ctx) {
+	if key == "" || !s.listsOn {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
-	e, ok, gen := s.lists.Get(key)
-	if ok && s.ledger.fresh(e.stamp, e.deps) {
-		s.listHits.Add(1)
-		return e.page, nil
-	}
-	s.listMisses.Add(1)
-	// The page is kept: read it fresh (see Fresh), after the stamp.
-	stamp := s.ledger.stamp()
-	page, err := s.store.ListArticles(Fresh(ctx), viewerID, f)
-	if err == nil {
-		s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: depsOfKeys(ListKeys(f, page))}, gen, s.ListTTL())
-	}
-	return page, err
+	return s.cachedList(ctx, key, f)
 }
 
 // syncer is implemented by caches whose invalidations reach this node

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,6 +30,12 @@ import (
 // stage-3 caches, the value ttl with the Redis tier, not at all without a
 // cache). Signed-in visitors, other pages, other methods and answers
 // other than 200 pass through.
+//
+// With the Redis tier, a page built on one node is also kept in Redis for
+// every node (conduit.Service's KeepShared and SharedList: served while
+// the versions of what it shows are those it was kept with), so each page
+// is built once for the cluster, not once per node; a node that gets it
+// from there keeps it in its own page cache too.
 //
 // The popular tags beside the home and tag pages are checked by content
 // instead (their key, conduit.KeyTags, is left out of the page's
@@ -82,12 +89,12 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 		p, ok, gen := h.pages.Get(key)
 		if ok && h.svc.ListsFresh(r.Context(), p.stamp, p.deps) && h.sameTags(r, p) {
 			h.pageHits.Add(1)
-			hd := w.Header()
-			for k, v := range p.header {
-				hd[k] = v
-			}
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(p.body)
+			p.send(w)
+			return
+		}
+		if p, ok := h.sharedPage(r, key, gen); ok {
+			h.pageHits.Add(1)
+			p.send(w)
 			return
 		}
 		h.pageMisses.Add(1)
@@ -114,9 +121,58 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 				page.tags = tags
 			}
 			h.pages.PutFor(key, page, gen, h.svc.ListTTL())
+			if b, err := json.Marshal(page.shared()); err == nil {
+				h.svc.KeepShared(r.Context(), sharedPageKey(key), b, stamp, deps)
+			}
 		}
 		_ = rec.Send()
 	}
+}
+
+// send writes the kept page as the answer.
+func (p cachedPage) send(w http.ResponseWriter) {
+	hd := w.Header()
+	for k, v := range p.header {
+		hd[k] = v
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(p.body)
+}
+
+// sharedPage is what the shared tier keeps of a page (see
+// conduit.Service.KeepShared): all but the stamp and the dependencies,
+// which the service keeps beside it.
+type sharedPage struct {
+	Header    http.Header
+	Body      []byte
+	ShowsTags bool
+	Tags      []string
+}
+
+func (p cachedPage) shared() sharedPage {
+	return sharedPage{Header: p.header, Body: p.body, ShowsTags: p.showsTags, Tags: p.tags}
+}
+
+func sharedPageKey(key string) string { return "sitepage:" + key }
+
+// sharedPage returns the page under key that a node kept in the shared
+// tier, if it is current and shows the popular tags as they are now, and
+// keeps it in this node's page cache too.
+func (h *handler) sharedPage(r *http.Request, key string, gen uint64) (cachedPage, bool) {
+	b, deps, stamp, ok := h.svc.SharedList(r.Context(), sharedPageKey(key))
+	if !ok {
+		return cachedPage{}, false
+	}
+	var sp sharedPage
+	if json.Unmarshal(b, &sp) != nil {
+		return cachedPage{}, false
+	}
+	p := cachedPage{stamp: stamp, deps: deps, header: sp.Header, body: sp.Body, showsTags: sp.ShowsTags, tags: sp.Tags}
+	if !h.sameTags(r, p) {
+		return cachedPage{}, false
+	}
+	h.pages.PutFor(key, p, gen, h.svc.ListTTL())
+	return p, true
 }
 
 // tagsKey carries the popular tags the page cache read for a page it may

@@ -1,0 +1,235 @@
+package conduit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/conduit-dev/conduit/internal/auth"
+	"github.com/conduit-dev/conduit/internal/cache"
+	"github.com/conduit-dev/conduit/internal/cache/redistest"
+	"github.com/conduit-dev/conduit/internal/conduit"
+	"github.com/conduit-dev/conduit/internal/storetest"
+)
+
+// With Redis, an anonymous first page one node read from the database is
+// served by the other from Redis, without a list read; after a write
+// through either node, neither serves the old page, from its memory or
+// from Redis, and the page rebuilt by one is served to the other again.
+// With Redis killed, restarted empty or paused, reads stay fresh and do
+// not fail, and the nodes share pages again once Redis is back.
+func TestSharedListPagesAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	url := storetest.NewMigratedPostgresDatabase(t)
+	var nodes [2]*conduit.Service
+	var stores [2]*listCounter
+	var caches [2]*cache.Redis
+	for i := range nodes {
+		stores[i] = &listCounter{Store: storetest.Node(t, url)}
+		// 1 s calls: a timed-out call would make a node bypass the tiers.
+		caches[i] = rs.Cache(t, cache.RedisOptions{Timeout: time.Second})
+		nodes[i] = conduit.NewService(stores[i], caches[i], auth.Bcrypt{Cost: 4})
+		conduit.KeepListsLong(nodes[i])
+	}
+	ann := mustRegister(t, nodes[0], "ann")
+	art := mustCreate(t, nodes[0], ann.ID, "Go news", "go")
+	goList := conduit.ArticleFilter{Tag: "go"}
+
+	// read returns node i's anonymous first page of the go tag and how
+	// many list reads reached its store; synced waits until the node may
+	// use its list caches (a bucket key a write touched is tracked again).
+	read := func(i int, synced bool) (conduit.ArticlePage, int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); synced; time.Sleep(time.Millisecond) {
+			if _, ok := nodes[i].ListsStamp(ctx); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never could use its list caches", i)
+			}
+		}
+		n := stores[i].lists.Load()
+		p, err := nodes[i].Articles(ctx, 0, goList)
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		return p, stores[i].lists.Load() - n
+	}
+	if _, n := read(0, true); n != 1 {
+		t.Fatalf("A's first read: %d list reads", n)
+	}
+	if p, n := read(1, true); n != 0 || p.Count != 1 {
+		t.Fatalf("B's first read of the page A kept: %d list reads, %d articles", n, p.Count)
+	}
+
+	title := "Go news"
+	writes := []struct {
+		node  int
+		name  string
+		write func(*conduit.Service) error
+		shows func(conduit.ArticlePage) bool
+	}{
+		{1, "a favorite through B", func(s *conduit.Service) error {
+			_, err := s.Favorite(ctx, ann.ID, art.Slug)
+			return err
+		}, func(p conduit.ArticlePage) bool { return p.Articles[len(p.Articles)-1].FavoritesCount == 1 }},
+		{0, "a create through A", func(s *conduit.Service) error {
+			_, err := s.CreateArticle(ctx, ann.ID, conduit.NewArticle{Title: "More Go", Description: "d", Body: "b", Tags: []string{"go"}})
+			return err
+		}, func(p conduit.ArticlePage) bool { return p.Count == 2 }},
+		{1, "an edit through B", func(s *conduit.Service) error {
+			title = "Go news, edited"
+			_, err := s.UpdateArticle(ctx, ann.ID, art.Slug, conduit.ArticlePatch{Title: &title})
+			return err
+		}, func(p conduit.ArticlePage) bool { return p.Articles[len(p.Articles)-1].Title == title }},
+	}
+	for _, w := range writes {
+		for i := range nodes {
+			read(i, true) // in both nodes' memory and in Redis
+		}
+		if err := w.write(nodes[w.node]); err != nil {
+			t.Fatal(err)
+		}
+		other := 1 - w.node
+		if p, n := read(other, true); n != 1 || !w.shows(p) {
+			t.Errorf("%s: the other node read the list %d times and served %+v", w.name, n, p.Articles)
+		}
+		if p, n := read(w.node, true); n != 0 || !w.shows(p) {
+			t.Errorf("%s: the writing node read the list %d times (want 0: the other kept it) and served %+v", w.name, n, p.Articles)
+		}
+	}
+
+	// Redis faults: each read through both nodes must be fresh and must
+	// not fail; a write is made while Redis is down or paused, so that its
+	// invalidation never reaches Redis.
+	favorites := 1
+	toggle := func(s *conduit.Service) {
+		t.Helper()
+		var err error
+		if favorites == 1 {
+			_, err = s.Unfavorite(ctx, ann.ID, art.Slug)
+		} else {
+			_, err = s.Favorite(ctx, ann.ID, art.Slug)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		favorites = 1 - favorites
+	}
+	checkFresh := func(when string, synced bool) {
+		t.Helper()
+		for i := range nodes {
+			if p, _ := read(i, synced); p.Articles[len(p.Articles)-1].FavoritesCount != favorites {
+				t.Errorf("%s: node %d served favoritesCount %d, want %d", when, i, p.Articles[len(p.Articles)-1].FavoritesCount, favorites)
+			}
+		}
+	}
+	shared := func(when string) {
+		t.Helper()
+		toggle(nodes[0])
+		read(0, true)
+		if p, n := read(1, true); n != 0 || p.Articles[len(p.Articles)-1].FavoritesCount != favorites {
+			t.Errorf("%s: B read the list %d times after A kept it (want 0), favoritesCount %d", when, n, p.Articles[len(p.Articles)-1].FavoritesCount)
+		}
+	}
+	awaitUsable := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !caches[0].Usable() || !caches[1].Usable() {
+			checkFresh("while Redis comes back", false)
+			if time.Now().After(deadline) {
+				t.Fatal("the nodes did not use Redis again")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	checkFresh("before the faults", true)
+	rs.Kill()
+	toggle(nodes[1])
+	checkFresh("Redis killed", false)
+	rs.Start() // empty
+	awaitUsable()
+	checkFresh("Redis restarted empty", true)
+	shared("after the restart")
+
+	for i := range nodes {
+		read(i, true) // the page in memory and in Redis, with its versions
+	}
+	rs.Pause()
+	toggle(nodes[1]) // its invalidation cannot reach Redis
+	checkFresh("Redis paused", false)
+	rs.Resume() // still holding the old page and the old versions
+	awaitUsable()
+	checkFresh("Redis resumed", true)
+	shared("after the pause")
+}
+
+// afterList runs a hook once right after a list read, before the page is
+// kept: a write that lands between a node's database read and its keeping
+// the page.
+type afterList struct {
+	conduit.Store
+	hook func()
+}
+
+func (s *afterList) ListArticles(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
+	p, err := s.Store.ListArticles(ctx, viewerID, f)
+	if h := s.hook; h != nil {
+		s.hook = nil
+		h()
+	}
+	return p, err
+}
+
+// A page read from the database before a write that was acknowledged
+// before the page is kept must not reach Redis with versions read after
+// the write (they are current: the write's deletes made way for them):
+// the other node would serve it as current. The reading node's ledger
+// has heard of the write by the time its version reads are answered, and
+// it does not keep the page.
+func TestSharedListPageNotKeptAcrossAWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	url := storetest.NewMigratedPostgresDatabase(t)
+	st := &afterList{Store: storetest.Node(t, url)}
+	a := conduit.NewService(st, rs.Cache(t, cache.RedisOptions{Timeout: time.Second}), auth.Bcrypt{Cost: 4})
+	b := conduit.NewService(storetest.Node(t, url), rs.Cache(t, cache.RedisOptions{Timeout: time.Second}), auth.Bcrypt{Cost: 4})
+	for _, s := range []*conduit.Service{a, b} {
+		conduit.KeepListsLong(s)
+	}
+	ann := mustRegister(t, b, "ann")
+	art := mustCreate(t, b, ann.ID, "Go news", "go")
+	read := func(s *conduit.Service) conduit.ArticlePage {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, ok := s.ListsStamp(ctx); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a node never could use its list caches")
+			}
+		}
+		p, err := s.Articles(ctx, 0, conduit.ArticleFilter{Tag: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	st.hook = func() {
+		if _, err := b.Favorite(ctx, ann.ID, art.Slug); err != nil {
+			t.Error(err)
+		}
+	}
+	if p := read(a); p.Articles[0].FavoritesCount != 0 {
+		t.Fatalf("setup: A's read saw the favorite made after it (%d)", p.Articles[0].FavoritesCount)
+	}
+	for name, s := range map[string]*conduit.Service{"B": b, "A": a} {
+		if p := read(s); p.Articles[0].FavoritesCount != 1 {
+			t.Errorf("%s served the page read before the acknowledged favorite", name)
+		}
+	}
+}
