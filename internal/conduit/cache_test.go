@@ -72,11 +72,15 @@ var caches = []struct {
 }{
 	{"memory", func(*testing.T) statsCache { return cache.NewMemory(1000) }},
 	{"no tombstones", func(*testing.T) statsCache { return &mapCache{m: map[string][]byte{}} }},
-	// A generous call timeout: these tests count hits and loads, and a
-	// 10 ms call that times out on a loaded machine is a miss (the fallback
-	// to the database is tested in internal/cache and the stage-5 drill).
+	// A generous call timeout and lease: these tests count hits and loads,
+	// and a 10 ms call that times out on a loaded machine is a miss, as is
+	// every read after a round trip of over 250 ms (the heartbeat's probe
+	// at the default 500 ms lease) or an invalidation given up after the
+	// lease: the node bypasses the cache and starts a new generation. The
+	// fallback to the database is tested in internal/cache and the
+	// stage-5 drill.
 	{"redis", func(t *testing.T) statsCache {
-		return redistest.Start(t).Cache(t, cache.RedisOptions{Timeout: time.Second})
+		return redistest.Start(t).Cache(t, cache.RedisOptions{Timeout: time.Second, Lease: time.Minute})
 	}},
 }
 

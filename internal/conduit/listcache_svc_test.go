@@ -296,9 +296,11 @@ func TestListInvalidationAcrossNodes(t *testing.T) {
 		var svcs []*conduit.Service
 		for range 2 {
 			db := storetest.Node(t, url)
-			// 1 s calls: a timed-out call makes a node bypass its list
+			// 1 s calls and a minute's lease: a timed-out call, or a
+			// lapsed lease or a given-up invalidation (a round trip of
+			// over 250 ms under load), makes a node bypass its list
 			// caches, which this test would count as lost pages.
-			svc := conduit.NewService(db, rs.Cache(t, cache.RedisOptions{Timeout: time.Second}), auth.Bcrypt{Cost: 4})
+			svc := conduit.NewService(db, rs.Cache(t, cache.RedisOptions{Timeout: time.Second, Lease: time.Minute}), auth.Bcrypt{Cost: 4})
 			conduit.KeepListsLong(svc)
 			svcs = append(svcs, svc)
 		}

@@ -35,9 +35,11 @@ func TestPageCacheAcrossNodes(t *testing.T) {
 		url := storetest.NewMigratedPostgresDatabase(t)
 		var sites []*site
 		for range 2 {
-			// 1 s calls: a timed-out call makes a node bypass its page
+			// 1 s calls and a minute's lease: a timed-out call, or a
+			// lapsed lease or a given-up invalidation (a round trip of
+			// over 250 ms under load), makes a node bypass its page
 			// cache, which this test would count as a lost page.
-			c := rs.Cache(t, cache.RedisOptions{Timeout: time.Second})
+			c := rs.Cache(t, cache.RedisOptions{Timeout: time.Second, Lease: time.Minute})
 			sites = append(sites, newSiteOn(t, conduit.NewService(storetest.Node(t, url), c, auth.Bcrypt{Cost: 4}, keep), Options{}))
 		}
 		checkPagesFollowWrites(t, sites[0], sites[1])
