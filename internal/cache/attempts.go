@@ -108,7 +108,7 @@ func (a *Attempts) run(ctx context.Context, op string, s *rueidis.Lua, keys, arg
 		rkeys[i] = a.r.attemptKey(k)
 	}
 	ws := map[string]conduit.AttemptWindow{}
-	err := a.r.call(ctx, op, writeTimeout, func(ctx context.Context) error {
+	err := a.r.call(ctx, op, a.r.writeWait(), func(ctx context.Context) error {
 		arr, err := s.Exec(ctx, c, rkeys, args).ToArray()
 		if err != nil {
 			return err

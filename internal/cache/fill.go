@@ -95,12 +95,12 @@ func (r *Redis) fill(ctx context.Context, key string, ttl time.Duration, load fu
 			v, err := load()
 			lease := got[1]
 			if err != nil {
-				r.call(context.WithoutCancel(ctx), "release", writeTimeout, func(ctx context.Context) error {
+				r.call(context.WithoutCancel(ctx), "release", r.writeWait(), func(ctx context.Context) error {
 					return releaseScript.Exec(ctx, c, keys[1:2], []string{lease}).Error()
 				})
 				return nil, err
 			}
-			r.call(context.WithoutCancel(ctx), "fill", writeTimeout, func(ctx context.Context) error {
+			r.call(context.WithoutCancel(ctx), "fill", r.writeWait(), func(ctx context.Context) error {
 				return fillScript.Exec(ctx, c, keys, []string{lease, string(v), ms(ttl)}).Error()
 			})
 			return v, nil

@@ -21,7 +21,7 @@ func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (unloc
 	}
 	key, token := r.o.Prefix+"k:"+name, randomToken()
 	var taken bool
-	err = r.call(ctx, "lock", writeTimeout, func(ctx context.Context) error {
+	err = r.call(ctx, "lock", r.writeWait(), func(ctx context.Context) error {
 		err := c.Do(ctx, c.B().Set().Key(key).Value(token).Nx().Px(max(ttl, time.Millisecond)).Build()).Error()
 		if rueidis.IsRedisNil(err) {
 			return nil // held by another
@@ -37,7 +37,7 @@ func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (unloc
 	}
 	return func() {
 		// Only our own: after ttl the lock may belong to someone else.
-		r.call(context.WithoutCancel(ctx), "unlock", writeTimeout, func(ctx context.Context) error {
+		r.call(context.WithoutCancel(ctx), "unlock", r.writeWait(), func(ctx context.Context) error {
 			return releaseScript.Exec(ctx, c, []string{key}, []string{token}).Error()
 		})
 	}, false, nil

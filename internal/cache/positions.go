@@ -75,7 +75,7 @@ func (p *Positions) Record(ctx context.Context, lsn uint64, users []int64) error
 	for {
 		if b := r.client.Load(); b != nil {
 			var answered time.Time
-			err := r.call(context.WithoutCancel(ctx), "position", writeTimeout, func(ctx context.Context) error {
+			err := r.call(context.WithoutCancel(ctx), "position", r.writeWait(), func(ctx context.Context) error {
 				if err := recordScript.Exec(ctx, b.c, keys, args).Error(); err != nil {
 					return err
 				}
@@ -198,7 +198,7 @@ func (p *Positions) Floor(ctx context.Context, current func(context.Context) (ui
 	keys := []string{p.epochKey(), r.genKey(), p.floorKey(), p.latestKey()}
 	var claim string
 	token := randomToken()
-	if err := r.call(ctx, "position", writeTimeout, func(ctx context.Context) (err error) {
+	if err := r.call(ctx, "position", r.writeWait(), func(ctx context.Context) (err error) {
 		claim, err = beginFloor.Exec(ctx, c, keys[:2], []string{token, "5000"}).ToString()
 		return err
 	}); err != nil || claim == "" {
@@ -210,7 +210,7 @@ func (p *Positions) Floor(ctx context.Context, current func(context.Context) (ui
 	}
 	var done int64
 	var answered time.Time
-	if err := r.call(ctx, "position", writeTimeout, func(ctx context.Context) (err error) {
+	if err := r.call(ctx, "position", r.writeWait(), func(ctx context.Context) (err error) {
 		done, err = endFloor.Exec(ctx, c, keys, []string{claim, strconv.FormatUint(lsn, 10), ms(p.ttl), token}).AsInt64()
 		answered = r.now()
 		return err

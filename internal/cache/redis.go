@@ -71,8 +71,8 @@ type clientBox struct{ c rueidis.Client }
 type RedisOptions struct {
 	// Prefix of every key (default "conduit:").
 	Prefix string
-	// Timeout of a read or a fill (default 10 ms). Invalidations get
-	// longer and are retried (see Delete).
+	// Timeout of a read (default 10 ms). Invalidations and fills get at
+	// least 100 ms, and invalidations are retried (see Delete).
 	Timeout time.Duration
 	// NearBytes bounds the near cache (default 64 MiB).
 	NearBytes int
@@ -124,10 +124,15 @@ func (o *RedisOptions) defaults() {
 	}
 }
 
-// writeTimeout bounds one attempt to invalidate: writes are rarer than
-// reads and an invalidation that times out costs a wait, so it gets more
-// time than a read.
+// writeTimeout bounds one attempt to invalidate (or to fill, lock, or
+// record a position): writes are rarer than reads and an invalidation that
+// times out costs a wait, so it gets more time than a read.
 const writeTimeout = 100 * time.Millisecond
+
+// writeWait is writeTimeout, or the read timeout when that is longer (a
+// test under load sets a long one): a write never gets less time than a
+// read.
+func (r *Redis) writeWait() time.Duration { return max(writeTimeout, r.o.Timeout) }
 
 // nearTTL bounds how long the near cache keeps a value; Redis's own
 // expiry of the key (PTTL) bounds it too.
@@ -342,7 +347,7 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	for {
 		if b := r.client.Load(); b != nil {
 			var answered time.Time
-			err := r.call(context.WithoutCancel(ctx), "delete", writeTimeout, func(ctx context.Context) error {
+			err := r.call(context.WithoutCancel(ctx), "delete", r.writeWait(), func(ctx context.Context) error {
 				if err := deleteScript.Exec(ctx, b.c, args, []string{ms(r.o.Hold)}).Error(); err != nil {
 					return err
 				}

@@ -99,8 +99,10 @@ func TestRedisFavoriteAndRenderingKeepArticle(t *testing.T) {
 	rs := redistest.Start(t)
 	// A generous call timeout: what is tested is where values live, not
 	// the fallback when Redis is slow (a 10 ms Set that timed out on a
-	// loaded machine stored no rendering, and B could not find one).
-	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{Timeout: time.Second})
+	// loaded machine stored no rendering, and B could not find one), and
+	// a long lease: an invalidation slower than the default lease under
+	// load starts a new generation, and B would load the article again.
+	ns := startRedisNodes(t, 2, rs, cache.RedisOptions{Timeout: time.Second, Lease: time.Minute})
 	a, b := ns[0], ns[1]
 	ctx := context.Background()
 	u, err := a.svc.Register(ctx, conduit.NewUser{Username: "writer", Email: "writer@example.com", Password: "password1"})
