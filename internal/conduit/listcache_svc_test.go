@@ -14,24 +14,13 @@ import (
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
 
-// listCounter counts the list queries that reach the store.
-type listCounter struct {
-	conduit.Store
-	lists atomic.Int64
-}
-
-func (s *listCounter) ListArticles(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
-	s.lists.Add(1)
-	return s.Store.ListArticles(ctx, viewerID, f)
-}
-
 // Anonymous first pages are served from memory, and every write on this
 // node that changes what they show is visible on the next read.
 func TestAnonymousFirstPagesCached(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		st := &listCounter{Store: db}
+		st := &storetest.ListCounter{Store: db}
 		svc := conduit.NewService(st, cache.NewMemory(100), auth.Bcrypt{Cost: 4})
 		ann := mustRegister(t, svc, "ann")
 		bob := mustRegister(t, svc, "bob")
@@ -47,19 +36,19 @@ func TestAnonymousFirstPagesCached(t *testing.T) {
 		}
 		global := conduit.ArticleFilter{}
 		list(global)
-		n := st.lists.Load()
-		if p := list(global); p.Count != 1 || st.lists.Load() != n {
-			t.Fatalf("second anonymous first page: count %d, store queried %d times more", p.Count, st.lists.Load()-n)
+		n := st.Lists()
+		if p := list(global); p.Count != 1 || st.Lists() != n {
+			t.Fatalf("second anonymous first page: count %d, store queried %d times more", p.Count, st.Lists()-n)
 		}
 		// Signed-in viewers and later pages always reach the store.
 		for _, q := range []func(){
 			func() { svc.Articles(ctx, bob.ID, global) },
 			func() { list(conduit.ArticleFilter{Offset: 1}) },
 		} {
-			n := st.lists.Load()
+			n := st.Lists()
 			q()
 			q()
-			if st.lists.Load() != n+2 {
+			if st.Lists() != n+2 {
 				t.Error("a signed-in or later page was served from the list cache")
 			}
 		}
@@ -326,7 +315,7 @@ func TestNoCacheKeepsNoLists(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		st := &listCounter{Store: db}
+		st := &storetest.ListCounter{Store: db}
 		a := conduit.NewService(db, cache.None{}, auth.Bcrypt{Cost: 4})
 		b := conduit.NewService(st, cache.None{}, auth.Bcrypt{Cost: 4})
 		ann := mustRegister(t, a, "ann")
@@ -336,7 +325,7 @@ func TestNoCacheKeepsNoLists(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if n := st.lists.Load(); n != 2 {
+		if n := st.Lists(); n != 2 {
 			t.Errorf("two anonymous first pages without a cache: %d store reads, want 2", n)
 		}
 		mustCreate(t, a, ann.ID, "Second", "go")
@@ -365,20 +354,20 @@ func TestListsBypassedWhileNotSynced(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		st := &listCounter{Store: db}
+		st := &storetest.ListCounter{Store: db}
 		c := &syncFlag{Memory: cache.NewMemory(100)}
 		svc := conduit.NewService(st, c, auth.Bcrypt{Cost: 4}, conduit.WithListTTL(time.Minute))
 		ann := mustRegister(t, svc, "ann")
 		mustCreate(t, svc, ann.ID, "First", "go")
 		reads := func() int64 {
 			t.Helper()
-			n := st.lists.Load()
+			n := st.Lists()
 			for range 3 {
 				if _, err := svc.Articles(ctx, 0, conduit.ArticleFilter{}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			return st.lists.Load() - n
+			return st.Lists() - n
 		}
 		if n := reads(); n != 3 {
 			t.Errorf("not synced: %d of 3 reads reached the store", n)
