@@ -45,39 +45,43 @@ func newPGTracer(tp trace.TracerProvider) pgx.QueryTracer {
 type pgSpanKey struct{}
 
 func (t pgTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return t.start(ctx, conn, operation(data.SQL), semconv.DBQueryText(data.SQL))
+}
+
+func (t pgTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	t.end(ctx, data.Err, attribute.Int64("db.response.affected_rows", data.CommandTag.RowsAffected()))
+}
+
+func (t pgTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	return t.start(ctx, conn, "batch", semconv.DBOperationBatchSize(data.Batch.Len()))
+}
+
+// start starts the client span of a statement or a batch on conn, under a
+// recording parent only.
+func (t pgTracer) start(ctx context.Context, conn *pgx.Conn, name string, what attribute.KeyValue) context.Context {
 	if !trace.SpanFromContext(ctx).IsRecording() {
 		return ctx
 	}
 	cfg := conn.Config()
-	ctx, span := t.tracer.Start(ctx, operation(data.SQL), trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(semconv.DBSystemNamePostgreSQL, semconv.DBQueryText(data.SQL),
+	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(semconv.DBSystemNamePostgreSQL, what,
 			semconv.ServerAddress(cfg.Host), semconv.ServerPort(int(cfg.Port))))
 	return context.WithValue(ctx, pgSpanKey{}, span)
 }
 
-func (t pgTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+// end ends the span start started, with err, or with done if it succeeded.
+func (t pgTracer) end(ctx context.Context, err error, done ...attribute.KeyValue) {
 	span, ok := ctx.Value(pgSpanKey{}).(trace.Span)
 	if !ok {
 		return
 	}
-	if data.Err != nil {
-		span.RecordError(data.Err)
+	if err != nil {
+		span.RecordError(err)
 		span.SetStatus(codes.Error, "")
 	} else {
-		span.SetAttributes(attribute.Int64("db.response.affected_rows", data.CommandTag.RowsAffected()))
+		span.SetAttributes(done...)
 	}
 	span.End()
-}
-
-func (t pgTracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	if !trace.SpanFromContext(ctx).IsRecording() {
-		return ctx
-	}
-	cfg := conn.Config()
-	ctx, span := t.tracer.Start(ctx, "batch", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(semconv.DBSystemNamePostgreSQL, semconv.DBOperationBatchSize(data.Batch.Len()),
-			semconv.ServerAddress(cfg.Host), semconv.ServerPort(int(cfg.Port))))
-	return context.WithValue(ctx, pgSpanKey{}, span)
 }
 
 func (t pgTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
@@ -90,15 +94,7 @@ func (t pgTracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.Tra
 }
 
 func (t pgTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
-	span, ok := ctx.Value(pgSpanKey{}).(trace.Span)
-	if !ok {
-		return
-	}
-	if data.Err != nil {
-		span.RecordError(data.Err)
-		span.SetStatus(codes.Error, "")
-	}
-	span.End()
+	t.end(ctx, data.Err)
 }
 
 // sqliteSpan starts the span of a SQLite read (name "SELECT"…) or write
