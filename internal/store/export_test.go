@@ -152,3 +152,9 @@ type pgPlan struct {
 	Removed  int      `json:"Rows Removed by Filter"`
 	Plans    []pgPlan `json:"Plans"`
 }
+
+// UsersByPrefixQuery exports UsersByPrefix's query to the tests, with its
+// arguments.
+func (db *DB) UsersByPrefixQuery(viewerID int64, prefix string, limit int) (string, []any) {
+	return db.usersByPrefix(viewerID, prefix, limit)
+}
