@@ -127,6 +127,18 @@ func (c *Coherent) Set(ctx context.Context, key string, value []byte, ttl time.D
 	}
 }
 
+// GetOrLoad loads once per key on this node and stores as Memory.GetOrLoad
+// does while the invalidation channel is up; otherwise it loads and stores
+// nothing. (A load that began before the channel went down is dropped by
+// the Clear that brings it back up, before anything is read from the cache
+// again.)
+func (c *Coherent) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load func() ([]byte, error)) ([]byte, error) {
+	if !c.connected.Load() {
+		return load()
+	}
+	return c.local.GetOrLoad(ctx, key, ttl, load)
+}
+
 // Delete removes keys here and on every other node, and returns once the
 // other nodes have acknowledged (see the type's comment).
 func (c *Coherent) Delete(ctx context.Context, keys ...string) {

@@ -4,6 +4,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,8 @@ import (
 // Delete leaves a short tombstone: a Set for that key in the next moment is
 // dropped. This closes the cache-aside race in which a reader loads a value,
 // a writer changes the row and deletes the key, and the reader then stores
-// the value it loaded before the write.
+// the value it loaded before the write. GetOrLoad needs no such pause: it
+// knows when its load began, so it stores unless the key was deleted since.
 type Memory struct {
 	mu     sync.Mutex
 	items  map[string]entry
@@ -28,11 +30,18 @@ type Memory struct {
 	frozenUntil time.Time
 	// watchers are called when their key is deleted or the cache cleared.
 	watchers map[string][]func()
+	// seq numbers the changes to items; an entry keeps the number of the
+	// change that wrote it, cleared and evicted that of the last Clear and
+	// the last eviction. A fill that began at seq s stores its value only
+	// if nothing it cannot see happened to its key after s.
+	seq, cleared, evicted uint64
+	flights               flightGroup
 }
 
 type entry struct {
 	value     []byte // nil for a tombstone
 	expiresAt time.Time
+	seq       uint64 // Memory.seq when written
 }
 
 // NewMemory returns a cache holding at most maxItems values.
@@ -111,6 +120,8 @@ func (m *Memory) Clear() {
 	m.mu.Lock()
 	m.items = make(map[string]entry)
 	m.frozenUntil = until
+	m.seq++
+	m.cleared = m.seq
 	for _, fns := range m.watchers {
 		notify = append(notify, fns...)
 	}
@@ -127,12 +138,15 @@ func (m *Memory) put(now time.Time, key string, e entry) {
 	if _, ok := m.items[key]; !ok && len(m.items) >= m.max {
 		m.evict(now)
 	}
+	m.seq++
+	e.seq = m.seq
 	m.items[key] = e
 }
 
 // evict drops expired entries, and if that is not enough, about a tenth of
 // the rest (map order is random, so this is random eviction).
 func (m *Memory) evict(now time.Time) {
+	m.evicted = m.seq // tombstones may go: fills running now cannot tell
 	for k, e := range m.items {
 		if now.After(e.expiresAt) {
 			delete(m.items, k)
@@ -146,6 +160,49 @@ func (m *Memory) evict(now time.Time) {
 		delete(m.items, k)
 		drop--
 	}
+}
+
+// GetOrLoad returns the value under key, or loads it once however many
+// readers miss it at the same moment (single flight: a reader joins only a
+// load that began after it arrived, so it never gets a value read before a
+// write it saw acknowledged), and stores it for ttl unless the key was
+// deleted, or the cache cleared, while the load ran. Unlike Set it stores
+// right after a Delete: a load that began after the Delete read the write,
+// so a hot key deleted by every write is loaded once per write, not on
+// every read for the tombstone's 2 s. Errors of load are returned and not
+// stored.
+func (m *Memory) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load func() ([]byte, error)) ([]byte, error) {
+	if v, ok := m.Get(ctx, key); ok {
+		return v, nil
+	}
+	v, err, shared := m.flights.do(key, func() ([]byte, error) { return m.fill(key, ttl, load) })
+	if shared && err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The request that led the flight went away; this one did not.
+		return load()
+	}
+	return v, err
+}
+
+func (m *Memory) fill(key string, ttl time.Duration, load func() ([]byte, error)) ([]byte, error) {
+	m.mu.Lock()
+	began := m.seq
+	e, ok := m.items[key]
+	m.mu.Unlock()
+	if ok && e.value != nil && !m.now().After(e.expiresAt) {
+		return e.value, nil // stored by the load this one waited behind
+	}
+	v, err := load()
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.items[key]; ok && e.seq > began || m.cleared > began || m.evicted > began {
+		return v, nil // deleted (or written) meanwhile, or its tombstone may have been
+	}
+	m.put(now, key, entry{value: v, expiresAt: now.Add(ttl)})
+	return v, nil
 }
 
 // Stats returns the hit and miss counts since start.

@@ -169,3 +169,126 @@ func TestMemoryWatch(t *testing.T) {
 		t.Fatalf("after Clear: %d calls, want 2", calls)
 	}
 }
+
+// GetOrLoad stores what a load read after the key's last Delete at once
+// (no 2 s of loads on every read of a hot key after each write), never
+// what a load read before it, and never what a load read across a Clear.
+func TestMemoryGetOrLoadAfterDelete(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newTestMemory(10)
+	loads := 0
+	loadAs := func(v string) func() ([]byte, error) {
+		return func() ([]byte, error) { loads++; return []byte(v), nil }
+	}
+	get := func(name, want string) {
+		t.Helper()
+		if v, ok := m.Get(ctx, "k"); ok != (want != "") || string(v) != want {
+			t.Errorf("%s: Get = %q, %v; want %q", name, v, ok, want)
+		}
+	}
+
+	m.Set(ctx, "k", []byte("old"), time.Minute)
+	m.Delete(ctx, "k")
+	if v, err := m.GetOrLoad(ctx, "k", time.Minute, loadAs("new")); err != nil || string(v) != "new" {
+		t.Fatalf("GetOrLoad after Delete = %q, %v", v, err)
+	}
+	get("loaded after the delete, within its hold", "new")
+	if v, _ := m.GetOrLoad(ctx, "k", time.Minute, loadAs("other")); string(v) != "new" || loads != 1 {
+		t.Errorf("second GetOrLoad = %q after %d loads, want the stored value after 1", v, loads)
+	}
+
+	// A Delete while the load runs: what it read may predate the write.
+	m.Delete(ctx, "k")
+	v, _ := m.GetOrLoad(ctx, "k", time.Minute, func() ([]byte, error) {
+		m.Delete(ctx, "k")
+		return []byte("read before the write"), nil
+	})
+	if string(v) != "read before the write" {
+		t.Errorf("the loader gets its own value: %q", v)
+	}
+	get("deleted during the load", "")
+
+	// So does a Clear, and a write by Set.
+	for name, during := range map[string]func(){
+		"cleared during the load": m.Clear,
+		"set during the load":     func() { m.Set(ctx, "k", []byte("set"), time.Minute) },
+	} {
+		m.Clear()
+		m.frozenUntil = time.Time{} // Set works again
+		m.GetOrLoad(ctx, "k", time.Minute, func() ([]byte, error) { during(); return []byte("loaded"), nil })
+		m.frozenUntil = time.Time{}
+		if v, ok := m.Get(ctx, "k"); ok && string(v) == "loaded" {
+			t.Errorf("%s: the load's value was stored", name)
+		}
+	}
+
+	// A failed load stores nothing and the next one runs.
+	m.Delete(ctx, "e")
+	if _, err := m.GetOrLoad(ctx, "e", time.Minute, func() ([]byte, error) { return nil, fmt.Errorf("down") }); err == nil {
+		t.Error("the load's error was not returned")
+	}
+	if v, err := m.GetOrLoad(ctx, "e", time.Minute, loadAs("up")); err != nil || string(v) != "up" {
+		t.Errorf("after a failed load: %q, %v", v, err)
+	}
+}
+
+// Readers that miss a key at the same moment share one load; a reader that
+// arrives while a load runs waits for the next one (it may have seen a
+// write the running load did not), and a Delete meanwhile keeps the running
+// load's value out of the cache.
+func TestMemoryGetOrLoadSingleFlight(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory(10)
+	var mu sync.Mutex
+	loads := 0
+	release := make(chan struct{})
+	load := func() ([]byte, error) {
+		mu.Lock()
+		loads++
+		n := loads
+		mu.Unlock()
+		<-release
+		return []byte(fmt.Sprint("load ", n)), nil
+	}
+	first := make(chan []byte)
+	go func() { v, _ := m.GetOrLoad(ctx, "k", time.Minute, load); first <- v }()
+	for {
+		mu.Lock()
+		n := loads
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.Delete(ctx, "k") // a write acknowledged while load 1 runs
+	const readers = 20
+	var wg sync.WaitGroup
+	got := make(chan string, readers)
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, _ := m.GetOrLoad(ctx, "k", time.Minute, load)
+			got <- string(v)
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let them queue behind load 1
+	close(release)
+	if v := <-first; string(v) != "load 1" {
+		t.Errorf("first reader got %q", v)
+	}
+	wg.Wait()
+	close(got)
+	for v := range got {
+		if v == "load 1" {
+			t.Errorf("a reader that arrived after the Delete got the load that began before it")
+		}
+	}
+	if loads > 1+readers/2 { // normally 2: load 1, then one for all the readers
+		t.Errorf("%d loads for %d readers", loads, readers+1)
+	}
+	if v, ok := m.Get(ctx, "k"); !ok || string(v) == "load 1" {
+		t.Errorf("stored %q, %v; want a load that began after the Delete", v, ok)
+	}
+}
