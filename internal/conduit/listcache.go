@@ -30,8 +30,9 @@ import (
 // article. The ttl bounds how long a page lives without any write: 1 s
 // with the stage-3 caches (how stale a node whose invalidation listener
 // died silently can be until it notices), the value ttl with the Redis
-// tier, whose Sync proves before each use that no invalidation was missed
-// (see WithListTTL). While the cache cannot tell (a listener reconnecting,
+// tier, whose Sync proves before each use that no invalidation was missed,
+// and on one node with the embedded database, which hears of no write but
+// its own (see WithListTTL). While the cache cannot tell (a listener reconnecting,
 // Redis unreachable) the list caches are bypassed, and without a cache
 // that reports list changes (--cache-items 0) they are not used at all.
 // Signed-in viewers (whose lists carry their own favorited and following

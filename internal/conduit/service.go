@@ -58,7 +58,7 @@ type Service struct {
 
 // NewService wires the use cases to their dependencies.
 func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option) *Service {
-	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now, ttl: cacheTTL, listTTL: listCacheTTL}
+	s := &Service{store: store, cache: cache, hasher: hasher, now: time.Now, ttl: DefaultCacheTTL, listTTL: listCacheTTL}
 	for _, o := range opts {
 		o(s)
 	}
@@ -74,15 +74,15 @@ func NewService(store Store, cache Cache, hasher PasswordHasher, opts ...Option)
 	return s
 }
 
-// cacheTTL bounds how long a value may live in a cache even if an
+// DefaultCacheTTL bounds how long a value may live in a cache even if an
 // invalidation were missed; invalidation on write is what keeps reads
 // fresh. A cache that cannot miss one for longer than its lease (Redis: a
 // node that may have missed one starts a new generation) may keep values
 // longer, see WithCacheTTL.
-const cacheTTL = 5 * time.Minute
+const DefaultCacheTTL = 5 * time.Minute
 
 // WithCacheTTL sets how long cached values live, for a cache whose
-// invalidations cannot be missed for longer than that (cacheTTL by
+// invalidations cannot be missed for longer than that (DefaultCacheTTL by
 // default): a longer life means fewer misses in the steady state, each
 // key loaded once per ttl.
 func WithCacheTTL(d time.Duration) Option {
