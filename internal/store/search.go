@@ -32,11 +32,21 @@ func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.Sear
 		}
 		match := strings.Join(quoted, " ")
 		window = `SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?`
-		// bm25 weights: title 10, description 4, body 1 (smaller is better).
+		// Ranked by the words found in the title (10 each) and in the
+		// description (4 each), counted as the markers highlight() puts
+		// around each match (stemmed as the index is), newest first among
+		// equals: like PostgreSQL's ts_rank, what a row holds and no
+		// statistic of the whole table. bm25() weighed each word by how
+		// many articles hold it, found by walking every match of the word
+		// however small the window (407,385 rows for one common word on
+		// the full dataset): 2.5x the time of this, and 37% of the
+		// server's CPU in the full benchmark mix (docs/performance.md).
 		ids = `SELECT id, count(*) OVER () FROM (
-				SELECT rowid AS id, bm25(articles_fts, 10.0, 4.0, 1.0) AS score FROM articles_fts
-				WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?
-			) w ORDER BY score, id DESC LIMIT ? OFFSET ?`
+				SELECT rowid AS id, highlight(articles_fts, 0, char(1), '') AS t, highlight(articles_fts, 1, char(1), '') AS d
+				FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?
+			) w ORDER BY 10 * (length(t) - length(replace(t, char(1), '')))
+				+ 4 * (length(d) - length(replace(d, char(1), ''))) DESC, id DESC
+			LIMIT ? OFFSET ?`
 		args = []any{match, conduit.SearchWindow, q.Limit, q.Offset}
 	}
 	page := conduit.ArticlePage{Articles: []conduit.Article{}}
