@@ -63,15 +63,7 @@ func TestCommentPageReadsBoundedRows(t *testing.T) {
 		storetest.Discussion(t, db, n, 12, 40)
 		for _, before := range []int64{0, 5 * n} { // the newest page, and one in the middle
 			q, args := db.CommentPageQuery(1, before, limit)
-			plan, err := db.Plan(ctx, q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var text []string
-			for _, p := range plan {
-				text = append(text, p.Detail)
-			}
-			all := strings.Join(text, "\n")
+			plan, all := planOf(t, db, q, args)
 			switch db.Dialect() {
 			case "sqlite":
 				want := "USING INDEX comments_article_idx (article_id=?)"

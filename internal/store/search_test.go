@@ -41,15 +41,7 @@ func TestUsersByPrefix(t *testing.T) {
 			return // PostgreSQL's plan for a handful of rows is a scan; its index is migration 0009's
 		}
 		q, args := db.UsersByPrefixQuery(viewer.ID, "an", 20)
-		plan, err := db.Plan(ctx, q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var text []string
-		for _, p := range plan {
-			text = append(text, p.Detail)
-		}
-		all := strings.Join(text, "\n")
+		_, all := planOf(t, db, q, args)
 		if !strings.Contains(all, "USING INDEX users_username_key (username_key>? AND username_key<?)") || strings.Contains(all, "TEMP B-TREE") {
 			t.Errorf("the search does not read a range of users_username_key in order:\n%s", all)
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -839,4 +840,19 @@ func TestCopyKeepsIDsNeverReused(t *testing.T) {
 	if next := mkArticle(t, pg, u, "next"); next.ID <= gone.ID {
 		t.Errorf("first article on PostgreSQL after the copy: id %d, a deleted one had %d", next.ID, gone.ID)
 	}
+}
+
+// planOf returns how the database runs q with args, and its steps'
+// details one per line.
+func planOf(t *testing.T, db *store.DB, q string, args []any) ([]store.PlanNode, string) {
+	t.Helper()
+	plan, err := db.Plan(ctx, q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for _, p := range plan {
+		text = append(text, p.Detail)
+	}
+	return plan, strings.Join(text, "\n")
 }
