@@ -113,7 +113,7 @@ func (db *DB) createArticleOnce(ctx context.Context, a *conduit.Article) error {
 		SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM total)`
 		return q, args
 	}
-	err := db.writeOnceAfter(ctx, `SELECT nextval(pg_get_serial_sequence('articles', 'id'))`, &id, build, func(r rowScanner, tx *sqlTx) error {
+	err := db.writeOnceAfter(ctx, `SELECT nextval(pg_get_serial_sequence('articles', 'id'))`, &id, build, func(r *sql.Row, tx *sqlTx) error {
 		var queued, counted int64
 		if err := r.Scan(&queued, &counted); err != nil {
 			return err
@@ -725,7 +725,7 @@ func (db *DB) changeFavoriteOnce(ctx context.Context, articleID, authorID int64,
 		RETURNING favorites_count, ` + followsAuthor + `, ` + enqueued
 	args = append(args, delta, articleID, userID, authorID)
 	var fc conduit.FavoriteChange
-	err := db.writeOnce(ctx, articleID, q, args, func(r rowScanner, tx *sqlTx) error {
+	err := db.writeOnce(ctx, q, args, func(r *sql.Row, tx *sqlTx) error {
 		var n int64
 		if err := r.Scan(&fc.Count, &fc.FollowsAuthor, &n); err != nil {
 			return err

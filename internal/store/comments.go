@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/idemkey"
 )
@@ -68,13 +70,13 @@ func (db *DB) CreateComment(ctx context.Context, c *conduit.Comment, max conduit
 //     takes back the counter's move, so that its COMMIT can be sent with
 //     it.
 //
-// Without an idempotency claim to mark, the transaction is pipelined
-// (createCommentGrouped): alone, BEGIN with statement 1, then statement 2
-// with COMMIT, two round trips instead of four; or in a group with other
-// writes, one commit for all.
+// Without an idempotency claim to mark, the transaction is pipelined on
+// one pooled connection (createCommentPipelined): BEGIN with statement 1,
+// then statement 2 with COMMIT, two round trips instead of four, so the
+// counter's row is held one round trip less.
 func (db *DB) createCommentPG(ctx context.Context, c *conduit.Comment, max conduit.CommentLimits) error {
 	if _, claimed := idemkey.ClaimFrom(ctx); !claimed {
-		return db.createCommentGrouped(ctx, c, max)
+		return db.createCommentPipelined(ctx, c, max)
 	}
 	return db.tx(ctx, func(tx *sqlTx) error {
 		var counted, id int64
@@ -136,49 +138,55 @@ func commentInsert(ctx context.Context, c *conduit.Comment, id int64, max condui
 		SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM queued)`, args
 }
 
-// createCommentGrouped runs createCommentPG's transaction without an
-// idempotency claim (groupWrite): alone, pipelined on one pooled
+// createCommentPipelined runs createCommentPG's transaction on one pooled
 // connection in two round trips (pgx batches: each is sent at once and
-// answered at once): BEGIN and statement 1, then statement 2 and COMMIT,
-// so the counter's row is held one round trip less than with a statement
-// per round trip; in a group, statement 1 goes with the group's first
-// round trip and statement 2 with its second. Statement 2 still starts
-// after statement 1 has taken the counter's lock, in a snapshot of its
-// own, which sees the comments its group wrote before it. At the
-// article's bound, statement 2 is not sent.
-func (db *DB) createCommentGrouped(ctx context.Context, c *conduit.Comment, max conduit.CommentLimits) error {
-	var counted, id, added, queued int64
-	err := db.groupWrite(&groupedWrite{ctx: ctx, lane: c.ArticleID,
-		first:       commentCount,
-		firstArgs:   []any{c.ArticleID, max.PerArticle},
-		firstScan:   func(r rowScanner) error { return r.Scan(&counted, &id) },
-		firstWrites: true,
-		build: func() (string, []any, error) {
-			if counted == 0 { // the counter is at the bound
-				return "", nil, &conduit.LimitError{Name: "per article", Max: max.PerArticle}
-			}
-			q, args := commentInsert(ctx, c, id, max)
-			return q, args, nil
-		},
-		scan: func(r rowScanner, tx *sqlTx) error {
-			if err := r.Scan(&added, &queued); err != nil {
-				return err
-			}
-			tx.enqueued = queued > 0
-			return nil
-		},
-		outcome: func() error {
-			if added == 0 {
-				return &conduit.LimitError{Name: "per author on one article", Max: max.PerAuthor}
-			}
-			return nil
-		},
-	})
+// answered at once): BEGIN and statement 1, then statement 2 and COMMIT.
+// Statement 2 still starts after statement 1 has taken the counter's
+// lock, in a snapshot of its own. Whatever fails, or the article's bound,
+// ends in a ROLLBACK; a connection left in a transaction is not given
+// back to the pool (pgxpool destroys it).
+func (db *DB) createCommentPipelined(ctx context.Context, c *conduit.Comment, max conduit.CommentLimits) error {
+	bctx, cancel := db.bound(ctx)
+	defer cancel()
+	conn, err := db.pool.Acquire(bctx)
 	if err != nil {
-		return err
+		return db.mapErr(err)
+	}
+	defer conn.Release()
+	rollback := func(err error) error {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), db.opTimeout)
+		defer cancel()
+		conn.Exec(rctx, "ROLLBACK") // a failure leaves the transaction open: Release destroys the connection
+		return db.mapErr(err)
+	}
+	var counted, id int64
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(db.d.rebind(commentCount), c.ArticleID, max.PerArticle).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&counted, &id)
+	})
+	if err := conn.SendBatch(bctx, b).Close(); err != nil {
+		return rollback(err)
+	}
+	if counted == 0 { // the counter is at the bound
+		return rollback(&conduit.LimitError{Name: "per article", Max: max.PerArticle})
+	}
+	var added, queued int64
+	q, args := commentInsert(ctx, c, id, max)
+	b = &pgx.Batch{}
+	b.Queue(db.d.rebind(q), args...).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&added, &queued)
+	})
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(bctx, b).Close(); err != nil {
+		return rollback(err)
+	}
+	conn.Release() // back to the pool before what follows the commit
+	if added == 0 {
+		return &conduit.LimitError{Name: "per author on one article", Max: max.PerAuthor}
 	}
 	c.ID = id
-	return nil
+	return db.committedOnce(ctx, &sqlTx{d: db.d, enqueued: queued > 0})
 }
 
 const commentSelect = `

@@ -152,37 +152,3 @@ type pgPlan struct {
 	Removed  int      `json:"Rows Removed by Filter"`
 	Plans    []pgPlan `json:"Plans"`
 }
-
-// Hold runs q in a transaction on the write pool that stays open, with the
-// rows q locked, until release is called (which commits it).
-func (db *DB) Hold(ctx context.Context, q string, args ...any) (release func() error, err error) {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, db.d.rebind(q), args...); err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	return tx.Commit, nil
-}
-
-// SetWriteLanes sets how many lanes the PostgreSQL write groups run in
-// (writeLanes by default); before any write.
-func (db *DB) SetWriteLanes(n int) { db.writes = make([]writeGroup, n) }
-
-// WriteGroupState is what the PostgreSQL write groups of all lanes are
-// doing: whether a group (or a lone write) runs, how many writes wait for
-// the next group, how many groups of two or more, and writes in them,
-// committed, and how many writes ran again alone after their group failed.
-func (db *DB) WriteGroupState() (busy bool, pending int, groups, grouped, reruns int64) {
-	for i := range db.writes {
-		g := &db.writes[i]
-		g.mu.Lock()
-		busy = busy || g.busy
-		pending += len(g.pending)
-		groups, grouped, reruns = groups+g.groups, grouped+g.grouped, reruns+g.reruns
-		g.mu.Unlock()
-	}
-	return busy, pending, groups, grouped, reruns
-}

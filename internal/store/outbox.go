@@ -99,18 +99,8 @@ func (db *DB) ClaimJobs(ctx context.Context, limit int, lease time.Duration) ([]
 	return jobs, err
 }
 
-// CompleteJob deletes a job whose effect is committed. On PostgreSQL it
-// commits in a group with the requests' writes (writeOnce): a worker
-// completes about one job per write, and each was a commit, and a WAL
-// flush, of its own.
+// CompleteJob deletes a job whose effect is committed.
 func (db *DB) CompleteJob(ctx context.Context, id int64) error {
-	if db.d.name == "postgres" {
-		return db.writeOnce(ctx, id, `WITH done AS (DELETE FROM jobs WHERE id = ? RETURNING 1) SELECT count(*) FROM done`,
-			[]any{id}, func(r rowScanner, _ *sqlTx) error {
-				var n int64 // 0 if it was completed already: nothing to do
-				return r.Scan(&n)
-			})
-	}
 	_, err := db.execWrite(ctx, `DELETE FROM jobs WHERE id = ?`, id)
 	return err
 }

@@ -76,7 +76,7 @@ func OpenPostgres(ctx context.Context, url string, opts PostgresOptions) (*DB, e
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
 	sqldb := stdlib.OpenDBFromPool(pool)
-	db := &DB{read: sqldb, write: sqldb, pool: pool, opTimeout: o.StatementTimeout + o.ConnectTimeout, writes: make([]writeGroup, writeLanes), d: dialect{
+	db := &DB{read: sqldb, write: sqldb, pool: pool, opTimeout: o.StatementTimeout + o.ConnectTimeout, d: dialect{
 		name:        "postgres",
 		rebind:      dollarRebind,
 		uniqueField: postgresUniqueField,

@@ -154,22 +154,6 @@ func TestWriteRoundTripsPostgres(t *testing.T) {
 		t.Error("a follow that changed nothing woke a listener")
 	case <-time.After(200 * time.Millisecond):
 	}
-	// An unfollow is one statement too (unfollowOnce), with its job; a
-	// repeat enqueues nothing.
-	j0 = jobs()
-	for i := range 2 {
-		got = statements(func(ctx context.Context) error { return db.Unfollow(ctx, bob.ID, alice.ID) })
-		if want := "WITH"; strings.Join(got, " ") != want {
-			t.Errorf("unfollow %d sent %v, want %s", i, got, want)
-		}
-		if jobs() != j0+len(conduit.UnfollowedJobs(bob.ID, alice.ID)) {
-			t.Errorf("unfollow %d: %d jobs enqueued, want %d", i, jobs()-j0, len(conduit.UnfollowedJobs(bob.ID, alice.ID)))
-		}
-	}
-	if ok, err := db.IsFollowing(ctx, bob.ID, alice.ID); ok || err != nil {
-		t.Errorf("bob still follows alice after the unfollow: %v, %v", ok, err)
-	}
-	drain()
 	got = statements(func(ctx context.Context) error {
 		ts := now()
 		return db.CreateArticle(ctx, &conduit.Article{Slug: "second", Title: "Second", Description: "d", Body: "b",

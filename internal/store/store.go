@@ -66,9 +66,6 @@ type DB struct {
 	notices noticeBatch
 	// group gathers concurrent write transactions into one (SQLite).
 	group txGroup
-	// writes gathers concurrent one-statement writes into one
-	// transaction, per lane (PostgreSQL, groupcommit_postgres.go).
-	writes []writeGroup
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
@@ -285,31 +282,30 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sqlTx) error) error {
 // writeOnce runs a write that is one statement q, on PostgreSQL, with what
 // a transaction does around it: a statement is a transaction of its own,
 // so without an idempotency claim to mark in the same transaction
-// (markClaimApplied) it needs no BEGIN and COMMIT of its own, and it is
-// run in a group with the writes that come meanwhile (groupWrite: one
-// commit for all). lane is the key of the rows it contends for (see
-// writeGroup). scan reads the statement's row and sets tx.enqueued if it
-// enqueued jobs.
-func (db *DB) writeOnce(ctx context.Context, lane int64, q string, args []any, scan func(rowScanner, *sqlTx) error) error {
+// (markClaimApplied) it is sent alone, one round trip instead of BEGIN,
+// the statement and COMMIT. scan reads the statement's row and sets
+// tx.enqueued if it enqueued jobs.
+func (db *DB) writeOnce(ctx context.Context, q string, args []any, scan func(*sql.Row, *sqlTx) error) error {
 	if _, claimed := idemkey.ClaimFrom(ctx); claimed {
 		return db.tx(ctx, func(tx *sqlTx) error { return scan(tx.queryRow(ctx, q, args...), tx) })
 	}
-	return db.groupWrite(&groupedWrite{ctx: ctx, lane: lane,
-		build: func() (string, []any, error) { return q, args, nil },
-		scan:  scan,
-	})
+	bctx, cancel := db.bound(ctx)
+	defer cancel()
+	st := &sqlTx{d: db.d}
+	if err := scan(db.write.QueryRowContext(bctx, db.d.rebind(q), args...), st); err != nil {
+		return db.mapErr(err)
+	}
+	return db.committedOnce(ctx, st)
 }
 
 // writeOnceAfter is writeOnce for a statement that needs a value read
 // first (a new row's id from its sequence): read's one column is scanned
-// into dest, then build makes the statement. Alone, both are sent on one
+// into dest, then build makes the statement. Both are sent on one
 // connection, taken from the pool once: under load a request waits for a
 // pooled connection each time it takes one, which costs more than the
-// round trip. In a group, the reads of all its writes go in one round
-// trip, their statements in the next. A read that is not a write leaves
-// nothing to undo if the statement fails (a sequence value is only
-// skipped).
-func (db *DB) writeOnceAfter(ctx context.Context, read string, dest any, build func() (string, []any), scan func(rowScanner, *sqlTx) error) error {
+// round trip. A read that is not a write leaves nothing to undo if the
+// statement fails (a sequence value is only skipped).
+func (db *DB) writeOnceAfter(ctx context.Context, read string, dest any, build func() (string, []any), scan func(*sql.Row, *sqlTx) error) error {
 	if _, claimed := idemkey.ClaimFrom(ctx); claimed {
 		return db.tx(ctx, func(tx *sqlTx) error {
 			if err := tx.queryRow(ctx, read).Scan(dest); err != nil {
@@ -319,15 +315,25 @@ func (db *DB) writeOnceAfter(ctx context.Context, read string, dest any, build f
 			return scan(tx.queryRow(ctx, q, args...), tx)
 		})
 	}
-	return db.groupWrite(&groupedWrite{ctx: ctx, lane: 0, // creates share their tags' count rows
-		first:     read,
-		firstScan: func(r rowScanner) error { return r.Scan(dest) },
-		build: func() (string, []any, error) {
-			q, args := build()
-			return q, args, nil
-		},
-		scan: scan,
-	})
+	bctx, cancel := db.bound(ctx)
+	defer cancel()
+	conn, err := db.write.Conn(bctx)
+	if err != nil {
+		return db.mapErr(err)
+	}
+	st := &sqlTx{d: db.d}
+	err = conn.QueryRowContext(bctx, db.d.rebind(read)).Scan(dest)
+	if err == nil {
+		q, args := build()
+		err = scan(conn.QueryRowContext(bctx, db.d.rebind(q), args...), st)
+	}
+	// Back to the pool before anything else: what follows the commit may
+	// take connections of its own (jobs run inline in tests).
+	conn.Close()
+	if err != nil {
+		return db.mapErr(err)
+	}
+	return db.committedOnce(ctx, st)
 }
 
 // committedOnce is what follows the commit of a statement sent alone.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
@@ -122,7 +123,7 @@ func (db *DB) followOnce(ctx context.Context, followerID, followeeID int64) erro
 			SELECT v.* FROM (VALUES ` + values + `) AS v
 			WHERE EXISTS (SELECT 1 FROM pending) RETURNING 1)
 		SELECT (SELECT count(*) FROM queued)`
-	return db.writeOnce(ctx, followerID, q, args, func(r rowScanner, tx *sqlTx) error {
+	return db.writeOnce(ctx, q, args, func(r *sql.Row, tx *sqlTx) error {
 		var n int64
 		if err := r.Scan(&n); err != nil {
 			return err
@@ -134,9 +135,6 @@ func (db *DB) followOnce(ctx context.Context, followerID, followeeID int64) erro
 
 // Unfollow removes the follow, if any.
 func (db *DB) Unfollow(ctx context.Context, followerID, followeeID int64) error {
-	if db.d.name == "postgres" {
-		return db.unfollowOnce(ctx, followerID, followeeID)
-	}
 	return db.tx(ctx, func(tx *sqlTx) error {
 		done, err := unfollow(ctx, tx, followerID, followeeID)
 		if err != nil || !done {
@@ -146,42 +144,6 @@ func (db *DB) Unfollow(ctx context.Context, followerID, followeeID int64) error 
 			return err
 		}
 		return tx.enqueue(ctx, conduit.UnfollowedJobs(followerID, followeeID))
-	})
-}
-
-// unfollowOnce is Unfollow in one PostgreSQL statement (writeOnce), as
-// followOnce is Follow: the follow's row goes, the follower's feed count
-// gives back what the follow counted, the timeline's pending mark and the
-// jobs follow, each only if the follow was there. The rows are taken in
-// the order of the transaction it replaces and of the fan-out jobs'
-// syncCounts (the follow's row, then the follower's timeline_state, then
-// the mark): counted reads gone, pending reads counted.
-func (db *DB) unfollowOnce(ctx context.Context, followerID, followeeID int64) error {
-	values, jargs := jobValues(ctx, conduit.UnfollowedJobs(followerID, followeeID), "::")
-	args := append([]any{followerID, followeeID, followerID, followerID, followeeID}, jargs...)
-	q := `WITH gone AS (
-			DELETE FROM follows WHERE follower_id = ? AND followee_id = ? RETURNING feed_counted),
-		counted AS (
-			UPDATE timeline_state SET feed_count = feed_count - (SELECT feed_counted FROM gone)
-			WHERE user_id = ? AND (SELECT feed_counted FROM gone) <> 0
-			RETURNING 1),
-		pending AS (
-			INSERT INTO timeline_pending (user_id, followee_id, version)
-			SELECT ?::bigint, ?::bigint, 1 FROM gone WHERE (SELECT count(*) FROM counted) >= 0
-			ON CONFLICT (user_id, followee_id) DO UPDATE SET version = timeline_pending.version + 1
-			RETURNING 1),
-		queued AS (
-			INSERT INTO jobs (kind, key, payload, trace, created_at, run_at)
-			SELECT v.* FROM (VALUES ` + values + `) AS v
-			WHERE EXISTS (SELECT 1 FROM pending) RETURNING 1)
-		SELECT (SELECT count(*) FROM queued)`
-	return db.writeOnce(ctx, followerID, q, args, func(r rowScanner, tx *sqlTx) error {
-		var n int64
-		if err := r.Scan(&n); err != nil {
-			return err
-		}
-		tx.enqueued = n > 0
-		return nil
 	})
 }
 
