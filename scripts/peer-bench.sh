@@ -26,7 +26,9 @@
 # binary, e.g. an older commit's: served too, on its own fresh database and
 # port PORT+1, in the same rounds, so that before/peer, after/peer and
 # after/before are ratios of one run; the order of the three rotates each
-# round).
+# round), WAITS (1: sample pg_stat_activity every 200 ms and count, per
+# server and only while its own round runs, what its active backends wait
+# on; "CPU" for none), PEER_DB (the peer's database name, for WAITS).
 set -euo pipefail
 
 peer_url=${1:?usage: scripts/peer-bench.sh PEER_URL [PEER_API_PREFIX]}
@@ -54,6 +56,7 @@ conduit=$out/conduit
 db_url() { echo "$pg_url" | sed -E "s#^(postgres(ql)?://[^/]+)/[^?]*#\1/$1#"; }
 
 pids=() dbs=()
+declare -A dbof=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
 	for d in "${dbs[@]}"; do psql -X -q "$pg_url" -c "DROP DATABASE IF EXISTS $d" || true; done
@@ -67,6 +70,7 @@ serve() {
 	local db=peer_bench_$$_$1
 	psql -X -q "$pg_url" -c "CREATE DATABASE $db"
 	dbs+=("$db")
+	dbof[$1]=$db
 	"$2" serve --addr "127.0.0.1:$3" --database-url "$(db_url "$db")" --db-max-conns "$pool" \
 		--data-dir "$out/data-$1" --signup-max-per-addr 0 --log-level warn ${CONDUIT_FLAGS:-} \
 		>"$out/$1.log" 2>&1 &
@@ -86,10 +90,30 @@ if [ -n "${BEFORE_BIN:-}" ]; then
 	names+=(before) urls+=("http://127.0.0.1:$((port + 1))") prefixes+=(/api)
 fi
 
+dbof[peer]=${PEER_DB:-}
+
+# The wait sampler: the server whose round runs is in $out/current.
+rm -f "$out/current" "$out/waits.txt"
+if [ "${WAITS:-}" = 1 ]; then
+	(
+		while :; do
+			cur=$(cat "$out/current" 2>/dev/null || true)
+			if [ -n "$cur" ] && [ -n "${dbof[$cur]:-}" ]; then
+				psql -X -A -t -q -F ' ' "$pg_url" -c "SELECT '$cur', coalesce(wait_event_type || '/' || wait_event, 'CPU')
+					FROM pg_stat_activity WHERE state = 'active' AND datname = '${dbof[$cur]}'" >>"$out/waits.txt" || true
+			fi
+			sleep 0.2
+		done
+	) &
+	pids+=("$!")
+fi
+
 run() { # NAME URL PREFIX ROUND
+	echo "$1" >"$out/current"
 	"$conduit" bench --mix writes --url "$2" --api-prefix="$3" --connections "$connections" \
 		--duration "$duration" --seed "$4" --json "$out/$1-$4.json" >/dev/null 2>"$out/$1-$4.log" ||
 		{ echo "$1 round $4 failed:" >&2; cat "$out/$1-$4.log" >&2; }
+	: >"$out/current"
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -129,4 +153,11 @@ table() {
 }
 table conduit peer
 if [ -n "${BEFORE_BIN:-}" ]; then table before peer; table conduit before; fi
+if [ -s "$out/waits.txt" ]; then
+	echo "== active backends' waits (samples every 200 ms, each server during its own rounds)"
+	for name in "${names[@]}"; do
+		awk -v n="$name" '$1 == n {c[$2]++; t++} END {for (k in c) printf "%d %s %.0f%%\n", c[k], k, 100*c[k]/t}' "$out/waits.txt" |
+			sort -rn | awk -v n="$name" '{s = s (s ? ", " : "") $2 " " $1 " (" $3 ")"} END {print n ": " s}'
+	done
+fi
 echo "($rounds rounds of $duration each, $connections connections, closed loop; JSON in $out)"
