@@ -121,13 +121,17 @@ func listMembershipKeys(author string, tags []string) []string {
 
 // favoriteKeys are the edge keys of what a favorite changed: the article's
 // count wherever it is shown, and the favoriter's favorites list, named by
-// a username the (cached) account gives. Should that read fail, they are
-// nil: everything is invalidated, more misses for a moment rather than a
-// stale list.
-func (s *Service) favoriteKeys(ctx context.Context, viewerID, articleID int64) []string {
+// a username the (cached) account gives; lists are the keys the service's
+// list caches must drop, the favorites list alone: the pages they keep
+// show no count (it is filled in when a page is served), while an edge
+// cache keeps whole answers. Should the username read fail, both are nil:
+// everything is invalidated, more misses for a moment rather than a stale
+// list.
+func (s *Service) favoriteKeys(ctx context.Context, viewerID, articleID int64) (edge, lists []string) {
 	v, err := s.profileByID(ctx, viewerID)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return []string{ArticleKey(articleID), FavoritesKey(v.Username)}
+	favs := FavoritesKey(v.Username)
+	return []string{ArticleKey(articleID), favs}, []string{favs}
 }

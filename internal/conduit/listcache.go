@@ -26,13 +26,16 @@ import (
 // once on this node and on every other node before the write is answered,
 // and a page is served only while none of its keys was invalidated after
 // its stamp (see listLedger). So every node reads every acknowledged
-// write, and a favorite no longer empties the pages that do not show the
-// article. The ttl bounds how long a page lives without any write: 1 s
-// with the stage-3 caches (how stale a node whose invalidation listener
-// died silently can be until it notices), the value ttl with the Redis
-// tier, whose Sync proves before each use that no invalidation was missed,
-// and on one node with the embedded database, which hears of no write but
-// its own (see WithListTTL). While the cache cannot tell (a listener reconnecting,
+// write. A page does not depend on the favorites counts it shows: it is
+// served with each article's current count (withCurrentCounts), so a
+// favorite drops only the favoriter's favorites list, whose members
+// change, and none of the pages showing the article. The ttl bounds how
+// long a page lives without any write: 1 s with the stage-3 caches (how
+// stale a node whose invalidation listener died silently can be until it
+// notices), the value ttl with the Redis tier, whose Sync proves before
+// each use that no invalidation was missed, and on one node with the
+// embedded database, which hears of no write but its own (see
+// WithListTTL). While the cache cannot tell (a listener reconnecting,
 // Redis unreachable) the list caches are bypassed, and without a cache
 // that reports list changes (--cache-items 0) they are not used at all.
 // Signed-in viewers (whose lists carry their own favorited and following
@@ -232,7 +235,15 @@ func (s *Service) listsChanged(ctx context.Context, edgeKeys []string, keys ...s
 		s.cache.Delete(ctx, keys...)
 		return
 	}
-	d := depsOfKeys(append(edgeKeys, keyAnyList))
+	s.bucketsChanged(ctx, depsOfKeys(append(edgeKeys, keyAnyList)), keys...)
+}
+
+// bucketsChanged invalidates the buckets d and the write's other cache keys,
+// all in one Delete, as listsChanged does. Unlike listsChanged it leaves
+// the pages whose edge keys are not known (keyAnyList) alone: for a write
+// that changes none of them (a favorite: search and the Atom feeds do not
+// depend on favorites, and their kept pages show no count).
+func (s *Service) bucketsChanged(ctx context.Context, d Deps, keys ...string) {
 	s.ledger.invalidate(d...)
 	for _, b := range unique(d) {
 		keys = append(keys, bucketKey(int(b)))
@@ -338,6 +349,11 @@ func (s *Service) KeepShared(ctx context.Context, key string, value []byte, stam
 // node's list cache, else from the shared tier, else from the database,
 // keeping it in both. While this node cannot tell whether it heard of
 // every write, it reads the database and keeps nothing (a miss too).
+//
+// A kept page's favorites counts are those of when it was read: a favorite
+// does not drop the pages showing the article (only the favoriter's
+// favorites list, whose members change), so a kept page is served with
+// each article's current count, read as Article reads it (withCurrentCounts).
 func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (ArticlePage, error) {
 	if !s.listsSynced(ctx) {
 		s.listMisses.Add(1)
@@ -345,16 +361,20 @@ func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (
 	}
 	e, ok, gen := s.lists.Get(key)
 	if ok && s.ledger.fresh(e.stamp, e.deps) {
-		s.listHits.Add(1)
-		return e.page, nil
-	}
-	sharedKey := "listpage:" + key
-	if b, deps, stamp, ok := s.SharedList(ctx, sharedKey); ok {
-		var page ArticlePage
-		if json.Unmarshal(b, &page) == nil {
+		if page, err := s.withCurrentCounts(ctx, e.page); err == nil {
 			s.listHits.Add(1)
-			s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: deps}, gen, s.ListTTL())
 			return page, nil
+		}
+	}
+	sharedKey := sharedListKey(key)
+	if b, deps, stamp, ok := s.SharedList(ctx, sharedKey); ok {
+		var kept ArticlePage
+		if json.Unmarshal(b, &kept) == nil {
+			if page, err := s.withCurrentCounts(ctx, kept); err == nil {
+				s.listHits.Add(1)
+				s.lists.PutFor(key, listEntry{page: kept, stamp: stamp, deps: deps}, gen, s.ListTTL())
+				return page, nil
+			}
 		}
 	}
 	s.listMisses.Add(1)
@@ -368,6 +388,32 @@ func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (
 	s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: deps}, gen, s.ListTTL())
 	if b, err := json.Marshal(page); err == nil {
 		s.KeepShared(ctx, sharedKey, b, stamp, deps)
+	}
+	return page, nil
+}
+
+// sharedListKey is the shared-tier key of the list page key. The "2:"
+// names this format, kept without depending on favorites counts: nodes of
+// the version before read "listpage:<key>" and expect a favorite to drop
+// the pages showing the article, so the two never share pages.
+func sharedListKey(key string) string { return "listpage:2:" + key }
+
+// withCurrentCounts returns kept with each article's current favorites
+// count (favoritesCount, fenced like any cached read: one that begins
+// after a favorite was acknowledged on any node sees it), in a copy: kept
+// is shared by every reader of the page. A page kept in a list cache does
+// not depend on the counts (a favorite drops none of the pages showing
+// the article), so the count it was read with may be old.
+func (s *Service) withCurrentCounts(ctx context.Context, kept ArticlePage) (ArticlePage, error) {
+	page := kept
+	page.Articles = make([]Article, len(kept.Articles))
+	for i, a := range kept.Articles {
+		n, err := s.favoritesCount(ctx, a.ID)
+		if err != nil {
+			return ArticlePage{}, err
+		}
+		a.FavoritesCount = n
+		page.Articles[i] = a
 	}
 	return page, nil
 }

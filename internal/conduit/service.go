@@ -464,9 +464,7 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 	}
 	// So is the favorites count: a favorite invalidates it alone (the
 	// count in the cached article may be older).
-	if a.FavoritesCount, err = cached(ctx, s.cache, s.entryTTL(), keyFavorites(a.ID), func(ctx context.Context) (int, error) {
-		return s.store.FavoritesCount(ctx, a.ID)
-	}); err != nil {
+	if a.FavoritesCount, err = s.favoritesCount(ctx, a.ID); err != nil {
 		return Article{}, err
 	}
 	if viewerID == 0 {
@@ -479,6 +477,33 @@ func (s *Service) Article(ctx context.Context, viewerID int64, slug string) (Art
 		return Article{}, err
 	}
 	return a, nil
+}
+
+// favoritesCount is the article's current favorites count, cached on its
+// own (keyFavorites): every favorite and unfavorite invalidates it in the
+// same Delete as the lists it changes, so a read that begins after one was
+// acknowledged, on any node, sees it. Single articles and the kept list
+// pages (which do not depend on counts: see withCurrentCounts) take it
+// from here.
+func (s *Service) favoritesCount(ctx context.Context, articleID int64) (int, error) {
+	return cached(ctx, s.cache, s.entryTTL(), keyFavorites(articleID), func(ctx context.Context) (int, error) {
+		return s.store.FavoritesCount(ctx, articleID)
+	})
+}
+
+// FavoritesCounts returns the current favorites count of each article in
+// ids, as Article reads it: for a page kept without its counts (the site's
+// kept list pages), filled in when it is served.
+func (s *Service) FavoritesCounts(ctx context.Context, ids []int64) ([]int, error) {
+	counts := make([]int, len(ids))
+	for i, id := range ids {
+		n, err := s.favoritesCount(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		counts[i] = n
+	}
+	return counts, nil
 }
 
 // articleWithAuthor is Article without the favorites count and the
@@ -787,11 +812,15 @@ func (s *Service) setFavorite(ctx context.Context, viewerID int64, slug string, 
 	// One's own article: no following flag, as withFollowing.
 	a.Author.Following = fc.FollowsAuthor && viewerID != a.Author.ID
 	a.Favorited = on
-	// favoritesCount, and the favoriter's favorited-by list.
-	edge := s.favoriteKeys(ctx, viewerID, a.ID)
-	s.listsChanged(ctx, edge, keyFavorites(a.ID))
-	if edge == nil {
+	// The article's count (keyFavorites), and the favoriter's
+	// favorited-by list. Not the lists that show the article: their kept
+	// pages leave the count out (withCurrentCounts), so they survive it.
+	edge, lists := s.favoriteKeys(ctx, viewerID, a.ID)
+	if lists == nil {
+		s.listsChanged(ctx, nil, keyFavorites(a.ID))
 		edge = []string{KeySite}
+	} else {
+		s.bucketsChanged(ctx, depsOfKeys(lists), keyFavorites(a.ID))
 	}
 	s.purge(edge...)
 	return a, nil

@@ -46,5 +46,5 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.SetSurrogateKeys(w.Header(), append(conduit.ListKeys(filter, list), conduit.KeyTags)...)
-	h.render(w, r, p.List.fill(r.URL, n, list), p)
+	h.render(w, r, p.List.fill(r, n, list), p)
 }

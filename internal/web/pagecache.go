@@ -24,8 +24,9 @@ import (
 // handler set: the list, each article and author shown, the popular tags;
 // a page without keys depends on every list change), and served only
 // while no write on any node changed one of them (conduit.Service's
-// ListsStamp and ListsFresh): a favorite drops the pages showing the
-// article and the favoriter's favorites, not the rest. A page lives as
+// ListsStamp and ListsFresh). The favorites counts are not kept with the
+// page but filled in when it is served (pagecache_counts.go), so a
+// favorite drops only the favoriter's favorites page. A page lives as
 // long as the service keeps lists (conduit.Service.ListTTL: 1 s with the
 // stage-3 caches, the value ttl with the Redis tier, not at all without a
 // cache). Signed-in visitors, other pages, other methods and answers
@@ -54,7 +55,7 @@ type cachedPage struct {
 	stamp  conduit.ListStamp
 	deps   conduit.Deps
 	header http.Header // the page's own headers (content type, caching)
-	body   []byte
+	body   countedBody // without its favorites counts
 	// showsTags: the page shows tags, the popular tags it was built with.
 	showsTags bool
 	tags      []string
@@ -88,14 +89,18 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 		}
 		p, ok, gen := h.pages.Get(key)
 		if ok && h.svc.ListsFresh(r.Context(), p.stamp, p.deps) && h.sameTags(r, p) {
-			h.pageHits.Add(1)
-			p.send(w)
-			return
+			if counts, ok := h.currentCounts(r, p); ok {
+				h.pageHits.Add(1)
+				p.send(w, counts)
+				return
+			}
 		}
 		if p, ok := h.sharedPage(r, key, gen); ok {
-			h.pageHits.Add(1)
-			p.send(w)
-			return
+			if counts, ok := h.currentCounts(r, p); ok {
+				h.pageHits.Add(1)
+				p.send(w, counts)
+				return
+			}
 		}
 		h.pageMisses.Add(1)
 		stamp, known := h.svc.ListsStamp(r.Context())
@@ -104,8 +109,10 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		// The page may be kept: build it from fresh reads (conduit.Fresh),
-		// with the popular tags read here if it shows them.
-		ctx := conduit.Fresh(r.Context())
+		// with the popular tags read here if it shows them, and its
+		// favorites counts marked (taken out below: the page is kept
+		// without them, and sent with those it was built with).
+		ctx := context.WithValue(conduit.Fresh(r.Context()), countsKey{}, h.counts)
 		tags, tagsErr := h.svc.Tags(ctx)
 		if tagsErr == nil {
 			ctx = context.WithValue(ctx, tagsKey{}, tags)
@@ -113,10 +120,15 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 		before := w.Header().Clone()
 		rec := httpx.Buffer(w)
 		next(rec, r.WithContext(ctx))
+		body, built, marksOK := h.counts.split(bytes.Clone(rec.Body()))
 		hd := w.Header()
 		deps, showsTags := pageDeps(hd.Get(httpx.SurrogateKeyHeader))
-		if (rec.Status() == 0 || rec.Status() == http.StatusOK) && hd.Get("Set-Cookie") == "" && (!showsTags || tagsErr == nil) {
-			page := cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: bytes.Clone(rec.Body()), showsTags: showsTags}
+		status := rec.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if status == http.StatusOK && marksOK && hd.Get("Set-Cookie") == "" && (!showsTags || tagsErr == nil) {
+			page := cachedPage{stamp: stamp, deps: deps, header: addedHeaders(before, hd), body: body, showsTags: showsTags}
 			if showsTags {
 				page.tags = tags
 			}
@@ -125,18 +137,20 @@ func (h *handler) cachedListPage(next http.HandlerFunc) http.HandlerFunc {
 				h.svc.KeepShared(r.Context(), sharedPageKey(key), b, stamp, deps)
 			}
 		}
-		_ = rec.Send()
+		w.WriteHeader(status)
+		_, _ = w.Write(body.join(built))
 	}
 }
 
-// send writes the kept page as the answer.
-func (p cachedPage) send(w http.ResponseWriter) {
+// send writes the kept page as the answer, with counts (see
+// currentCounts) in place of its favorites counts.
+func (p cachedPage) send(w http.ResponseWriter, counts []int) {
 	hd := w.Header()
 	for k, v := range p.header {
 		hd[k] = v
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(p.body)
+	_, _ = w.Write(p.body.join(counts))
 }
 
 // sharedPage is what the shared tier keeps of a page (see
@@ -144,7 +158,7 @@ func (p cachedPage) send(w http.ResponseWriter) {
 // which the service keeps beside it.
 type sharedPage struct {
 	Header    http.Header
-	Body      []byte
+	Body      countedBody
 	ShowsTags bool
 	Tags      []string
 }
@@ -153,7 +167,10 @@ func (p cachedPage) shared() sharedPage {
 	return sharedPage{Header: p.header, Body: p.body, ShowsTags: p.showsTags, Tags: p.tags}
 }
 
-func sharedPageKey(key string) string { return "sitepage:" + key }
+// sharedPageKey is the shared-tier key of the page at key. The "2:" names
+// this format (the body without its counts): nodes of the version before
+// read "sitepage:<URL>" and would take this one's body for empty.
+func sharedPageKey(key string) string { return "sitepage:2:" + key }
 
 // sharedPage returns the page under key that a node kept in the shared
 // tier, if it is current and shows the popular tags as they are now, and
@@ -164,7 +181,7 @@ func (h *handler) sharedPage(r *http.Request, key string, gen uint64) (cachedPag
 		return cachedPage{}, false
 	}
 	var sp sharedPage
-	if json.Unmarshal(b, &sp) != nil {
+	if json.Unmarshal(b, &sp) != nil || !sp.Body.valid() {
 		return cachedPage{}, false
 	}
 	p := cachedPage{stamp: stamp, deps: deps, header: sp.Header, body: sp.Body, showsTags: sp.ShowsTags, tags: sp.Tags}

@@ -166,6 +166,14 @@ type articleList struct {
 	Here     string // the list's URL, where favorite buttons come back to
 	Pages    []pageLink
 	Missing  string // set for a page past the end of the list
+	// counts marks the favorites counts when the page is built to be
+	// kept ("": shown as numbers; see pagecache_counts.go).
+	counts countMarker
+}
+
+// Button is the favorite button of the preview of a, coming back to next.
+func (l articleList) Button(a conduit.Article, next string) favoriteButton {
+	return favoriteButton{Article: a, Next: next, counts: l.counts}
 }
 
 // pageLink is one entry of the pagination.
@@ -245,7 +253,9 @@ func pagination(base url.URL, current, total int) []pageLink {
 // answer with: a page past the end is a 404 (there is nothing at that
 // address, and search engines should not keep it) that still shows the
 // pager, with its last pages and a way back, and says why it is empty.
-func (l *articleList) fill(u *url.URL, n int, page conduit.ArticlePage) int {
+func (l *articleList) fill(r *http.Request, n int, page conduit.ArticlePage) int {
+	u := r.URL
+	l.counts = markerFor(r.Context())
 	l.Articles = page.Articles
 	l.Here = u.RequestURI()
 	l.Pages = pagination(*u, n, page.Count)
@@ -269,6 +279,17 @@ type favoriteButton struct {
 	Article conduit.Article
 	Next    string // where the form comes back to
 	Long    bool   // "Favorite Article (n)" rather than just the count
+	counts  countMarker
+}
+
+// Count is the article's favorites count as the button shows it: a mark
+// in a page being built to be kept, which is served with the count of the
+// moment filled in (pagecache_counts.go).
+func (b favoriteButton) Count() template.HTML {
+	if b.counts != "" {
+		return b.counts.mark(b.Article.ID, b.Article.FavoritesCount)
+	}
+	return template.HTML(strconv.Itoa(b.Article.FavoritesCount))
 }
 
 // followButton is the data of the follow-button partial.
