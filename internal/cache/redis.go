@@ -405,17 +405,19 @@ func (r *Redis) watching() []prefixWatch {
 // arm reads keys through the near cache, which makes Redis track them for
 // this connection: their next change is pushed here. One pipelined round
 // trip per 512 of them (the list caches watch sixteen thousand), each
-// bounded by one timeout. It reports whether Redis answered every read
-// (then every key is tracked).
-func (r *Redis) arm(keys iter.Seq[string]) bool {
+// bounded by one timeout, from the key at index from on. It reports
+// whether Redis answered every read (then every key is tracked) and up to
+// which index the keys are tracked.
+func (r *Redis) arm(keys iter.Seq[string], from int) (armed int, ok bool) {
 	b := r.client.Load()
 	if b == nil {
-		return false
+		return from, false
 	}
 	// In chunks: a pipeline of the ledger's sixteen thousand reads at once
 	// held the one connection long enough for the first cache reads and
 	// heartbeats after a start to time out (the breaker opened).
 	const chunk = 512
+	armed = from
 	cmds := make([]rueidis.CacheableTTL, 0, chunk)
 	send := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -425,16 +427,21 @@ func (r *Redis) arm(keys iter.Seq[string]) bool {
 				return false
 			}
 		}
+		armed += len(cmds)
 		cmds = make([]rueidis.CacheableTTL, 0, chunk)
 		return true
 	}
+	i := 0
 	for k := range keys {
+		if i++; i <= from {
+			continue
+		}
 		cmds = append(cmds, rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL))
 		if len(cmds) == chunk && !send() {
-			return false
+			return armed, false
 		}
 	}
-	return len(cmds) == 0 || send()
+	return armed, len(cmds) == 0 || send()
 }
 
 // startRearm counts keys as arming at once (the caller may be the
@@ -475,10 +482,14 @@ func (r *Redis) fireAll() {
 // not pushed, and anything loaded meanwhile must not be kept.
 //
 // It tries until Redis has answered every read: a key that is not tracked
-// would never tell this node of a change. It gives up when the cache is
-// closed; a broken connection rearms everything again when it returns.
+// would never tell this node of a change. A retry goes on from the first
+// read not answered (starting the sixteen thousand over after each
+// timed-out chunk could keep a loaded node out of sync for long): the keys
+// before it stay tracked while the connection lasts, and a broken
+// connection rearms everything again. It gives up when the cache is
+// closed.
 func (r *Redis) rearm(keys iter.Seq[string], fired func()) {
-	for !r.arm(keys) {
+	for armed, ok := r.arm(keys, 0); !ok; armed, ok = r.arm(keys, armed) {
 		select {
 		case <-r.done:
 			return
