@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"iter"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -100,15 +101,19 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 	return c
 }
 
-// Watch calls fn when key is deleted on any node or the cache is cleared
-// (see Memory.Watch).
-func (c *Coherent) Watch(key string, fn func()) { c.local.Watch(key, fn) }
+// WatchPrefix calls fn(key) when a key under prefix is deleted on any
+// node, and fn("") when the cache is cleared: by a reconnect of the
+// listener (invalidations sent meanwhile were lost) or a flush from
+// another node (see Memory.WatchPrefix).
+func (c *Coherent) WatchPrefix(prefix string, keys iter.Seq[string], fn func(key string)) {
+	c.local.WatchPrefix(prefix, keys, fn)
+}
 
 // Sync reports whether this node hears invalidations now: state kept
-// outside the cache and cleared by Watch callbacks (the list caches) must
-// not be used while the listener is down (invalidations sent meanwhile are
-// lost; the reconnect clears everything, callbacks included, before Sync
-// is true again).
+// outside the cache and cleared by WatchPrefix callbacks (the list caches)
+// must not be used while the listener is down (invalidations sent
+// meanwhile are lost; the reconnect clears everything, callbacks included,
+// before Sync is true again).
 func (c *Coherent) Sync(context.Context) bool { return c.connected.Load() }
 
 // Get reads the local cache while the invalidation channel is up, and

@@ -1,9 +1,11 @@
 package cache_test
 
 import (
+	"context"
 	"fmt"
+	"iter"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,20 +14,22 @@ import (
 	"github.com/conduit-dev/conduit/internal/conduit"
 )
 
-// contractCache is what the service relies on: conduit.Cache plus Watch.
+// contractCache is what the service relies on: conduit.Cache plus
+// WatchPrefix.
 type contractCache interface {
 	conduit.Cache
-	Watch(key string, fn func())
+	WatchPrefix(prefix string, keys iter.Seq[string], fn func(key string))
 }
 
 // contractHold is the tombstone time the suite configures.
 const contractHold = 300 * time.Millisecond
 
 // impl makes the caches of n nodes of one cluster (a single-node cache
-// returns the same cache n times).
+// returns the same cache n times), and a reset that makes every node lose
+// what it may have heard (a clear, a reconnect).
 type impl struct {
 	name  string
-	nodes func(t *testing.T, n int) []contractCache
+	nodes func(t *testing.T, n int) ([]contractCache, func(t *testing.T))
 }
 
 // newRedisNodes returns n Redis caches (n nodes) on a redis-server of
@@ -42,17 +46,17 @@ func newRedisNodes(t *testing.T, n int, o cache.RedisOptions) ([]*cache.Redis, *
 
 func impls() []impl {
 	return []impl{
-		{"memory", func(t *testing.T, n int) []contractCache {
+		{"memory", func(t *testing.T, n int) ([]contractCache, func(t *testing.T)) {
 			m := cache.NewMemory(1000).WithHold(contractHold)
 			out := make([]contractCache, n)
 			for i := range out {
 				out[i] = m
 			}
-			return out
+			return out, func(*testing.T) { m.Clear() }
 		}},
-		{"coherent", func(t *testing.T, n int) []contractCache {
+		{"coherent", func(t *testing.T, n int) ([]contractCache, func(t *testing.T)) {
 			var b bus
-			out := make([]contractCache, n)
+			out := make([]*cache.Coherent, n)
 			for i := range out {
 				c := cache.NewCoherent(cache.NewMemory(1000).WithHold(contractHold), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, EchoWait: time.Second})
 				b.mu.Lock()
@@ -61,27 +65,46 @@ func impls() []impl {
 				c.OnConnect()
 				out[i] = c
 			}
-			return out
+			reconnect := func(*testing.T) {
+				for _, c := range out {
+					c.OnDisconnect()
+					c.OnConnect()
+				}
+			}
+			return asContract(out), reconnect
 		}},
-		{"redis", func(t *testing.T, n int) []contractCache {
-			var out []contractCache
+		{"redis", func(t *testing.T, n int) ([]contractCache, func(t *testing.T)) {
 			// The contract is about what the calls mean, not about their
 			// timeouts: a Set that times out on a starved machine is
 			// dropped by design (a miss), which the overwrite case would
 			// read as the old value.
-			rs, _ := newRedisNodes(t, n, cache.RedisOptions{Hold: contractHold, Timeout: time.Second})
-			for _, r := range rs {
-				out = append(out, r)
+			rs, srv := newRedisNodes(t, n, cache.RedisOptions{Hold: contractHold, Timeout: time.Second})
+			// Every node's connection breaks.
+			kill := func(t *testing.T) {
+				if _, err := srv.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+					t.Fatal(err)
+				}
 			}
-			return out
+			return asContract(rs), kill
 		}},
 	}
+}
+
+func asContract[C contractCache](cs []C) []contractCache {
+	out := make([]contractCache, len(cs))
+	for i, c := range cs {
+		out[i] = c
+	}
+	return out
 }
 
 // eachCache runs f against every implementation.
 func eachCache(t *testing.T, nodes int, f func(t *testing.T, cs []contractCache)) {
 	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) { f(t, im.nodes(t, nodes)) })
+		t.Run(im.name, func(t *testing.T) {
+			cs, _ := im.nodes(t, nodes)
+			f(t, cs)
+		})
 	}
 }
 
@@ -178,37 +201,113 @@ func TestContractDeleteEverywhereAndTombstone(t *testing.T) {
 	})
 }
 
-// Watch callbacks run when their key is deleted on any node (not for
-// other keys), before long.
-func TestContractWatch(t *testing.T) {
-	eachCache(t, 2, func(t *testing.T, cs []contractCache) {
-		var calls [2]atomic.Int64
-		for i, c := range cs {
-			c.Watch("lists:changed", func() { calls[i].Add(1) })
-		}
-		time.Sleep(50 * time.Millisecond) // let watches be armed
-		base := [2]int64{calls[0].Load(), calls[1].Load()}
-		cs[0].Delete(bg, "other")
-		time.Sleep(50 * time.Millisecond)
-		for i := range cs {
-			if calls[i].Load() != base[i] {
-				t.Fatalf("node %d: a delete of another key called the watcher", i)
+// heard records the keys a watch was called with.
+type heard struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (h *heard) add(key string) {
+	h.mu.Lock()
+	h.keys = append(h.keys, key)
+	h.mu.Unlock()
+}
+
+// since returns the keys heard after the first n, and how many there are.
+func (h *heard) since(n int) ([]string, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.keys[n:]...), len(h.keys)
+}
+
+// WatchPrefix calls fn with the key when a key it covers is deleted on
+// any node (not for other keys), before long, and with "" when the node
+// may have missed deletes (a clear; a lost connection, after which the
+// keys are watched again).
+func TestContractWatchPrefix(t *testing.T) {
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			cs, reset := im.nodes(t, 2)
+			var hs [2]heard
+			watched := []string{"lists:changed", "lists:1", "lists:2"}
+			for i, c := range cs {
+				c.WatchPrefix("lists:", slices.Values(watched), hs[i].add)
 			}
-		}
-		for round := range 3 {
-			before := [2]int64{calls[0].Load(), calls[1].Load()}
-			cs[round%2].Delete(bg, "x", "lists:changed")
-			for i := range cs {
-				deadline := time.Now().Add(2 * time.Second)
-				for calls[i].Load() == before[i] {
+			// Redis tracks the keys once it has read them; until then
+			// the node says it cannot vouch for what it heard.
+			synced := func() {
+				t.Helper()
+				for i, c := range cs {
+					s, ok := c.(interface{ Sync(context.Context) bool })
+					deadline := time.Now().Add(10 * time.Second)
+					for ok && !s.Sync(bg) {
+						if time.Now().After(deadline) {
+							t.Fatalf("node %d never synced", i)
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+			}
+			// waitFor waits until node i was called with key after its
+			// first n calls.
+			waitFor := func(i, n int, key string) {
+				t.Helper()
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					keys, _ := hs[i].since(n)
+					if slices.Contains(keys, key) {
+						return
+					}
 					if time.Now().After(deadline) {
-						t.Fatalf("round %d: node %d's watcher was not called", round, i)
+						t.Fatalf("node %d's watch was not called with %q (got %q)", i, key, keys)
 					}
 					time.Sleep(time.Millisecond)
 				}
 			}
-		}
-	})
+			synced()
+			_, n0 := hs[0].since(0)
+			_, n1 := hs[1].since(0)
+			cs[0].Delete(bg, "other", "lists", "listsx:1")
+			time.Sleep(50 * time.Millisecond)
+			for i, n := range []int{n0, n1} {
+				keys, _ := hs[i].since(n)
+				for _, k := range keys {
+					if k != "" {
+						t.Fatalf("node %d: a delete of keys not watched called the watch with %q", i, k)
+					}
+				}
+			}
+			round := func(r int) {
+				t.Helper()
+				key := watched[r%len(watched)]
+				var before [2]int
+				for i := range hs {
+					_, before[i] = hs[i].since(0)
+				}
+				cs[r%2].Delete(bg, "x", key)
+				for i := range cs {
+					waitFor(i, before[i], key)
+				}
+			}
+			for r := range 3 {
+				round(r)
+			}
+			var before [2]int
+			for i := range hs {
+				_, before[i] = hs[i].since(0)
+			}
+			reset(t)
+			for i := range cs {
+				waitFor(i, before[i], "")
+			}
+			// The watch goes on after a reset (Redis tracks the keys on
+			// the new connection).
+			synced()
+			for r := range 3 {
+				round(r)
+			}
+		})
+	}
 }
 
 func TestContractConcurrent(t *testing.T) {

@@ -99,7 +99,7 @@ func (r *Redis) startFence(c rueidis.Client, since time.Time) *fenceRun {
 
 // Sync returns true once every invalidation of a write acknowledged (on
 // any node) before the call has reached this node: state kept outside the
-// cache and cleared by Watch callbacks (the list caches) is then as fresh
+// cache and cleared by WatchPrefix callbacks (the list caches) is then as fresh
 // as the cache. False: the cache is not usable or Redis did not answer;
 // such state must not be used.
 //

@@ -3,6 +3,7 @@ package cache_test
 import (
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -154,7 +155,7 @@ func TestSyncWaitsForWatchedKeysToBeTracked(t *testing.T) {
 	if !synced() {
 		t.Fatal("B never synced")
 	}
-	b.Watch("k", func() { fired.Add(1) })
+	b.WatchPrefix("k", slices.Values([]string{"k"}), func(string) { fired.Add(1) })
 	if b.Sync(bg) {
 		t.Fatal("Sync said yes before Redis tracked the key just watched")
 	}

@@ -5,6 +5,8 @@ package cache
 import (
 	"context"
 	"errors"
+	"iter"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,14 +30,29 @@ type Memory struct {
 	// frozenUntil blocks every Set after a Clear, like a tombstone on
 	// every key.
 	frozenUntil time.Time
-	// watchers are called when their key is deleted or the cache cleared.
-	watchers map[string][]func()
+	// watches are told of deletes under their prefix and of a Clear.
+	watches []prefixWatch
 	// seq numbers the changes to items; an entry keeps the number of the
 	// change that wrote it, cleared and evicted that of the last Clear and
 	// the last eviction. A fill that began at seq s stores its value only
 	// if nothing it cannot see happened to its key after s.
 	seq, cleared, evicted uint64
 	flights               flightGroup
+}
+
+// prefixWatch is one WatchPrefix: fn hears of the keys under prefix.
+// keys lists those the cache must track to hear of them (Redis; Memory
+// hears of every delete and keeps none).
+type prefixWatch struct {
+	prefix string
+	keys   iter.Seq[string]
+	fn     func(key string)
+}
+
+// watchCall is a call of a watch's fn, made once the lock is released.
+type watchCall struct {
+	fn  func(key string)
+	key string
 }
 
 type entry struct {
@@ -87,47 +104,48 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 // Delete removes keys and blocks their re-insertion for a moment.
 func (m *Memory) Delete(_ context.Context, keys ...string) {
 	now := m.now()
-	var notify []func()
+	var notify []watchCall
 	m.mu.Lock()
 	for _, k := range keys {
 		m.put(now, k, entry{expiresAt: now.Add(m.hold)})
-		notify = append(notify, m.watchers[k]...)
+		for _, w := range m.watches {
+			if strings.HasPrefix(k, w.prefix) {
+				notify = append(notify, watchCall{w.fn, k})
+			}
+		}
 	}
 	m.mu.Unlock()
-	for _, fn := range notify {
-		fn()
+	for _, c := range notify {
+		c.fn(c.key)
 	}
 }
 
-// Watch calls fn whenever key is deleted (here, or on another node through
-// Coherent, before that node's write is acknowledged) and whenever the
-// whole cache is cleared. It lets state kept outside the cache follow the
-// same invalidations.
-func (m *Memory) Watch(key string, fn func()) {
+// WatchPrefix calls fn(key) whenever a key under prefix is deleted (here,
+// or on another node through Coherent, before that node's write is
+// acknowledged), and fn("") whenever the whole cache is cleared. It lets
+// state kept outside the cache follow the same invalidations. keys is for
+// caches that hear only of the keys they track (Redis): this one hears of
+// every delete and never reads keys, so a watch costs the same however
+// many keys it covers (the list ledger's are sixteen thousand).
+func (m *Memory) WatchPrefix(prefix string, keys iter.Seq[string], fn func(key string)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.watchers == nil {
-		m.watchers = make(map[string][]func())
-	}
-	m.watchers[key] = append(m.watchers[key], fn)
+	m.watches = append(m.watches, prefixWatch{prefix: prefix, fn: fn})
 }
 
 // Clear drops every value and, for a moment, refuses new ones (a reader
 // that loaded a value before the Clear must not store it after).
 func (m *Memory) Clear() {
 	until := m.now().Add(m.hold)
-	var notify []func()
 	m.mu.Lock()
 	m.items = make(map[string]entry)
 	m.frozenUntil = until
 	m.seq++
 	m.cleared = m.seq
-	for _, fns := range m.watchers {
-		notify = append(notify, fns...)
-	}
+	watches := m.watches
 	m.mu.Unlock()
-	for _, fn := range notify {
-		fn()
+	for _, w := range watches {
+		w.fn("")
 	}
 }
 

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -149,24 +150,24 @@ func TestMemoryConcurrent(t *testing.T) {
 	}
 }
 
-// Watch callbacks run for deletes of their key (not of other keys) and
-// for Clear.
-func TestMemoryWatch(t *testing.T) {
+// WatchPrefix callbacks run for deletes of keys under their prefix (not
+// of other keys), with the key, and for Clear, with "".
+func TestMemoryWatchPrefix(t *testing.T) {
 	m := NewMemory(10)
-	calls := 0
-	m.Watch("lists", func() { calls++ })
+	var calls []string
+	m.WatchPrefix("lists:", nil, func(key string) { calls = append(calls, key) })
 	ctx := context.Background()
-	m.Delete(ctx, "other")
-	if calls != 0 {
-		t.Fatalf("a delete of another key called the watcher")
+	m.Delete(ctx, "other", "lists", "xlists:1")
+	if len(calls) != 0 {
+		t.Fatalf("a delete of other keys called the watcher: %q", calls)
 	}
-	m.Delete(ctx, "a", "lists")
-	if calls != 1 {
-		t.Fatalf("after deleting the key: %d calls, want 1", calls)
+	m.Delete(ctx, "a", "lists:7", "lists:changed")
+	if !slices.Equal(calls, []string{"lists:7", "lists:changed"}) {
+		t.Fatalf("after deleting two keys under the prefix: calls %q", calls)
 	}
 	m.Clear()
-	if calls != 2 {
-		t.Fatalf("after Clear: %d calls, want 2", calls)
+	if !slices.Equal(calls, []string{"lists:7", "lists:changed", ""}) {
+		t.Fatalf("after Clear: calls %q", calls)
 	}
 }
 

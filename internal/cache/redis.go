@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,9 +50,8 @@ type Redis struct {
 	flights flightGroup
 	fences  fencer
 
-	watchMu  sync.Mutex
-	watchers map[string][]func()
-	toArm    []string // watched keys not yet handed to an arming batch
+	watchMu sync.Mutex
+	watches []prefixWatch
 	// arming counts watched keys being (re)tracked: until Redis has
 	// answered their read, a change to them is not pushed here, so Sync
 	// says no (see startRearm).
@@ -147,7 +147,7 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 		return nil, fmt.Errorf("cache url: %w", err)
 	}
 	o.defaults()
-	r := &Redis{o: o, url: opt, logger: o.Logger, now: time.Now, watchers: map[string][]func(){}}
+	r := &Redis{o: o, url: opt, logger: o.Logger, now: time.Now}
 	r.health = newHealth(o.Lease, r.now)
 	r.m = newRedisMetrics(o.Registerer, r.health.isOpen)
 	if o.Tracer != nil {
@@ -375,147 +375,141 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 	}
 }
 
-// Watch calls fn whenever key is deleted on any node, whenever the
-// connection to Redis breaks (invalidations may have been missed), when a
-// new generation starts, and on every heartbeat while the cache is not
-// usable. It lets state kept outside the cache (the list caches) follow
-// the same invalidations.
-func (r *Redis) Watch(key string, fn func()) {
+// WatchPrefix calls fn(key) whenever a key under prefix is deleted on any
+// node, and fn("") whenever any of them may have been deleted unseen:
+// when the connection to Redis breaks (invalidations may have been
+// missed), when a new generation starts, on every heartbeat while the
+// cache is not usable, and once keys are tracked (what was kept before
+// the watch must go). It lets state kept outside the cache (the list
+// caches) follow the same invalidations.
+//
+// Redis pushes a change only to a connection that read the key, so this
+// node hears of the keys it tracks: keys, each of which must be under
+// prefix, read all at once now and again after every reconnect (see arm).
+func (r *Redis) WatchPrefix(prefix string, keys iter.Seq[string], fn func(key string)) {
+	w := prefixWatch{prefix: prefix, keys: keys, fn: fn}
 	r.watchMu.Lock()
-	r.watchers[key] = append(r.watchers[key], fn)
-	r.toArm = append(r.toArm, key)
-	first := len(r.toArm) == 1
+	r.watches = append(r.watches, w)
 	r.watchMu.Unlock()
-	if !first {
-		return // the batch this key joined is counted as arming already
-	}
-	// One batch for the keys watched in a row (the list caches watch a
-	// thousand at once): one pipelined read instead of one per key.
-	r.arming.Add(1)
-	go func() {
-		defer r.arming.Add(-1)
-		runtime.Gosched()
-		r.watchMu.Lock()
-		keys := r.toArm
-		r.toArm = nil
-		r.watchMu.Unlock()
-		r.rearm(keys...)
-	}()
+	r.startRearm(keys, func() { fn("") })
+}
+
+// watching returns the watches. They are only ever appended to, so the
+// slice needs the lock only to be read.
+func (r *Redis) watching() []prefixWatch {
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	return r.watches
 }
 
 // arm reads keys through the near cache, which makes Redis track them for
 // this connection: their next change is pushed here. One pipelined round
 // trip per 512 of them (the list caches watch sixteen thousand), each
-// bounded by one timeout. It reports whether Redis answered every read
-// (then every key is tracked).
-func (r *Redis) arm(keys ...string) bool {
+// bounded by one timeout, from the key at index from on. It reports
+// whether Redis answered every read (then every key is tracked) and up to
+// which index the keys are tracked.
+func (r *Redis) arm(keys iter.Seq[string], from int) (armed int, ok bool) {
 	b := r.client.Load()
 	if b == nil {
-		return false
-	}
-	if len(keys) == 0 {
-		return true
+		return from, false
 	}
 	// In chunks: a pipeline of the ledger's sixteen thousand reads at once
 	// held the one connection long enough for the first cache reads and
 	// heartbeats after a start to time out (the breaker opened).
 	const chunk = 512
-	for len(keys) > 0 {
-		n := min(chunk, len(keys))
+	armed = from
+	cmds := make([]rueidis.CacheableTTL, 0, chunk)
+	send := func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		cmds := make([]rueidis.CacheableTTL, n)
-		for i, k := range keys[:n] {
-			cmds[i] = rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL)
-		}
+		defer cancel()
 		for _, res := range b.c.DoMultiCache(ctx, cmds...) {
 			if err := res.Error(); err != nil && !rueidis.IsRedisNil(err) {
-				cancel()
 				return false
 			}
 		}
-		cancel()
-		keys = keys[n:]
+		armed += len(cmds)
+		cmds = make([]rueidis.CacheableTTL, 0, chunk)
+		return true
 	}
-	return true
+	i := 0
+	for k := range keys {
+		if i++; i <= from {
+			continue
+		}
+		cmds = append(cmds, rueidis.CT(b.c.B().Get().Key(r.valKey(k)).Cache(), nearTTL))
+		if len(cmds) == chunk && !send() {
+			return armed, false
+		}
+	}
+	return armed, len(cmds) == 0 || send()
 }
 
 // startRearm counts keys as arming at once (the caller may be the
 // connection's reader, handling a push: the count is up before any later
-// reply is handed on) and rearms them in the background. While any key is
-// arming, Sync says no: a change to it between its push (or its Watch) and
-// Redis's answer to the new read is not pushed, and a list page served
-// meanwhile could show a write acknowledged in that gap. The second fire
-// (rearm) drops what was kept before; the count keeps anything from being
-// served or kept until then. Before, the list pages lived 1 s, which
-// bounded such a miss; now they may live the value ttl.
-func (r *Redis) startRearm(keys ...string) {
+// reply is handed on) and rearms them in the background, then calls
+// fired. While any key is arming, Sync says no: a change to it between
+// its push (or its WatchPrefix) and Redis's answer to the new read is not
+// pushed, and a list page served meanwhile could show a write
+// acknowledged in that gap. The second fire (fired) drops what was kept
+// before; the count keeps anything from being served or kept until then.
+// Before, the list pages lived 1 s, which bounded such a miss; now they
+// may live the value ttl.
+func (r *Redis) startRearm(keys iter.Seq[string], fired func()) {
 	r.arming.Add(1)
 	go func() {
 		defer r.arming.Add(-1)
-		r.rearm(keys...)
+		r.rearm(keys, fired)
 	}()
 }
 
-func (r *Redis) fire(key string) {
-	r.watchMu.Lock()
-	fns := append([]func(){}, r.watchers[key]...)
-	r.watchMu.Unlock()
-	for _, fn := range fns {
-		fn()
+// rearmAll tracks every watched key again, then tells each watch that
+// anything may have changed.
+func (r *Redis) rearmAll() {
+	for _, w := range r.watching() {
+		r.startRearm(w.keys, func() { w.fn("") })
 	}
 }
 
+// fireAll tells every watch that any of its keys may have changed.
 func (r *Redis) fireAll() {
-	r.watchMu.Lock()
-	var fns []func()
-	for _, f := range r.watchers {
-		fns = append(fns, f...)
-	}
-	r.watchMu.Unlock()
-	for _, fn := range fns {
-		fn()
+	for _, w := range r.watching() {
+		w.fn("")
 	}
 }
 
-func (r *Redis) watched() []string {
-	r.watchMu.Lock()
-	defer r.watchMu.Unlock()
-	keys := make([]string, 0, len(r.watchers))
-	for k := range r.watchers {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
-// rearm tracks key again and tells its watchers once more: a change made
-// between the push and the new read was not pushed, and anything loaded
-// meanwhile must not be kept.
+// rearm tracks keys again and then calls fired, which tells their
+// watchers once more: a change made between the push and the new read was
+// not pushed, and anything loaded meanwhile must not be kept.
 //
 // It tries until Redis has answered every read: a key that is not tracked
-// would never tell this node of a change. It gives up when the cache is
-// closed; a broken connection rearms everything again when it returns.
-func (r *Redis) rearm(keys ...string) {
-	for !r.arm(keys...) {
+// would never tell this node of a change. A retry goes on from the first
+// read not answered (starting the sixteen thousand over after each
+// timed-out chunk could keep a loaded node out of sync for long): the keys
+// before it stay tracked while the connection lasts, and a broken
+// connection rearms everything again. It gives up when the cache is
+// closed.
+func (r *Redis) rearm(keys iter.Seq[string], fired func()) {
+	for armed, ok := r.arm(keys, 0); !ok; armed, ok = r.arm(keys, armed) {
 		select {
 		case <-r.done:
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	for _, k := range keys {
-		r.fire(k)
-	}
+	fired()
 }
 
 // onInvalidations runs on the connection's reader (it must be quick):
 // nil means the connection broke (rueidis has dropped the near cache).
 func (r *Redis) onInvalidations(msgs []rueidis.RedisMessage) {
 	if msgs == nil {
+		// Arming first: Sync says no before the watchers hear of it.
+		r.rearmAll()
 		r.fireAll()
-		r.startRearm(r.watched()...)
 		return
 	}
 	prefix := r.valKey("")
+	watches := r.watching()
 	for _, m := range msgs {
 		k, err := m.ToString()
 		if err != nil {
@@ -529,12 +523,11 @@ func (r *Redis) onInvalidations(msgs []rueidis.RedisMessage) {
 		if !ok {
 			continue
 		}
-		r.watchMu.Lock()
-		_, isWatched := r.watchers[key]
-		r.watchMu.Unlock()
-		if isWatched {
-			r.fire(key)
-			r.startRearm(key)
+		for _, w := range watches {
+			if strings.HasPrefix(key, w.prefix) {
+				w.fn(key)
+				r.startRearm(slices.Values([]string{key}), func() { w.fn(key) })
+			}
 		}
 	}
 }
@@ -588,8 +581,8 @@ func (r *Redis) beat(ctx context.Context) {
 	r.health.recovered(sent, dirt)
 	if wasOpen && r.health.usable() {
 		r.logger.Info("using the Redis cache again")
+		r.rearmAll()
 		r.fireAll()
-		r.startRearm(r.watched()...)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/fnv"
+	"iter"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func listKey(viewerID int64, f ArticleFilter) string {
 // for minutes (docs/stage5.md); 16,384 make it one write in eighty. Every
 // bucket is one key that the shared cache tracks (Redis: one tracked key
 // per node and bucket, armed 512 to a pipelined read, a few hundred bytes in
-// the near cache and in Redis's tracking table) and one watcher per node;
+// the near cache and in Redis's tracking table; one watch covers them all);
 // 16,384 still fit in Deps' uint16.
 const listBuckets = 16384
 
@@ -200,23 +201,49 @@ func (s *Service) ListCacheStats() (hits, misses uint64) {
 // nodes, when the cache reports them, and reports whether it does: a
 // cache that does not (cache.None) would leave this node's list caches
 // unaware of other nodes' writes, so they are not used.
+//
+// One watch covers every bucket key and keyLists: a delete of bucket b's
+// key invalidates b, of any other key under the prefix (keyLists) or a
+// report that any may have changed, everything. A watch per key cost
+// every Service (each test's, each node's start) sixteen thousand
+// callbacks.
 func (s *Service) watchLists() bool {
 	w, ok := s.cache.(watcher)
 	if !ok {
 		return false
 	}
-	w.Watch(keyLists, s.ledger.invalidateAll)
-	for b := range listBuckets {
-		w.Watch(bucketKey(b), func() { s.ledger.invalidate(uint16(b)) })
+	keys := func(yield func(string) bool) {
+		if !yield(keyLists) {
+			return
+		}
+		for b := range listBuckets {
+			if !yield(bucketKey(b)) {
+				return
+			}
+		}
 	}
+	w.WatchPrefix(keyListsPrefix, keys, func(key string) {
+		b, err := strconv.Atoi(strings.TrimPrefix(key, keyListsPrefix))
+		if err != nil || b < 0 || b >= listBuckets {
+			s.ledger.invalidateAll()
+			return
+		}
+		s.ledger.invalidate(uint16(b))
+	})
 	return true
 }
 
+// keyListsPrefix starts keyLists and every bucketKey.
+const keyListsPrefix = "lists:"
+
 // watcher is implemented by caches that report deletes, including deletes
-// made on other nodes (and a clear of everything, as a delete of every
-// watched key).
+// made on other nodes: WatchPrefix calls fn(key) when a key under prefix
+// is deleted, and fn("") when any of them may have been deleted unseen (a
+// clear of everything, a lost connection). keys are the keys under prefix
+// the caller deletes: a cache that hears only of the keys it tracks
+// (Redis) tracks those; the others need not read them.
 type watcher interface {
-	Watch(key string, fn func())
+	WatchPrefix(prefix string, keys iter.Seq[string], fn func(key string))
 }
 
 // listsChanged is called after a write that changes what lists show, with

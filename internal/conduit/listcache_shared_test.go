@@ -36,22 +36,37 @@ func TestSharedListPagesAcrossNodes(t *testing.T) {
 		nodes[i] = conduit.NewService(stores[i], caches[i], auth.Bcrypt{Cost: 4})
 		conduit.KeepListsLong(nodes[i])
 	}
+	// awaitSynced waits until node i may use its list caches (its bucket
+	// keys are tracked; one a write touched is tracked again).
+	awaitSynced := func(i int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, ok := nodes[i].ListsStamp(ctx); ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never could use its list caches", i)
+			}
+		}
+	}
+	// Before the first writes: their tombstones expire Hold (2 s) later,
+	// which Redis pushes as a change of the bucket keys, and a first read
+	// that waited that long for the nodes to track them had its page's
+	// buckets invalidated between its stamp and its keep.
+	for i := range nodes {
+		awaitSynced(i)
+	}
 	ann := mustRegister(t, nodes[0], "ann")
 	art := mustCreate(t, nodes[0], ann.ID, "Go news", "go")
 	goList := conduit.ArticleFilter{Tag: "go"}
 
 	// read returns node i's anonymous first page of the go tag and how
 	// many list reads reached its store; synced waits until the node may
-	// use its list caches (a bucket key a write touched is tracked again).
+	// use its list caches.
 	read := func(i int, synced bool) (conduit.ArticlePage, int64) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); synced; time.Sleep(time.Millisecond) {
-			if _, ok := nodes[i].ListsStamp(ctx); ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d never could use its list caches", i)
-			}
+		if synced {
+			awaitSynced(i)
 		}
 		n := stores[i].Lists()
 		p, err := nodes[i].Articles(ctx, 0, goList)
