@@ -310,6 +310,52 @@ func TestContractWatchPrefix(t *testing.T) {
 	}
 }
 
+// A delete of a watched key is heard once and then not again: the key
+// holds no value, and Redis would report its tombstone's expiry, the hold
+// after the write, as one more change, which made every node drop the
+// list pages it had built since (once per write, two seconds late).
+func TestContractWatchPrefixQuietAfterDelete(t *testing.T) {
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			cs, _ := im.nodes(t, 2)
+			var hs [2]heard
+			for i, c := range cs {
+				c.WatchPrefix("lists:", slices.Values([]string{"lists:1", "lists:2"}), hs[i].add)
+			}
+			for i, c := range cs {
+				s, ok := c.(interface{ Sync(context.Context) bool })
+				deadline := time.Now().Add(10 * time.Second)
+				for ok && !s.Sync(bg) {
+					if time.Now().After(deadline) {
+						t.Fatalf("node %d never synced", i)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			var before [2]int
+			for i := range hs {
+				_, before[i] = hs[i].since(0)
+			}
+			cs[0].Delete(bg, "lists:1")
+			time.Sleep(contractHold / 3) // the pushes of the delete itself
+			var heardNow [2]int
+			for i := range hs {
+				keys, n := hs[i].since(before[i])
+				if !slices.Contains(keys, "lists:1") {
+					t.Fatalf("node %d did not hear the delete (heard %q)", i, keys)
+				}
+				heardNow[i] = n
+			}
+			time.Sleep(3 * contractHold)
+			for i := range hs {
+				if keys, _ := hs[i].since(heardNow[i]); len(keys) > 0 {
+					t.Errorf("node %d heard %q after the delete's hold, with no write", i, keys)
+				}
+			}
+		})
+	}
+}
+
 func TestContractConcurrent(t *testing.T) {
 	eachCache(t, 2, func(t *testing.T, cs []contractCache) {
 		var wg sync.WaitGroup

@@ -317,13 +317,24 @@ func (r *Redis) call(ctx context.Context, op string, timeout time.Duration, fn f
 func ms(d time.Duration) string { return strconv.FormatInt(max(d.Milliseconds(), 1), 10) }
 
 // The tombstone is a write even when the key holds nothing, so every node
-// that read the key hears of it (a DEL of a missing key is silent).
+// that read the key hears of it (a DEL of a missing key is silent). Each
+// key's tombstone lives for its own time in milliseconds, ARGV[i]: see
+// watchedKeyLife.
 var deleteScript = rueidis.NewLuaScript(`
 for i = 1, #KEYS, 2 do
-  redis.call('SET', KEYS[i], '', 'PX', ARGV[1])
+  redis.call('SET', KEYS[i], '', 'PX', ARGV[(i + 1) / 2])
   redis.call('DEL', KEYS[i + 1])
 end
 return 1`)
+
+// watchedKeyLife is how long the tombstone of a watched key lives (see
+// WatchPrefix). Such a key holds no value, so the hold that keeps a stale
+// Set out does nothing for it, and the expiry of its tombstone is a change
+// like any other: Redis pushes it to every node tracking the key, whose
+// watch then heard of the same write a second time, the hold after it
+// (the list ledger dropped the pages built since, once per write). A day
+// makes that a rare, harmless invalidation.
+const watchedKeyLife = 24 * time.Hour
 
 // Delete invalidates keys in Redis, which tells every node's near cache;
 // it also cancels fills in progress (their leases), so a value loaded
@@ -340,15 +351,22 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) {
 		return
 	}
 	args := make([]string, 0, 2*len(keys))
+	lives := make([]string, 0, len(keys))
+	hold, watched := ms(r.o.Hold), ms(watchedKeyLife)
 	for _, k := range keys {
 		args = append(args, r.valKey(k), r.leaseKey(k))
+		if r.watched(k) {
+			lives = append(lives, watched)
+		} else {
+			lives = append(lives, hold)
+		}
 	}
 	start := r.now()
 	for {
 		if b := r.client.Load(); b != nil {
 			var answered time.Time
 			err := r.call(context.WithoutCancel(ctx), "delete", r.writeWait(), func(ctx context.Context) error {
-				if err := deleteScript.Exec(ctx, b.c, args, []string{ms(r.o.Hold)}).Error(); err != nil {
+				if err := deleteScript.Exec(ctx, b.c, args, lives).Error(); err != nil {
 					return err
 				}
 				answered = r.now()
@@ -392,6 +410,16 @@ func (r *Redis) WatchPrefix(prefix string, keys iter.Seq[string], fn func(key st
 	r.watches = append(r.watches, w)
 	r.watchMu.Unlock()
 	r.startRearm(keys, func() { fn("") })
+}
+
+// watched reports whether key is under a watched prefix.
+func (r *Redis) watched(key string) bool {
+	for _, w := range r.watching() {
+		if strings.HasPrefix(key, w.prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // watching returns the watches. They are only ever appended to, so the
