@@ -233,21 +233,7 @@ func TestContractWatchPrefix(t *testing.T) {
 			for i, c := range cs {
 				c.WatchPrefix("lists:", slices.Values(watched), hs[i].add)
 			}
-			// Redis tracks the keys once it has read them; until then
-			// the node says it cannot vouch for what it heard.
-			synced := func() {
-				t.Helper()
-				for i, c := range cs {
-					s, ok := c.(interface{ Sync(context.Context) bool })
-					deadline := time.Now().Add(10 * time.Second)
-					for ok && !s.Sync(bg) {
-						if time.Now().After(deadline) {
-							t.Fatalf("node %d never synced", i)
-						}
-						time.Sleep(5 * time.Millisecond)
-					}
-				}
-			}
+			synced := func() { t.Helper(); awaitSync(t, cs) }
 			// waitFor waits until node i was called with key after its
 			// first n calls.
 			waitFor := func(i, n int, key string) {
@@ -322,16 +308,7 @@ func TestContractWatchPrefixQuietAfterDelete(t *testing.T) {
 			for i, c := range cs {
 				c.WatchPrefix("lists:", slices.Values([]string{"lists:1", "lists:2"}), hs[i].add)
 			}
-			for i, c := range cs {
-				s, ok := c.(interface{ Sync(context.Context) bool })
-				deadline := time.Now().Add(10 * time.Second)
-				for ok && !s.Sync(bg) {
-					if time.Now().After(deadline) {
-						t.Fatalf("node %d never synced", i)
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
+			awaitSync(t, cs)
 			var before [2]int
 			for i := range hs {
 				_, before[i] = hs[i].since(0)
@@ -353,6 +330,23 @@ func TestContractWatchPrefixQuietAfterDelete(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// awaitSync waits until every node vouches for what its watches hear:
+// Redis tracks the watched keys once it has read them, and until then the
+// node says it cannot (Memory has no Sync: it always hears).
+func awaitSync(t *testing.T, cs []contractCache) {
+	t.Helper()
+	for i, c := range cs {
+		s, ok := c.(interface{ Sync(context.Context) bool })
+		deadline := time.Now().Add(10 * time.Second)
+		for ok && !s.Sync(bg) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never synced", i)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
 
