@@ -15,6 +15,14 @@ import (
 	"time"
 )
 
+// DefaultWorkers is how many jobs a process runs at once unless --workers
+// says otherwise. A job mostly waits for the database (the write lock and
+// the commit on SQLite, round trips on PostgreSQL), not for the CPU: with
+// one runner the outbox fell behind the benchmark's full mix on SQLite by
+// ~15 jobs a second without end, and feeds stayed on the slow path while
+// their users' follows waited (docs/performance.md); four kept up.
+const DefaultWorkers = 4
+
 // Config is every setting of the conduit binary.
 type Config struct {
 	Addr            string
@@ -132,7 +140,7 @@ func (c *Config) options() map[string]option {
 		{"public-url", "CONDUIT_PUBLIC_URL", "scheme and host clients reach the site at (e.g. https://conduit.example), for absolute URLs in the API and feeds; empty: taken from each request", str(&c.PublicURL, "")},
 		{"media-url", "CONDUIT_MEDIA_URL", "where uploaded avatars are kept: s3://KEY:SECRET@host:port/bucket (an S3-compatible object store; ?tls=false for plain HTTP, &region=…); empty: <data-dir>/media", str(&c.MediaURL, "")},
 		{"queue-url", "CONDUIT_QUEUE_URL", "message queue: nats://host:port[,nats://…] for NATS JetStream (stage 7); jobs go from the outbox to it and workers consume them. Empty: workers run jobs straight from the outbox in the database", str(&c.QueueURL, "")},
-		{"workers", "CONDUIT_WORKERS", "jobs (feed fan-out, notifications) this process runs at once; with serve, 0 runs none (then `conduit worker` processes must run)", num(&c.Workers, 1)},
+		{"workers", "CONDUIT_WORKERS", "jobs (feed fan-out, notifications) this process runs at once; with serve, 0 runs none (then `conduit worker` processes must run)", num(&c.Workers, DefaultWorkers)},
 		{"fanout-max-followers", "CONDUIT_FANOUT_MAX_FOLLOWERS", "authors with more followers than this are not fanned out to timelines on write; their articles are merged into feeds on read", num(&c.FanoutMaxFollowers, 10000)},
 		{"timeline-cap", "CONDUIT_TIMELINE_CAP", "how many of the newest articles a home timeline keeps; older feed pages are read from the follows", num(&c.TimelineCap, 1000)},
 		{"job-lease", "CONDUIT_JOB_LEASE", "how long a job belongs to the worker that took it; if that worker dies, the job runs again after this", dur(&c.JobLease, time.Minute)},
