@@ -158,3 +158,10 @@ type pgPlan struct {
 func (db *DB) UsersByPrefixQuery(viewerID int64, prefix string, limit int) (string, []any) {
 	return db.usersByPrefix(viewerID, prefix, limit)
 }
+
+// PendingFollows counts the user's follows and unfollows whose feed.follow
+// job has not run yet.
+func (db *DB) PendingFollows(ctx context.Context, userID int64) (n int, err error) {
+	err = db.write.QueryRowContext(ctx, db.d.rebind(`SELECT count(*) FROM timeline_pending WHERE user_id = ?`), userID).Scan(&n)
+	return
+}

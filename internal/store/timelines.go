@@ -648,11 +648,12 @@ func (db *DB) queryIDs(ctx context.Context, q string, args ...any) ([]int64, err
 }
 
 // timelineFeed reads a feed from the viewer's timeline merged with the
-// articles of the celebrities the viewer follows: its cost depends on the
-// page and the celebrities followed, not on how many accounts the viewer
-// follows. ok is false when the timeline cannot answer (not built, or the
-// page reaches below its horizon): the caller reads the feed from the
-// follows instead. Three statements per page: the state with the
+// articles of the celebrities the viewer follows (and of the followees
+// whose follow's job has not run: see timelineState): its cost depends on
+// the page and the authors merged, not on how many accounts the viewer
+// follows. ok is false when the timeline cannot answer (not built, too
+// many follows waiting for their jobs, or the page reaches below its
+// horizon): the caller reads the feed from the follows instead. Three statements per page: the state with the
 // celebrities followed, the page (timeline and celebrities merged in SQL),
 // and the tags.
 func (db *DB) timelineFeed(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (page conduit.ArticlePage, ok bool, err error) {
@@ -661,7 +662,7 @@ func (db *DB) timelineFeed(ctx context.Context, viewerID int64, f conduit.Articl
 		return page, false, err // not built, or the viewer's own follows not synced yet
 	}
 	count := st.count
-	for _, c := range st.celebs {
+	for _, c := range st.onRead {
 		count += c.articles
 	}
 	if count <= int64(f.Offset) {
@@ -696,45 +697,87 @@ type celeb struct{ id, articles int64 }
 
 // timelineState is what a feed page needs before its page query.
 type timelineState struct {
-	ready          bool // built, and the viewer's own follows synced
+	ready          bool // built, and not too far behind the viewer's follows
 	horizon, count int64
-	celebs         []celeb // the celebrities the viewer follows
+	// onRead are the authors whose articles are merged into the page from
+	// the articles table: the celebrities the viewer follows, and the
+	// followees whose follow's job has not run yet.
+	onRead []celeb
+	// behind are the authors of the viewer's follows and unfollows whose
+	// jobs have not run yet: the timeline's rows of theirs are left out.
+	behind []int64
 }
 
-// timelineState reads the viewer's timeline state and the celebrities the
-// viewer follows, with their article counts, in one statement: a row of
-// kind 0 for the state (none if the timeline was never built), then one of
-// kind 1 per celebrity. The celebrities cost one follows probe each (a
-// bounded, site-wide set), whatever the viewer follows. (Not an outer join
-// of the state with the celebrities: PostgreSQL then hashes every follows
-// row for the probe.)
+// maxBehind bounds the follows and unfollows whose jobs have not run that
+// a feed page reads around; beyond it the feed is read from the follows.
+const maxBehind = 50
+
+// timelineState reads the viewer's timeline state, the celebrities the
+// viewer follows with their article counts, and the viewer's follows and
+// unfollows whose jobs have not run yet, in one statement: a row of kind 0
+// for the state (none if the timeline was never built), one of kind 1 per
+// celebrity, one of kind 2 per pending follow. The celebrities cost one
+// follows probe each (a bounded, site-wide set), whatever the viewer
+// follows. (Not an outer join of the state with the celebrities:
+// PostgreSQL then hashes every follows row for the probe.)
+//
+// A follow's job puts the followee's articles into the timeline, an
+// unfollow's takes them out, and until it has run the timeline is wrong
+// about that one author (the follows table is right: the write changed
+// it). So the page leaves that author's timeline rows out and, if the
+// follow exists, merges the author's articles in from the articles table
+// as it does a celebrity's; the count takes what the follow counted out
+// of the viewer's feed count (what its rows there stand for) and adds the
+// author's articles. A user who just followed someone then keeps the
+// cheap page instead of reading the feed from every follow until the job
+// has run, which under load is most of the time for an active user.
 func (db *DB) timelineState(ctx context.Context, viewerID int64) (timelineState, error) {
 	var st timelineState
 	rs, err := db.query(ctx, `
-		SELECT 0, s.ready, s.horizon, s.feed_count,
-		       CASE WHEN EXISTS (SELECT 1 FROM timeline_pending p WHERE p.user_id = s.user_id) THEN 1 ELSE 0 END
+		SELECT 0, s.ready, s.horizon, s.feed_count, 0, 0
 		FROM timeline_state s WHERE s.user_id = ?
 		UNION ALL
-		SELECT 1, 0, c.user_id, u.articles_count, 0 FROM fanout_authors c
+		SELECT 1, 0, c.user_id, u.articles_count, 0, 0 FROM fanout_authors c
 		JOIN users u ON u.id = c.user_id
 		WHERE c.celebrity = 1
-		  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)`,
-		viewerID, viewerID)
+		  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)
+		UNION ALL
+		SELECT 2, CASE WHEN f.follower_id IS NULL THEN 0 ELSE 1 END, p.followee_id, u.articles_count,
+		       coalesce(f.feed_counted, 0),
+		       CASE WHEN EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = p.followee_id AND c.celebrity = 1) THEN 1 ELSE 0 END
+		FROM timeline_pending p
+		JOIN users u ON u.id = p.followee_id
+		LEFT JOIN follows f ON f.follower_id = p.user_id AND f.followee_id = p.followee_id
+		WHERE p.user_id = ?`,
+		viewerID, viewerID, viewerID)
 	if err != nil {
 		return st, db.mapErr(err)
 	}
 	defer rs.Close()
+	built, tooFar := false, false
 	for rs.Next() {
-		var kind, ready, a, b, pending int64
-		if err := rs.Scan(&kind, &ready, &a, &b, &pending); err != nil {
+		var kind, flag, a, b, counted, celebrity int64
+		if err := rs.Scan(&kind, &flag, &a, &b, &counted, &celebrity); err != nil {
 			return st, db.mapErr(err)
 		}
-		if kind == 0 {
-			st.ready, st.horizon, st.count = ready == 1 && pending == 0, a, b
-		} else {
-			st.celebs = append(st.celebs, celeb{id: a, articles: b})
+		switch kind {
+		case 0:
+			built, st.horizon, st.count = flag == 1, a, b
+		case 1:
+			st.onRead = append(st.onRead, celeb{id: a, articles: b})
+		default:
+			// A celebrity's articles are never in timelines and are
+			// merged already when followed (kind 1); a celebrity whose
+			// status is changing is left to the slow path.
+			tooFar = tooFar || celebrity == 1 || len(st.behind) == maxBehind
+			st.behind = append(st.behind, a)
+			st.count -= counted
+			if flag == 1 {
+				st.onRead = append(st.onRead, celeb{id: a, articles: b})
+			}
 		}
 	}
+	st.ready = built && !tooFar
 	return st, db.mapErr(rs.Err())
 }
 
@@ -743,10 +786,12 @@ func (db *DB) timelineState(ctx context.Context, viewerID int64) (timelineState,
 const celebBranches = 100
 
 // mergedIDs returns a query selecting "id", newest first and without
-// duplicates, over the viewer's timeline above its horizon merged with the
-// newest need articles of each celebrity followed, and its arguments.
-// Each branch reads at most need ids from its index. Celebrities beyond
-// celebBranches are read first, in chunks, and join as a list of ids.
+// duplicates, over the viewer's timeline above its horizon (less the rows
+// of the authors whose follow's job has not run) merged with the newest
+// need articles of each author read on read (st.onRead), and its
+// arguments. Each branch reads at most need ids from its index. Authors
+// beyond celebBranches are read first, in chunks, and join as a list of
+// ids.
 func (db *DB) mergedIDs(ctx context.Context, viewerID int64, st timelineState, before int64, need int) (string, []any, error) {
 	// branch reads the newest need ids of one source below the cursor.
 	branch := func(q, col string, args ...any) (string, []any) {
@@ -755,9 +800,14 @@ func (db *DB) mergedIDs(ctx context.Context, viewerID int64, st timelineState, b
 		}
 		return `SELECT id FROM (` + q + ` ORDER BY ` + col + ` DESC LIMIT ?) b`, append(args, need)
 	}
-	q, args := branch(`SELECT article_id AS id FROM timelines WHERE user_id = ? AND article_id > ?`, "article_id", viewerID, st.horizon)
+	timeline, targs := `SELECT article_id AS id FROM timelines WHERE user_id = ? AND article_id > ?`, []any{viewerID, st.horizon}
+	if len(st.behind) > 0 {
+		timeline += ` AND author_id NOT IN (` + placeholders(len(st.behind)) + `)`
+		targs = append(targs, anys(st.behind)...)
+	}
+	q, args := branch(timeline, "article_id", targs...)
 	parts := []string{q}
-	celebs := st.celebs
+	celebs := st.onRead
 	var rest []int64
 	for len(celebs) > celebBranches {
 		var qs []string
