@@ -39,8 +39,9 @@ import (
 // WithListTTL). While the cache cannot tell (a listener reconnecting,
 // Redis unreachable) the list caches are bypassed, and without a cache
 // that reports list changes (--cache-items 0) they are not used at all.
-// Signed-in viewers (whose lists carry their own favorited and following
-// flags) and deeper pages are never cached. With the Redis tier the pages
+// Deeper pages are never cached; a signed-in viewer's first page is the
+// kept page with the viewer's favorited and following marks set
+// (viewermarks.go), which are never kept. With the Redis tier the pages
 // are also kept in Redis for every node (the shared tier, below).
 type listCache = ttl.Map[listEntry]
 

@@ -40,17 +40,13 @@ func TestAnonymousFirstPagesCached(t *testing.T) {
 		if p := list(global); p.Count != 1 || st.Lists() != n {
 			t.Fatalf("second anonymous first page: count %d, store queried %d times more", p.Count, st.Lists()-n)
 		}
-		// Signed-in viewers and later pages always reach the store.
-		for _, q := range []func(){
-			func() { svc.Articles(ctx, bob.ID, global) },
-			func() { list(conduit.ArticleFilter{Offset: 1}) },
-		} {
-			n := st.Lists()
-			q()
-			q()
-			if st.Lists() != n+2 {
-				t.Error("a signed-in or later page was served from the list cache")
-			}
+		// Later pages always reach the store (a signed-in viewer's first
+		// page is the kept one with the viewer's marks: viewermarks_test.go).
+		n = st.Lists()
+		list(conduit.ArticleFilter{Offset: 1})
+		list(conduit.ArticleFilter{Offset: 1})
+		if st.Lists() != n+2 {
+			t.Error("a later page was served from the list cache")
 		}
 
 		// Each write shows on the next anonymous read.

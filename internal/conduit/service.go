@@ -735,11 +735,17 @@ func (s *Service) Articles(ctx context.Context, viewerID int64, f ArticleFilter)
 	if err := checkFilter(f); err != nil {
 		return ArticlePage{}, err
 	}
-	key := listKey(viewerID, f)
+	// A signed-in viewer's first page is the anonymous one with the
+	// viewer's marks (viewermarks.go).
+	key := listKey(0, f)
 	if key == "" || !s.listsOn {
 		return s.store.ListArticles(ctx, viewerID, f)
 	}
-	return s.cachedList(ctx, key, f)
+	page, err := s.cachedList(ctx, key, f)
+	if err != nil || viewerID == 0 {
+		return page, err
+	}
+	return s.withViewerMarks(ctx, viewerID, page)
 }
 
 // syncer is implemented by caches whose invalidations reach this node

@@ -745,6 +745,47 @@ func (db *DB) IsFavorited(ctx context.Context, userID, articleID int64) (bool, e
 	return ok, db.mapErr(err)
 }
 
+// ViewerMarks implements conduit.Store: the viewer's favorites among
+// articleIDs and follows among authorIDs, in one statement of two
+// primary-key probes per id.
+func (db *DB) ViewerMarks(ctx context.Context, userID int64, articleIDs, authorIDs []int64) (favorited, following map[int64]bool, err error) {
+	favorited, following = map[int64]bool{}, map[int64]bool{}
+	if len(articleIDs)+len(authorIDs) == 0 {
+		return favorited, following, nil
+	}
+	// An empty IN list is not SQL: 0 is no id.
+	ids := func(v []int64) []int64 {
+		if len(v) == 0 {
+			return []int64{0}
+		}
+		return v
+	}
+	articleIDs, authorIDs = ids(articleIDs), ids(authorIDs)
+	args := append(append([]any{userID}, anys(articleIDs)...), userID)
+	args = append(args, anys(authorIDs)...)
+	rs, err := db.query(ctx, `
+		SELECT 0, article_id FROM favorites WHERE user_id = ? AND article_id IN (`+placeholders(len(articleIDs))+`)
+		UNION ALL
+		SELECT 1, followee_id FROM follows WHERE follower_id = ? AND followee_id IN (`+placeholders(len(authorIDs))+`)`,
+		args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var kind, id int64
+		if err := rs.Scan(&kind, &id); err != nil {
+			return nil, nil, db.mapErr(err)
+		}
+		if kind == 0 {
+			favorited[id] = true
+		} else {
+			following[id] = true
+		}
+	}
+	return favorited, following, db.mapErr(rs.Err())
+}
+
 // Tags lists tags in use, most used first.
 func (db *DB) Tags(ctx context.Context) ([]string, error) {
 	rows, err := db.query(ctx, `

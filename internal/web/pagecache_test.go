@@ -37,7 +37,9 @@ func TestAnonymousListPagesCached(t *testing.T) {
 			wantStatus(t, first[p], http.StatusOK)
 		}
 		// A row written behind the service's back (no invalidation) is not
-		// on the reused anonymous pages, but a signed-in visitor sees it.
+		// on the reused anonymous pages (nor on a signed-in visitor's: the
+		// service's kept lists with the visitor's marks, see conduit's
+		// TestSignedInFirstPageMarks); the next write shows it (below).
 		u, err := db.UserByUsername(ctx, "cached")
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +61,6 @@ func TestAnonymousListPagesCached(t *testing.T) {
 					t.Errorf("%s: %s on a hit = %q, first %q", p, h, res.Header.Values(h), first[p].Header.Values(h))
 				}
 			}
-			wantContains(t, author.get(p), "Behind the back")
 		}
 		// A write through the service shows on the very next anonymous view.
 		author.publish("Second post", "news")
