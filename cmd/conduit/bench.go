@@ -59,6 +59,7 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Float64Var(&cfg.Rate, "rate", 0, "open loop: requests per second (0: closed loop)")
 		fs.IntVar(&cfg.Connections, "connections", 64, "closed loop: requests in flight; open loop: the most in flight")
 		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
+		fs.DurationVar(&cfg.Warmup, "warmup", 0, "load sent first and not measured, so that the server's caches are as on a running site (its requests drawn apart from the measured ones); 0: none, the server's first requests are measured")
 		fs.IntVar(&cfg.Logins, "logins", 20, "how many seeded users to sign in at the start")
 		fs.StringVar(&cfg.Password, "password", "password", "password of the seeded users")
 		fs.Float64Var(&cfg.SignedIn, "signed-in", 0.3, "share of the API reads sent by signed-in users")
@@ -71,8 +72,8 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if cfg.Rate < 0 || cfg.Connections < 1 || cfg.Duration <= 0 {
-		return errors.New("--rate must not be negative, --connections must be positive, --duration must be positive")
+	if cfg.Rate < 0 || cfg.Connections < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 {
+		return errors.New("--rate and --warmup must not be negative, --connections must be positive, --duration must be positive")
 	}
 	if cfg.BaseURL, err = bench.ParseBaseURL(target); err != nil {
 		return err

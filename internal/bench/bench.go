@@ -38,11 +38,17 @@ type Config struct {
 	Rate        float64       // requests per second; 0 for closed loop
 	Connections int           // closed loop: requests in flight; open loop: most in flight
 	Duration    time.Duration // measured time
-	Logins      int           // seeded users to sign in at the start
-	Password    string        // their password
-	SignedIn    float64       // share of anonymous-capable API reads sent signed in
-	Timeout     time.Duration // per request
-	Seed        uint64
+	// Warmup is load sent before the measured time and not counted, so
+	// that the server's caches hold what a server running for a while
+	// holds (a fresh one misses every key at first). Its requests come
+	// from another random stream than the measured ones: the measured part
+	// asks for keys the warm-up did and did not, as a running site does.
+	Warmup   time.Duration
+	Logins   int           // seeded users to sign in at the start
+	Password string        // their password
+	SignedIn float64       // share of anonymous-capable API reads sent signed in
+	Timeout  time.Duration // per request
+	Seed     uint64
 	// Baseline, if set, also measures a trivial handler serving bodies of
 	// the same mean size, in this process, with the same load shape.
 	Baseline bool
@@ -107,17 +113,20 @@ type Stats struct {
 
 // Report is the result of a run.
 type Report struct {
-	Target      string        `json:"target"`
-	Mode        string        `json:"mode"` // "open" or "closed"
-	Mix         string        `json:"mix"`
-	Rate        float64       `json:"rate,omitempty"`
-	Connections int           `json:"connections"`
-	Seconds     float64       `json:"seconds"`
-	SignedIn    int           `json:"signed_in_users"`
-	Endpoints   []Stats       `json:"endpoints"`
-	Total       Stats         `json:"total"`
-	Late        int64         `json:"late_sends,omitempty"` // open loop: sends more than 1 ms behind schedule
-	Baseline    *BaselineInfo `json:"baseline,omitempty"`
+	Target      string  `json:"target"`
+	Mode        string  `json:"mode"` // "open" or "closed"
+	Mix         string  `json:"mix"`
+	Rate        float64 `json:"rate,omitempty"`
+	Connections int     `json:"connections"`
+	Seconds     float64 `json:"seconds"`
+	SignedIn    int     `json:"signed_in_users"`
+	// WarmupSeconds is how long load ran, uncounted, before the measured
+	// part (Config.Warmup).
+	WarmupSeconds float64       `json:"warmup_seconds,omitempty"`
+	Endpoints     []Stats       `json:"endpoints"`
+	Total         Stats         `json:"total"`
+	Late          int64         `json:"late_sends,omitempty"` // open loop: sends more than 1 ms behind schedule
+	Baseline      *BaselineInfo `json:"baseline,omitempty"`
 	// AcceptEncoding is what the requests accepted.
 	AcceptEncoding string `json:"accept_encoding"`
 	// ServerCPUSeconds is the servers' process CPU time spent during the
@@ -198,6 +207,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		fmt.Fprintln(cfg.Log, "no seeded user could sign in: signed-in requests are left out of the mix")
 		eps = anonymousOnly(eps)
 	}
+	if cfg.Warmup > 0 {
+		fmt.Fprintf(cfg.Log, "warming up for %s (not measured)\n", cfg.Warmup)
+		warm := cfg
+		warm.Duration, warm.Seed = cfg.Warmup, cfg.Seed^warmupStream
+		if _, err := load(ctx, client, warm, w, eps, nil); err != nil {
+			return Report{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	cpuBefore, err := serverCPU(ctx, client, cfg.ServerMetrics)
 	if err != nil {
 		return Report{}, err
@@ -217,6 +234,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	rep.SignedIn = len(w.sessions)
+	rep.WarmupSeconds = cfg.Warmup.Seconds()
 	rep.AcceptEncoding = cfg.AcceptEncoding
 	if cfg.Baseline {
 		size := int(rep.Total.MeanBytes + 0.5)
@@ -232,6 +250,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	return rep, nil
 }
+
+// warmupStream turns the run's seed into the warm-up's: another stream of
+// request choices from the same seed.
+const warmupStream = 0x5741524d // "WARM"
 
 func anonymousOnly(eps []endpoint) []endpoint {
 	var out []endpoint
@@ -618,7 +640,11 @@ func Print(w io.Writer, rep Report) {
 	} else {
 		fmt.Fprintf(w, ", %d connections", rep.Connections)
 	}
-	fmt.Fprintf(w, ", %.1fs, %d users signed in\n\n", rep.Seconds, rep.SignedIn)
+	fmt.Fprintf(w, ", %.1fs", rep.Seconds)
+	if rep.WarmupSeconds > 0 {
+		fmt.Fprintf(w, " after a %.0fs warm-up", rep.WarmupSeconds)
+	}
+	fmt.Fprintf(w, ", %d users signed in\n\n", rep.SignedIn)
 	fmt.Fprintf(w, "%-20s %9s %7s %9s %8s %8s %8s %8s %8s\n", "endpoint", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "bytes")
 	line := func(s Stats) {
 		fmt.Fprintf(w, "%-20s %9d %7d %9.1f %8.2f %8.2f %8.2f %8.2f %8.0f\n",

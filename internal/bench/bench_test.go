@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +106,35 @@ func TestBenchSmoke(t *testing.T) {
 		}
 		if _, err := json.Marshal(rep); err != nil {
 			t.Error(err)
+		}
+	})
+
+	t.Run("warm-up sent and not measured", func(t *testing.T) {
+		var served atomic.Int64
+		counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			served.Add(1)
+			srv.Config.Handler.ServeHTTP(w, r)
+		}))
+		defer counting.Close()
+		rep, err := bench.Run(ctx, bench.Config{
+			BaseURL: counting.URL, Mix: "api", Rate: 200, Connections: 8, Duration: time.Second,
+			Warmup: time.Second, Logins: 2,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 200 measured; as many again in the warm-up; discovery and
+		// sign-ins a dozen more.
+		if rep.Total.Requests < 190 || rep.Total.Requests > 201 {
+			t.Errorf("measured %d requests, want ~200 (the warm-up's not counted)", rep.Total.Requests)
+		}
+		if n := served.Load(); n < 2*rep.Total.Requests-20 {
+			t.Errorf("the server saw %d requests for %d measured: no warm-up was sent", n, rep.Total.Requests)
+		}
+		var out bytes.Buffer
+		bench.Print(&out, rep)
+		if rep.WarmupSeconds != 1 || !strings.Contains(out.String(), "after a 1s warm-up") {
+			t.Errorf("warm-up %vs; report:\n%s", rep.WarmupSeconds, out.String())
 		}
 	})
 
