@@ -215,6 +215,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// through a listener that may die silently). Measured on the full
 		// dataset: 42% of the site's list pages were kept with 1 s.
 		cacheOpts = append(cacheOpts, conduit.WithListTTL(conduit.DefaultCacheTTL))
+	} else if _, ok := svcCache.(*cache.Coherent); ok {
+		// Nodes over LISTEN/NOTIFY (stage 2 and 3): the listener beats
+		// (store.Listen) and the cache is used only while a beat came back
+		// within the last second, which proves every invalidation committed
+		// until then applied here; a silent listener turns the list caches
+		// off within that second, the bound the 1 s page life gave. So pages
+		// live as long as values while beats arrive, not a second each.
+		cacheOpts = append(cacheOpts, conduit.WithListTTL(conduit.DefaultCacheTTL))
 	}
 	svcOpts := append(cacheOpts, conduit.WithThrottle(attempts, conduit.ThrottleLimits{
 		LoginWindow: cfg.LoginWindow, LoginPerAddr: cfg.LoginMaxPerAddr, LoginPerAccount: cfg.LoginMaxPerAcct,

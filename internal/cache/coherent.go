@@ -29,6 +29,16 @@ import (
 // connected the cache is bypassed, and on every reconnect it is cleared,
 // because invalidations sent meanwhile were lost.
 //
+// Liveness: a transport that delivers its own beats (store.Listen does,
+// several times a second) calls OnLive with each beat's send time; once
+// one has arrived, the cache is used only while the last came back within
+// MaxSilence (1 s) of its sending, which proves that every invalidation
+// committed until then has been applied. A listener that dies silently,
+// or a server that stops delivering, then turns the cache off within about
+// a second, not at the transport's next ping; and the list caches, which
+// ask Sync before each use, may keep pages for minutes instead of a
+// second (conduit.WithListTTL).
+//
 // The same channel carries small messages for other parts of a node
 // (Broadcast and Handle), acknowledged the same way: the store's
 // read-your-writes positions travel so.
@@ -46,8 +56,12 @@ type Coherent struct {
 	echoWait  time.Duration
 	msgWait   time.Duration
 	connected atomic.Bool
-	seq       atomic.Uint64
-	connects  atomic.Uint64
+	// lastLive is when the newest own beat heard was sent (UnixNano; 0:
+	// the transport sends none), maxSilence how old it may be.
+	lastLive   atomic.Int64
+	maxSilence time.Duration
+	seq        atomic.Uint64
+	connects   atomic.Uint64
 
 	mu       sync.Mutex
 	peers    map[string]bool     // other nodes heard from
@@ -79,7 +93,10 @@ type CoherentOptions struct {
 	// 3 s): its messages (read-your-writes positions) matter more than a
 	// cache entry, so a node that is slow, not gone, is waited for longer.
 	BroadcastWait time.Duration
-	Logger        *slog.Logger
+	// MaxSilence is how long after the send time of the last beat heard
+	// (OnLive) the cache is still used (default 1 s).
+	MaxSilence time.Duration
+	Logger     *slog.Logger
 }
 
 // NewCoherent wraps local.
@@ -90,13 +107,17 @@ func NewCoherent(local *Memory, o CoherentOptions) *Coherent {
 	if o.BroadcastWait <= 0 {
 		o.BroadcastWait = 3 * time.Second
 	}
+	if o.MaxSilence <= 0 {
+		o.MaxSilence = time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	c := &Coherent{local: local, publish: o.Publish, maxLen: o.MaxPayload, node: hex.EncodeToString(b[:]),
-		logger: o.Logger, echoWait: o.EchoWait, msgWait: o.BroadcastWait, peers: map[string]bool{}, waiting: map[string]*ackWait{},
+		logger: o.Logger, echoWait: o.EchoWait, msgWait: o.BroadcastWait, maxSilence: o.MaxSilence,
+		peers: map[string]bool{}, waiting: map[string]*ackWait{},
 		handlers: map[string]handler{}}
 	return c
 }
@@ -113,21 +134,44 @@ func (c *Coherent) WatchPrefix(prefix string, keys iter.Seq[string], fn func(key
 // outside the cache and cleared by WatchPrefix callbacks (the list caches)
 // must not be used while the listener is down (invalidations sent
 // meanwhile are lost; the reconnect clears everything, callbacks included,
-// before Sync is true again).
-func (c *Coherent) Sync(context.Context) bool { return c.connected.Load() }
+// before Sync is true again) or silent (see the type's comment).
+func (c *Coherent) Sync(context.Context) bool { return c.live() }
 
-// Get reads the local cache while the invalidation channel is up, and
-// misses otherwise.
-func (c *Coherent) Get(ctx context.Context, key string) ([]byte, bool) {
+// live reports whether the invalidation channel is up and, if the
+// transport beats, heard a beat recently enough.
+func (c *Coherent) live() bool {
 	if !c.connected.Load() {
+		return false
+	}
+	last := c.lastLive.Load()
+	return last == 0 || time.Since(time.Unix(0, last)) <= c.maxSilence
+}
+
+// OnLive is called by the transport when a beat it sent at sent came back
+// (see the type's comment).
+func (c *Coherent) OnLive(sent time.Time) {
+	ns := sent.UnixNano()
+	for {
+		old := c.lastLive.Load()
+		if ns <= old || c.lastLive.CompareAndSwap(old, ns) {
+			return
+		}
+	}
+}
+
+// Get reads the local cache while the invalidation channel is up and
+// live, and misses otherwise.
+func (c *Coherent) Get(ctx context.Context, key string) ([]byte, bool) {
+	if !c.live() {
 		return nil, false
 	}
 	return c.local.Get(ctx, key)
 }
 
-// Set stores in the local cache while the invalidation channel is up.
+// Set stores in the local cache while the invalidation channel is up and
+// live.
 func (c *Coherent) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
-	if c.connected.Load() {
+	if c.live() {
 		c.local.Set(ctx, key, value, ttl)
 	}
 }
@@ -138,7 +182,7 @@ func (c *Coherent) Set(ctx context.Context, key string, value []byte, ttl time.D
 // the Clear that brings it back up, before anything is read from the cache
 // again.)
 func (c *Coherent) GetOrLoad(ctx context.Context, key string, ttl time.Duration, load func() ([]byte, error)) ([]byte, error) {
-	if !c.connected.Load() {
+	if !c.live() {
 		return load()
 	}
 	return c.local.GetOrLoad(ctx, key, ttl, load)

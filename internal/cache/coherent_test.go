@@ -261,3 +261,50 @@ func TestCoherentBroadcast(t *testing.T) {
 		t.Errorf("up reports %v, want [true false true] (registered while connected, then down, up)", ups)
 	}
 }
+
+// A transport that beats proves the channel live: the cache is used only
+// while the last beat heard was sent within MaxSilence; a late beat turns
+// it off (Get misses, Set keeps nothing, Sync false) until a fresh one
+// comes, which needs no clear (the connection never broke: the
+// invalidations meanwhile arrive, in order, before the beat). A transport
+// that never beats is trusted while connected, as before beats existed.
+func TestCoherentBeats(t *testing.T) {
+	var b bus
+	c := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, MaxSilence: time.Second})
+	c.OnConnect()
+	c.Set(bg, "k", []byte("v"), time.Minute)
+	if _, ok := c.Get(bg, "k"); !ok || !c.Sync(bg) {
+		t.Fatal("without beats a connected cache is not used")
+	}
+	c.OnLive(time.Now())
+	if _, ok := c.Get(bg, "k"); !ok || !c.Sync(bg) {
+		t.Fatal("after a fresh beat the cache is not used")
+	}
+
+	silent := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, MaxSilence: time.Second})
+	silent.OnConnect()
+	silent.Set(bg, "k", []byte("v"), time.Minute)
+	silent.OnLive(time.Now().Add(-2 * time.Second)) // the last beat heard is 2 s old
+	if _, ok := silent.Get(bg, "k"); ok || silent.Sync(bg) {
+		t.Fatal("a cache whose last beat is older than MaxSilence is used")
+	}
+	silent.Set(bg, "other", []byte("v"), time.Minute)
+	n := 0
+	if _, err := silent.GetOrLoad(bg, "third", time.Minute, func() ([]byte, error) { n++; return []byte("v"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	silent.OnLive(time.Now().Add(-3 * time.Second)) // an older beat changes nothing
+	if silent.Sync(bg) {
+		t.Fatal("an older beat made the cache live again")
+	}
+	silent.OnLive(time.Now())
+	if _, ok := silent.Get(bg, "k"); !ok || !silent.Sync(bg) {
+		t.Fatal("after a fresh beat the value kept before the silence is gone, or the cache is off")
+	}
+	if _, ok := silent.Get(bg, "other"); ok {
+		t.Error("a Set while silent was kept")
+	}
+	if _, err := silent.GetOrLoad(bg, "third", time.Minute, func() ([]byte, error) { n++; return []byte("v"), nil }); err != nil || n != 2 {
+		t.Errorf("a GetOrLoad while silent stored its value (loads %d, %v)", n, err)
+	}
+}

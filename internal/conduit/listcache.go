@@ -31,12 +31,13 @@ import (
 // served with each article's current count (withCurrentCounts), so a
 // favorite drops only the favoriter's favorites list, whose members
 // change, and none of the pages showing the article. The ttl bounds how
-// long a page lives without any write: 1 s with the stage-3 caches (how
-// stale a node whose invalidation listener died silently can be until it
-// notices), the value ttl with the Redis tier, whose Sync proves before
-// each use that no invalidation was missed, and on one node with the
-// embedded database, which hears of no write but its own (see
-// WithListTTL). While the cache cannot tell (a listener reconnecting,
+// long a page lives without any write: 1 s by default (how stale a node
+// whose invalidation listener died silently can be until it notices); in
+// the server the value ttl with the stage-3 caches, whose Sync is true
+// only while the listener's beats came back within the last second, with
+// the Redis tier, whose Sync proves before each use that no invalidation
+// was missed, and on one node with the embedded database, which hears of
+// no write but its own (see WithListTTL). While the cache cannot tell (a listener reconnecting,
 // Redis unreachable) the list caches are bypassed, and without a cache
 // that reports list changes (--cache-items 0) they are not used at all.
 // Deeper pages are never cached; a signed-in viewer's first page is the

@@ -97,10 +97,11 @@ func (s *Service) entryTTL() time.Duration { return s.ttl - mrand.N(s.ttl/5) }
 
 // listCacheTTL bounds how long an anonymous first page of a list, or a
 // site page built from lists, is kept when no write changes it (see
-// listCache), unless WithListTTL says otherwise. One second: the stage-3
-// caches hear of other nodes' writes through a listener whose silent
-// death is noticed only by its next ping (up to 18 s), and this bounds
-// what such a node serves from lists meanwhile.
+// listCache), unless WithListTTL says otherwise. One second: a cache that
+// hears of other nodes' writes through a listener whose silent death it
+// cannot tell before its next ping (up to 18 s) is bounded so. The
+// server's caches tell sooner (the stage-3 listener's beats, Redis's
+// Sync, one node on SQLite) and keep pages longer (cmd/conduit).
 const listCacheTTL = time.Second
 
 // listCacheMax bounds the anonymous first pages one node keeps: the

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -137,10 +140,35 @@ type Subscriber interface {
 	OnNotification(payload string)
 }
 
+// LiveSubscriber is a Subscriber that is also told, several times a
+// second, that the session delivers: OnLive(sent) runs when a beat the
+// listener sent at sent came back to it. PostgreSQL delivers the
+// notifications of different transactions in the order they committed,
+// so every notification committed before sent has been passed to
+// OnNotification by then.
+type LiveSubscriber interface {
+	Subscriber
+	OnLive(sent time.Time)
+}
+
+// beatEvery is how often a listener whose subscriber is a LiveSubscriber
+// sends itself a beat; beatTimeout how long sending one may take before
+// the session counts as broken.
+const (
+	beatEvery   = 250 * time.Millisecond
+	beatTimeout = time.Second
+)
+
 // Listen keeps one dedicated connection LISTENing on channel until ctx is
 // done, passing what arrives to s. A broken connection is replaced, with
 // exponential backoff (100 ms up to 5 s, jittered); an idle one is pinged
-// every 15 s so a dead server or network is noticed.
+// every 15 s so a dead server or network is noticed. For a LiveSubscriber
+// the session instead sends itself a beat on the channel every 250 ms
+// ("beat <session> <unix nanoseconds>", on its own connection, not the
+// pool's: a busy pool never delays it) and reports each of its own that
+// comes back (OnLive); a beat that cannot be sent within a second breaks
+// the session. Beats, its own and other listeners', never reach
+// OnNotification.
 func (db *DB) Listen(ctx context.Context, channel string, s Subscriber, logger *slog.Logger) error {
 	if db.pool == nil {
 		return ErrNotifyUnsupported
@@ -180,18 +208,47 @@ func listenOnce(ctx context.Context, cfg *pgx.ConnConfig, channel string, s Subs
 	connected()
 	s.OnConnect()
 	defer s.OnDisconnect()
+	live, beats := s.(LiveSubscriber)
+	var b [6]byte
+	_, _ = crand.Read(b[:])
+	session := hex.EncodeToString(b[:])
+	nextBeat := time.Now()
 	for {
-		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		wait := 15 * time.Second
+		if beats {
+			if !time.Now().Before(nextBeat) {
+				bctx, cancel := context.WithTimeout(ctx, beatTimeout)
+				_, err := conn.Exec(bctx, `SELECT pg_notify($1, $2)`, channel,
+					"beat "+session+" "+strconv.FormatInt(time.Now().UnixNano(), 10))
+				cancel()
+				if err != nil {
+					return err
+				}
+				nextBeat = time.Now().Add(beatEvery)
+			}
+			wait = time.Until(nextBeat)
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil:
+			if rest, ok := strings.CutPrefix(n.Payload, "beat "); ok {
+				from, sent, _ := strings.Cut(rest, " ")
+				if ns, err := strconv.ParseInt(sent, 10, 64); err == nil && beats && from == session {
+					live.OnLive(time.Unix(0, ns))
+				}
+				continue
+			}
 			s.OnNotification(n.Payload)
 			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded):
 			return err
+		}
+		if beats {
+			continue // the next beat checks the session
 		}
 		// Quiet for a while: make sure the session is still there.
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,5 +99,86 @@ func TestNotifyConcurrent(t *testing.T) {
 
 	if err := db.Notify(ctx, "notify_test", strings.Repeat("x", store.MaxNotifyPayload+1)); err == nil {
 		t.Error("a payload over the limit was accepted")
+	}
+}
+
+// heardLive is a heard that is also told of its listener's beats.
+type heardLive struct {
+	heard
+	mu    sync.Mutex
+	beats []time.Time
+}
+
+func (h *heardLive) OnLive(sent time.Time) {
+	h.mu.Lock()
+	h.beats = append(h.beats, sent)
+	h.mu.Unlock()
+}
+
+// A listener whose subscriber wants beats sends itself some several times
+// a second and reports each own one that comes back, with the time it was
+// sent; no beat, its own or another listener's, reaches OnNotification of
+// any subscriber, and ordinary notices still arrive.
+func TestListenBeats(t *testing.T) {
+	url := storetest.NewMigratedPostgresDatabase(t)
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	a := &heardLive{heard: heard{up: make(chan struct{}, 1)}}
+	b := &heardLive{heard: heard{up: make(chan struct{}, 1)}}
+	plain := &heard{up: make(chan struct{}, 1)}
+	start := time.Now()
+	for _, s := range []store.Subscriber{a, b, plain} {
+		go func() { _ = db.Listen(lctx, "beat_test", s, logger) }()
+	}
+	for _, up := range []chan struct{}{a.up, b.up, plain.up} {
+		select {
+		case <-up:
+		case <-time.After(20 * time.Second):
+			t.Fatal("never listening")
+		}
+	}
+	beats := func(h *heardLive) []time.Time {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return append([]time.Time(nil), h.beats...)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for (len(beats(a)) < 3 || len(beats(b)) < 3) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := db.Notify(ctx, "beat_test", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []*heardLive{a, b} {
+		bs := beats(h)
+		if len(bs) < 3 {
+			t.Fatalf("%d beats came back in 20 s", len(bs))
+		}
+		for i, sent := range bs {
+			if sent.Before(start) || sent.After(time.Now()) || (i > 0 && !sent.After(bs[i-1])) {
+				t.Errorf("beat %d sent at %v: not between the start and now, after the one before", i, sent)
+			}
+		}
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for _, h := range []*heard{&a.heard, &b.heard, plain} {
+		for {
+			h.mu.Lock()
+			got := slices.Clone(h.payloads)
+			h.mu.Unlock()
+			if slices.Contains(got, "hello") || time.Now().After(deadline) {
+				if !slices.Equal(got, []string{"hello"}) {
+					t.Errorf("OnNotification heard %q, want only the notice", got)
+				}
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
