@@ -71,7 +71,7 @@ func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.Sear
 // lists across the window's range of ids, and the range grows with every
 // word a match must hold: on the full dataset (every word in ~17% of the
 // articles) one word's window spans ~5,000 ids, two words' ~22,000, three
-// ~87,000 and four ~330,000. Up to two words the column queries cost 2-5x
+// ~87,000 and four ~330,000. Up to two words the column queries cost 2-7x
 // less than highlight(); from three on more (docs/performance.md).
 const maxTermsByColumn = 2
 
@@ -80,7 +80,7 @@ const maxTermsByColumn = 2
 // matches, ranked by the words in each article's title (10 each) and
 // description (4 each), newest first among equals, with the window's
 // size. Whether a word is in the title is a second FTS5 query,
-// '{title} : "word"' AND the other words, over the window's range of ids:
+// '{title} : "word"' and the other words, over the window's range of ids:
 // it reads the index's position lists (which hold the column of every
 // occurrence) and never the articles' text, unlike highlight(), which read
 // and tokenized the title and description of every row in the window. A
@@ -100,10 +100,13 @@ func sqliteRankByColumns(q conduit.SearchQuery) (string, []any) {
 		for i, t := range q.Terms {
 			// The other words narrow the walk to the window's matches: a
 			// common word in the title is checked only where a rare other
-			// word is, FTS5 skipping between them.
+			// word is, FTS5 skipping between them. They are juxtaposed, as
+			// in the window's query, not joined with AND: FTS5 ignores a
+			// string without a token (a word the tokenizer reads as
+			// separators) beside others, where AND matches nothing.
 			m := "{" + c.name + "} : " + ftsString(t)
-			if len(q.Terms) > 1 {
-				m += " AND " + ftsAll(q.Terms, i)
+			if others := ftsAll(q.Terms, i); others != "" {
+				m += " " + others
 			}
 			args = append(args, m)
 			score = append(score, c.weight+` * (id IN (SELECT rowid FROM articles_fts

@@ -105,6 +105,8 @@ func TestSearchArticlesRanking(t *testing.T) {
 			// ranking by highlight() (three words) agrees.
 			{"lamp river stone", "both-in-title title-and-description river-in-title stone-in-title description-only body-only"},
 			{"stone stone", "one-word stone-in-title both-in-title description-only title-and-description river-in-title body-only"},
+			{"zebra", ""},
+			{"river zebra", ""},
 			{"river stone zebra", ""},
 		} {
 			want := strings.Count(tt.want, " ") + 1
