@@ -25,29 +25,30 @@ func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.Sear
 			ORDER BY ts_rank(w.search, plainto_tsquery('english', ?)) DESC, id DESC LIMIT ? OFFSET ?`
 		args = []any{match, conduit.SearchWindow, match, q.Limit, q.Offset}
 	} else {
-		// Each word quoted: an FTS5 string, never query syntax.
-		quoted := make([]string, len(q.Terms))
-		for i, t := range q.Terms {
-			quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
-		}
-		match := strings.Join(quoted, " ")
+		match := ftsAll(q.Terms, -1)
 		window = `SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?`
-		// Ranked by the words found in the title (10 each) and in the
-		// description (4 each), counted as the markers highlight() puts
-		// around each match (stemmed as the index is), newest first among
-		// equals: like PostgreSQL's ts_rank, what a row holds and no
-		// statistic of the whole table. bm25() weighed each word by how
-		// many articles hold it, found by walking every match of the word
-		// however small the window (407,385 rows for one common word on
-		// the full dataset): 2.5x the time of this, and 37% of the
-		// server's CPU in the full benchmark mix (docs/performance.md).
-		ids = `SELECT id, count(*) OVER () FROM (
-				SELECT rowid AS id, highlight(articles_fts, 0, char(1), '') AS t, highlight(articles_fts, 1, char(1), '') AS d
+		if len(q.Terms) <= maxTermsByColumn {
+			ids, args = sqliteRankByColumns(q)
+		} else {
+			// Ranked by the words found in the title (10 each) and in the
+			// description (4 each), counted as the markers highlight() puts
+			// around each match (stemmed as the index is), newest first
+			// among equals. highlight() reads each row's text and tokenizes
+			// it again: ~5 µs a row, 1,000 rows. bm25() cost more: it
+			// weighed each word by how many articles hold it, found by
+			// walking every match of the word however small the window
+			// (407,385 rows for one common word on the full dataset). The
+			// count as in sqliteRankByColumns.
+			ids = `WITH w(id, t, d) AS MATERIALIZED (
+				SELECT rowid, highlight(articles_fts, 0, char(1), ''), highlight(articles_fts, 1, char(1), '')
 				FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?
-			) w ORDER BY 10 * (length(t) - length(replace(t, char(1), '')))
+			)
+			SELECT id, (SELECT count(*) FROM w) FROM w
+			ORDER BY 10 * (length(t) - length(replace(t, char(1), '')))
 				+ 4 * (length(d) - length(replace(d, char(1), ''))) DESC, id DESC
 			LIMIT ? OFFSET ?`
-		args = []any{match, conduit.SearchWindow, q.Limit, q.Offset}
+			args = []any{match, conduit.SearchWindow, q.Limit, q.Offset}
+		}
 	}
 	page := conduit.ArticlePage{Articles: []conduit.Article{}}
 	order, count, err := db.searchIDs(ctx, ids, args)
@@ -62,6 +63,78 @@ func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.Sear
 	}
 	page.Articles, err = db.articlesByID(ctx, viewerID, order)
 	return page, err
+}
+
+// maxTermsByColumn is the most words a SQLite search ranks with column
+// filters (sqliteRankByColumns); longer searches are ranked with
+// highlight(). Two column queries per word each walk the words' position
+// lists across the window's range of ids, and the range grows with every
+// word a match must hold: on the full dataset (every word in ~17% of the
+// articles) one word's window spans ~5,000 ids, two words' ~22,000, three
+// ~87,000 and four ~330,000. Up to two words the column queries cost 2-7x
+// less than highlight(); from three on more (docs/performance.md).
+const maxTermsByColumn = 2
+
+// sqliteRankByColumns is the ranking query of a SQLite search of at most
+// maxTermsByColumn words: the window of the newest conduit.SearchWindow
+// matches, ranked by the words in each article's title (10 each) and
+// description (4 each), newest first among equals, with the window's
+// size. Whether a word is in the title is a second FTS5 query,
+// '{title} : "word"' and the other words, over the window's range of ids:
+// it reads the index's position lists (which hold the column of every
+// occurrence) and never the articles' text, unlike highlight(), which read
+// and tokenized the title and description of every row in the window. A
+// word counts once per column however often it occurs.
+//
+// The window's size is counted once from the materialized window rather
+// than with count(*) OVER (), which buffered the ranked rows once more and
+// kept the sort from keeping only the page's rows (a quarter of a one-word
+// search in C SQLite).
+func sqliteRankByColumns(q conduit.SearchQuery) (string, []any) {
+	args := []any{ftsAll(q.Terms, -1), conduit.SearchWindow}
+	var score []string
+	for _, c := range []struct {
+		name   string
+		weight string
+	}{{"title", "10"}, {"description", "4"}} {
+		for i, t := range q.Terms {
+			// The other words narrow the walk to the window's matches: a
+			// common word in the title is checked only where a rare other
+			// word is, FTS5 skipping between them. They are juxtaposed, as
+			// in the window's query, not joined with AND: FTS5 ignores a
+			// string without a token (a word the tokenizer reads as
+			// separators) beside others, where AND matches nothing.
+			m := "{" + c.name + "} : " + ftsString(t)
+			if others := ftsAll(q.Terms, i); others != "" {
+				m += " " + others
+			}
+			args = append(args, m)
+			score = append(score, c.weight+` * (id IN (SELECT rowid FROM articles_fts
+					WHERE articles_fts MATCH ? AND rowid BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)))`)
+		}
+	}
+	args = append(args, q.Limit, q.Offset)
+	return `WITH w(id) AS MATERIALIZED (
+			SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?
+		), span(lo, hi) AS (SELECT min(id), max(id) FROM w)
+		SELECT id, (SELECT count(*) FROM w) FROM w
+		ORDER BY ` + strings.Join(score, "\n\t\t\t+ ") + ` DESC, id DESC
+		LIMIT ? OFFSET ?`, args
+}
+
+// ftsString is a word as an FTS5 string: never query syntax.
+func ftsString(t string) string { return `"` + strings.ReplaceAll(t, `"`, `""`) + `"` }
+
+// ftsAll is an FTS5 query for the articles having every one of terms
+// (but the one at index skip, unless skip is -1).
+func ftsAll(terms []string, skip int) string {
+	quoted := make([]string, 0, len(terms))
+	for i, t := range terms {
+		if i != skip {
+			quoted = append(quoted, ftsString(t))
+		}
+	}
+	return strings.Join(quoted, " ")
 }
 
 // searchIDs runs a search's ranking query, whose rows are an id and the

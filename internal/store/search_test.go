@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store"
 	"github.com/conduit-dev/conduit/internal/storetest"
 )
@@ -44,6 +45,83 @@ func TestUsersByPrefix(t *testing.T) {
 		_, all := planOf(t, db, q, args)
 		if !strings.Contains(all, "USING INDEX users_username_key (username_key>? AND username_key<?)") || strings.Contains(all, "TEMP B-TREE") {
 			t.Errorf("the search does not read a range of users_username_key in order:\n%s", all)
+		}
+	})
+}
+
+// A search ranks the newest matches by the words in the title (10 each)
+// over those in the description (4 each), a word counted once per field,
+// newest first among equals; every word is required, stemmed. SQLite ranks
+// searches of up to two words with column filters and longer ones with
+// highlight(): both orders are checked, on articles whose words never
+// repeat in a field, where the two agree.
+func TestSearchArticlesRanking(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		author := mkUser(t, db, "author")
+		slugs := map[int64]string{}
+		for _, a := range []struct{ slug, title, desc, body string }{
+			// oldest first
+			{"both-in-title", "River and stone", "a walk", "lamps lit"},
+			{"body-only", "A walk", "at dusk", "the river, the stone and a lamp"},
+			{"title-and-description", "Rivers", "of stone", "a lamp"},
+			{"description-only", "Evening", "river stones", "lamp"},
+			{"stone-in-title", "Stone", "old walls", "a river and a lamp"},
+			{"river-in-title", "River", "at noon", "no stone here, a lamp"},
+			{"one-word", "Stones", "and sand", "the shore at night lamp"},
+		} {
+			ts := now()
+			art := conduit.Article{Slug: a.slug, Title: a.title, Description: a.desc, Body: a.body,
+				CreatedAt: ts, UpdatedAt: ts, Author: conduit.Profile{ID: author.ID}}
+			if err := db.CreateArticle(ctx, &art); err != nil {
+				t.Fatal(err)
+			}
+			slugs[art.ID] = a.slug
+		}
+		search := func(text string, limit, offset int) (string, int) {
+			t.Helper()
+			q, err := conduit.ParseSearch(text, limit, offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, err := db.SearchArticles(ctx, 0, q)
+			if err != nil {
+				t.Fatalf("%q: %v", text, err)
+			}
+			var got []string
+			for _, a := range page.Articles {
+				got = append(got, slugs[a.ID])
+			}
+			return strings.Join(got, " "), page.Count
+		}
+		for _, tt := range []struct {
+			text, want string
+		}{
+			// 10 10 10 4 0 0: newest first among equals.
+			{"river", "river-in-title title-and-description both-in-title description-only stone-in-title body-only"},
+			// 20 14 10 10 8 0.
+			{"river stone", "both-in-title title-and-description river-in-title stone-in-title description-only body-only"},
+			// The same with a word every match has in its body: the
+			// ranking by highlight() (three words) agrees.
+			{"lamp river stone", "both-in-title title-and-description river-in-title stone-in-title description-only body-only"},
+			{"stone stone", "one-word stone-in-title both-in-title description-only title-and-description river-in-title body-only"},
+			{"zebra", ""},
+			{"river zebra", ""},
+			{"river stone zebra", ""},
+		} {
+			want := strings.Count(tt.want, " ") + 1
+			if tt.want == "" {
+				want = 0
+			}
+			if got, n := search(tt.text, 20, 0); got != tt.want || n != want {
+				t.Errorf("%q: %d %q\nwant %d %q", tt.text, n, got, want, tt.want)
+			}
+		}
+		if got, n := search("river stone", 2, 2); got != "river-in-title stone-in-title" || n != 6 {
+			t.Errorf("river stone, limit 2 offset 2: %d %q", n, got)
+		}
+		if got, n := search("river stone", 2, 6); got != "" || n != 6 {
+			t.Errorf("river stone past the matches: %d %q", n, got)
 		}
 	})
 }
