@@ -165,3 +165,9 @@ func (db *DB) PendingFollows(ctx context.Context, userID int64) (n int, err erro
 	err = db.write.QueryRowContext(ctx, db.d.rebind(`SELECT count(*) FROM timeline_pending WHERE user_id = ?`), userID).Scan(&n)
 	return
 }
+
+// SearchSegments counts the segments of SQLite's full-text index.
+func (db *DB) SearchSegments(ctx context.Context) (n int, err error) {
+	err = db.write.QueryRowContext(ctx, `SELECT count(DISTINCT segid) FROM articles_fts_idx`).Scan(&n)
+	return
+}
