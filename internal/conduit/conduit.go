@@ -166,6 +166,9 @@ type Store interface {
 	Favorite(ctx context.Context, userID, articleID, authorID int64) (FavoriteChange, error)
 	Unfavorite(ctx context.Context, userID, articleID, authorID int64) (FavoriteChange, error)
 	IsFavorited(ctx context.Context, userID, articleID int64) (bool, error)
+	// ProfilesByID returns the profiles (without Following) of those of
+	// ids that exist.
+	ProfilesByID(ctx context.Context, ids []int64) (map[int64]Profile, error)
 	// ViewerMarks reports which of articleIDs userID has favorited and
 	// which of authorIDs userID follows.
 	ViewerMarks(ctx context.Context, userID int64, articleIDs, authorIDs []int64) (favorited, following map[int64]bool, err error)

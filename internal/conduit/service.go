@@ -870,6 +870,7 @@ func (s *Service) AddComment(ctx context.Context, viewerID int64, slug, body str
 	if err != nil {
 		return Comment{}, err
 	}
+	s.cache.Delete(ctx, keyComments(a.ID))
 	s.purge(CommentsKey(a.Slug))
 	return c, nil
 }
@@ -887,6 +888,9 @@ func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f C
 	a, err := s.articleRef(ctx, slug)
 	if err != nil {
 		return CommentPage{}, err
+	}
+	if f.Before == 0 && f.Limit <= DefaultCommentLimit {
+		return s.firstComments(ctx, viewerID, a.ID, f.Limit) // commentcache.go
 	}
 	return s.store.Comments(ctx, viewerID, a.ID, f)
 }
@@ -909,6 +913,7 @@ func (s *Service) DeleteComment(ctx context.Context, viewerID int64, slug string
 	if err := s.store.DeleteComment(ctx, id); err != nil {
 		return err
 	}
+	s.cache.Delete(ctx, keyComments(a.ID))
 	s.purge(CommentsKey(a.Slug))
 	return nil
 }

@@ -40,6 +40,28 @@ func (db *DB) UserByID(ctx context.Context, id int64) (conduit.User, error) {
 	return u, db.mapErr(err)
 }
 
+// ProfilesByID implements conduit.Store: the viewer-independent profiles
+// of the users with ids that exist, in one statement.
+func (db *DB) ProfilesByID(ctx context.Context, ids []int64) (map[int64]conduit.Profile, error) {
+	out := make(map[int64]conduit.Profile, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.query(ctx, `SELECT id, username, bio, image FROM users WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p conduit.Profile
+		if err := rows.Scan(&p.ID, &p.Username, &p.Bio, &p.Image); err != nil {
+			return nil, db.mapErr(err)
+		}
+		out[p.ID] = p
+	}
+	return out, db.mapErr(rows.Err())
+}
+
 // UserByEmail returns the user with email, compared byte for byte: the
 // service stores and looks up addresses in one canonical form.
 func (db *DB) UserByEmail(ctx context.Context, email string) (conduit.User, error) {

@@ -1,0 +1,162 @@
+package conduit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// An article's newest comments are kept in the cache, as the article is:
+// every article page and API comments read asked the database for them
+// (a count and a page), the most of the article page's cost on the full
+// dataset (docs/performance.md). What is kept is viewer-independent and
+// names each author by id only: a comment shows its author's current
+// profile (read through the cached account, which a profile change drops)
+// and, for a signed-in viewer, whether the viewer follows the author (one
+// statement of primary-key probes). A new or deleted comment drops the
+// article's key (AddComment, DeleteComment), like any cached value's
+// write: read-after-write holds on every node as for articles.
+
+// keyComments is the cache key of an article's newest comments.
+func keyComments(articleID int64) string { return "comments:" + strconv.FormatInt(articleID, 10) }
+
+// maxKeptComments bounds the bytes kept for one article's comments (50
+// comments of 5,000 bytes would be 250 KB): a longer page is read from the
+// database each time.
+const maxKeptComments = 32 << 10
+
+// errNotKept tells the cache not to keep a load (see maxKeptComments).
+var errNotKept = errors.New("comments page too large to keep")
+
+type keptComment struct {
+	ID        int64     `json:"id"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	AuthorID  int64     `json:"author"`
+}
+
+type keptComments struct {
+	Comments []keptComment `json:"comments"`
+	Count    int           `json:"count"`
+	Next     int64         `json:"next"`
+}
+
+// firstComments returns the first page (limit at most
+// DefaultCommentLimit) of the article's comments as viewerID sees it,
+// from the kept newest DefaultCommentLimit.
+func (s *Service) firstComments(ctx context.Context, viewerID, articleID int64, limit int) (CommentPage, error) {
+	kept, err := s.keptComments(ctx, articleID)
+	if errors.Is(err, errNotKept) {
+		return s.store.Comments(ctx, viewerID, articleID, CommentFilter{Limit: limit})
+	}
+	if err != nil {
+		return CommentPage{}, err
+	}
+	page := CommentPage{Comments: make([]Comment, 0, min(limit, len(kept.Comments))), Count: kept.Count, Next: kept.Next}
+	if len(kept.Comments) > limit {
+		kept.Comments = kept.Comments[:limit]
+		page.Next = kept.Comments[limit-1].ID
+	}
+	authors, ids, err := s.commentAuthors(ctx, kept.Comments)
+	if err != nil {
+		return CommentPage{}, err
+	}
+	if viewerID != 0 && len(ids) > 0 {
+		_, following, err := s.store.ViewerMarks(ctx, viewerID, nil, ids)
+		if err != nil {
+			return CommentPage{}, err
+		}
+		for id, p := range authors {
+			p.Following = following[id]
+			authors[id] = p
+		}
+	}
+	for _, c := range kept.Comments {
+		page.Comments = append(page.Comments, Comment{ID: c.ID, ArticleID: articleID, Body: c.Body,
+			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Author: authors[c.AuthorID]})
+	}
+	return page, nil
+}
+
+// commentAuthors returns the current profiles of the comments' authors
+// and their ids: each from its cached account where the cache holds it,
+// the others in one statement (not kept: a load that raced a profile
+// change could keep the old one; see Cache.GetOrLoad).
+func (s *Service) commentAuthors(ctx context.Context, comments []keptComment) (map[int64]Profile, []int64, error) {
+	authors := map[int64]Profile{}
+	var ids, missing []int64
+	for _, c := range comments {
+		if _, ok := authors[c.AuthorID]; ok {
+			continue
+		}
+		ids = append(ids, c.AuthorID)
+		var a account
+		if b, ok := s.cache.Get(ctx, keyUser(c.AuthorID)); ok && json.Unmarshal(b, &a) == nil {
+			authors[c.AuthorID] = profileOf(a.User)
+			continue
+		}
+		authors[c.AuthorID] = Profile{}
+		missing = append(missing, c.AuthorID)
+	}
+	if len(missing) > 0 {
+		found, err := s.store.ProfilesByID(ctx, missing)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, id := range missing {
+			p, ok := found[id]
+			if !ok {
+				return nil, nil, ErrNotFound // deleted meanwhile: its comments too
+			}
+			authors[id] = p
+		}
+	}
+	return authors, ids, nil
+}
+
+// keptComments reads the article's kept newest comments, loading them
+// once per key on a miss; errNotKept if they are too long to keep and
+// another call's load read them.
+func (s *Service) keptComments(ctx context.Context, articleID int64) (keptComments, error) {
+	var kept keptComments
+	var own *keptComments // what this call's load read, kept or not
+	load := func() ([]byte, error) {
+		p, err := s.store.Comments(Fresh(ctx), 0, articleID, CommentFilter{Limit: DefaultCommentLimit})
+		if err != nil {
+			return nil, err
+		}
+		k := keptComments{Comments: make([]keptComment, 0, len(p.Comments)), Count: p.Count, Next: p.Next}
+		for _, c := range p.Comments {
+			k.Comments = append(k.Comments, keptComment{ID: c.ID, Body: c.Body, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, AuthorID: c.Author.ID})
+		}
+		own = &k
+		b, err := json.Marshal(k)
+		if err == nil && len(b) > maxKeptComments {
+			return nil, errNotKept
+		}
+		return b, err
+	}
+	key := keyComments(articleID)
+	var b []byte
+	var err error
+	if l, ok := s.cache.(loader); ok {
+		b, err = l.GetOrLoad(ctx, key, s.entryTTL(), load)
+	} else if v, ok := s.cache.Get(ctx, key); ok {
+		b = v
+	} else if b, err = load(); err == nil {
+		s.cache.Set(ctx, key, b, s.entryTTL())
+	}
+	if errors.Is(err, errNotKept) && own != nil {
+		return *own, nil // too long to keep, but read: serve it
+	}
+	if err != nil {
+		return kept, err
+	}
+	if err := json.Unmarshal(b, &kept); err != nil {
+		return kept, errNotKept // not what this version keeps: read the database
+	}
+	return kept, nil
+}
