@@ -57,7 +57,9 @@ type homePage struct {
 	Tab  string // "feed", "global" or "tag"
 	Tag  string
 	Tags []string // popular tags
-	List articleList
+	// PopularTags is Tags rendered (fragments.popularTags).
+	PopularTags template.HTML
+	List        articleList
 }
 
 func (*homePage) template() string { return "home" }
@@ -169,11 +171,17 @@ type articleList struct {
 	// counts marks the favorites counts when the page is built to be
 	// kept ("": shown as numbers; see pagecache_counts.go).
 	counts countMarker
+	// fragments renders the previews of Articles (fragments.go).
+	fragments *fragments
 }
 
-// Button is the favorite button of the preview of a, coming back to next.
-func (l articleList) Button(a conduit.Article, next string) favoriteButton {
-	return favoriteButton{Article: a, Next: next, counts: l.counts}
+// Previews is the HTML of the previews of the list's articles.
+func (l articleList) Previews() (template.HTML, error) { return l.fragments.articles(l) }
+
+// button is the favorite button of the preview of a: it comes back to
+// the preview in this list.
+func (l articleList) button(a conduit.Article) favoriteButton {
+	return favoriteButton{Article: a, Next: l.Here + "#" + previewID(a.Slug), counts: l.counts}
 }
 
 // pageLink is one entry of the pagination.
@@ -253,9 +261,10 @@ func pagination(base url.URL, current, total int) []pageLink {
 // answer with: a page past the end is a 404 (there is nothing at that
 // address, and search engines should not keep it) that still shows the
 // pager, with its last pages and a way back, and says why it is empty.
-func (l *articleList) fill(r *http.Request, n int, page conduit.ArticlePage) int {
+func (l *articleList) fill(r *http.Request, n int, page conduit.ArticlePage, f *fragments) int {
 	u := r.URL
 	l.counts = markerFor(r.Context())
+	l.fragments = f
 	l.Articles = page.Articles
 	l.Here = u.RequestURI()
 	l.Pages = pagination(*u, n, page.Count)
@@ -280,13 +289,19 @@ type favoriteButton struct {
 	Next    string // where the form comes back to
 	Long    bool   // "Favorite Article (n)" rather than just the count
 	counts  countMarker
+	// hole stands for the count in a preview rendered to be kept
+	// (fragments.go).
+	hole template.HTML
 }
 
 // Count is the article's favorites count as the button shows it: a mark
 // in a page being built to be kept, which is served with the count of the
 // moment filled in (pagecache_counts.go).
 func (b favoriteButton) Count() template.HTML {
-	if b.counts != "" {
+	switch {
+	case b.hole != "":
+		return b.hole
+	case b.counts != "":
 		return b.counts.mark(b.Article.ID, b.Article.FavoritesCount)
 	}
 	return template.HTML(strconv.Itoa(b.Article.FavoritesCount))
