@@ -37,6 +37,12 @@ type layout struct {
 
 func (l *layout) base() *layout { return l }
 
+// Layout is the page's layout, for the templates: they take it once and
+// read its fields from it (layout.html). A field promoted from the
+// embedded layout is found by reflect's breadth-first search on every
+// execution, which allocates (see commentView).
+func (l *layout) Layout() *layout { return l }
+
 // viewer is the signed-in user as the navigation shows them, with the
 // number of their unread notifications (at most conduit.MaxUnreadCount).
 type viewer struct {
@@ -103,6 +109,10 @@ type articlePage struct {
 	Article  conduit.Article
 	BodyHTML template.HTML // rendered and sanitized Markdown
 	IsAuthor bool          // shows Edit and Delete; the service decides (ArticleForEdit)
+	// Meta is the article-meta partial (author, date, buttons) rendered
+	// once for the two places the page shows it; empty for the author,
+	// whose Delete forms each get a one-time token of their own.
+	Meta     template.HTML
 	Comments []commentView // a page of them, newest first
 	// CommentsCount is all the article's comments; MoreComments links to
 	// the page of older ones ("" on the last page); OlderComments is set
