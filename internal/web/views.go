@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -126,8 +127,9 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, p p
 		l.Viewer.Unread, _ = h.svc.UnreadNotifications(r.Context(), u.ID)
 	}
 	l.Flash = h.takeFlash(w, r)
-	var buf bytes.Buffer
-	if err := h.views.execute(&buf, p); err != nil {
+	buf := h.buffers.get()
+	defer h.buffers.put(buf)
+	if err := h.views.execute(buf, p); err != nil {
 		httpx.LogError(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", p.template(), err))
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "Something went wrong on our side. Please try again in a moment.", http.StatusInternalServerError)
@@ -235,4 +237,28 @@ func formErrors(err error) ([]string, bool) {
 		return []string{te.Error()}, true
 	}
 	return nil, false
+}
+
+// buffers are the buffers pages are rendered into, used again: a page is
+// 10-80 KB, and a buffer grown from empty for each page allocated and
+// copied it about ten times over.
+type buffers struct{ pool sync.Pool }
+
+// maxBuffer is the largest buffer kept for the next page: a rare huge page
+// does not stay in memory.
+const maxBuffer = 1 << 20
+
+func (b *buffers) get() *bytes.Buffer {
+	if buf, ok := b.pool.Get().(*bytes.Buffer); ok {
+		return buf
+	}
+	return new(bytes.Buffer)
+}
+
+func (b *buffers) put(buf *bytes.Buffer) {
+	if buf.Cap() > maxBuffer {
+		return
+	}
+	buf.Reset()
+	b.pool.Put(buf)
 }

@@ -60,6 +60,7 @@ type handler struct {
 	// fragments renders the parts of pages that many pages share, once
 	// (fragments.go).
 	fragments *fragments
+	buffers   buffers // what pages are rendered into (render)
 	// counts marks the favorites counts of the pages the page cache
 	// builds (pagecache_counts.go).
 	counts countMarker
