@@ -71,11 +71,9 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 		p.MoreComments = p.Here + "?before=" + strconv.FormatInt(comments.Next, 10) + "#comments"
 	}
 	if !p.IsAuthor {
-		var b strings.Builder
-		if err := h.views.partial(&b, "article-meta", p); err != nil {
+		if p.Meta, err = h.fragments.articleMeta(p); err != nil {
 			return nil, fmt.Errorf("render article-meta: %w", err)
 		}
-		p.Meta = template.HTML(b.String())
 	}
 	return p, nil
 }

@@ -25,7 +25,9 @@ import (
 // each preview is rendered once and kept in process, and a list is its
 // kept previews written one after the other. The popular tags beside the
 // home and tag pages (a hundred links, the rest of those pages' cost) are
-// likewise rendered once per list of tags.
+// likewise rendered once per list of tags, and the article page's meta
+// (author, date, follow and favorite buttons: 40 actions) once per
+// article and viewer state, with a hole for the favorites count.
 //
 // Two things a preview shows are not its article's: the address of the
 // page it is on (in the favorite button's "next" field, where the form
@@ -56,6 +58,10 @@ type fragments struct {
 	here, count string
 	// tags is the popular tags' list as last rendered.
 	tags atomic.Pointer[renderedTags]
+	// metas holds the article pages' metas (author, date, follow and
+	// favorite buttons) by article and the viewer's state (metaKey), as
+	// previews; nil when nothing is kept.
+	metas *ttl.Map[keptMeta]
 }
 
 // maxPreviews bounds the previews kept, at 1-2 KB each: the articles of a
@@ -73,6 +79,7 @@ func newFragments(v *views, max int) *fragments {
 	f := &fragments{views: v, here: "here" + rand.Text(), count: "count" + rand.Text()}
 	if max > 0 {
 		f.previews = ttl.New[preview](previewTTL, max, time.Now)
+		f.metas = ttl.New[keptMeta](previewTTL, max, time.Now)
 	}
 	return f
 }
@@ -210,4 +217,71 @@ func (s previewSource) shows(a conduit.Article) bool {
 	return s.slug == a.Slug && s.title == a.Title && s.description == a.Description &&
 		s.author == a.Author.Username && s.image == a.Author.Image &&
 		s.created.Equal(a.CreatedAt) && zone == other && slices.Equal(s.tags, a.Tags)
+}
+
+// keptMeta is a kept article meta: parts[0], the favorites count,
+// parts[1].
+type keptMeta struct {
+	source metaSource
+	parts  [2]string
+}
+
+// metaSource is what an article meta shows but for the viewer's state (in
+// its key) and the count (a hole).
+type metaSource struct {
+	here, slug, author, image string
+	created                   time.Time
+}
+
+func metaSourceOf(p *articlePage) metaSource {
+	a := p.Article
+	return metaSource{here: p.Here, slug: a.Slug, author: a.Author.Username, image: a.Author.Image, created: a.CreatedAt}
+}
+
+// shows reports whether a meta rendered from s shows p's as it is now.
+func (s metaSource) shows(p *articlePage) bool {
+	a := p.Article
+	_, zone := s.created.Zone()
+	_, other := a.CreatedAt.Zone()
+	return s.here == p.Here && s.slug == a.Slug && s.author == a.Author.Username && s.image == a.Author.Image &&
+		s.created.Equal(a.CreatedAt) && zone == other
+}
+
+// metaKey names the meta of a for its viewer: the article, whether the
+// viewer favorited it and whether they follow its author.
+func metaKey(a conduit.Article) string {
+	key := previewKey(a)
+	if a.Author.Following {
+		key += "f"
+	}
+	return key
+}
+
+// articleMeta is the HTML of the meta of the article page p (not its
+// author's: that one carries one-time tokens).
+func (f *fragments) articleMeta(p *articlePage) (template.HTML, error) {
+	var b strings.Builder
+	if f.metas == nil {
+		err := f.views.partial(&b, "article-meta", p)
+		return template.HTML(b.String()), err
+	}
+	key := metaKey(p.Article)
+	k, ok, gen := f.metas.Get(key)
+	if !ok || !k.source.shows(p) {
+		holes := *p
+		holes.hole = template.HTML(f.count)
+		if err := f.views.partial(&b, "article-meta", &holes); err != nil {
+			return "", err
+		}
+		s := b.String()
+		if strings.Count(s, f.count) != 1 {
+			b.Reset()
+			err := f.views.partial(&b, "article-meta", p)
+			return template.HTML(b.String()), err
+		}
+		before, after, _ := strings.Cut(s, f.count)
+		k = keptMeta{source: metaSourceOf(p), parts: [2]string{before, after}}
+		f.metas.Put(key, k, gen)
+	}
+	return template.HTML(k.parts[0] + string(p.FavoriteButton().Count()) + k.parts[1]), nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -32,13 +33,14 @@ func plainSite(t *testing.T, s *site) *site {
 	return plain
 }
 
-// The kept previews and popular tags must not change a byte of any page:
-// a list of articles with hostile titles, descriptions, tags and author
-// images, on the home, tag, profile and search pages, anonymous (built to
-// be kept, with its counts marked, then served from the page cache) and
-// signed in (with some articles favorited), is the same from the kept
-// fragments as from the templates alone, on the first view and on the
-// views that reuse what the first one kept.
+// The kept previews, popular tags and article metas must not change a
+// byte of any page: a list of articles with hostile titles, descriptions,
+// tags and author images, on the home, tag, profile and search pages, and
+// the articles' own pages, anonymous (list pages built to be kept, with
+// their counts marked, then served from the page cache) and signed in
+// (with some articles favorited and an author followed), is the same from
+// the kept fragments as from the templates alone, on the first view and on
+// the views that reuse what the first one kept.
 func TestKeptFragmentsRenderAsTheTemplates(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
@@ -73,7 +75,9 @@ func TestKeptFragmentsRenderAsTheTemplates(t *testing.T) {
 		for _, slug := range slugs[:4] {
 			wantRedirect(t, reader.post(articlePath(slug)+"/favorite", nil), articlePath(slug))
 		}
+		wantRedirect(t, reader.post("/profile/"+authors[0]+"/follow", nil), "/profile/"+authors[0])
 		paths := []string{
+			articlePath(slugs[0]), articlePath(slugs[5]), articlePath(slugs[len(slugs)-1]),
 			"/", "/?page=2",
 			"/?tag=" + url.QueryEscape(hostileTag),
 			`/?tag=x%2By&z="'<>+`,
@@ -109,7 +113,7 @@ func TestKeptFragmentsRenderAsTheTemplates(t *testing.T) {
 }
 
 // get returns the body of a 200 answer to GET path, with the session
-// cookie if any.
+// cookie if any, its forms' one-time tokens left out.
 func get(t *testing.T, s *site, path, session string) string {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, path, nil)
@@ -121,8 +125,11 @@ func get(t *testing.T, s *site, path, session string) string {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET %s: %d\n%s", path, rec.Code, rec.Body)
 	}
-	return rec.Body.String()
+	return formTokens.ReplaceAllString(rec.Body.String(), `name="form_token" value="…"`)
 }
+
+// formTokens are the one-time tokens of a page's forms: new on every view.
+var formTokens = regexp.MustCompile(`name="form_token" value="[^"]*"`)
 
 // firstDifference shows where two pages part.
 func firstDifference(a, b string) string {
@@ -134,10 +141,10 @@ func firstDifference(a, b string) string {
 	return fmt.Sprintf("kept:      …%s\ntemplates: …%s", a[from:min(len(a), i+200)], b[from:min(len(b), i+200)])
 }
 
-// A kept preview shows its article as it is now: an edited title,
-// description or tags, a new avatar, a new username and a favorite by the
-// viewer each show on the next view, and the favorites count is the
-// current one.
+// A kept preview or article meta shows its article as it is now: an
+// edited title, description or tags, a new avatar, a new username, a
+// follow and a favorite by the viewer each show on the next view, and the
+// favorites count is the current one.
 func TestKeptPreviewsFollowTheirArticle(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
@@ -165,6 +172,8 @@ func TestKeptPreviewsFollowTheirArticle(t *testing.T) {
 		}
 		same("/", reader.session, "First title", `action="/article/`+slug+`/favorite"`)
 		same("/?tag=go", "", "First title")
+		same(articlePath(slug), reader.session, `Favorite Article <span class="counter">(0)</span>`, "+</span> Follow author")
+		same(articlePath(slug), "", `Favorite Article <span class="counter">(0)</span>`)
 
 		// A title that keeps the slug, a description, then a title that
 		// changes the slug.
@@ -193,11 +202,16 @@ func TestKeptPreviewsFollowTheirArticle(t *testing.T) {
 		}
 		same("/", reader.session, image)
 		same("/?tag=go", "", image)
+		same(articlePath(slug), reader.session, image)
+		same(articlePath(slug), "", image)
+		wantRedirect(t, reader.post("/profile/author/follow", nil), "/profile/author")
+		same(articlePath(slug), reader.session, "−</span> Unfollow author")
 		if _, err := s.svc.UpdateUser(ctx, u.ID, conduit.UserPatch{Username: &name}); err != nil {
 			t.Fatal(err)
 		}
 		same("/", reader.session, `href="/profile/writer"`)
 		same("/?tag=go", "", `href="/profile/writer"`)
+		same(articlePath(slug), "", `href="/profile/writer"`)
 		title = "Second title"
 		if a, err = s.svc.UpdateArticle(ctx, u.ID, slug, conduit.ArticlePatch{Title: &title}); err != nil {
 			t.Fatal(err)
@@ -207,6 +221,8 @@ func TestKeptPreviewsFollowTheirArticle(t *testing.T) {
 		same("/", reader.session, "Second title", image, `href="/profile/writer"`, `action="/article/`+slug+`/unfavorite"`,
 			`aria-pressed="true">
 <span aria-hidden="true">♥</span> 1<span`)
+		same(articlePath(slug), reader.session, `Unfavorite Article <span class="counter">(1)</span>`, `href="/profile/writer"`)
+		same(articlePath(slug), "", `Favorite Article <span class="counter">(1)</span>`, `href="/profile/writer"`)
 		same("/?tag=go", "", "Second title", image, `href="/profile/writer"`, `aria-pressed="false">
 <span aria-hidden="true">♥</span> 1<span`)
 	})

@@ -110,9 +110,12 @@ type articlePage struct {
 	BodyHTML template.HTML // rendered and sanitized Markdown
 	IsAuthor bool          // shows Edit and Delete; the service decides (ArticleForEdit)
 	// Meta is the article-meta partial (author, date, buttons) rendered
-	// once for the two places the page shows it; empty for the author,
-	// whose Delete forms each get a one-time token of their own.
-	Meta     template.HTML
+	// once for the two places the page shows it (fragments.articleMeta);
+	// empty for the author, whose Delete forms each get a one-time token
+	// of their own.
+	Meta template.HTML
+	// hole stands for the favorites count in a meta rendered to be kept.
+	hole     template.HTML
 	Comments []commentView // a page of them, newest first
 	// CommentsCount is all the article's comments; MoreComments links to
 	// the page of older ones ("" on the last page); OlderComments is set
@@ -126,6 +129,11 @@ type articlePage struct {
 }
 
 func (*articlePage) template() string { return "article" }
+
+// FavoriteButton is the article's favorite button in its meta.
+func (p *articlePage) FavoriteButton() favoriteButton {
+	return favoriteButton{Article: p.Article, Next: p.Here, Long: true, hole: p.hole}
+}
 
 // commentView is a comment as the article page shows it. Its fields are
 // its own rather than an embedded conduit.Comment: text/template looks each

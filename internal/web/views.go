@@ -41,13 +41,10 @@ const attrOpen, attrClose = `<input value="`, `">`
 // value, so a typo fails at start (and in every test), not on a user.
 func newViews(a *assets, m *media.Media) (*views, error) {
 	funcs := template.FuncMap{
-		"asset":   a.URL,
-		"avatar":  m.Image,
-		"date":    func(t time.Time) string { return t.Format("January 2, 2006") },
-		"isoDate": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"favorite": func(a conduit.Article, next string, long bool) favoriteButton {
-			return favoriteButton{Article: a, Next: next, Long: long}
-		},
+		"asset":     a.URL,
+		"avatar":    m.Image,
+		"date":      func(t time.Time) string { return t.Format("January 2, 2006") },
+		"isoDate":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"follow":    func(p conduit.Profile, next string) followButton { return followButton{Profile: p, Next: next} },
 		"previewID": previewID,
 		// formToken is a fresh one-time token for a form that changes
