@@ -64,9 +64,9 @@ type fragments struct {
 	metas *ttl.Map[keptMeta]
 }
 
-// maxPreviews bounds the previews kept, at 1-2 KB each: the articles of a
-// few hundred list pages. They are dropped after previewTTL unused, or a
-// quarter at a time when the map is full (ttl.Map).
+// maxPreviews bounds the previews kept, and the metas, at 1-2 KB each:
+// the articles of a few hundred list pages. They are dropped after
+// previewTTL unused, or a quarter at a time when the map is full (ttl.Map).
 const (
 	maxPreviews = 4096
 	previewTTL  = 10 * time.Minute
