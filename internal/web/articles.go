@@ -70,6 +70,11 @@ func (h *handler) articlePage(r *http.Request, slug string) (*articlePage, error
 	if comments.Next > 0 {
 		p.MoreComments = p.Here + "?before=" + strconv.FormatInt(comments.Next, 10) + "#comments"
 	}
+	if !p.IsAuthor {
+		if p.Meta, err = h.fragments.articleMeta(p); err != nil {
+			return nil, fmt.Errorf("render article-meta: %w", err)
+		}
+	}
 	return p, nil
 }
 

@@ -45,6 +45,10 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if p.PopularTags, err = h.fragments.popularTags(p.Tags); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	httpx.SetSurrogateKeys(w.Header(), append(conduit.ListKeys(filter, list), conduit.KeyTags)...)
-	h.render(w, r, p.List.fill(r, n, list), p)
+	h.render(w, r, p.List.fill(r, n, list, h.fragments), p)
 }

@@ -37,6 +37,12 @@ type layout struct {
 
 func (l *layout) base() *layout { return l }
 
+// Layout is the page's layout, for the templates: they take it once and
+// read its fields from it (layout.html). A field promoted from the
+// embedded layout is found by reflect's breadth-first search on every
+// execution, which allocates (see commentView).
+func (l *layout) Layout() *layout { return l }
+
 // viewer is the signed-in user as the navigation shows them, with the
 // number of their unread notifications (at most conduit.MaxUnreadCount).
 type viewer struct {
@@ -57,7 +63,9 @@ type homePage struct {
 	Tab  string // "feed", "global" or "tag"
 	Tag  string
 	Tags []string // popular tags
-	List articleList
+	// PopularTags is Tags rendered (fragments.popularTags).
+	PopularTags template.HTML
+	List        articleList
 }
 
 func (*homePage) template() string { return "home" }
@@ -101,6 +109,13 @@ type articlePage struct {
 	Article  conduit.Article
 	BodyHTML template.HTML // rendered and sanitized Markdown
 	IsAuthor bool          // shows Edit and Delete; the service decides (ArticleForEdit)
+	// Meta is the article-meta partial (author, date, buttons) rendered
+	// once for the two places the page shows it (fragments.articleMeta);
+	// empty for the author, whose Delete forms each get a one-time token
+	// of their own.
+	Meta template.HTML
+	// hole stands for the favorites count in a meta rendered to be kept.
+	hole     template.HTML
 	Comments []commentView // a page of them, newest first
 	// CommentsCount is all the article's comments; MoreComments links to
 	// the page of older ones ("" on the last page); OlderComments is set
@@ -114,6 +129,11 @@ type articlePage struct {
 }
 
 func (*articlePage) template() string { return "article" }
+
+// FavoriteButton is the article's favorite button in its meta.
+func (p *articlePage) FavoriteButton() favoriteButton {
+	return favoriteButton{Article: p.Article, Next: p.Here, Long: true, hole: p.hole}
+}
 
 // commentView is a comment as the article page shows it. Its fields are
 // its own rather than an embedded conduit.Comment: text/template looks each
@@ -169,11 +189,17 @@ type articleList struct {
 	// counts marks the favorites counts when the page is built to be
 	// kept ("": shown as numbers; see pagecache_counts.go).
 	counts countMarker
+	// fragments renders the previews of Articles (fragments.go).
+	fragments *fragments
 }
 
-// Button is the favorite button of the preview of a, coming back to next.
-func (l articleList) Button(a conduit.Article, next string) favoriteButton {
-	return favoriteButton{Article: a, Next: next, counts: l.counts}
+// Previews is the HTML of the previews of the list's articles.
+func (l articleList) Previews() (template.HTML, error) { return l.fragments.articles(l) }
+
+// button is the favorite button of the preview of a: it comes back to
+// the preview in this list.
+func (l articleList) button(a conduit.Article) favoriteButton {
+	return favoriteButton{Article: a, Next: l.Here + "#" + previewID(a.Slug), counts: l.counts}
 }
 
 // pageLink is one entry of the pagination.
@@ -253,9 +279,10 @@ func pagination(base url.URL, current, total int) []pageLink {
 // answer with: a page past the end is a 404 (there is nothing at that
 // address, and search engines should not keep it) that still shows the
 // pager, with its last pages and a way back, and says why it is empty.
-func (l *articleList) fill(r *http.Request, n int, page conduit.ArticlePage) int {
+func (l *articleList) fill(r *http.Request, n int, page conduit.ArticlePage, f *fragments) int {
 	u := r.URL
 	l.counts = markerFor(r.Context())
+	l.fragments = f
 	l.Articles = page.Articles
 	l.Here = u.RequestURI()
 	l.Pages = pagination(*u, n, page.Count)
@@ -280,13 +307,19 @@ type favoriteButton struct {
 	Next    string // where the form comes back to
 	Long    bool   // "Favorite Article (n)" rather than just the count
 	counts  countMarker
+	// hole stands for the count in a preview rendered to be kept
+	// (fragments.go).
+	hole template.HTML
 }
 
 // Count is the article's favorites count as the button shows it: a mark
 // in a page being built to be kept, which is served with the count of the
 // moment filled in (pagecache_counts.go).
 func (b favoriteButton) Count() template.HTML {
-	if b.counts != "" {
+	switch {
+	case b.hole != "":
+		return b.hole
+	case b.counts != "":
 		return b.counts.mark(b.Article.ID, b.Article.FavoritesCount)
 	}
 	return template.HTML(strconv.Itoa(b.Article.FavoritesCount))

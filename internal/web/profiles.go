@@ -53,7 +53,7 @@ func (h *handler) profileTab(w http.ResponseWriter, r *http.Request, favorites b
 		Here:      r.URL.RequestURI(),
 		List:      articleList{Empty: empty},
 	}
-	h.render(w, r, p.List.fill(r, n, list), p)
+	h.render(w, r, p.List.fill(r, n, list, h.fragments), p)
 }
 
 func (h *handler) follow(w http.ResponseWriter, r *http.Request) {

@@ -39,5 +39,5 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Title = "Search: " + text
 	p.Users, p.Tags = res.Users, res.Tags
-	h.render(w, r, p.List.fill(r, n, res.Articles), p)
+	h.render(w, r, p.List.fill(r, n, res.Articles, h.fragments), p)
 }

@@ -57,6 +57,10 @@ type handler struct {
 	markdown *markdown
 	renders  *singleflight.Group // article bodies being rendered, by version
 	pages    *pageCache
+	// fragments renders the parts of pages that many pages share, once
+	// (fragments.go).
+	fragments *fragments
+	buffers   buffers // what pages are rendered into (render)
 	// counts marks the favorites counts of the pages the page cache
 	// builds (pagecache_counts.go).
 	counts countMarker
@@ -99,7 +103,8 @@ func New(svc *conduit.Service, tokens *auth.Tokens, logger *slog.Logger, opts Op
 		panic("web: " + err.Error())
 	}
 	h := &handler{svc: svc, tokens: tokens, logger: logger, opts: opts, views: v, assets: a, markdown: newMarkdown(),
-		renders: &singleflight.Group{}, pages: newPageCache(time.Second, maxPages), counts: newCountMarker(), forms: opts.Forms}
+		renders: &singleflight.Group{}, pages: newPageCache(time.Second, maxPages), fragments: newFragments(v, maxPreviews),
+		counts: newCountMarker(), forms: opts.Forms}
 
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
