@@ -216,6 +216,8 @@ run() { # LABEL CACHE NODES
 		  else if ($1 ~ /^conduit_cache_versioned_reads_total\{.*kind="listpage"/) { r = $1; sub(/.*result="/, "", r); sub(/".*/, "", r); shared[r] += d }
 		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
 		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
+		  else if ($1 ~ /^conduit_cache_hits_total\{cache="listrebuilds"/) rkept += d
+		  else if ($1 ~ /^conduit_cache_misses_total\{cache="listrebuilds"/) rlost += d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lh[c] += d }
 		  else if ($1 ~ /^conduit_cache_misses_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lm[c] += d }
 		  else if ($1 ~ /^conduit_cache_hits_total/) allhits += d
@@ -233,6 +235,7 @@ run() { # LABEL CACHE NODES
 				printf "    list pages that appeared in Redis meanwhile (first reads cluster-wide: compulsory misses) %d; without them %.1f%% answered without a database list read\n",
 					newpages, 100 * (lh["pages"] + lh["lists"]) / (n - newpages)
 			}
+			if (rkept + rlost > 0) printf "    pages a write dropped, rebuilt in the background by the writing node: %d kept, %d not kept\n", rkept, rlost
 			n = split("article favorites html user username tags", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]
 				if (reads[k] > 0) printf "  %-9s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]
