@@ -27,7 +27,9 @@
 #     node could not use the tier at that moment: a watched key being
 #     tracked again, Redis slow); the list pages that appeared in Redis
 #     during the measured part (first reads cluster-wide: compulsory), and
-#     the ratio with those left out;
+#     the ratio with those left out; and the pages a write dropped that
+#     the writing node rebuilt in the background (cache="listrebuilds":
+#     kept, not kept), which are not reads and count in none of these;
 #   - with Redis, the usernames read at all (username keys in Redis at
 #     the end) against the username loads under the fill lease over the
 #     whole run: equal when every such miss was a first read;
