@@ -28,8 +28,9 @@
 #     tracked again, Redis slow); the list pages that appeared in Redis
 #     during the measured part (first reads cluster-wide: compulsory), and
 #     the ratio with those left out; and the pages a write dropped that
-#     the writing node rebuilt in the background (cache="listrebuilds":
-#     kept, not kept), which are not reads and count in none of these;
+#     the nodes rebuilt in the background (cache="listrebuilds": read and
+#     kept, not kept; cache="listrebuildsshared": found rebuilt in Redis),
+#     which are not reads and count in none of these;
 #   - with Redis, the usernames read at all (username keys in Redis at
 #     the end) against the username loads under the fill lease over the
 #     whole run: equal when every such miss was a first read;
@@ -218,6 +219,8 @@ run() { # LABEL CACHE NODES
 		  else if ($1 ~ /^conduit_cache_versioned_reads_total\{.*kind="listpage"/) { r = $1; sub(/.*result="/, "", r); sub(/".*/, "", r); shared[r] += d }
 		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
 		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
+		  else if ($1 ~ /^conduit_cache_hits_total\{cache="listrebuildsshared"/) rshared += d
+		  else if ($1 ~ /^conduit_cache_misses_total\{cache="listrebuildsshared"/) d = d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="listrebuilds"/) rkept += d
 		  else if ($1 ~ /^conduit_cache_misses_total\{cache="listrebuilds"/) rlost += d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lh[c] += d }
@@ -237,7 +240,7 @@ run() { # LABEL CACHE NODES
 				printf "    list pages that appeared in Redis meanwhile (first reads cluster-wide: compulsory misses) %d; without them %.1f%% answered without a database list read\n",
 					newpages, 100 * (lh["pages"] + lh["lists"]) / (n - newpages)
 			}
-			if (rkept + rlost > 0) printf "    pages a write dropped, rebuilt in the background by the writing node: %d kept, %d not kept\n", rkept, rlost
+			if (rkept + rlost + rshared > 0) printf "    pages a write dropped, rebuilt in the background: %d read from the database and kept, %d found rebuilt in Redis by another node, %d not kept\n", rkept, rshared, rlost
 			n = split("article favorites html user username tags", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]
 				if (reads[k] > 0) printf "  %-9s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]

@@ -243,9 +243,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// The anonymous list and page caches. With --cache-items 0 they
 		// still run, but a node without a cache reports no cache counters.
 		server.RegisterCacheStats(reg, "lists", svc.ListCacheStats)
-		// hits: pages a write dropped, rebuilt in the background and
-		// kept; misses: rebuilds that kept nothing (listcache_rebuild.go).
+		// hits: pages a write dropped, rebuilt in the background from
+		// the database and kept; misses: rebuilds that kept nothing
+		// (listcache_rebuild.go).
 		server.RegisterCacheStats(reg, "listrebuilds", svc.ListRebuildStats)
+		// hits: pages another node's write dropped that this node found
+		// rebuilt in Redis (no database read).
+		server.RegisterCacheStats(reg, "listrebuildsshared", func() (uint64, uint64) { return svc.ListRebuildsShared(), 0 })
 		server.RegisterCacheStats(reg, "pages", site.PageCacheStats)
 	}
 	// This build's static files go to the database before the node takes

@@ -241,6 +241,7 @@ func (s *Service) watchLists() bool {
 			return
 		}
 		s.ledger.invalidate(uint16(b))
+		s.heardChanged(uint16(b))
 	})
 	return true
 }

@@ -3,6 +3,7 @@ package conduit
 import (
 	"context"
 	"encoding/json"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,15 +17,20 @@ import (
 // home page's list), its tag's and its author's; the next reader on each
 // node finds the page's versions changed in Redis and reads the list
 // (docs/stage5.md, sixth round: 143 of the 160 such reads in a minute
-// followed a new article). The writing node knows which pages it dropped,
-// so right after the write it reads again those it kept and served whose
-// list the write changed (its own bucket: the global list, a tag's, an
-// author's, a favoriter's; not the pages that merely show an edited
-// article or share a bucket with the write by chance) and keeps them, in
-// its memory and in Redis, so that the readers that come next, on any
-// node, find them current. A page kept by a rebuild counts as served only
-// once a reader is served it: a page nobody reads between two writes is
-// rebuilt after the first of them only, not after every write.
+// followed a new article). So the nodes rebuild them instead, right after
+// the write: each node the pages it kept and served since whose list the
+// write changed (its own bucket: the global list, a tag's, an author's, a
+// favoriter's; not the pages that merely show an edited article or share
+// a bucket with the write by chance). The writing node does at once
+// (rebuildDropped, from bucketsChanged); every node, the writer included,
+// also when it hears of the write (heardChanged, from the watch), a
+// moment later (remoteRebuildDelay), and takes the page from Redis if the
+// writer or another node kept it meanwhile, reading the database only if
+// none did: the lists behind the site's pages are kept only by the nodes
+// that built a site page from them, often not the writer. A page kept by
+// a rebuild counts as served only once a reader gets it on this node: a
+// page nobody reads here between two writes is rebuilt after the first of
+// them only.
 //
 // Freshness is a reader's: the rebuild reads the ledger stamp after the
 // write's own invalidation and before the database, reads the page fresh
@@ -33,18 +39,35 @@ import (
 // changed its buckets), and in Redis through KeepShared, which refuses it
 // if a write changed one of its buckets since the stamp. A rebuild that
 // loses to a later write is therefore a wasted read, never a stale page.
+// A page taken from Redis is kept as a reader keeps one (SharedList: the
+// stamp read before the versions, served only while they are current).
 //
 // Rebuilds are not reads: they count neither as list hits nor misses
-// (ListCacheStats), but in ListRebuildStats.
+// (ListCacheStats), but in ListRebuildStats and ListRebuildsShared.
 type listRebuilder struct {
 	mu      sync.Mutex
 	pending map[string]ArticleFilter
 	running bool
 	idle    sync.WaitGroup // one per running worker (AwaitListRebuilds)
-	// kept: pages rebuilt and kept; lost: rebuilds that kept nothing (a
-	// later write changed the page, the node could not tell, a failed read).
-	kept, lost atomic.Uint64
+	// heard: buckets writes invalidated, heard through the watch (this
+	// node's own writes' too), rebuilt after remoteRebuildDelay
+	// (heardTimer: a rebuild of them is due).
+	heard      map[uint16]bool
+	heardTimer bool
+	delay      time.Duration // remoteRebuildDelay but in tests
+	// kept: pages read from the database and kept; shared: pages found
+	// current in the shared tier (another node rebuilt them first); lost:
+	// rebuilds that kept nothing (a later write changed the page, the node
+	// could not tell, a failed read).
+	kept, shared, lost atomic.Uint64
 }
+
+// remoteRebuildDelay is how long a node waits, at most, before rebuilding
+// the pages another node's write dropped: the writing node rebuilds those
+// it kept at once, and a node that comes later finds them current in the
+// shared tier instead of reading them too. Spread at random over the
+// delay, so that two nodes with the same page seldom read it both.
+const remoteRebuildDelay = 150 * time.Millisecond
 
 // maxRebuildsQueued bounds the pages waiting for a rebuild: a write drops
 // a handful of kept pages (the global list at each page size, a tag's, an
@@ -62,16 +85,59 @@ const rebuildTimeout = 2 * time.Second
 // listRebuilder). It takes effect only with a shared tier (the Redis
 // cache), where one rebuild serves every node.
 func WithListRebuilds() Option {
-	return func(s *Service) { s.rebuild = &listRebuilder{pending: map[string]ArticleFilter{}} }
+	return func(s *Service) {
+		s.rebuild = &listRebuilder{pending: map[string]ArticleFilter{}, heard: map[uint16]bool{}, delay: remoteRebuildDelay}
+	}
 }
 
-// ListRebuildStats returns how many pages the background rebuilds kept,
-// and how many they could not keep.
+// ListRebuildStats returns how many pages the background rebuilds read
+// from the database and kept, and how many rebuilds kept nothing.
 func (s *Service) ListRebuildStats() (kept, lost uint64) {
 	if s.rebuild == nil {
 		return 0, 0
 	}
 	return s.rebuild.kept.Load(), s.rebuild.lost.Load()
+}
+
+// ListRebuildsShared returns how many pages a background rebuild found
+// current in the shared tier (rebuilt by another node) and kept without
+// a database read.
+func (s *Service) ListRebuildsShared() uint64 {
+	if s.rebuild == nil {
+		return 0
+	}
+	return s.rebuild.shared.Load()
+}
+
+// heardChanged is told of each bucket a write invalidated, on any node
+// (the watch): after remoteRebuildDelay, at random, the pages this node
+// kept and served that depend on them are rebuilt, unless a reader or
+// this node's own write did it first. The writing node's rebuild
+// (rebuildDropped, at once) keeps its pages in the shared tier, where the
+// others then find them.
+func (s *Service) heardChanged(b uint16) {
+	r := s.rebuild
+	if r == nil || s.shared == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.heard[b] = true
+	if r.heardTimer {
+		return
+	}
+	r.heardTimer = true
+	time.AfterFunc(r.delay/3+mrand.N(r.delay*2/3), func() {
+		r.mu.Lock()
+		d := make(Deps, 0, len(r.heard))
+		for b := range r.heard {
+			d = append(d, b)
+		}
+		clear(r.heard)
+		r.heardTimer = false
+		r.mu.Unlock()
+		s.rebuildDropped(d)
+	})
 }
 
 // listOwnDeps are the buckets of the list f itself (the global list, a
@@ -147,18 +213,22 @@ func (s *Service) rebuildPending() {
 		}
 		delete(r.pending, key)
 		r.mu.Unlock()
-		if s.rebuildList(key, f) {
+		switch s.rebuildList(key, f) {
+		case rebuildKept:
 			r.kept.Add(1)
-		} else {
+		case rebuildShared:
+			r.shared.Add(1)
+		case rebuildLost:
 			r.lost.Add(1)
 		}
 	}
 }
 
-// rebuildList reads the first page f (key: listKey) from the database
-// and keeps it as cachedList keeps a page it missed, and reports whether
-// it did. It is not the request's work: it has a context of its own.
-func (s *Service) rebuildList(key string, f ArticleFilter) bool {
+// rebuildList makes the first page f (key: listKey) current again in
+// this node's memory: from the shared tier if another node rebuilt it,
+// else read from the database and kept as cachedList keeps a page it
+// missed. It is not the request's work: it has a context of its own.
+func (s *Service) rebuildList(key string, f ArticleFilter) rebuildResult {
 	ctx, cancel := context.WithTimeout(context.Background(), rebuildTimeout)
 	defer cancel()
 	// The write's own bucket keys are being tracked again (Sync says no
@@ -167,19 +237,31 @@ func (s *Service) rebuildList(key string, f ArticleFilter) bool {
 	for !ok {
 		select {
 		case <-ctx.Done():
-			return false
+			return rebuildLost
 		case <-time.After(2 * time.Millisecond):
 		}
 		stamp, ok = s.ListsStamp(ctx)
 	}
-	_, _, gen := s.lists.Get(key)
+	e, ok, gen := s.lists.Get(key)
+	if ok && s.ledger.fresh(e.stamp, e.deps) {
+		return rebuildDone // a reader, or a rebuild queued twice, was first
+	}
+	// Another node may have rebuilt it already (the writing node does at
+	// once): take it from the shared tier, as a reader would.
+	if b, deps, stamp, ok := s.SharedList(ctx, sharedListKey(key)); ok {
+		var kept ArticlePage
+		if json.Unmarshal(b, &kept) == nil {
+			s.lists.PutFor(key, listEntry{page: kept, stamp: stamp, deps: deps, filter: f, served: new(atomic.Bool)}, gen, s.ListTTL())
+			return rebuildShared
+		}
+	}
 	page, err := s.store.ListArticles(Fresh(ctx), 0, f)
 	if err != nil {
-		return false
+		return rebuildLost
 	}
 	deps := depsOfKeys(ListKeys(f, page))
 	if !s.ListsFresh(ctx, stamp, deps) {
-		return false // a later write changed it already: its own rebuild follows
+		return rebuildLost // a later write changed it already: its own rebuild follows
 	}
 	// Not served yet: if nobody reads it before the next write that
 	// changes it, that write does not rebuild it again.
@@ -187,5 +269,15 @@ func (s *Service) rebuildList(key string, f ArticleFilter) bool {
 	if b, err := json.Marshal(page); err == nil {
 		s.KeepShared(ctx, sharedListKey(key), b, stamp, deps)
 	}
-	return true
+	return rebuildKept
 }
+
+// What a rebuild did.
+type rebuildResult int
+
+const (
+	rebuildKept   rebuildResult = iota // read from the database and kept
+	rebuildShared                      // found current in the shared tier
+	rebuildDone                        // already current in this node's memory
+	rebuildLost                        // kept nothing
+)

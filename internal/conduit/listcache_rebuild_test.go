@@ -176,3 +176,48 @@ func TestListRebuildNotKeptAcrossAWrite(t *testing.T) {
 		}
 	}
 }
+
+// Every node rebuilds the pages it kept and served that another node's
+// write dropped, a moment later: from Redis when the writing node has
+// rebuilt them already (the global list, read on both), else from the
+// database (a tag's page read only on B, which the writer never kept).
+// Then B serves both without a list read.
+func TestListRebuiltOnEveryNode(t *testing.T) {
+	t.Parallel()
+	a, b, sa, sb := rebuildNodes(t, true)
+	conduit.DelayRemoteRebuilds(b, 3*time.Second) // A's rebuild is done by then
+	ann := mustRegister(t, a, "ann")
+	mustCreate(t, a, ann.ID, "Go news", "go")
+	global, goList := conduit.ArticleFilter{}, conduit.ArticleFilter{Tag: "go"}
+	readList(t, a, sa, global)
+	readList(t, b, sb, global)
+	readList(t, b, sb, goList)
+	if n := sa.Lists(); n != 1 {
+		t.Fatalf("setup: A read %d lists, want 1 (the global list)", n)
+	}
+
+	mustCreate(t, a, ann.ID, "More Go", "go")
+	conduit.AwaitListRebuilds(a)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		kept, _ := b.ListRebuildStats()
+		if kept >= 1 && b.ListRebuildsShared() >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			kept, lost := b.ListRebuildStats()
+			t.Fatalf("B never rebuilt both pages: %d read and kept, %d taken from Redis, %d lost", kept, b.ListRebuildsShared(), lost)
+		}
+	}
+	conduit.AwaitListRebuilds(b)
+	if kept, lost := b.ListRebuildStats(); kept != 1 || lost != 0 || b.ListRebuildsShared() != 1 {
+		t.Errorf("B's rebuilds: %d read and kept (want 1: the go tag), %d from Redis (want 1: the global list), %d lost", kept, b.ListRebuildsShared(), lost)
+	}
+	if kept, _ := a.ListRebuildStats(); kept != 1 {
+		t.Errorf("A read and kept %d pages, want 1 (the global list; it never kept the go tag's)", kept)
+	}
+	for name, f := range map[string]conduit.ArticleFilter{"global": global, "go": goList} {
+		if p, n := readList(t, b, sb, f); n != 0 || p.Count != 2 {
+			t.Errorf("%s on B after A's create: %d list reads (want 0), %d articles (want 2)", name, n, p.Count)
+		}
+	}
+}
