@@ -233,6 +233,11 @@ run() { # LABEL CACHE NODES
 			for (c in lh) if (lh[c] + lm[c] > 0) printf "  %-9s %7d reads, hit ratio %.1f%% (anonymous first list pages kept by each node)\n", c, lh[c] + lm[c], 100 * lh[c] / (lh[c] + lm[c])
 			n = lh["pages"] + lh["lists"] + lm["lists"]
 			if (n > 0) printf "  first list pages: %d requests, %.1f%% answered without a database list read\n", n, 100 * (lh["pages"] + lh["lists"]) / n
+			# A background rebuild reads Redis first too (kind="listpage"):
+			# those it found are its own hits, and one that then read the
+			# database had found its page changed (it was kept before),
+			# so both are taken out to leave those of readers.
+			shared["hit"] -= rshared; shared["changed"] -= rkept + rlost
 			if (n > 0 && shared["hit"] + shared["absent"] + shared["changed"] > 0) {
 				printf "    of the lists kept by the nodes, %d were served from Redis\n", shared["hit"]
 				printf "    database list reads %d: no page of that list in Redis %d, a write changed the page kept %d, the tier not usable at that moment %d\n",
