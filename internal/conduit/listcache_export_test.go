@@ -11,9 +11,9 @@ func AwaitListRebuilds(s *Service) {
 }
 
 // DelayRemoteRebuilds makes s wait between d/3 and d before rebuilding
-// the pages another node's write dropped (remoteRebuildDelay), so that a
-// test on a loaded machine can count on the writing node's rebuild being
-// done by then.
+// the pages a write dropped on hearing of it (remoteRebuildDelay): so
+// that a test on a loaded machine can count on the writing node's own
+// rebuild being done by then, or keep those rebuilds out of a test.
 func DelayRemoteRebuilds(s *Service, d time.Duration) {
 	s.rebuild.delay = d
 }

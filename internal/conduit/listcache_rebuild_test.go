@@ -85,6 +85,9 @@ func readList(t *testing.T, s *conduit.Service, st *hookedLists, f conduit.Artic
 func TestListRebuiltAfterCreate(t *testing.T) {
 	t.Parallel()
 	a, b, sa, sb := rebuildNodes(t, false)
+	// The writer's rebuilds alone: its rebuilds on hearing of its own
+	// writes (TestListRebuiltOnEveryNode) come after the test.
+	conduit.DelayRemoteRebuilds(a, time.Hour)
 	ann := mustRegister(t, a, "ann")
 	mustCreate(t, a, ann.ID, "Go news", "go")
 	mustCreate(t, a, ann.ID, "Rust news", "rust")
@@ -146,6 +149,9 @@ func TestListRebuildNotKeptAcrossAWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, b, sa, sb := rebuildNodes(t, false)
+	// Only the rebuild after A's create: A's rebuild on hearing of the
+	// edit, which is fresh, comes after the test.
+	conduit.DelayRemoteRebuilds(a, time.Hour)
 	ann := mustRegister(t, b, "ann")
 	art := mustCreate(t, b, ann.ID, "Go news", "go")
 	goList := conduit.ArticleFilter{Tag: "go"}
