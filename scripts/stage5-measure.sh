@@ -27,7 +27,10 @@
 #     node could not use the tier at that moment: a watched key being
 #     tracked again, Redis slow); the list pages that appeared in Redis
 #     during the measured part (first reads cluster-wide: compulsory), and
-#     the ratio with those left out;
+#     the ratio with those left out; and the pages a write dropped that
+#     the nodes rebuilt in the background (cache="listrebuilds": read and
+#     kept, not kept; cache="listrebuildsshared": found rebuilt in Redis),
+#     which are not reads and count in none of these;
 #   - with Redis, the usernames read at all (username keys in Redis at
 #     the end) against the username loads under the fill lease over the
 #     whole run: equal when every such miss was a first read;
@@ -216,6 +219,10 @@ run() { # LABEL CACHE NODES
 		  else if ($1 ~ /^conduit_cache_versioned_reads_total\{.*kind="listpage"/) { r = $1; sub(/.*result="/, "", r); sub(/".*/, "", r); shared[r] += d }
 		  else if ($1 ~ /^conduit_cache_redis_errors_total/) rerrors += d
 		  else if ($1 ~ /^conduit_cache_generation_bumps_total/) bumps += d
+		  else if ($1 ~ /^conduit_cache_hits_total\{cache="listrebuildsshared"/) rshared += d
+		  else if ($1 ~ /^conduit_cache_misses_total\{cache="listrebuildsshared"/) d = d
+		  else if ($1 ~ /^conduit_cache_hits_total\{cache="listrebuilds"/) rkept += d
+		  else if ($1 ~ /^conduit_cache_misses_total\{cache="listrebuilds"/) rlost += d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lh[c] += d }
 		  else if ($1 ~ /^conduit_cache_misses_total\{cache="(lists|pages)"/) { c = $1; sub(/.*cache="/, "", c); sub(/".*/, "", c); lm[c] += d }
 		  else if ($1 ~ /^conduit_cache_hits_total/) allhits += d
@@ -226,6 +233,11 @@ run() { # LABEL CACHE NODES
 			for (c in lh) if (lh[c] + lm[c] > 0) printf "  %-9s %7d reads, hit ratio %.1f%% (anonymous first list pages kept by each node)\n", c, lh[c] + lm[c], 100 * lh[c] / (lh[c] + lm[c])
 			n = lh["pages"] + lh["lists"] + lm["lists"]
 			if (n > 0) printf "  first list pages: %d requests, %.1f%% answered without a database list read\n", n, 100 * (lh["pages"] + lh["lists"]) / n
+			# A background rebuild reads Redis first too (kind="listpage"):
+			# those it found are its own hits, and one that then read the
+			# database had found its page changed (it was kept before),
+			# so both are taken out to leave those of readers.
+			shared["hit"] -= rshared; shared["changed"] -= rkept + rlost
 			if (n > 0 && shared["hit"] + shared["absent"] + shared["changed"] > 0) {
 				printf "    of the lists kept by the nodes, %d were served from Redis\n", shared["hit"]
 				printf "    database list reads %d: no page of that list in Redis %d, a write changed the page kept %d, the tier not usable at that moment %d\n",
@@ -233,6 +245,7 @@ run() { # LABEL CACHE NODES
 				printf "    list pages that appeared in Redis meanwhile (first reads cluster-wide: compulsory misses) %d; without them %.1f%% answered without a database list read\n",
 					newpages, 100 * (lh["pages"] + lh["lists"]) / (n - newpages)
 			}
+			if (rkept + rlost + rshared > 0) printf "    pages a write dropped, rebuilt in the background: %d read from the database and kept, %d found rebuilt in Redis by another node, %d not kept\n", rkept, rshared, rlost
 			n = split("article favorites html user username tags", ks, " ")
 			for (i = 1; i <= n; i++) { k = ks[i]
 				if (reads[k] > 0) printf "  %-9s %7d reads, hit ratio %.1f%%, database loads %d, reads past the cache (breaker open) %d\n", k, reads[k], 100 * hits[k] / reads[k], loads[k], bypassed[k]

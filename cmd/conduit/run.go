@@ -205,8 +205,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// per 5 minutes lifts the steady-state hit ratio. The same holds
 		// for the anonymous list pages: Sync proves before each use that
 		// this node applied every acknowledged write's invalidation, so
-		// they live as long (1 s otherwise).
-		cacheOpts = append(cacheOpts, conduit.WithCacheTTL(cfg.CacheTTL), conduit.WithListTTL(cfg.CacheTTL))
+		// they live as long (1 s otherwise). The pages a write drops are
+		// rebuilt once for the cluster by the writing node, in the
+		// background, so that readers find them kept.
+		cacheOpts = append(cacheOpts, conduit.WithCacheTTL(cfg.CacheTTL), conduit.WithListTTL(cfg.CacheTTL), conduit.WithListRebuilds())
 	} else if _, ok := svcCache.(*cache.Memory); ok {
 		// One node on its embedded database: every invalidation is this
 		// process's own, applied before the write is answered, and none
@@ -249,6 +251,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// The anonymous list and page caches. With --cache-items 0 they
 		// still run, but a node without a cache reports no cache counters.
 		server.RegisterCacheStats(reg, "lists", svc.ListCacheStats)
+		// hits: pages a write dropped, rebuilt in the background from
+		// the database and kept; misses: rebuilds that kept nothing
+		// (listcache_rebuild.go).
+		server.RegisterCacheStats(reg, "listrebuilds", svc.ListRebuildStats)
+		// hits: pages another node's write dropped that this node found
+		// rebuilt in Redis (no database read).
+		server.RegisterCacheStats(reg, "listrebuildsshared", func() (uint64, uint64) { return svc.ListRebuildsShared(), 0 })
 		server.RegisterCacheStats(reg, "pages", site.PageCacheStats)
 	}
 	// This build's static files go to the database before the node takes

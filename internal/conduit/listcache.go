@@ -50,6 +50,18 @@ type listEntry struct {
 	page  ArticlePage
 	stamp ListStamp
 	deps  Deps // of ListKeys
+	// filter is what page lists, and served whether page was served since
+	// it was kept: a write rebuilds the pages it drops only if they were
+	// (listcache_rebuild.go).
+	filter ArticleFilter
+	served *atomic.Bool
+}
+
+// servedEntry is a page kept by a read that serves it.
+func servedEntry(page ArticlePage, stamp ListStamp, deps Deps, f ArticleFilter) listEntry {
+	e := listEntry{page: page, stamp: stamp, deps: deps, filter: f, served: new(atomic.Bool)}
+	e.served.Store(true)
+	return e
 }
 
 func newListCache(ttlFor time.Duration, max int, now func() time.Time) *listCache {
@@ -231,6 +243,7 @@ func (s *Service) watchLists() bool {
 			return
 		}
 		s.ledger.invalidate(uint16(b))
+		s.heardChanged(uint16(b))
 	})
 	return true
 }
@@ -281,6 +294,7 @@ func (s *Service) bucketsChanged(ctx context.Context, d Deps, keys ...string) {
 		}
 	}
 	s.cache.Delete(ctx, keys...)
+	s.rebuildDropped(d)
 }
 
 func unique(d Deps) Deps {
@@ -392,6 +406,7 @@ func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (
 	if ok && s.ledger.fresh(e.stamp, e.deps) {
 		if page, err := s.withCurrentCounts(ctx, e.page); err == nil {
 			s.listHits.Add(1)
+			e.served.Store(true)
 			return page, nil
 		}
 	}
@@ -401,7 +416,7 @@ func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (
 		if json.Unmarshal(b, &kept) == nil {
 			if page, err := s.withCurrentCounts(ctx, kept); err == nil {
 				s.listHits.Add(1)
-				s.lists.PutFor(key, listEntry{page: kept, stamp: stamp, deps: deps}, gen, s.ListTTL())
+				s.lists.PutFor(key, servedEntry(kept, stamp, deps, f), gen, s.ListTTL())
 				return page, nil
 			}
 		}
@@ -414,7 +429,7 @@ func (s *Service) cachedList(ctx context.Context, key string, f ArticleFilter) (
 		return page, err
 	}
 	deps := depsOfKeys(ListKeys(f, page))
-	s.lists.PutFor(key, listEntry{page: page, stamp: stamp, deps: deps}, gen, s.ListTTL())
+	s.lists.PutFor(key, servedEntry(page, stamp, deps, f), gen, s.ListTTL())
 	if b, err := json.Marshal(page); err == nil {
 		s.KeepShared(ctx, sharedKey, b, stamp, deps)
 	}

@@ -38,6 +38,9 @@ type Service struct {
 	// shared keeps those pages, and the site's, for every node when the
 	// cache is shared by them (Redis); nil otherwise (listcache.go).
 	shared sharedTier
+	// rebuild rebuilds in the background the pages a write dropped; nil:
+	// readers do (listcache_rebuild.go).
+	rebuild *listRebuilder
 	// throttle limits sign-in and sign-up attempts; nil: no limits.
 	throttle *throttle
 	// lastPurge is when this node last deleted expired rows of the

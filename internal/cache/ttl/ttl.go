@@ -83,6 +83,23 @@ func (m *Map[V]) evict(now time.Time) {
 	}
 }
 
+// Range calls fn with the key and value of each entry that has not
+// expired, in no order, until fn returns false. It holds the map's lock
+// meanwhile: fn must be quick and must not use the map.
+func (m *Map[V]) Range(fn func(key string, v V) bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for k, e := range m.entries {
+		if now.After(e.expires) {
+			continue
+		}
+		if !fn(k, e.value) {
+			return
+		}
+	}
+}
+
 // Clear drops every entry and starts a new generation.
 func (m *Map[V]) Clear() {
 	m.mu.Lock()

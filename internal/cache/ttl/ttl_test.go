@@ -98,3 +98,23 @@ func TestEvictionAndOwnLifetimes(t *testing.T) {
 		t.Errorf("replacing a key in a full map left %d entries", m.Len())
 	}
 }
+
+// Range visits the live entries and stops when told to.
+func TestRange(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := New[int](time.Second, 10, func() time.Time { return now })
+	m.PutFor("old", 1, 0, time.Millisecond)
+	m.Put("a", 2, 0)
+	m.Put("b", 3, 0)
+	now = now.Add(10 * time.Millisecond)
+	seen := map[string]int{}
+	m.Range(func(k string, v int) bool { seen[k] = v; return true })
+	if len(seen) != 2 || seen["a"] != 2 || seen["b"] != 3 {
+		t.Errorf("Range visited %v, want a and b (old expired)", seen)
+	}
+	n := 0
+	m.Range(func(string, int) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("Range went on after fn returned false: %d calls", n)
+	}
+}
