@@ -367,6 +367,10 @@ func (s *Service) SharedList(ctx context.Context, key string) (value []byte, dep
 	return value, deps, stamp, true
 }
 
+// SharesLists reports whether kept values go to a shared tier too
+// (KeepShared does nothing otherwise: callers may skip encoding them).
+func (s *Service) SharesLists() bool { return s.shared != nil }
+
 // KeepShared stores value, built from lists after stamp and showing what
 // deps name, under key in the shared tier for every node, unless a write
 // changed what it shows since stamp (then it is not kept).
