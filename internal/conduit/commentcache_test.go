@@ -24,10 +24,11 @@ func (s *commentCounter) Comments(ctx context.Context, viewerID, articleID int64
 	return s.Store.Comments(ctx, viewerID, articleID, f)
 }
 
-// An article's first comments are read from the cache: once from the
-// store for any first page size, with each author's current profile and
-// the viewer's own following marks, and each new or deleted comment on
-// the next read. A page too long to keep is read from the store each time.
+// An anonymous reader's first comments are read from the cache: once from
+// the store for any first page size, with each author's current profile,
+// and each new or deleted comment on the next read. A signed-in reader's
+// come from the store, with the reader's own following marks. A page too
+// long to keep is read from the store each time.
 func TestCommentsCached(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
@@ -65,18 +66,8 @@ func TestCommentsCached(t *testing.T) {
 			t.Fatalf("second read: %q (%d, next %d), %d store reads", bodies(p), p.Count, p.Next, st.n.Load()-n)
 		}
 
-		// Marks are the viewer's own; profiles are current.
-		if _, err := svc.Follow(ctx, cat.ID, "bob"); err != nil {
-			t.Fatal(err)
-		}
-		if p := read(cat.ID, conduit.CommentFilter{}); !p.Comments[0].Author.Following {
-			t.Error("cat follows bob but the comment says not")
-		}
-		for _, v := range []int64{0, ann.ID} {
-			if p := read(v, conduit.CommentFilter{}); p.Comments[0].Author.Following {
-				t.Errorf("viewer %d sees cat's follow", v)
-			}
-		}
+		// Profiles are current; signed-in readers read the store, with
+		// their own marks.
 		if _, err := svc.UpdateUser(ctx, bob.ID, conduit.UserPatch{Image: ptr("https://example.com/bob.png")}); err != nil {
 			t.Fatal(err)
 		}
@@ -85,6 +76,17 @@ func TestCommentsCached(t *testing.T) {
 		}
 		if st.n.Load() != n {
 			t.Errorf("%d store reads for pages the cache holds", st.n.Load()-n)
+		}
+		if _, err := svc.Follow(ctx, cat.ID, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if p := read(cat.ID, conduit.CommentFilter{}); !p.Comments[0].Author.Following || st.n.Load() != n+1 {
+			t.Errorf("cat follows bob: the comment says following %v; %d store reads (want 1)", p.Comments[0].Author.Following, st.n.Load()-n)
+		}
+		for _, v := range []int64{0, ann.ID} {
+			if p := read(v, conduit.CommentFilter{}); p.Comments[0].Author.Following {
+				t.Errorf("viewer %d sees cat's follow", v)
+			}
 		}
 
 		// Writes show on the next read; a shorter first page is cut from

@@ -892,8 +892,8 @@ func (s *Service) Comments(ctx context.Context, viewerID int64, slug string, f C
 	if err != nil {
 		return CommentPage{}, err
 	}
-	if f.Before == 0 && f.Limit <= DefaultCommentLimit {
-		return s.firstComments(ctx, viewerID, a.ID, f.Limit) // commentcache.go
+	if viewerID == 0 && f.Before == 0 && f.Limit <= DefaultCommentLimit {
+		return s.firstComments(ctx, a.ID, f.Limit) // commentcache.go
 	}
 	return s.store.Comments(ctx, viewerID, a.ID, f)
 }
