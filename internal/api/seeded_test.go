@@ -17,21 +17,11 @@ import (
 func TestSeededDataThroughTheAPI(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := t.Context()
 		hash, err := auth.Bcrypt{Cost: 4}.Hash("password")
 		if err != nil {
 			t.Fatal(err)
 		}
-		loader, err := db.BulkLoad(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := seeder.Run(ctx, loader, seeder.Options{Seed: 5, Scale: 0.0005, PasswordHash: hash}); err != nil {
-			t.Fatal(err)
-		}
-		if err := loader.Close(); err != nil {
-			t.Fatal(err)
-		}
+		storetest.Seed(t, db, seeder.Options{Seed: 5, Scale: 0.0005, PasswordHash: hash})
 		a := newAPI(t, db)
 		p := a.profile(seeder.Username(7), "")
 		if !strings.HasPrefix(p.Image, a.url+"/media/default-avatar.") {

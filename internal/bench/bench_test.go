@@ -27,23 +27,13 @@ import (
 // seededServer serves the JSON API over a small seeded SQLite database.
 func seededServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
 	db := storetest.OpenSQLite(t)
 	hasher := auth.Bcrypt{Cost: 4}
 	hash, err := hasher.Hash("password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := db.BulkLoad(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := seed.Run(ctx, l, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Seed(t, db, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash})
 	tokens, err := auth.NewTokens([]auth.Key{{ID: "k1", Secret: bytes.Repeat([]byte("s"), 32)}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package bench_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -35,23 +34,13 @@ import (
 // Anonymous home and list pages are answered from the short-lived caches
 // after the first request, as under load.
 func BenchmarkRoutes(b *testing.B) {
-	ctx := context.Background()
 	db := storetest.OpenSQLite(b)
 	hasher := auth.Bcrypt{Cost: 4}
 	hash, err := hasher.Hash("password")
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := db.BulkLoad(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := seed.Run(ctx, l, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash}); err != nil {
-		b.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		b.Fatal(err)
-	}
+	storetest.Seed(b, db, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash})
 	tokens, err := auth.NewTokens([]auth.Key{{ID: "k1", Secret: bytes.Repeat([]byte("s"), 32)}}, time.Hour)
 	if err != nil {
 		b.Fatal(err)

@@ -15,16 +15,7 @@ import (
 func TestBulkLoadMergesSearchIndex(t *testing.T) {
 	t.Parallel()
 	db := storetest.OpenSQLite(t)
-	l, err := db.BulkLoad(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := seed.Run(ctx, l, seed.Options{Seed: 1, Scale: 0.003, PasswordHash: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	storetest.Seed(t, db, seed.Options{Seed: 1, Scale: 0.003, PasswordHash: "x"})
 	if n, err := db.SearchSegments(ctx); err != nil || n != 1 {
 		t.Errorf("search index in %d segments (%v), want 1", n, err)
 	}

@@ -20,16 +20,7 @@ func BenchmarkTimelineFeed(b *testing.B) {
 		b.Run(be.Name, func(b *testing.B) {
 			db := be.Open(b)
 			db.OnJobs(nil)
-			l, err := db.BulkLoad(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := seed.Run(ctx, l, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: "x"}); err != nil {
-				b.Fatal(err)
-			}
-			if err := l.Close(); err != nil {
-				b.Fatal(err)
-			}
+			storetest.Seed(b, db, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: "x"})
 			res, err := db.BuildTimelinesBulk(ctx, conduit.FeedOptions{MaxFollowers: 20, TimelineCap: 1000}, nil)
 			if err != nil {
 				b.Fatal(err)

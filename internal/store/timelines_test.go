@@ -121,6 +121,37 @@ func checkFeeds(t *testing.T, db *store.DB, users []conduit.User) (fromTimeline 
 	return fromTimeline
 }
 
+// feedChange makes the change x (0-99) picks among those feeds follow, by
+// u (with v drawn from users): below 40 u publishes an article named name,
+// below 48 an article is deleted, below 78 u follows v, below 88 u
+// unfollows v (a change that cannot be made falls to the next kind). It
+// reports false for x of 88 and above: the caller's own kinds.
+func feedChange(t *testing.T, db *store.DB, r *rand.Rand, x int, u conduit.User, users []conduit.User, articles *[]conduit.Article, name string) bool {
+	t.Helper()
+	v := users[r.IntN(len(users))]
+	switch {
+	case x < 40:
+		*articles = append(*articles, mkArticle(t, db, u, name))
+	case x < 48 && len(*articles) > 0:
+		k := r.IntN(len(*articles))
+		if err := db.DeleteArticle(ctx, (*articles)[k].ID); err != nil {
+			t.Fatal(err)
+		}
+		*articles = slices.Delete(*articles, k, k+1)
+	case x < 78 && u.ID != v.ID:
+		if err := db.Follow(ctx, u.ID, v.ID); err != nil {
+			t.Fatal(err)
+		}
+	case x < 88:
+		if err := db.Unfollow(ctx, u.ID, v.ID); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
 // The property of the timelines: after any sequence of publishes, deletes,
 // follows, unfollows and timeline builds, with jobs run late, in any order
 // and some of them twice, the feed read from a user's timeline is the feed
@@ -151,24 +182,11 @@ func TestTimelineEqualsFeedOnRead(t *testing.T) {
 		}
 		for i := 0; i < ops || (i < 3*ops && (i%20 != 0 || !shaped())); i++ {
 			u := users[r.IntN(len(users))]
-			v := users[r.IntN(len(users))]
-			switch x := r.IntN(100); {
-			case x < 40:
-				articles = append(articles, mkArticle(t, db, u, fmt.Sprintf("a%d", i)))
-			case x < 48 && len(articles) > 0:
-				k := r.IntN(len(articles))
-				if err := db.DeleteArticle(ctx, articles[k].ID); err != nil {
-					t.Fatal(err)
-				}
-				articles = slices.Delete(articles, k, k+1)
-			case x < 78 && u.ID != v.ID:
-				if err := db.Follow(ctx, u.ID, v.ID); err != nil {
-					t.Fatal(err)
-				}
-			case x < 88:
-				if err := db.Unfollow(ctx, u.ID, v.ID); err != nil {
-					t.Fatal(err)
-				}
+			x := r.IntN(100)
+			if feedChange(t, db, r, x, u, users, &articles, fmt.Sprintf("a%d", i)) {
+				continue
+			}
+			switch {
 			case x < 91:
 				if err := db.Enqueue(ctx, conduit.TimelineBuildJob(u.ID)); err != nil {
 					t.Fatal(err)
@@ -237,26 +255,8 @@ func TestPendingFollowsReadAround(t *testing.T) {
 		var articles []conduit.Article
 		readAround := 0
 		for i := range 200 {
-			u := users[r.IntN(len(users))]
-			v := users[r.IntN(len(users))]
-			switch x := r.IntN(100); {
-			case x < 40:
-				articles = append(articles, mkArticle(t, db, u, fmt.Sprintf("p%d", i)))
-			case x < 45 && len(articles) > 0:
-				k := r.IntN(len(articles))
-				if err := db.DeleteArticle(ctx, articles[k].ID); err != nil {
-					t.Fatal(err)
-				}
-				articles = slices.Delete(articles, k, k+1)
-			case x < 75 && u.ID != v.ID:
-				if err := db.Follow(ctx, u.ID, v.ID); err != nil {
-					t.Fatal(err)
-				}
-			case x < 85:
-				if err := db.Unfollow(ctx, u.ID, v.ID); err != nil {
-					t.Fatal(err)
-				}
-			case x < 88:
+			x := r.IntN(100)
+			if !feedChange(t, db, r, x, users[r.IntN(len(users))], users, &articles, fmt.Sprintf("p%d", i)) && x < 91 {
 				runJobs(t, db, h, r, false) // the follows' jobs too, now and then
 			}
 			if i%10 != 9 {

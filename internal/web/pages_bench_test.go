@@ -36,16 +36,7 @@ func BenchmarkPagesOnMiss(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := db.BulkLoad(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := seed.Run(ctx, l, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash}); err != nil {
-		b.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		b.Fatal(err)
-	}
+	storetest.Seed(b, db, seed.Options{Seed: 1, Scale: 0.002, PasswordHash: hash})
 	tokens, err := auth.NewTokens([]auth.Key{{ID: "k1", Secret: bytes.Repeat([]byte("s"), 32)}}, time.Hour)
 	if err != nil {
 		b.Fatal(err)
