@@ -47,7 +47,7 @@ func newRedisMetrics(reg prometheus.Registerer, open func() bool) *redisMetrics 
 		}, []string{"kind"}),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "conduit_cache_loads_total",
-			Help: "Database loads on a cache miss, by how the loader was chosen (lease: it held the fill lease; bypass, error, wait_expired: without one).",
+			Help: "Database loads on a cache miss, by how the loader was chosen (lease: it held the fill lease; bypass, error, wait_expired, busy: without one; busy: GetOrLoadMany loaded it with other keys while another node held its lease).",
 		}, []string{"kind", "how"}),
 		leaseWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "conduit_cache_lease_waits_total",

@@ -153,6 +153,9 @@ type Store interface {
 	DeleteArticle(ctx context.Context, id int64) error
 	// FavoritesCount returns how many users favorited the article.
 	FavoritesCount(ctx context.Context, articleID int64) (int, error)
+	// FavoritesCounts returns the counts of those of ids that exist, in
+	// one statement.
+	FavoritesCounts(ctx context.Context, ids []int64) (map[int64]int, error)
 	// SetArticleHTML stores html as the rendering of body by renderer
 	// generation version, unless the article's body is no longer body or
 	// it holds a rendering of a generation as new or newer.

@@ -497,17 +497,10 @@ func (s *Service) favoritesCount(ctx context.Context, articleID int64) (int, err
 
 // FavoritesCounts returns the current favorites count of each article in
 // ids, as Article reads it: for a page kept without its counts (the site's
-// kept list pages), filled in when it is served.
+// kept list pages), filled in when it is served, with the counts the cache
+// misses read in one statement (favoritesCounts).
 func (s *Service) FavoritesCounts(ctx context.Context, ids []int64) ([]int, error) {
-	counts := make([]int, len(ids))
-	for i, id := range ids {
-		n, err := s.favoritesCount(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		counts[i] = n
-	}
-	return counts, nil
+	return s.favoritesCounts(ctx, ids)
 }
 
 // articleWithAuthor is Article without the favorites count and the
