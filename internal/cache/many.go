@@ -20,7 +20,7 @@ import (
 // two readers at once, and a miss costs one statement for all of them).
 // Errors of load are returned and nothing is stored.
 func (m *Memory) GetOrLoadMany(ctx context.Context, keys []string, ttl time.Duration, load func(missing []string) (map[string][]byte, error)) (map[string][]byte, error) {
-	out, missing := m.getMany(ctx, keys)
+	out, missing := getMany(ctx, m.Get, keys)
 	if len(missing) == 0 {
 		return out, nil
 	}
@@ -50,9 +50,9 @@ func (m *Memory) GetOrLoadMany(ctx context.Context, keys []string, ttl time.Dura
 	return out, nil
 }
 
-// getMany returns the values of keys present (and fresh) and the keys
-// missed, each once.
-func (m *Memory) getMany(ctx context.Context, keys []string) (map[string][]byte, []string) {
+// getMany returns the values get finds for keys and the keys it misses,
+// each once.
+func getMany(ctx context.Context, get func(context.Context, string) ([]byte, bool), keys []string) (map[string][]byte, []string) {
 	out := make(map[string][]byte, len(keys))
 	var missing []string
 	seen := make(map[string]bool, len(keys))
@@ -61,7 +61,7 @@ func (m *Memory) getMany(ctx context.Context, keys []string) (map[string][]byte,
 			continue
 		}
 		seen[k] = true
-		if v, ok := m.Get(ctx, k); ok {
+		if v, ok := get(ctx, k); ok {
 			out[k] = v
 		} else {
 			missing = append(missing, k)
@@ -159,20 +159,7 @@ return 1`)
 // cost more than the key's share of the statement. When the cache is not
 // usable, load runs for every key missed.
 func (r *Redis) GetOrLoadMany(ctx context.Context, keys []string, ttl time.Duration, load func(missing []string) (map[string][]byte, error)) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(keys))
-	var missing []string
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if v, ok := r.Get(ctx, k); ok {
-			out[k] = v
-		} else {
-			missing = append(missing, k)
-		}
-	}
+	out, missing := getMany(ctx, r.Get, keys)
 	if len(missing) == 0 {
 		return out, nil
 	}
