@@ -175,6 +175,15 @@ func (db *DB) Listen(ctx context.Context, channel string, s Subscriber, logger *
 	}
 	cfg := db.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = "conduit-listener"
+	// A beat is a commit (NOTIFY takes a transaction id), and the session
+	// reads no notification while it sends one: with synchronous commit a
+	// beat waited for the WAL flush and the synchronous standby (stage 4),
+	// which under load or during a failover held the listener long enough
+	// for the other nodes to stop waiting for its acknowledgements (the
+	// stage-4 drill then read an own write stale). A notification is
+	// delivered at commit whether or not it was flushed; nothing durable
+	// is written on this session.
+	cfg.RuntimeParams["synchronous_commit"] = "off"
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := listenOnce(ctx, cfg, channel, s, func() { backoff = 100 * time.Millisecond })
