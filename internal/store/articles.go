@@ -374,16 +374,20 @@ type listQuery struct {
 	ids, boundCol string
 }
 
+// everyArticle is the global list. On SQLite its ids come from
+// articles_id_idx (migration 0017), not from the table's rows.
+var everyArticle = listQuery{
+	count:    `SELECT coalesce((SELECT CAST(sum(value) AS bigint) FROM article_count_slots), 0)`,
+	ids:      `SELECT id FROM articles WHERE 1 = 1%s ORDER BY id DESC`,
+	boundCol: "id",
+}
+
 // ListArticles returns a page of articles, newest first, and the total
 // count for the filter: three queries whatever the page size.
 func (db *DB) ListArticles(ctx context.Context, viewerID int64, f conduit.ArticleFilter) (conduit.ArticlePage, error) {
 	switch {
 	case f.Tag == "" && f.Author == "" && f.FavoritedBy == "":
-		return db.articlePage(ctx, viewerID, listQuery{
-			count:    `SELECT coalesce((SELECT CAST(sum(value) AS bigint) FROM article_count_slots), 0)`,
-			ids:      `SELECT id FROM articles WHERE 1 = 1%s ORDER BY id DESC`,
-			boundCol: "id",
-		}, nil, f)
+		return db.articlePage(ctx, viewerID, everyArticle, nil, f)
 	case f.Author == "" && f.FavoritedBy == "":
 		// One tag: count from tag_counts, and walk the tag's index newest
 		// first instead of collecting all its articles.
@@ -539,15 +543,7 @@ func (db *DB) pageOf(ctx context.Context, viewerID int64, count int, ids, boundC
 	if page.Count <= f.Offset {
 		return page, nil
 	}
-	bound := ""
-	all := append([]any{viewerID, viewerID}, pre...)
-	if f.Before > 0 {
-		bound = " AND " + boundCol + " < ?"
-		all = append(all, f.Before)
-	}
-	all = append(all, post...)
-	all = append(all, f.Limit+1, f.Offset)
-	q := fmt.Sprintf(pageSelect, fmt.Sprintf(ids, bound)+` LIMIT ? OFFSET ?`)
+	q, all := pageQuery(viewerID, ids, boundCol, pre, post, f)
 	articles, err := db.articlesOf(ctx, q, all...)
 	if err != nil {
 		return page, err
@@ -558,6 +554,19 @@ func (db *DB) pageOf(ctx context.Context, viewerID int64, count int, ids, boundC
 		page.Next = page.Articles[f.Limit-1].ID
 	}
 	return page, db.mapErr(db.loadTags(ctx, page.Articles))
+}
+
+// pageQuery is pageOf's query of one page and its arguments.
+func pageQuery(viewerID int64, ids, boundCol string, pre, post []any, f conduit.ArticleFilter) (string, []any) {
+	bound := ""
+	all := append([]any{viewerID, viewerID}, pre...)
+	if f.Before > 0 {
+		bound = " AND " + boundCol + " < ?"
+		all = append(all, f.Before)
+	}
+	all = append(all, post...)
+	all = append(all, f.Limit+1, f.Offset)
+	return fmt.Sprintf(pageSelect, fmt.Sprintf(ids, bound)+` LIMIT ? OFFSET ?`), all
 }
 
 // articlesOf runs a query of pageSelect and returns its articles, without

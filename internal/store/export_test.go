@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/conduit-dev/conduit/internal/conduit"
 	"github.com/conduit-dev/conduit/internal/store/migrations"
 )
 
@@ -151,6 +152,12 @@ type pgPlan struct {
 	Loops    int      `json:"Actual Loops"`
 	Removed  int      `json:"Rows Removed by Filter"`
 	Plans    []pgPlan `json:"Plans"`
+}
+
+// GlobalListQuery exports the query of a page of the global article list
+// to the tests, with its arguments.
+func (db *DB) GlobalListQuery(viewerID int64, f conduit.ArticleFilter) (string, []any) {
+	return pageQuery(viewerID, everyArticle.ids, everyArticle.boundCol, nil, nil, f)
 }
 
 // UsersByPrefixQuery exports UsersByPrefix's query to the tests, with its
