@@ -32,15 +32,16 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		"synchronous(FULL)",
 		"temp_store(MEMORY)",
 		"cache_size(-32000)",
-		// Read the database file through a memory map: a WAL reader's page
-		// cache is emptied whenever another connection commits, so under a
-		// steady trickle of writes most page reads missed it and became a
-		// pread syscall plus a page copy. With the map they are memory
-		// reads from the OS page cache. SQLite caps the map at its compiled
-		// SQLITE_MAX_MMAP_SIZE (0x7fff0000); pages past it are read as
-		// before. Mapped pages show in RSS as file-backed (RssFile): the
-		// kernel's page cache, shared and reclaimable, not heap.
-		"mmap_size(2147418112)",
+		// No memory map (mmap_size 0, SQLite's default). A WAL reader's
+		// page cache is emptied whenever another connection has committed,
+		// and with a map SQLite also unmaps the whole of it then, so that
+		// every later read faults its pages in again: on the full dataset,
+		// with the mix's commits, munmap took 7% of the server's CPU and
+		// the faults, counted in btreeInitPage, another ~20%; reading
+		// pages with pread instead cost 25-45% less CPU per request, in
+		// alternating runs (docs/performance.md, round of 2026-12-01,
+		// third). The map paid only while nothing was written.
+		"mmap_size(0)",
 	} {
 		q.Add("_pragma", p)
 	}
