@@ -279,6 +279,7 @@ func (c *Coherent) Beat() string {
 	b.WriteString(c.node + " " + strconv.FormatInt(c.stamp(now), 36))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.relet(now) // forgets peers silent for Forget, if no beat came meanwhile
 	for id, p := range c.peers {
 		if p.beat.IsZero() || !c.leased(p, now) {
 			continue
