@@ -233,19 +233,22 @@ func (c *Coherent) live() bool {
 		last := c.lastLive.Load()
 		return last == 0 || time.Since(time.Unix(0, last)) <= c.maxSilence
 	}
-	return c.settled() && c.stamp(time.Now()) < c.leaseUntil.Load()
+	now := time.Now()
+	return c.settledAt(now) && c.stamp(now) < c.leaseUntil.Load()
 }
 
 // settled reports whether the listener is connected, heard its own beat
 // within MaxSilence, and has been doing so since Settle after it
 // connected: it has heard every node that beats.
-func (c *Coherent) settled() bool {
+func (c *Coherent) settled() bool { return c.settledAt(time.Now()) }
+
+func (c *Coherent) settledAt(now time.Time) bool {
 	if !c.connected.Load() {
 		return false
 	}
 	last := c.lastLive.Load()
 	from := max(c.connectedAt.Load(), c.liveSince.Load())
-	return last != 0 && time.Since(time.Unix(0, last)) <= c.maxSilence && last-from >= int64(c.settle)
+	return last != 0 && now.Sub(time.Unix(0, last)) <= c.maxSilence && last-from >= int64(c.settle)
 }
 
 // stamp is t on this node's monotonic clock, as beats carry it.
