@@ -692,12 +692,15 @@ func (c *Coherent) OnNotification(payload string) {
 	}
 	c.mu.Lock()
 	_, known := c.peers[from]
-	c.peer(from)
+	if c.noBeats {
+		c.peer(from) // with beats, only a beat makes a peer (and Forget drops it)
+	}
 	c.mu.Unlock()
 	switch kind {
 	case "hello":
-		if !known {
-			go c.send("hello " + c.node) // let the newcomer know us
+		if !known && c.noBeats {
+			// Let the newcomer know us (with beats, our next beat does).
+			go c.send("hello " + c.node)
 		}
 	case "inv":
 		if len(f) < 3 {
