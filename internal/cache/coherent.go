@@ -477,12 +477,15 @@ func (c *Coherent) deliver(ctx context.Context, msgs [][2]string, wait time.Dura
 		c.await(ctx, w, nil)
 		return
 	}
-	// Until settled this node may not have heard of every peer: wait
-	// until it has, or until every peer that has not applied the
-	// messages by now has its cache off (MaxSilence).
+	// Until settled this node may not have heard of every peer: an
+	// invalidation waits until it has, or until every peer that has not
+	// applied it by now has its cache off (MaxSilence). Broadcast messages
+	// (positions) do not: their receivers cover the nodes that did not
+	// wait for them (store.ReplicaOptions.Bus), and a write should not
+	// wait twice.
 	published := time.Now()
 	flat := published.Add(c.maxSilence + c.maxSilence/10)
-	for !c.settled() {
+	for !renew && !c.settled() {
 		left := time.Until(flat)
 		if left <= 0 {
 			return
