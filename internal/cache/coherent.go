@@ -509,10 +509,10 @@ func (c *Coherent) deliver(ctx context.Context, msgs [][2]string, wait time.Dura
 		}
 	}
 	c.mu.Unlock()
-	var lapse func(id string, p *peer, now time.Time) bool
+	var lapse func(p *peer, now time.Time) bool
 	if renew {
 		// A peer whose lease lapses is gone: stop waiting for it.
-		lapse = func(_ string, p *peer, now time.Time) bool { return !c.leased(p, now) }
+		lapse = func(p *peer, now time.Time) bool { return !c.leased(p, now) }
 	}
 	c.await(ctx, w, lapse)
 }
@@ -520,14 +520,14 @@ func (c *Coherent) deliver(ctx context.Context, msgs [][2]string, wait time.Dura
 // await waits until w has no pending peer: each is dropped when it
 // acknowledges, when its deadline passes, or when lapse says so (checked
 // every 50 ms).
-func (c *Coherent) await(ctx context.Context, w *ackWait, lapse func(id string, p *peer, now time.Time) bool) {
+func (c *Coherent) await(ctx context.Context, w *ackWait, lapse func(p *peer, now time.Time) bool) {
 	for {
 		now := time.Now()
 		next := now.Add(time.Hour)
 		c.mu.Lock()
 		for id, until := range w.pending {
 			p := c.peers[id]
-			if !now.Before(until) || p == nil || (lapse != nil && lapse(id, p, now)) {
+			if !now.Before(until) || p == nil || (lapse != nil && lapse(p, now)) {
 				delete(w.pending, id)
 				c.ranOut(id, p)
 				continue
@@ -755,10 +755,7 @@ func (c *Coherent) bye(from string, args []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.peers[from]
-	if p == nil {
-		return
-	}
-	if len(args) > 0 && !p.beat.IsZero() {
+	if p != nil && len(args) > 0 && !p.beat.IsZero() {
 		if st, err := strconv.ParseInt(args[0], 36, 64); err != nil || st < p.stamp {
 			return
 		}
