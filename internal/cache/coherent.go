@@ -51,9 +51,10 @@ import (
 //
 // A node is settled once a beat it sent Settle (2 s) after it connected
 // (and with no silence longer than MaxSilence since) came back: it has
-// then heard every node that beats. Until then its cache is off, and its
-// writes, not knowing whom to wait for, wait until it is settled (then for
-// the leased peers) or until MaxSilence has passed since they were
+// then heard every node that beats. Until then its cache is off. Its
+// writes know whom to wait for sooner, once its first own beat came back
+// MaxSilence ago (knowsPeers); until then they wait until it does (then
+// for the leased peers) or until MaxSilence has passed since they were
 // published (every node that has not applied them by then has its cache
 // off, by the liveness rule).
 //
@@ -83,10 +84,12 @@ type Coherent struct {
 	connected atomic.Bool
 	// lastLive is when the newest own beat heard was sent (UnixNano; 0:
 	// none yet), maxSilence how old it may be; liveSince is when the run
-	// of own beats without a gap longer than maxSilence began, and
-	// connectedAt when the listener last connected (UnixNano both).
+	// of own beats without a gap longer than maxSilence began (sent),
+	// backSince when the first of that run came back (local time), and
+	// connectedAt when the listener last connected (UnixNano all).
 	lastLive    atomic.Int64
 	liveSince   atomic.Int64
+	backSince   atomic.Int64
 	connectedAt atomic.Int64
 	maxSilence  time.Duration
 	seq         atomic.Uint64
@@ -251,6 +254,23 @@ func (c *Coherent) settledAt(now time.Time) bool {
 	return last != 0 && now.Sub(time.Unix(0, last)) <= c.maxSilence && last-from >= int64(c.settle)
 }
 
+// knowsPeers reports whether this node's writes know whom to wait for:
+// it is live, and the first own beat of its current run came back
+// MaxSilence ago or more. Every node that beats has processed that beat,
+// or one after it, by the time it uses its cache again, so it knows this
+// node and needs its grant; and this node has heard each of them since
+// (see the type's comment). Reading the cache takes longer (Settle):
+// a node must have heard a beat of every peer, and a peer's beats may be
+// up to MaxSilence apart and take the transport's second to commit.
+func (c *Coherent) knowsPeers(now time.Time) bool {
+	if !c.connected.Load() {
+		return false
+	}
+	last, back := c.lastLive.Load(), c.backSince.Load()
+	return last != 0 && now.Sub(time.Unix(0, last)) <= c.maxSilence && back >= c.connectedAt.Load() &&
+		now.Sub(time.Unix(0, back)) >= c.maxSilence
+}
+
 // stamp is t on this node's monotonic clock, as beats carry it.
 func (c *Coherent) stamp(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
 
@@ -264,8 +284,11 @@ func (c *Coherent) OnLive(sent time.Time) {
 			return
 		}
 		if c.lastLive.CompareAndSwap(old, ns) {
-			if ns-old > int64(c.maxSilence) {
-				c.liveSince.Store(ns) // a silence: settle again
+			if ns-old > int64(c.maxSilence) || old < c.connectedAt.Load() {
+				// The first since connecting, or after a silence:
+				// settle again.
+				c.liveSince.Store(ns)
+				c.backSince.Store(time.Now().UnixNano())
 			}
 			return
 		}
@@ -477,15 +500,15 @@ func (c *Coherent) deliver(ctx context.Context, msgs [][2]string, wait time.Dura
 		c.await(ctx, w, nil)
 		return
 	}
-	// Until settled this node may not have heard of every peer: an
-	// invalidation waits until it has, or until every peer that has not
+	// Until it has been live a while this node may not know every peer:
+	// an invalidation waits until it does, or until every peer that has not
 	// applied it by now has its cache off (MaxSilence). Broadcast messages
 	// (positions) do not: their receivers cover the nodes that did not
 	// wait for them (store.ReplicaOptions.Bus), and a write should not
 	// wait twice.
 	published := time.Now()
 	flat := published.Add(c.maxSilence + c.maxSilence/10)
-	for !renew && !c.settled() {
+	for !renew && !c.knowsPeers(time.Now()) {
 		left := time.Until(flat)
 		if left <= 0 {
 			return
