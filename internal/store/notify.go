@@ -168,8 +168,10 @@ const (
 
 // Listen keeps one dedicated connection LISTENing on channel until ctx is
 // done, passing what arrives to s. A broken connection is replaced, with
-// exponential backoff (100 ms up to 5 s, jittered); an idle one is pinged
-// every 15 s so a dead server or network is noticed. For a LiveSubscriber
+// exponential backoff (100 ms up to 1 s, jittered: while it is down a
+// node's cache is off and its invalidations wait a second each, see
+// cache.Coherent, so it comes back soon after the server); an idle one is
+// pinged every 15 s so a dead server or network is noticed. For a LiveSubscriber
 // the session instead sends itself a beat on the channel every 250 ms
 // ("beat <session> <unix nanoseconds> <what Beat returned>", on its own
 // connection, not the pool's: a busy pool never delays it) and reports
@@ -204,7 +206,7 @@ func (db *DB) Listen(ctx context.Context, channel string, s Subscriber, logger *
 		case <-ctx.Done():
 		case <-time.After(sleep):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, time.Second)
 	}
 	return ctx.Err()
 }
