@@ -30,7 +30,7 @@ func (b *bus) publish(ctx context.Context, p string) error {
 }
 
 func (b *bus) node(maxPayload int) *cache.Coherent {
-	c := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: maxPayload, EchoWait: time.Second})
+	c := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: maxPayload, EchoWait: time.Second, NoBeats: true})
 	b.mu.Lock()
 	b.nodes = append(b.nodes, c)
 	b.mu.Unlock()
@@ -152,7 +152,7 @@ func (b *slowBus) publish(ctx context.Context, p string) error {
 }
 
 func (b *slowBus) node(t *testing.T, delay time.Duration) *cache.Coherent {
-	c := cache.NewCoherent(cache.NewMemory(100).WithHold(10*time.Millisecond), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, EchoWait: 5 * time.Second})
+	c := cache.NewCoherent(cache.NewMemory(100).WithHold(10*time.Millisecond), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, EchoWait: 5 * time.Second, NoBeats: true})
 	ch := make(chan string, 100)
 	b.mu.Lock()
 	b.nodes = append(b.nodes, c)
@@ -270,7 +270,7 @@ func TestCoherentBroadcast(t *testing.T) {
 // that never beats is trusted while connected, as before beats existed.
 func TestCoherentBeats(t *testing.T) {
 	var b bus
-	c := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, MaxSilence: time.Second})
+	c := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, MaxSilence: time.Second, NoBeats: true})
 	c.OnConnect()
 	c.Set(bg, "k", []byte("v"), time.Minute)
 	if _, ok := c.Get(bg, "k"); !ok || !c.Sync(bg) {
@@ -281,7 +281,7 @@ func TestCoherentBeats(t *testing.T) {
 		t.Fatal("after a fresh beat the cache is not used")
 	}
 
-	silent := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, MaxSilence: time.Second})
+	silent := cache.NewCoherent(cache.NewMemory(100), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, MaxSilence: time.Second, NoBeats: true})
 	silent.OnConnect()
 	silent.Set(bg, "k", []byte("v"), time.Minute)
 	silent.OnLive(time.Now().Add(-2 * time.Second)) // the last beat heard is 2 s old

@@ -58,7 +58,7 @@ func impls() []impl {
 			var b bus
 			out := make([]*cache.Coherent, n)
 			for i := range out {
-				c := cache.NewCoherent(cache.NewMemory(1000).WithHold(contractHold), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, EchoWait: time.Second})
+				c := cache.NewCoherent(cache.NewMemory(1000).WithHold(contractHold), cache.CoherentOptions{Publish: b.publish, MaxPayload: 7999, EchoWait: time.Second, NoBeats: true})
 				b.mu.Lock()
 				b.nodes = append(b.nodes, c)
 				b.mu.Unlock()

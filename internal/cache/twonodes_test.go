@@ -86,6 +86,14 @@ func startPeers(t *testing.T) (a, b *node) {
 	url := storetest.NewMigratedPostgresDatabase(t)
 	tokens := testTokens(t)
 	a, b = startNode(t, url, tokens), startNode(t, url, tokens)
+	awaitPeers(t, a, b)
+	return a, b
+}
+
+// awaitPeers waits until each node is settled and holds the other's
+// lease (its cache is used, and a write on one waits for the other).
+func awaitPeers(t *testing.T, a, b *node) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for a.coherent.Peers() != 1 || b.coherent.Peers() != 1 {
 		if time.Now().After(deadline) {
@@ -93,7 +101,6 @@ func startPeers(t *testing.T) (a, b *node) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return a, b
 }
 
 // hold is the tombstone time of the test caches: short, so that B caches
@@ -195,6 +202,7 @@ func TestListenerReconnectClearsCache(t *testing.T) {
 	url := storetest.NewMigratedPostgresDatabase(t)
 	tokens := testTokens(t)
 	a, b := startNode(t, url, tokens), startNode(t, url, tokens)
+	awaitPeers(t, a, b)
 	st, body := call(t, a, "POST", "/api/users", "", `{"user":{"username":"erin","email":"erin@example.com","password":"password1"}}`)
 	if st != 201 {
 		t.Fatalf("register: %d %s", st, body)

@@ -145,10 +145,17 @@ type Subscriber interface {
 // listener sent at sent came back to it. PostgreSQL delivers the
 // notifications of different transactions in the order they committed,
 // so every notification committed before sent has been passed to
-// OnNotification by then.
+// OnNotification by then. Beats also carry what the subscriber wants the
+// other listeners' subscribers to know (cache.Coherent: its leases).
 type LiveSubscriber interface {
 	Subscriber
 	OnLive(sent time.Time)
+	// Beat returns the text to add to the beat about to be sent (at most
+	// MaxNotifyPayload less 64 bytes, no newline).
+	Beat() string
+	// OnBeat runs with what another listener's subscriber added to its
+	// beat, in order with OnNotification.
+	OnBeat(payload string)
 }
 
 // beatEvery is how often a listener whose subscriber is a LiveSubscriber
@@ -161,14 +168,16 @@ const (
 
 // Listen keeps one dedicated connection LISTENing on channel until ctx is
 // done, passing what arrives to s. A broken connection is replaced, with
-// exponential backoff (100 ms up to 5 s, jittered); an idle one is pinged
-// every 15 s so a dead server or network is noticed. For a LiveSubscriber
+// exponential backoff (100 ms up to 1 s, jittered: while it is down a
+// node's cache is off and its invalidations wait a second each, see
+// cache.Coherent, so it comes back soon after the server); an idle one is
+// pinged every 15 s so a dead server or network is noticed. For a LiveSubscriber
 // the session instead sends itself a beat on the channel every 250 ms
-// ("beat <session> <unix nanoseconds>", on its own connection, not the
-// pool's: a busy pool never delays it) and reports each of its own that
-// comes back (OnLive); a beat that cannot be sent within a second breaks
-// the session. Beats, its own and other listeners', never reach
-// OnNotification.
+// ("beat <session> <unix nanoseconds> <what Beat returned>", on its own
+// connection, not the pool's: a busy pool never delays it) and reports
+// each of its own that comes back (OnLive), and the others' (OnBeat); a
+// beat that cannot be sent within a second breaks the session. Beats, its
+// own and other listeners', never reach OnNotification.
 func (db *DB) Listen(ctx context.Context, channel string, s Subscriber, logger *slog.Logger) error {
 	if db.pool == nil {
 		return ErrNotifyUnsupported
@@ -197,7 +206,7 @@ func (db *DB) Listen(ctx context.Context, channel string, s Subscriber, logger *
 		case <-ctx.Done():
 		case <-time.After(sleep):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, time.Second)
 	}
 	return ctx.Err()
 }
@@ -227,8 +236,11 @@ func listenOnce(ctx context.Context, cfg *pgx.ConnConfig, channel string, s Subs
 		if beats {
 			if !time.Now().Before(nextBeat) {
 				bctx, cancel := context.WithTimeout(ctx, beatTimeout)
-				_, err := conn.Exec(bctx, `SELECT pg_notify($1, $2)`, channel,
-					"beat "+session+" "+strconv.FormatInt(time.Now().UnixNano(), 10))
+				beat := "beat " + session + " " + strconv.FormatInt(time.Now().UnixNano(), 10)
+				if extra := live.Beat(); extra != "" {
+					beat += " " + extra
+				}
+				_, err := conn.Exec(bctx, `SELECT pg_notify($1, $2)`, channel, beat)
 				cancel()
 				if err != nil {
 					return err
@@ -243,9 +255,8 @@ func listenOnce(ctx context.Context, cfg *pgx.ConnConfig, channel string, s Subs
 		switch {
 		case err == nil:
 			if rest, ok := strings.CutPrefix(n.Payload, "beat "); ok {
-				from, sent, _ := strings.Cut(rest, " ")
-				if ns, err := strconv.ParseInt(sent, 10, 64); err == nil && beats && from == session {
-					live.OnLive(time.Unix(0, ns))
+				if beats {
+					heardBeat(live, session, rest)
 				}
 				continue
 			}
@@ -266,5 +277,19 @@ func listenOnce(ctx context.Context, cfg *pgx.ConnConfig, channel string, s Subs
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// heardBeat passes a beat ("<session> <unix nanoseconds> [<extra>]") to
+// live: OnLive if it is this session's own, OnBeat otherwise.
+func heardBeat(live LiveSubscriber, session, beat string) {
+	from, rest, _ := strings.Cut(beat, " ")
+	sent, extra, _ := strings.Cut(rest, " ")
+	if from != session {
+		live.OnBeat(extra)
+		return
+	}
+	if ns, err := strconv.ParseInt(sent, 10, 64); err == nil {
+		live.OnLive(time.Unix(0, ns))
 	}
 }

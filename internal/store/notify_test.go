@@ -102,11 +102,14 @@ func TestNotifyConcurrent(t *testing.T) {
 	}
 }
 
-// heardLive is a heard that is also told of its listener's beats.
+// heardLive is a heard that is also told of its listener's beats, and
+// adds its name to them.
 type heardLive struct {
 	heard
-	mu    sync.Mutex
-	beats []time.Time
+	name   string
+	mu     sync.Mutex
+	beats  []time.Time
+	others []string // what other subscribers added to their beats
 }
 
 func (h *heardLive) OnLive(sent time.Time) {
@@ -115,10 +118,20 @@ func (h *heardLive) OnLive(sent time.Time) {
 	h.mu.Unlock()
 }
 
+func (h *heardLive) Beat() string { return h.name + " grants x=1" }
+
+func (h *heardLive) OnBeat(payload string) {
+	h.mu.Lock()
+	h.others = append(h.others, payload)
+	h.mu.Unlock()
+}
+
 // A listener whose subscriber wants beats sends itself some several times
 // a second and reports each own one that comes back, with the time it was
-// sent; no beat, its own or another listener's, reaches OnNotification of
-// any subscriber, and ordinary notices still arrive.
+// sent, and passes on what the other beating subscribers added to theirs
+// (OnBeat), never its own; no beat, its own or another listener's,
+// reaches OnNotification of any subscriber, and ordinary notices still
+// arrive.
 func TestListenBeats(t *testing.T) {
 	url := storetest.NewMigratedPostgresDatabase(t)
 	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: 4})
@@ -129,8 +142,8 @@ func TestListenBeats(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
-	a := &heardLive{heard: heard{up: make(chan struct{}, 1)}}
-	b := &heardLive{heard: heard{up: make(chan struct{}, 1)}}
+	a := &heardLive{heard: heard{up: make(chan struct{}, 1)}, name: "a"}
+	b := &heardLive{heard: heard{up: make(chan struct{}, 1)}, name: "b"}
 	plain := &heard{up: make(chan struct{}, 1)}
 	start := time.Now()
 	for _, s := range []store.Subscriber{a, b, plain} {
@@ -163,6 +176,23 @@ func TestListenBeats(t *testing.T) {
 		for i, sent := range bs {
 			if sent.Before(start) || sent.After(time.Now()) || (i > 0 && !sent.After(bs[i-1])) {
 				t.Errorf("beat %d sent at %v: not between the start and now, after the one before", i, sent)
+			}
+		}
+	}
+	for _, h := range []*heardLive{a, b} {
+		other := "b grants x=1"
+		if h == b {
+			other = "a grants x=1"
+		}
+		h.mu.Lock()
+		others := slices.Clone(h.others)
+		h.mu.Unlock()
+		if len(others) == 0 {
+			t.Errorf("%s heard no other beat", h.name)
+		}
+		for _, o := range others {
+			if o != other {
+				t.Errorf("%s: OnBeat(%q), want only %q", h.name, o, other)
 			}
 		}
 	}
