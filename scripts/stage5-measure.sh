@@ -171,23 +171,29 @@ pgstats() { # reads (statements), transactions
 	         || '|' || (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'conduit')"
 }
 
-# interval_line BEFORE AFTER: the hit ratios between two metrics snapshots,
-# on one line: the cached hot reads (article, favorites, user, username,
-# tags) together, usernames alone, and the first list pages.
+# interval_line BEFORE AFTER NEWPAGES: the hit ratios between two metrics
+# snapshots, on one line: the cached hot reads (article, favorites, user,
+# username, tags) together, articles, users by id and usernames alone, and
+# the first list pages, raw and without the NEWPAGES list pages that
+# appeared in Redis meanwhile (compulsory misses).
 interval_line() {
-	awk '
+	awk -v newpages="${3:-0}" '
 		FNR == NR { before[$1] = $2; next }
 		{ d = $2 - before[$1]
 		  if ($1 ~ /^conduit_cache_tier_lookups_total/ && $1 ~ /kind="(article|favorites|user|username|tags)"/) {
-			if ($1 ~ /tier="near"/) { reads += d; if ($1 ~ /kind="username"/) ureads += d }
-			if ($1 ~ /result="hit"/) { hits += d; if ($1 ~ /kind="username"/) uhits += d }
+			k = $1; sub(/.*kind="/, "", k); sub(/".*/, "", k)
+			if ($1 ~ /tier="near"/) { reads += d; kr[k] += d }
+			if ($1 ~ /result="hit"/) { hits += d; kh[k] += d }
 		  } else if ($1 ~ /^conduit_cache_loads_total/) loads += d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) lh += d
 		  else if ($1 ~ /^conduit_cache_misses_total\{cache="lists"/) lm += d
 		}
+		function r(k) { return kr[k] ? sprintf("%.1f%%", 100 * kh[k] / kr[k]) : "-" }
 		END {
-			printf "hot reads %d, hit ratio %.1f%% (username %.1f%% of %d), database loads %d; first list pages %d, %.1f%% without a database list read\n",
-				reads, reads ? 100 * hits / reads : 0, ureads ? 100 * uhits / ureads : 0, ureads, loads, lh + lm, lh + lm ? 100 * lh / (lh + lm) : 0
+			printf "hot reads %d, hit ratio %.1f%% (article %s, user %s, username %s of %d), database loads %d; first list pages %d, %.1f%% without a database list read",
+				reads, reads ? 100 * hits / reads : 0, r("article"), r("user"), r("username"), kr["username"], loads, lh + lm, lh + lm ? 100 * lh / (lh + lm) : 0
+			if (newpages > 0 && lh + lm > newpages) printf ", %.1f%% without the %d compulsory", 100 * lh / (lh + lm - newpages), newpages
+			printf "\n"
 		}' "$1" "$2"
 }
 
@@ -218,15 +224,16 @@ run() { # LABEL CACHE NODES
 	t0=$(date +%s.%N)
 	l0=$(cut -d' ' -f1-3 /proc/loadavg)
 	if [ "$interval" != 0 ]; then # a line per interval of the measured part
-		local i=0 prev="$dir/m0-$label"
+		local i=0 prev="$dir/m0-$label" pprev=$p0 pi
 		while kill -0 "$pid" 2>/dev/null; do
 			sleep "${interval%s}"
 			kill -0 "$pid" 2>/dev/null || break
 			i=$((i + 1))
 			metrics "$dir/mi$i-$label"
+			pi=$(listpages "$2")
 			printf '  %4s s after the warm-up: ' "$((i * ${interval%s}))"
-			interval_line "$prev" "$dir/mi$i-$label"
-			prev="$dir/mi$i-$label"
+			interval_line "$prev" "$dir/mi$i-$label" $((pi - pprev))
+			prev="$dir/mi$i-$label" pprev=$pi
 		done
 	fi
 	wait "$pid" || rc=$?
