@@ -45,8 +45,13 @@
 #   redis1   CACHE=redis, 1 node      memory1  stage 3 caches, 1 node
 #
 # Settings: STAGE3_DIR (./.stage5-measure; kept between invocations, so the
-# seed is loaded once), BASE_PORT (24300), SCALE (0.1: conduit seed
-# --scale), RATE (250 req/s), WARMUP (15s), DURATION (30s),
+# seed is loaded once: $STAGE3_DIR/seeded marks it done), BASE_PORT (24300),
+# SCALE (0.1: conduit seed --scale; 1 is the full dataset), SEED_FLAGS
+# (more flags for conduit seed, e.g. --timelines=false: the full seed then
+# takes ~16 min on PostgreSQL here instead of much longer), TIMELINES (N:
+# after such a seed, build the home timelines of the authors of the newest N
+# articles through the nodes' job workers, once, e.g. 2000; 0, the default:
+# none), RATE (250 req/s), WARMUP (15s), DURATION (30s),
 # CONNECTIONS (64: the most in flight), CACHE_TIMEOUT (the nodes'
 # --cache-timeout; 10ms, the default), CACHE_TTL (the nodes' --cache-ttl
 # with Redis; 30m, the default: a shorter one shows a run past the ttl),
@@ -60,6 +65,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export STAGE3_DIR=${STAGE3_DIR:-$root/.stage5-measure}
 export BASE_PORT=${BASE_PORT:-24300}
 scale=${SCALE:-0.1}
+seed_flags=${SEED_FLAGS:-}
+timelines_for=${TIMELINES:-0}
 rate=${RATE:-250}
 warmup=${WARMUP:-15s}
 duration=${DURATION:-30s}
@@ -98,12 +105,45 @@ up() {
 }
 
 seed() {
-	if [ "$(sql "SELECT count(*) > 0 FROM articles")" = t ]; then return 0; fi
-	echo "seeding at scale $scale"
-	local t0=$SECONDS
-	CONDUIT_DATABASE_URL=$DATABASE_URL "$dir/conduit" seed --scale "$scale" --quiet >"$dir/seed.log" 2>&1 || { cat "$dir/seed.log"; exit 1; }
-	tail -1 "$dir/seed.log"
-	echo "seeded in $((SECONDS - t0)) s: $(sql "SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM articles) || ' articles'")"
+	if [ ! -e "$dir/seeded" ]; then
+		if [ "$(sql "SELECT count(*) > 0 FROM articles")" = t ]; then
+			# A database seeded before the marker existed (or by hand): take
+			# it as it is. A seed cut off halfway also has articles; remove
+			# STAGE3_DIR to start over.
+			echo "the database has articles but no $dir/seeded: taking it as seeded" >&2
+		else
+			echo "seeding at scale $scale${seed_flags:+ ($seed_flags)}"
+			local t0=$SECONDS
+			# shellcheck disable=SC2086 # SEED_FLAGS is a list of flags
+			CONDUIT_DATABASE_URL=$DATABASE_URL "$dir/conduit" seed --scale "$scale" --quiet $seed_flags >"$dir/seed.log" 2>&1 || { cat "$dir/seed.log"; exit 1; }
+			tail -1 "$dir/seed.log"
+			echo "seeded in $((SECONDS - t0)) s: $(sql "SELECT (SELECT count(*) FROM users) || ' users, ' || (SELECT count(*) FROM articles) || ' articles'")"
+		fi
+		date -u +%FT%TZ >"$dir/seeded"
+	fi
+	timelines
+}
+
+# timelines: with TIMELINES=N (a seed with --timelines=false), build the
+# home timelines of the authors of the newest N articles only, once: the
+# benchmark signs in authors from the first page of /api/articles, and
+# building every user's timeline takes longer than the seed. The running
+# nodes' job workers build them; this waits until the queue is empty.
+timelines() {
+	[ "$timelines_for" != 0 ] || return 0
+	[ -e "$dir/timelines" ] && return 0
+	local ids t0=$SECONDS
+	ids=$(sql "SELECT string_agg(DISTINCT author_id::text, ',') FROM (SELECT author_id FROM articles ORDER BY id DESC LIMIT $timelines_for) a")
+	echo "building the home timelines of the authors of the newest $timelines_for articles ($(tr ',' '\n' <<<"$ids" | wc -l) users)"
+	CONDUIT_DATABASE_URL=$DATABASE_URL "$dir/conduit" jobs build-timelines --users "$ids" >"$dir/timelines.log" 2>&1 || { cat "$dir/timelines.log"; exit 1; }
+	while :; do
+		CONDUIT_DATABASE_URL=$DATABASE_URL "$dir/conduit" jobs stats >"$dir/jobs.txt" 2>&1 || { cat "$dir/jobs.txt"; exit 1; }
+		awk '$1 == "timeline.build" && $2 > 0 { busy = 1 } END { exit !busy }' "$dir/jobs.txt" || break
+		[ $((SECONDS - t0)) -lt 3600 ] || { cat "$dir/jobs.txt"; echo "timelines not built within an hour" >&2; exit 1; }
+		sleep 5
+	done
+	echo "timelines built in $((SECONDS - t0)) s"
+	date -u +%FT%TZ >"$dir/timelines"
 }
 
 # metrics FILE: the cache counters of every node, one "name{labels} value"
@@ -131,23 +171,29 @@ pgstats() { # reads (statements), transactions
 	         || '|' || (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'conduit')"
 }
 
-# interval_line BEFORE AFTER: the hit ratios between two metrics snapshots,
-# on one line: the cached hot reads (article, favorites, user, username,
-# tags) together, usernames alone, and the first list pages.
+# interval_line BEFORE AFTER NEWPAGES: the hit ratios between two metrics
+# snapshots, on one line: the cached hot reads (article, favorites, user,
+# username, tags) together, articles, users by id and usernames alone, and
+# the first list pages, raw and without the NEWPAGES list pages that
+# appeared in Redis meanwhile (compulsory misses).
 interval_line() {
-	awk '
+	awk -v newpages="${3:-0}" '
 		FNR == NR { before[$1] = $2; next }
 		{ d = $2 - before[$1]
 		  if ($1 ~ /^conduit_cache_tier_lookups_total/ && $1 ~ /kind="(article|favorites|user|username|tags)"/) {
-			if ($1 ~ /tier="near"/) { reads += d; if ($1 ~ /kind="username"/) ureads += d }
-			if ($1 ~ /result="hit"/) { hits += d; if ($1 ~ /kind="username"/) uhits += d }
+			k = $1; sub(/.*kind="/, "", k); sub(/".*/, "", k)
+			if ($1 ~ /tier="near"/) { reads += d; kr[k] += d }
+			if ($1 ~ /result="hit"/) { hits += d; kh[k] += d }
 		  } else if ($1 ~ /^conduit_cache_loads_total/) loads += d
 		  else if ($1 ~ /^conduit_cache_hits_total\{cache="(lists|pages)"/) lh += d
 		  else if ($1 ~ /^conduit_cache_misses_total\{cache="lists"/) lm += d
 		}
+		function r(k) { return kr[k] ? sprintf("%.1f%%", 100 * kh[k] / kr[k]) : "-" }
 		END {
-			printf "hot reads %d, hit ratio %.1f%% (username %.1f%% of %d), database loads %d; first list pages %d, %.1f%% without a database list read\n",
-				reads, reads ? 100 * hits / reads : 0, ureads ? 100 * uhits / ureads : 0, ureads, loads, lh + lm, lh + lm ? 100 * lh / (lh + lm) : 0
+			printf "hot reads %d, hit ratio %.1f%% (article %s, user %s, username %s of %d), database loads %d; first list pages %d, %.1f%% without a database list read",
+				reads, reads ? 100 * hits / reads : 0, r("article"), r("user"), r("username"), kr["username"], loads, lh + lm, lh + lm ? 100 * lh / (lh + lm) : 0
+			if (newpages > 0 && lh + lm > newpages) printf ", %.1f%% without the %d compulsory", 100 * lh / (lh + lm - newpages), newpages
+			printf "\n"
 		}' "$1" "$2"
 }
 
@@ -178,15 +224,16 @@ run() { # LABEL CACHE NODES
 	t0=$(date +%s.%N)
 	l0=$(cut -d' ' -f1-3 /proc/loadavg)
 	if [ "$interval" != 0 ]; then # a line per interval of the measured part
-		local i=0 prev="$dir/m0-$label"
+		local i=0 prev="$dir/m0-$label" pprev=$p0 pi
 		while kill -0 "$pid" 2>/dev/null; do
 			sleep "${interval%s}"
 			kill -0 "$pid" 2>/dev/null || break
 			i=$((i + 1))
 			metrics "$dir/mi$i-$label"
+			pi=$(listpages "$2")
 			printf '  %4s s after the warm-up: ' "$((i * ${interval%s}))"
-			interval_line "$prev" "$dir/mi$i-$label"
-			prev="$dir/mi$i-$label"
+			interval_line "$prev" "$dir/mi$i-$label" $((pi - pprev))
+			prev="$dir/mi$i-$label" pprev=$pi
 		done
 	fi
 	wait "$pid" || rc=$?
