@@ -63,10 +63,10 @@ const (
 	// rises to the highest one and the map starts again.
 	maxTracked = 100_000
 	// busSettle is how long after its bus (re)connects a node waits before
-	// it takes its floor: the other nodes learn of it from its hello, and
-	// until they have, their writes do not wait for it to hear their
-	// positions. A floor taken after that covers every write they did not
-	// wait for.
+	// it takes its floor: the other nodes learn of it from its first beat
+	// (sent as it connects; a hello on a bus without beats), and until
+	// they have, their writes do not wait for it to hear their positions.
+	// A floor taken after that covers every write they did not wait for.
 	busSettle = time.Second
 	// lateAfter: a position heard later than this after it was sent may
 	// have been one its writer gave up waiting for (cache.Coherent waits
