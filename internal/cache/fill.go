@@ -71,16 +71,9 @@ func (r *Redis) fill(ctx context.Context, key string, ttl time.Duration, load fu
 			return load()
 		}
 		var got []string
-		err := r.call(ctx, "fetch", r.o.Timeout, func(ctx context.Context) error {
-			arr, err := fetchScript.Exec(ctx, c, keys, []string{token, ms(r.o.FillLease)}).ToArray()
-			if err != nil {
-				return err
-			}
-			for _, m := range arr {
-				s, _ := m.ToString()
-				got = append(got, s)
-			}
-			return nil
+		err := r.call(ctx, "fetch", r.o.Timeout, func(ctx context.Context) (err error) {
+			got, err = scriptStrings(ctx, c, fetchScript, keys, []string{token, ms(r.o.FillLease)})
+			return err
 		})
 		if err != nil || len(got) != 2 {
 			r.m.loads.WithLabelValues(kind, "error").Inc()
@@ -170,4 +163,18 @@ func (g *flightGroup) do(key string, fn func() ([]byte, error)) (v []byte, err e
 	}()
 	f.val, f.err = fn()
 	return f.val, f.err, false
+}
+
+// scriptStrings runs script and returns its reply, an array, as strings
+// (a nil element as "").
+func scriptStrings(ctx context.Context, c rueidis.Client, script *rueidis.Lua, keys, args []string) ([]string, error) {
+	arr, err := script.Exec(ctx, c, keys, args).ToArray()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(arr))
+	for i, m := range arr {
+		out[i], _ = m.ToString()
+	}
+	return out, nil
 }

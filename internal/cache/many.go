@@ -173,16 +173,9 @@ func (r *Redis) GetOrLoadMany(ctx context.Context, keys []string, ttl time.Durat
 		fkeys = append(fkeys, r.valKey(k), r.leaseKey(k))
 	}
 	var got []string
-	err := r.call(ctx, "fetch", r.o.Timeout, func(ctx context.Context) error {
-		arr, err := fetchManyScript.Exec(ctx, c, fkeys, []string{randomToken(), ms(r.o.FillLease)}).ToArray()
-		if err != nil {
-			return err
-		}
-		for _, m := range arr {
-			s, _ := m.ToString()
-			got = append(got, s)
-		}
-		return nil
+	err := r.call(ctx, "fetch", r.o.Timeout, func(ctx context.Context) (err error) {
+		got, err = scriptStrings(ctx, c, fetchManyScript, fkeys, []string{randomToken(), ms(r.o.FillLease)})
+		return err
 	})
 	if err != nil || len(got) != 1+len(missing) {
 		return r.loadUnleased(out, missing, "error", load)
