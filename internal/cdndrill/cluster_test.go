@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,7 @@ type cluster struct {
 	backend string // what Varnish forwards to
 	nodes   []*testproc.Proc
 	ports   []int
+	admin   []int // each node's --admin-addr port (metrics)
 	edge    *varnishtest.Varnish
 	maxAge  string
 	bins    []string // binary per node
@@ -75,6 +77,7 @@ func newCluster(t *testing.T, db string, nodes int, maxAge string, bins ...strin
 		env: append(os.Environ(), "CONDUIT_JWT_KEYS=k1:"+base64.StdEncoding.EncodeToString(key[:]))}
 	for i := range nodes {
 		c.ports = append(c.ports, testproc.FreePort(t))
+		c.admin = append(c.admin, testproc.FreePort(t))
 		if i < len(bins) {
 			c.bins = append(c.bins, bins[i])
 		} else {
@@ -116,7 +119,59 @@ func newCluster(t *testing.T, db string, nodes int, maxAge string, bins ...strin
 func (c *cluster) startNode(i int) {
 	c.nodes[i] = startProc(c.t, fmt.Sprintf("node%d", i+1), filepath.Join(c.dir, fmt.Sprintf("node%d.log", i+1)), c.env,
 		c.bins[i], "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", c.ports[i]), "--bcrypt-cost", "4",
-		"--trusted-proxies", "127.0.0.1", "--shared-max-age", c.maxAge, "--log-format", "json")
+		"--trusted-proxies", "127.0.0.1", "--shared-max-age", c.maxAge, "--log-format", "json",
+		"--admin-addr", fmt.Sprintf("127.0.0.1:%d", c.admin[i]))
+}
+
+// purgesSettled waits until no node has an edge purge pending or about to
+// be repeated: nothing pending, and no purge sent for longer than the
+// nodes' repeat delay (2 s), so that a purge of an earlier write cannot
+// land between a test's reads.
+func (c *cluster) purgesSettled(t *testing.T) {
+	t.Helper()
+	const quiet = 2500 * time.Millisecond
+	last, lastPending, since := -1.0, 0.0, time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		sent, pending := 0.0, 0.0
+		for _, p := range c.admin {
+			m := scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", p))
+			sent += m["conduit_edge_purge_requests_total"]
+			pending += m["conduit_edge_purge_pending_keys"]
+		}
+		lastPending = pending
+		if sent != last || pending > 0 {
+			last, since = sent, time.Now()
+			continue
+		}
+		if time.Since(since) >= quiet {
+			return
+		}
+	}
+	t.Fatalf("the nodes' edge purges did not settle within 30 s (purges sent: %v, keys pending: %v)", last, lastPending)
+}
+
+// scrape reads a Prometheus text page and sums each metric over its
+// labels.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	r := do(t, "GET", url, nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("%s: %d", url, r.status)
+	}
+	sums := map[string]float64{}
+	for line := range strings.Lines(r.body) {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		// name{labels} value, or name value
+		line = strings.TrimSpace(line)
+		name := line[:strings.IndexAny(line+" ", "{ ")]
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			sums[name] += v
+		}
+	}
+	return sums
 }
 
 // startHAProxy runs the shipped HAProxy template in front of the nodes and

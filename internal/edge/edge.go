@@ -94,6 +94,8 @@ type edgeQueue struct {
 	since  time.Time       // when the oldest pending key was queued
 	wake   chan struct{}
 	failed bool // the last attempt failed (log the recovery)
+	// pending shows len(keys); set under mu whenever keys changes.
+	pending prometheus.Gauge
 }
 
 // New checks the edge URLs and returns a Publisher.
@@ -108,7 +110,8 @@ func New(o Options) (*Publisher, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("edge purge URL %q: want http(s)://host:port/", raw)
 		}
-		p.edges = append(p.edges, &edgeQueue{url: raw, label: u.Host, keys: map[string]bool{}, wake: make(chan struct{}, 1)})
+		p.edges = append(p.edges, &edgeQueue{url: raw, label: u.Host, keys: map[string]bool{}, wake: make(chan struct{}, 1),
+			pending: p.m.pending.WithLabelValues(u.Host)})
 	}
 	return p, nil
 }
@@ -135,7 +138,7 @@ func (p *Publisher) queue(e *edgeQueue, keys []string, repeat bool) {
 		e.keys[p.o.FlushKey] = true
 		p.m.overflows.WithLabelValues(e.label).Inc()
 	}
-	p.m.pending.WithLabelValues(e.label).Set(float64(len(e.keys)))
+	e.pending.Set(float64(len(e.keys)))
 	e.mu.Unlock()
 	select {
 	case e.wake <- struct{}{}:
@@ -149,6 +152,7 @@ func (e *edgeQueue) take() (map[string]bool, time.Time) {
 	defer e.mu.Unlock()
 	keys, since := e.keys, e.since
 	e.keys = map[string]bool{}
+	e.pending.Set(0)
 	return keys, since
 }
 

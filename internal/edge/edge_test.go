@@ -147,6 +147,9 @@ func TestPurgeNeverBlocksAndRetriesUntilDelivered(t *testing.T) {
 	if n := value(t, p.m.dropped.WithLabelValues(srv.Listener.Addr().String())); n != 0 {
 		t.Errorf("%v keys dropped", n)
 	}
+	if n := value(t, p.m.pending.WithLabelValues(srv.Listener.Addr().String())); n != 0 {
+		t.Errorf("%v keys still shown pending after every key was delivered", n)
+	}
 }
 
 func TestPurgeGivesUpThenRecovers(t *testing.T) {
