@@ -69,7 +69,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		rebind:      func(q string) string { return q },
 		uniqueField: sqliteUniqueField,
 		missingRef:  sqliteMissingRef,
-	}, readStmts: newStmtCache(read)}
+	}, readStmts: newStmtCache(read), celebs: newCelebCache()}
 	// The first connection creates the file and switches it to WAL.
 	if err := write.PingContext(ctx); err != nil {
 		db.Close()

@@ -69,6 +69,9 @@ type DB struct {
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
+	// celebs, if set, keeps the celebrities' newest article ids for feed
+	// pages (SQLite; celebcache.go).
+	celebs *celebCache
 }
 
 var _ conduit.Store = (*DB)(nil)

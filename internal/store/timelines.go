@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/conduit-dev/conduit/internal/conduit"
@@ -665,11 +666,29 @@ func (db *DB) timelineFeed(ctx context.Context, viewerID int64, f conduit.Articl
 	for _, c := range st.onRead {
 		count += c.articles
 	}
+	need := f.Offset + f.Limit + 1
+	var kept []int64 // the kept celebrities' newest ids (celebCache)
+	if len(st.celebs) > 0 {
+		entries, all, err := db.celebEntries(ctx, st.celebs)
+		if err != nil || !all {
+			return page, false, err
+		}
+		for i, e := range entries {
+			count += e.count
+			if ids, enough := e.newest(f.Before, need); enough {
+				kept = append(kept, ids...)
+			} else {
+				// Deeper than the entry: read from the articles table.
+				st.onRead = append(st.onRead, celeb{id: st.celebs[i].id, articles: e.count})
+			}
+		}
+		slices.SortFunc(kept, func(a, b int64) int { return cmp.Compare(b, a) })
+		kept = kept[:min(len(kept), need)]
+	}
 	if count <= int64(f.Offset) {
 		return conduit.ArticlePage{Count: int(count), Articles: []conduit.Article{}}, true, nil
 	}
-	need := f.Offset + f.Limit + 1
-	ids, args, err := db.mergedIDs(ctx, viewerID, st, f.Before, need)
+	ids, args, err := db.mergedIDs(ctx, viewerID, st, f.Before, need, kept)
 	if err != nil {
 		return page, false, err
 	}
@@ -706,6 +725,10 @@ type timelineState struct {
 	// behind are the authors of the viewer's follows and unfollows whose
 	// jobs have not run yet: the timeline's rows of theirs are left out.
 	behind []int64
+	// celebs are the celebrities the viewer follows when their articles
+	// come from db.celebs (SQLite), with their versions; onRead has them
+	// otherwise.
+	celebs []celebRef
 }
 
 // maxBehind bounds the follows and unfollows whose jobs have not run that
@@ -716,10 +739,11 @@ const maxBehind = 50
 // viewer follows with their article counts, and the viewer's follows and
 // unfollows whose jobs have not run yet, in one statement: a row of kind 0
 // for the state (none if the timeline was never built), one of kind 1 per
-// celebrity, one of kind 2 per pending follow. The celebrities cost one
-// follows probe each (a bounded, site-wide set), whatever the viewer
-// follows. (Not an outer join of the state with the celebrities:
-// PostgreSQL then hashes every follows row for the probe.)
+// celebrity, one of kind 2 per pending follow. On PostgreSQL the
+// celebrities cost one follows probe each (a bounded, site-wide set),
+// whatever the viewer follows (not an outer join of the state with the
+// celebrities: PostgreSQL then hashes every follows row for the probe); on
+// SQLite see stateSQLite.
 //
 // A follow's job puts the followee's articles into the timeline, an
 // unfollow's takes them out, and until it has run the timeline is wrong
@@ -733,23 +757,11 @@ const maxBehind = 50
 // has run, which under load is most of the time for an active user.
 func (db *DB) timelineState(ctx context.Context, viewerID int64) (timelineState, error) {
 	var st timelineState
-	rs, err := db.query(ctx, `
-		SELECT 0, s.ready, s.horizon, s.feed_count, 0, 0
-		FROM timeline_state s WHERE s.user_id = ?
-		UNION ALL
-		SELECT 1, 0, c.user_id, u.articles_count, 0, 0 FROM fanout_authors c
-		JOIN users u ON u.id = c.user_id
-		WHERE c.celebrity = 1
-		  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)
-		UNION ALL
-		SELECT 2, CASE WHEN f.follower_id IS NULL THEN 0 ELSE 1 END, p.followee_id, u.articles_count,
-		       coalesce(f.feed_counted, 0),
-		       CASE WHEN EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = p.followee_id AND c.celebrity = 1) THEN 1 ELSE 0 END
-		FROM timeline_pending p
-		JOIN users u ON u.id = p.followee_id
-		LEFT JOIN follows f ON f.follower_id = p.user_id AND f.followee_id = p.followee_id
-		WHERE p.user_id = ?`,
-		viewerID, viewerID, viewerID)
+	q := stateSQL
+	if db.celebs != nil {
+		q = stateSQLite
+	}
+	rs, err := db.query(ctx, q, viewerID, viewerID, viewerID)
 	if err != nil {
 		return st, db.mapErr(err)
 	}
@@ -765,6 +777,8 @@ func (db *DB) timelineState(ctx context.Context, viewerID int64) (timelineState,
 			built, st.horizon, st.count = flag == 1, a, b
 		case 1:
 			st.onRead = append(st.onRead, celeb{id: a, articles: b})
+		case 3:
+			st.celebs = append(st.celebs, celebRef{id: a, version: b})
 		default:
 			// A celebrity's articles are never in timelines and are
 			// merged already when followed (kind 1); a celebrity whose
@@ -781,6 +795,61 @@ func (db *DB) timelineState(ctx context.Context, viewerID int64) (timelineState,
 	return st, db.mapErr(rs.Err())
 }
 
+// stateSQL is timelineState's statement (PostgreSQL): the state row, the
+// celebrities the viewer follows (one follows probe per celebrity), the
+// pending follows.
+const stateSQL = `
+	SELECT 0, s.ready, s.horizon, s.feed_count, 0, 0
+	FROM timeline_state s WHERE s.user_id = ?
+	UNION ALL
+	SELECT 1, 0, c.user_id, u.articles_count, 0, 0 FROM fanout_authors c
+	JOIN users u ON u.id = c.user_id
+	WHERE c.celebrity = 1
+	  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = c.user_id)
+	UNION ALL
+	` + statePendingSQL
+
+// statePendingSQL is the pending follows' part of the state statements.
+const statePendingSQL = `SELECT 2, CASE WHEN f.follower_id IS NULL THEN 0 ELSE 1 END, p.followee_id, u.articles_count,
+	       coalesce(f.feed_counted, 0),
+	       CASE WHEN EXISTS (SELECT 1 FROM fanout_authors c WHERE c.user_id = p.followee_id AND c.celebrity = 1) THEN 1 ELSE 0 END
+	FROM timeline_pending p
+	JOIN users u ON u.id = p.followee_id
+	LEFT JOIN follows f ON f.follower_id = p.user_id AND f.followee_id = p.followee_id
+	WHERE p.user_id = ?`
+
+// stateSQLite is timelineState's statement on SQLite, where the
+// celebrities come as rows of kind 3 with their versions (for db.celebs)
+// and without their counts (kept there too). A probe of
+// the follows primary key (a two-column key of a WITHOUT ROWID table)
+// costs as much as walking ~3.5 of the viewer's follows and probing
+// fanout_authors by rowid for each: one probe per celebrity (~100 at the
+// full scale) was half of a feed page's CPU. So the celebrities followed
+// are found from the viewer's follows when they are fewer than
+// stateByFollows, from the celebrities otherwise: the branch whose
+// condition holds runs, the other stops at its uncorrelated EXISTS
+// (evaluated once, at most stateByFollows index entries). Either way the
+// cost is bounded whatever the viewer follows.
+var stateSQLite = strings.NewReplacer("?n", fmt.Sprint(stateByFollows-1)).Replace(`
+	SELECT 0, s.ready, s.horizon, s.feed_count, 0, 0
+	FROM timeline_state s WHERE s.user_id = ?1
+	UNION ALL
+	SELECT 3, 0, c.user_id, c.version, 0, 0
+	FROM follows f CROSS JOIN fanout_authors c
+	WHERE f.follower_id = ?2 AND c.user_id = f.followee_id AND c.celebrity = 1
+	  AND NOT EXISTS (SELECT 1 FROM follows WHERE follower_id = ?2 LIMIT 1 OFFSET ?n)
+	UNION ALL
+	SELECT 3, 0, c.user_id, c.version, 0, 0 FROM fanout_authors c
+	WHERE c.celebrity = 1
+	  AND EXISTS (SELECT 1 FROM follows WHERE follower_id = ?2 LIMIT 1 OFFSET ?n)
+	  AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ?2 AND f.followee_id = c.user_id)
+	UNION ALL
+	` + strings.Replace(statePendingSQL, "p.user_id = ?", "p.user_id = ?3", 1))
+
+// stateByFollows is the number of follows from which stateSQLite finds a
+// viewer's celebrities by probing each celebrity instead (see there).
+const stateByFollows = 256
+
 // celebBranches is how many celebrities' branches one page statement
 // holds (SQLite allows 500 terms in a compound SELECT).
 const celebBranches = 100
@@ -791,8 +860,11 @@ const celebBranches = 100
 // need articles of each author read on read (st.onRead), and its
 // arguments. Each branch reads at most need ids from its index. Authors
 // beyond celebBranches are read first, in chunks, and join as a list of
-// ids.
-func (db *DB) mergedIDs(ctx context.Context, viewerID int64, st timelineState, before int64, need int) (string, []any, error) {
+// ids. kept, the newest ids of the celebrities db.celebs answered for,
+// join as a list too (a JSON array: one argument, so the statement's text,
+// and the prepared statement, is the same for every viewer without other
+// authors to merge).
+func (db *DB) mergedIDs(ctx context.Context, viewerID int64, st timelineState, before int64, need int, kept []int64) (string, []any, error) {
 	// branch reads the newest need ids of one source below the cursor.
 	branch := func(q, col string, args ...any) (string, []any) {
 		if before > 0 {
@@ -834,7 +906,24 @@ func (db *DB) mergedIDs(ctx context.Context, viewerID int64, st timelineState, b
 		parts = append(parts, `SELECT id FROM articles WHERE id IN (`+placeholders(len(rest))+`)`)
 		args = append(args, anys(rest)...)
 	}
+	if len(kept) > 0 {
+		parts = append(parts, `SELECT value FROM json_each(?)`)
+		args = append(args, jsonIDs(kept))
+	}
 	return strings.Join(parts, "\n\t\tUNION ") + " ORDER BY id DESC", args, nil
+}
+
+// jsonIDs is ids as a JSON array.
+func jsonIDs(ids []int64) string {
+	b := make([]byte, 0, 2+8*len(ids))
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
 }
 
 // FeedOnRead is the feed read from the follows only (fan-out on read), the
