@@ -55,8 +55,11 @@
 # CONNECTIONS (64: the most in flight), CACHE_TIMEOUT (the nodes'
 # --cache-timeout; 10ms, the default), CACHE_TTL (the nodes' --cache-ttl
 # with Redis; 30m, the default: a shorter one shows a run past the ttl),
+# CACHE_LIST_TTL (the nodes' --cache-list-ttl with Redis: how long a list
+# page kept in Redis lives; 24h, the default),
 # INTERVAL (e.g. 30s: also print the hit ratios of each such interval of
-# the measured part, to show a dip; 0, the default: none). Needs jq, psql, curl, haproxy,
+# the measured part, to show a dip, with PostgreSQL's read statements per
+# request and the load average at its end; 0, the default: none). Needs jq, psql, curl, haproxy,
 # redis-server and PostgreSQL 15 (with pg_stat_statements, in the Debian
 # package). Stops everything it started at the end.
 set -euo pipefail
@@ -76,6 +79,7 @@ runs=${RUNS:-redis3 memory3 redis1 memory1}
 dir=$STAGE3_DIR
 export CONDUIT_CACHE_TIMEOUT=${CACHE_TIMEOUT:-10ms} # the nodes inherit it
 export CONDUIT_CACHE_TTL=${CACHE_TTL:-30m}
+export CONDUIT_CACHE_LIST_TTL=${CACHE_LIST_TTL:-24h}
 export PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
 
 for need in jq psql curl; do
@@ -224,16 +228,22 @@ run() { # LABEL CACHE NODES
 	t0=$(date +%s.%N)
 	l0=$(cut -d' ' -f1-3 /proc/loadavg)
 	if [ "$interval" != 0 ]; then # a line per interval of the measured part
-		local i=0 prev="$dir/m0-$label" pprev=$p0 pi
+		local i=0 prev="$dir/m0-$label" pprev=$p0 pi sprev=$s0 si ti tprev=$t0
 		while kill -0 "$pid" 2>/dev/null; do
 			sleep "${interval%s}"
 			kill -0 "$pid" 2>/dev/null || break
 			i=$((i + 1))
 			metrics "$dir/mi$i-$label"
 			pi=$(listpages "$2")
+			si=$(pgstats)
+			ti=$(date +%s.%N)
 			printf '  %4s s after the warm-up: ' "$((i * ${interval%s}))"
 			interval_line "$prev" "$dir/mi$i-$label" $((pi - pprev))
-			prev="$dir/mi$i-$label" pprev=$pi
+			# PostgreSQL's reads in the interval (pg_stat_statements was
+			# reset after s0), per request at the open loop's rate.
+			awk -v a="${sprev%%|*}" -v b="${si%%|*}" -v t0="$tprev" -v t1="$ti" -v r="$rate" -v l="$(cut -d' ' -f1-3 /proc/loadavg)" \
+				'BEGIN { s = t1 - t0; printf "        PostgreSQL %.0f read statements/s (%.2f per request); load average %s\n", (b - a) / s, (b - a) / (s * r), l }'
+			prev="$dir/mi$i-$label" pprev=$pi sprev=$si tprev=$ti
 		done
 	fi
 	wait "$pid" || rc=$?
@@ -307,12 +317,15 @@ run() { # LABEL CACHE NODES
 		loads=$(awk '/^conduit_cache_loads_total\{.*kind="username"/ { s[$1 ~ /how="lease"/ ? "lease" : "other"] += $2 }
 			END { printf "%d under the fill lease, %d others (breaker open, failed loads: names nobody has)", s["lease"], s["other"] }' "$dir/m1-$label")
 		echo "usernames: $names in Redis at the end; database loads over the whole run: $loads"
+		# What the pages kept for --cache-list-ttl take, and what Redis
+		# does when full (the runner sets no maxmemory: none is evicted).
+		echo "redis: $(listpages redis) list pages, $(redis-cli -p "$((BASE_PORT + 3))" --scan --pattern 'conduit:c:sitepage:*' | wc -l) site pages, $(redis-cli -p "$((BASE_PORT + 3))" dbsize) keys, used_memory $(redis-cli -p "$((BASE_PORT + 3))" info memory | awk -F: '/^used_memory_human:/ { sub(/\r/, "", $2); print $2 }'), maxmemory $(redis-cli -p "$((BASE_PORT + 3))" config get maxmemory | tail -1), maxmemory-policy $(redis-cli -p "$((BASE_PORT + 3))" config get maxmemory-policy | tail -1), evicted_keys $(redis-cli -p "$((BASE_PORT + 3))" info stats | awk -F: '/^evicted_keys:/ { sub(/\r/, "", $2); print $2 }')"
 	fi
 	jq -r '.endpoints[] | select(.name | startswith("write")) | "  \(.name): \(.requests) requests, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms"' "$dir/bench-$label.json"
 }
 
 mkdir -p "$dir"
-echo "stage 5 measurement: open loop at $rate req/s, warm-up $warmup, measured $duration, --cache-timeout $CONDUIT_CACHE_TIMEOUT, --cache-ttl $CONDUIT_CACHE_TTL (Redis); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
+echo "stage 5 measurement: open loop at $rate req/s, warm-up $warmup, measured $duration, --cache-timeout $CONDUIT_CACHE_TIMEOUT, --cache-ttl $CONDUIT_CACHE_TTL, --cache-list-ttl $CONDUIT_CACHE_LIST_TTL (Redis); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
 for r in $runs; do
 	case $r in
 	redis3) run redis3 redis 3 ;;

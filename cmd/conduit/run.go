@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const cacheChannel = "conduit_cache"
 
 var serveFlags = append([]string{"addr", "data-dir", "database-url", "jwt-keys", "token-ttl", "log-format", "log-level",
-	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "cache-ttl", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
+	"shutdown-timeout", "drain-delay", "cache-items", "cache-url", "cache-timeout", "cache-ttl", "cache-list-ttl", "bcrypt-cost", "db-max-conns", "db-conn-lifetime",
 	"db-statement-timeout", "db-connect-timeout", "max-inflight", "max-queue", "queue-wait", "trusted-proxies",
 	"idempotency-ttl", "admin-addr", "debug-addr", "memory-limit", "replica-urls", "replica-max-lag", "asset-url", "edge-purge-url", "shared-max-age",
 	"login-window", "login-max-per-addr", "login-max-per-account", "signup-window", "signup-max-per-addr", "public-url", "media-url"}, queueFlags...)
@@ -207,8 +207,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// this node applied every acknowledged write's invalidation, so
 		// they live as long (1 s otherwise). The pages a write drops are
 		// rebuilt once for the cluster by the writing node, in the
-		// background, so that readers find them kept.
-		cacheOpts = append(cacheOpts, conduit.WithCacheTTL(cfg.CacheTTL), conduit.WithListTTL(cfg.CacheTTL), conduit.WithListRebuilds())
+		// background, so that readers find them kept. In Redis the pages
+		// live --cache-list-ttl (a day): their versions keep them fresh,
+		// and the long tail's pages, read less often than every 30
+		// minutes, missed on every read (docs/stage5.md, ninth round).
+		cacheOpts = append(cacheOpts, conduit.WithCacheTTL(cfg.CacheTTL), conduit.WithListTTL(cfg.CacheTTL),
+			conduit.WithSharedListTTL(cfg.CacheListTTL), conduit.WithListRebuilds())
 	} else if _, ok := svcCache.(*cache.Memory); ok {
 		// One node on its embedded database: every invalidation is this
 		// process's own, applied before the write is answered, and none

@@ -117,19 +117,36 @@ func (r *Redis) SetCurrent(ctx context.Context, key string, value []byte, versio
 
 // versionsScript returns the versions under KEYS[1..n] (KEYS[n+1]: the
 // generation), giving each that has none of this generation (never set,
-// expired, or deleted by a write: a tombstone) the new token in ARGV[i+1],
-// for ARGV[1] ms. A token is no copy of anything that could be stale, so
-// it needs no fill lease: the check and the set are one step.
+// expired, or deleted by a write: a tombstone) the new token in ARGV[i+1].
+// A token is no copy of anything that could be stale, so it needs no fill
+// lease: the check and the set are one step.
+//
+// A version lives twice the ttl of the value being stored (ARGV[1] ms),
+// and one found with less than that ttl left is given twice it again: a
+// value never outlives a version it was stored with. Before, a version
+// lived one ttl from the keep that made it, and one that no write
+// replaced for that long (listver:all, which only a delete replaces, and
+// every page names; a quiet bucket) expired under every page kept with it
+// since, which all missed at once, however long they had left. The
+// extension is rare (at most once per ttl per version): a PEXPIRE is a
+// change to Redis's tracking, which drops the nodes' near copies of the
+// version, as a write's delete would, but keeps the token, so no stored
+// value becomes a miss.
 var versionsScript = rueidis.NewLuaScript(`
 local g = redis.call('GET', KEYS[#KEYS]) or '0'
+local ttl = tonumber(ARGV[1])
 local out = {}
 for i = 1, #KEYS - 1 do
   local v = redis.call('GET', KEYS[i])
   local p = v and string.find(v, ':', 1, true)
   if p and p > 1 and string.sub(v, 1, p - 1) == g and p < #v then
     out[i] = string.sub(v, p + 1)
+    local left = redis.call('PTTL', KEYS[i])
+    if left >= 0 and left < ttl then
+      redis.call('PEXPIRE', KEYS[i], 2 * ttl)
+    end
   else
-    redis.call('SET', KEYS[i], g .. ':' .. ARGV[i + 1], 'PX', ARGV[1])
+    redis.call('SET', KEYS[i], g .. ':' .. ARGV[i + 1], 'PX', 2 * ttl)
     out[i] = ARGV[i + 1]
   end
 end

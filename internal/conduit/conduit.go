@@ -134,6 +134,10 @@ type Store interface {
 	// RevokedTokens lists the ids of the user's tokens revoked one by one
 	// that have not expired by now.
 	RevokedTokens(ctx context.Context, userID int64, now time.Time) ([]string, error)
+	// UsersByID returns those of ids that exist, and for each the ids of
+	// its tokens revoked one by one that have not expired by now (as
+	// UserByID and RevokedTokens for each, in one statement).
+	UsersByID(ctx context.Context, ids []int64, now time.Time) (users map[int64]User, revoked map[int64][]string, err error)
 	// PurgeRevokedTokens forgets revocations of tokens expired by now.
 	PurgeRevokedTokens(ctx context.Context, now time.Time) (int64, error)
 

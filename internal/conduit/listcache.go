@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"iter"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -387,9 +388,33 @@ func (s *Service) KeepShared(ctx context.Context, key string, value []byte, stam
 	}
 	versions = append(versions, versionKeyAll)
 	stored := append([]byte(strings.Join(head, ",")+"\n"), value...)
-	s.shared.SetCurrent(ctx, key, stored, versions, s.ListTTL(), func() bool {
+	s.shared.SetCurrent(ctx, key, stored, versions, s.sharedTTL(), func() bool {
 		return s.ListsFresh(ctx, stamp, d)
 	})
+}
+
+// WithSharedListTTL sets how long a page kept in the shared tier
+// (KeepShared: the service's anonymous first pages and the site's pages)
+// lives there, each less up to a fifth at random; by default as long as
+// ListTTL. It may be far longer than values live: a page in the shared
+// tier is served only while every version it was kept with is current
+// (SharedList), and a write that changes what it shows replaces one of
+// them before it is answered, so expiry is not what keeps it fresh; it
+// only bounds the tier's memory. Each node keeps the pages it serves in
+// its own memory for ListTTL, then reads them from the tier again. With
+// the value ttl (30 min) the long tail's pages, read less often than
+// that, missed on every read past it (docs/stage5.md, ninth round).
+func WithSharedListTTL(d time.Duration) Option {
+	return func(s *Service) { s.sharedListTTL = d }
+}
+
+// sharedTTL is how long to keep a page in the shared tier now (spread as
+// ListTTL spreads).
+func (s *Service) sharedTTL() time.Duration {
+	if s.sharedListTTL <= 0 || !s.listsOn {
+		return s.ListTTL()
+	}
+	return s.sharedListTTL - mrand.N(s.sharedListTTL/5+1)
 }
 
 // cachedList returns the anonymous first page f (key: listKey) from this

@@ -260,3 +260,61 @@ func TestSharedListPageNotKeptAcrossAWrite(t *testing.T) {
 		}
 	}
 }
+
+// WithSharedListTTL keeps the pages in Redis longer than each node keeps
+// them in memory (the value ttl): a page the nodes dropped from memory is
+// served from Redis without a list read, and a write still shows at once.
+// With the nodes' list ttl for Redis too (before), the second reads
+// below were database reads.
+func TestSharedListPagesOutliveMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rs := redistest.Start(t)
+	url := storetest.NewMigratedPostgresDatabase(t)
+	opts := cache.RedisOptions{Timeout: time.Second, Lease: time.Minute}
+	var nodes [2]*conduit.Service
+	var stores [2]*storetest.ListCounter
+	for i := range nodes {
+		stores[i] = &storetest.ListCounter{Store: storetest.Node(t, url)}
+		nodes[i] = conduit.NewService(stores[i], rs.Cache(t, opts), auth.Bcrypt{Cost: 4},
+			conduit.WithListTTL(300*time.Millisecond), conduit.WithSharedListTTL(time.Hour))
+	}
+	ann := mustRegister(t, nodes[0], "ann")
+	art := mustCreate(t, nodes[0], ann.ID, "Go news", "go")
+	read := func(i int) (conduit.ArticlePage, int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if _, ok := nodes[i].ListsStamp(ctx); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never could use its list caches", i)
+			}
+		}
+		n := stores[i].Lists()
+		p, err := nodes[i].Articles(ctx, 0, conduit.ArticleFilter{Tag: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, stores[i].Lists() - n
+	}
+	if _, n := read(0); n != 1 {
+		t.Fatalf("A's first read: %d list reads, want 1", n)
+	}
+	time.Sleep(500 * time.Millisecond) // past the nodes' 300 ms in memory
+	for i, name := range []string{"A", "B"} {
+		if p, n := read(i); n != 0 || len(p.Articles) != 1 {
+			t.Fatalf("%s after the page left A's memory: %d articles, %d list reads; want it from Redis", name, len(p.Articles), n)
+		}
+	}
+	title := "Go news, edited"
+	if _, err := nodes[1].UpdateArticle(ctx, ann.ID, art.Slug, conduit.ArticlePatch{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	conduit.AwaitListRebuilds(nodes[1])
+	for i, name := range []string{"A", "B"} {
+		if p, _ := read(i); p.Articles[0].Title != title {
+			t.Errorf("%s served %q after the acknowledged edit", name, p.Articles[0].Title)
+		}
+	}
+}

@@ -57,6 +57,9 @@ type Service struct {
 	// cache: --cache-items 0), and nothing built from lists is kept.
 	listTTL time.Duration
 	listsOn bool
+	// sharedListTTL bounds how long the pages kept in the shared tier
+	// live (WithSharedListTTL); 0: listTTL.
+	sharedListTTL time.Duration
 }
 
 // NewService wires the use cases to their dependencies.

@@ -42,6 +42,7 @@ type Config struct {
 	CacheURL     string        // redis://…; empty: in-process cache only
 	CacheTimeout time.Duration // timeout of one cache read
 	CacheTTL     time.Duration // life of a cached value and of a kept list page, with CacheURL
+	CacheListTTL time.Duration // life of a list page kept in Redis for every node, with CacheURL
 
 	// PostgreSQL pool settings (ignored for SQLite).
 	DBMaxConns         int
@@ -119,7 +120,8 @@ func (c *Config) options() map[string]option {
 		{"cache-items", "CONDUIT_CACHE_ITEMS", "how many values the in-process cache holds (0: no cache)", num(&c.CacheItems, 10000)},
 		{"cache-url", "CONDUIT_CACHE_URL", "shared cache: redis://[user:password@]host:port[/db] (stage 5); the in-process cache becomes its near cache. Empty: in-process cache only", str(&c.CacheURL, "")},
 		{"cache-timeout", "CONDUIT_CACHE_TIMEOUT", "with --cache-url: timeout of one cache read; a slower Redis counts as a miss and reads go to the database", dur(&c.CacheTimeout, 10*time.Millisecond)},
-		{"cache-ttl", "CONDUIT_CACHE_TTL", "with --cache-url: how long a cached value or a kept anonymous list page lives (each less up to a fifth, at random); writes invalidate them before that", dur(&c.CacheTTL, 30*time.Minute)},
+		{"cache-ttl", "CONDUIT_CACHE_TTL", "with --cache-url: how long a cached value, and an anonymous list page kept in a node's memory, lives (each less up to a fifth, at random); writes invalidate them before that", dur(&c.CacheTTL, 30*time.Minute)},
+		{"cache-list-ttl", "CONDUIT_CACHE_LIST_TTL", "with --cache-url: how long an anonymous list page kept in Redis for every node lives there (less up to a fifth, at random); the versions of what it shows keep it fresh, so a write makes it a miss at once, and this only bounds Redis's memory. Each node keeps the pages it serves in memory for --cache-ttl", dur(&c.CacheListTTL, 24*time.Hour)},
 		{"bcrypt-cost", "CONDUIT_BCRYPT_COST", "bcrypt cost for new password hashes (4-16; below 10 only for tests)", num(&c.BcryptCost, 10)},
 		{"max-inflight", "CONDUIT_MAX_INFLIGHT", "requests one node serves at once; beyond that and a short queue it answers 503 with Retry-After (0: no limit)", num(&c.MaxInFlight, 128)},
 		{"max-queue", "CONDUIT_MAX_QUEUE", "requests that may wait for a free slot when --max-inflight are running", num(&c.MaxQueue, 64)},
@@ -279,6 +281,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheTTL != 0 && c.CacheTTL < time.Second { // 0: the command has no such flag
 		errs = append(errs, errors.New("--cache-ttl must be at least 1s"))
+	}
+	if c.CacheListTTL != 0 && c.CacheListTTL < time.Second {
+		errs = append(errs, errors.New("--cache-list-ttl must be at least 1s"))
 	}
 	if c.LoginWindow < 0 || c.SignupWindow < 0 || c.LoginMaxPerAddr < 0 || c.LoginMaxPerAcct < 0 || c.SignupMaxPerAddr < 0 {
 		errs = append(errs, errors.New("--login-* and --signup-* settings must not be negative"))
