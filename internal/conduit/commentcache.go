@@ -96,53 +96,31 @@ func (s *Service) commentAuthors(ctx context.Context, comments []keptComment) (m
 			ids = append(ids, c.AuthorID)
 		}
 	}
-	authors := make(map[int64]Profile, len(ids))
 	ml, ok := s.cache.(manyLoader)
 	if !ok {
 		return s.commentAuthorsUnkept(ctx, ids)
 	}
-	keys := make([]string, len(ids))
-	idOf := make(map[string]int64, len(ids))
-	for i, id := range ids {
-		keys[i] = keyUser(id)
-		idOf[keys[i]] = id
-	}
-	got, err := ml.GetOrLoadMany(ctx, keys, s.entryTTL(), func(missing []string) (map[string][]byte, error) {
-		want := make([]int64, len(missing))
-		for i, k := range missing {
-			want[i] = idOf[k]
-		}
-		// Fresh, as cached loads: the accounts are kept for minutes.
-		users, revoked, err := s.store.UsersByID(Fresh(ctx), want, s.now())
-		if err != nil {
-			return nil, err
-		}
-		out := make(map[string][]byte, len(users))
-		for id, u := range users {
-			u.PasswordHash = "" // as Service.account keeps it
-			b, err := json.Marshal(account{User: u, Revoked: revoked[id]})
+	accounts, err := loadMany(ctx, ml, s.entryTTL(), ids, keyUser,
+		func(missing []int64) (map[int64]account, error) {
+			// Fresh, as cached loads: the accounts are kept for minutes.
+			users, revoked, err := s.store.UsersByID(Fresh(ctx), missing, s.now())
 			if err != nil {
 				return nil, err
 			}
-			out[keyUser(id)] = b
-		}
-		return out, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for i, k := range keys {
-		b, ok := got[k]
-		if !ok {
-			return nil, ErrNotFound // deleted meanwhile: its comments too
-		}
-		var a account
-		if json.Unmarshal(b, &a) != nil {
-			// Not what this version keeps: read it as the account is read.
-			if a, err = s.account(ctx, ids[i]); err != nil {
-				return nil, err
+			out := make(map[int64]account, len(users))
+			for id, u := range users {
+				u.PasswordHash = "" // as Service.account keeps it
+				out[id] = account{User: u, Revoked: revoked[id]}
 			}
-		}
+			return out, nil
+		},
+		// Not what this version keeps: read it as the account is read.
+		func(id int64) (account, error) { return s.account(ctx, id) })
+	if err != nil {
+		return nil, err // ErrNotFound: deleted meanwhile, its comments too
+	}
+	authors := make(map[int64]Profile, len(ids))
+	for i, a := range accounts {
 		authors[ids[i]] = profileOf(a.User)
 	}
 	return authors, nil

@@ -509,9 +509,9 @@ type manyLoader interface {
 // The keys and values are favoritesCount's, so the two share what they
 // store. An article that no longer exists is ErrNotFound, as there.
 func (s *Service) favoritesCounts(ctx context.Context, ids []int64) ([]int, error) {
-	counts := make([]int, len(ids))
 	ml, ok := s.cache.(manyLoader)
 	if !ok {
+		counts := make([]int, len(ids))
 		for i, id := range ids {
 			n, err := s.favoritesCount(ctx, id)
 			if err != nil {
@@ -521,46 +521,63 @@ func (s *Service) favoritesCounts(ctx context.Context, ids []int64) ([]int, erro
 		}
 		return counts, nil
 	}
+	return loadMany(ctx, ml, s.entryTTL(), ids, keyFavorites,
+		func(missing []int64) (map[int64]int, error) {
+			// Fresh, as cached loads: the counts are kept for minutes.
+			return s.store.FavoritesCounts(Fresh(ctx), missing)
+		},
+		func(id int64) (int, error) {
+			// Not what this version stores: read the database (as cached).
+			return s.store.FavoritesCount(Fresh(ctx), id)
+		})
+}
+
+// loadMany is the value of each of ids as the cache keeps it under
+// key(id), in the order of ids: what the cache misses is loaded by one
+// call of load, JSON-encoded and kept under GetOrLoadMany's conditions. An
+// id load does not return is ErrNotFound (deleted meanwhile); a kept value
+// this version cannot decode (written by another) is read again by reread.
+func loadMany[V any](ctx context.Context, ml manyLoader, ttl time.Duration, ids []int64, key func(int64) string,
+	load func(missing []int64) (map[int64]V, error), reread func(id int64) (V, error)) ([]V, error) {
 	keys := make([]string, len(ids))
 	idOf := make(map[string]int64, len(ids))
 	for i, id := range ids {
-		keys[i] = keyFavorites(id)
+		keys[i] = key(id)
 		idOf[keys[i]] = id
 	}
-	got, err := ml.GetOrLoadMany(ctx, keys, s.entryTTL(), func(missing []string) (map[string][]byte, error) {
+	got, err := ml.GetOrLoadMany(ctx, keys, ttl, func(missing []string) (map[string][]byte, error) {
 		want := make([]int64, len(missing))
 		for i, k := range missing {
 			want[i] = idOf[k]
 		}
-		// Fresh, as cached loads: the counts are kept for minutes.
-		loaded, err := s.store.FavoritesCounts(Fresh(ctx), want)
+		loaded, err := load(want)
 		if err != nil {
 			return nil, err
 		}
 		out := make(map[string][]byte, len(loaded))
-		for id, n := range loaded {
-			b, err := json.Marshal(n)
+		for id, v := range loaded {
+			b, err := json.Marshal(v)
 			if err != nil {
 				return nil, err
 			}
-			out[keyFavorites(id)] = b
+			out[key(id)] = b
 		}
 		return out, nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	vals := make([]V, len(ids))
 	for i, k := range keys {
 		b, ok := got[k]
 		if !ok {
 			return nil, ErrNotFound
 		}
-		if json.Unmarshal(b, &counts[i]) != nil {
-			// Not what this version stores: read the database (as cached).
-			if counts[i], err = s.store.FavoritesCount(Fresh(ctx), ids[i]); err != nil {
+		if json.Unmarshal(b, &vals[i]) != nil {
+			if vals[i], err = reread(ids[i]); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return counts, nil
+	return vals, nil
 }
