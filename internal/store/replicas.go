@@ -81,7 +81,14 @@ const (
 	// the balancer for a second or two (old one stopped, new one promoted,
 	// then passed by the balancer's checks).
 	primaryRetryPause = 250 * time.Millisecond
+	// primaryTryLimit bounds a read's try on a primary this node believes
+	// down (its last check or read failed; see tryCtx).
+	primaryTryLimit = 500 * time.Millisecond
 )
+
+// errPrimarySilent is a read's try on a primary believed down that had no
+// answer within its limit; it counts as the server being gone.
+var errPrimarySilent = fmt.Errorf("the primary, believed down, did not answer in time: %w", context.DeadlineExceeded)
 
 // ReplicaOptions configures AttachReplicas.
 type ReplicaOptions struct {
@@ -197,16 +204,18 @@ type replicaSet struct {
 	interval time.Duration
 	// pause is the wait before a read the primary failed, with no replica
 	// able to take it, is tried on the primary again (see failed).
-	pause  time.Duration
-	userOf func(context.Context) int64
-	bus    PositionBus
-	store  PositionStore
-	logger *slog.Logger
-	now    func() time.Time
-	pos    *positions
-	next   atomic.Uint64 // round robin over eligible replicas
-	stop   context.CancelFunc
-	done   chan struct{}
+	pause time.Duration
+	// primaryTry bounds a try on a primary believed down (see tryCtx).
+	primaryTry time.Duration
+	userOf     func(context.Context) int64
+	bus        PositionBus
+	store      PositionStore
+	logger     *slog.Logger
+	now        func() time.Time
+	pos        *positions
+	next       atomic.Uint64 // round robin over eligible replicas
+	stop       context.CancelFunc
+	done       chan struct{}
 
 	mu        sync.Mutex
 	primaryUp bool
@@ -259,7 +268,7 @@ func (db *DB) AttachReplicas(ctx context.Context, o ReplicaOptions) error {
 	if o.Positions != nil {
 		o.Bus = nil // positions live in the store; this node's floor is its own
 	}
-	s := &replicaSet{primary: db.read, maxLag: o.MaxLag, interval: o.CheckInterval, pause: primaryRetryPause, userOf: o.UserOf,
+	s := &replicaSet{primary: db.read, maxLag: o.MaxLag, interval: o.CheckInterval, pause: primaryRetryPause, primaryTry: primaryTryLimit, userOf: o.UserOf,
 		bus: o.Bus, store: o.Positions, logger: o.Logger, now: time.Now, pos: newPositions(o.Bus == nil), primaryUp: true}
 	popts := o.Pool.withDefaults()
 	for _, u := range o.URLs {
@@ -523,6 +532,29 @@ func (s *replicaSet) failed(ctx context.Context, r *replica, err error, try int)
 	}
 }
 
+// tryCtx is the context of one try of a read on r (nil: the primary).
+// On a primary this node believes down, the try is given up (its context
+// cancelled) unless it has an answer within primaryTry; inTime stops
+// that clock once the answer is in and reports whether it came in time.
+// Without the bound a read waits for the pool's connection attempts, and
+// a demoted primary's last seconds (accepting connections it never
+// answers, measured in the stage-4 drill) took every connection of the
+// pool for the whole connect timeout, while replicas holding every
+// position known here could have served the read.
+func (s *replicaSet) tryCtx(ctx context.Context, r *replica) (tctx context.Context, inTime func() bool) {
+	s.mu.Lock()
+	up := s.primaryUp
+	s.mu.Unlock()
+	if r != nil || up || s.primaryTry <= 0 {
+		return ctx, func() bool { return true }
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(s.primaryTry, func() { cancel(errPrimarySilent) })
+	// A try answered in time keeps tctx until the read's own context
+	// (its parent) ends with the read.
+	return tctx, t.Stop
+}
+
 // on is the pool of r (nil: the primary's).
 func (s *replicaSet) on(r *replica) *sql.DB {
 	if r == nil {
@@ -537,7 +569,14 @@ func (s *replicaSet) query(ctx context.Context, q string, args ...any) (*sql.Row
 	r, why := s.route(ctx)
 	s.count(r, why)
 	for try := 1; ; try++ {
-		rs, err := s.on(r).QueryContext(ctx, q, args...)
+		tctx, inTime := s.tryCtx(ctx, r)
+		rs, err := s.on(r).QueryContext(tctx, q, args...)
+		if !inTime() {
+			if err == nil {
+				rs.Close()
+			}
+			err = errPrimarySilent
+		}
 		if err == nil {
 			return rs, nil
 		}
@@ -557,7 +596,11 @@ func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.
 	r, why := s.route(ctx)
 	s.count(r, why)
 	try := 1
+	tctx, inTime := s.tryCtx(ctx, r)
 	again := func(err error) *sql.Row {
+		if !inTime() {
+			err = errPrimarySilent
+		}
 		retry, to := s.failed(ctx, r, err, try)
 		if !retry {
 			return nil
@@ -565,9 +608,10 @@ func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.
 		try++
 		s.count(to, forRetry)
 		r = to
-		return s.on(to).QueryRowContext(ctx, q, args...)
+		tctx, inTime = s.tryCtx(ctx, r)
+		return s.on(to).QueryRowContext(tctx, q, args...)
 	}
-	return s.on(r).QueryRowContext(ctx, q, args...), again
+	return s.on(r).QueryRowContext(tctx, q, args...), again
 }
 
 // afterCommit records a committed write transaction's position (see

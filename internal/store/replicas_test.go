@@ -394,3 +394,71 @@ func (r *oneRow) Next(dest []driver.Value) error {
 	r.done, dest[0] = true, int64(1)
 	return nil
 }
+
+// A read the primary must take first (positions unknown here) goes on to
+// a replica holding every position known when the primary, believed
+// down, accepts and never answers (a demoted primary's last seconds in
+// the stage-4 drill): after primaryTry, not after the pool's connect
+// timeout or the read's own deadline.
+func TestSilentPrimaryBelievedDown(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.pause, s.primaryTry = time.Millisecond, 20*time.Millisecond
+	silent := &silentDB{}
+	replica := &flakyDB{}
+	s.primary = sql.OpenDB(silent)
+	s.replicas[0].db = sql.OpenDB(replica)
+	t.Cleanup(func() { s.primary.Close(); s.replicas[0].db.Close() })
+	s.replicas[0].set(true, 800, now)
+	s.pos.note(800, 7)
+	s.pos.setBus(false, now) // positions may have been missed: the primary first
+	s.primaryUp = false
+
+	ctx, cancel := context.WithTimeout(asUser(7), 5*time.Second)
+	defer cancel()
+	rs, err := s.query(ctx, "SELECT 1")
+	if err != nil {
+		t.Fatalf("query: %v (the primary was tried %d times)", err, silent.tries.Load())
+	}
+	rs.Close()
+	if silent.tries.Load() != 1 || replica.tries.Load() != 1 {
+		t.Errorf("query tried the primary %d times and the replica %d; want once each", silent.tries.Load(), replica.tries.Load())
+	}
+
+	r, again := s.queryRow(ctx, "SELECT 1")
+	var n int64
+	err = r.Scan(&n)
+	for err != nil {
+		other := again(err)
+		if other == nil {
+			break
+		}
+		err = other.Scan(&n)
+	}
+	if err != nil || n != 1 {
+		t.Fatalf("queryRow: %d, %v (the primary was tried %d times)", n, err, silent.tries.Load())
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the reads waited for their own deadline")
+	}
+
+	// Believed up, the primary keeps the read's whole deadline: a slow
+	// answer is not cut short.
+	s.primaryUp = true
+	short, cancel2 := context.WithTimeout(asUser(7), 100*time.Millisecond)
+	defer cancel2()
+	if _, err := s.query(short, "SELECT 1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("with the primary believed up: %v, want the read's own deadline", err)
+	}
+}
+
+// silentDB is a database/sql connector for a server that accepts and
+// never answers: Connect returns only when its context ends.
+type silentDB struct{ tries atomic.Int64 }
+
+func (d *silentDB) Connect(ctx context.Context) (driver.Conn, error) {
+	d.tries.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (d *silentDB) Driver() driver.Driver { return nil }
