@@ -34,7 +34,8 @@
 #               replicas via HAProxy, +6..+8 one replica each via HAProxy,
 #               +9 that HAProxy's stats, +10 Redis (CACHE=redis), +11..
 #               Patroni REST, +21.. PostgreSQL, +31.. Conduit nodes, +41..
-#               their admin listeners (/metrics) (keep below 32768)
+#               their admin listeners (/metrics, and the Go profiles under
+#               /debug/pprof/: loopback only) (keep below 32768)
 #   PG_ROUTE    how Conduit finds the primary and the replicas:
 #               multihost (default: multi-host URLs with
 #               target_session_attrs) or haproxy (the listeners above)
@@ -315,7 +316,8 @@ start_node() { # I
 	# shellcheck disable=SC2086 # NODE_FLAGS is a list of flags
 	CONDUIT_DATABASE_URL=$(database_url) CONDUIT_REPLICA_URLS=$(replica_urls) CONDUIT_JWT_KEYS=$(cat "$dir/jwt.keys") \
 		CONDUIT_CACHE_URL=$(cache_url) \
-		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$(node_port "$i")" --admin-addr "127.0.0.1:$(admin_port "$i")" --drain-delay "$drain" \
+		launch "node$i" "$dir/conduit" serve --addr "127.0.0.1:$(node_port "$i")" --admin-addr "127.0.0.1:$(admin_port "$i")" \
+		--debug-addr "127.0.0.1:$(admin_port "$i")" --drain-delay "$drain" \
 		--trusted-proxies 127.0.0.1 --log-format json ${NODE_FLAGS:-}
 }
 

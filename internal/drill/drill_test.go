@@ -199,6 +199,9 @@ func (l *load) report(t *testing.T, summary, reportEnv string, present, dup int)
 	for _, f := range l.failureLog() {
 		t.Log("  " + f)
 	}
+	if l.dumps != nil && len(l.failureLog()) > 0 {
+		l.dumps.report(t)
+	}
 	r := &l.stats
 	if r.failedReads.Load() != 0 {
 		t.Errorf("%d reads failed; want 0", r.failedReads.Load())
@@ -239,6 +242,10 @@ type load struct {
 	// node (stage 4), and ownReads counts those reads.
 	nodes    []string
 	ownReads atomic.Int64
+
+	// dumps, if set, takes the nodes' goroutines when a request is slow
+	// (see slowDumps).
+	dumps *slowDumps
 
 	mu       sync.Mutex
 	ackedC   []string      // bodies of acknowledged comments
@@ -288,6 +295,10 @@ func (l *load) doAt(base, method, path, token, key, body string) (int, []byte, h
 	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if l.dumps != nil {
+		t := time.AfterFunc(slowAfter, l.dumps.take)
+		defer t.Stop()
 	}
 	resp, err := l.client.Do(req)
 	if err != nil {

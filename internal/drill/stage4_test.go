@@ -124,6 +124,7 @@ func TestDrillStage4(t *testing.T) {
 
 	l := newLoad(cenv["LB_URL"])
 	l.nodes = strings.Split(cenv["NODE_URLS"], ",")
+	l.dumps = newSlowDumps(strings.Split(cenv["ADMIN_URLS"], ","), dir)
 	l.setup(t)
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
