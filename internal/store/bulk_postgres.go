@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,6 +20,12 @@ type postgresBulk struct {
 	fks     []string  // ALTER TABLE … ADD CONSTRAINT statements
 	done    bool
 }
+
+// postgresBulkTables are the tables whose foreign keys and secondary
+// indexes a load drops and builds again: the seeded ones, and
+// article_search, which a trigger fills as articles are copied (migration
+// 0019): its GIN index is built once at the end rather than row by row.
+var postgresBulkTables = append(slices.Clone(seedTables), "article_search")
 
 // bulkLoadPostgres takes a connection out of db's pool for COPY; its
 // session settings (asynchronous commit, no statement timeout) never go
@@ -54,7 +61,7 @@ func (l *postgresBulk) start(ctx context.Context) error {
 		       format('ALTER TABLE %I DROP CONSTRAINT %I', c.conrelid::regclass::text, c.conname)
 		FROM pg_constraint c
 		WHERE c.contype = 'f' AND c.conrelid::regclass::text = ANY($1)
-		ORDER BY 1`, seedTables)
+		ORDER BY 1`, postgresBulkTables)
 	if err != nil {
 		return err
 	}
@@ -78,7 +85,7 @@ func (l *postgresBulk) start(ctx context.Context) error {
 		FROM pg_indexes i
 		WHERE i.schemaname = current_schema() AND i.tablename = ANY($1)
 		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
-		ORDER BY i.indexname`, seedTables)
+		ORDER BY i.indexname`, postgresBulkTables)
 	if err != nil {
 		return err
 	}

@@ -9,21 +9,20 @@ import (
 )
 
 // SearchArticles implements conduit.Store: the articles having every term,
-// found in the full-text index (migration 0009). Only the newest
-// conduit.SearchWindow matches are ranked, which bounds the work of a
-// search for a common word; they are ordered by relevance (title over
-// description over body), newest first among equals.
+// found in the full-text index (migration 0009; on PostgreSQL 0019). Only
+// the newest conduit.SearchWindow matches are ranked, which bounds the
+// work of a search for a common word; they are ordered by the words found
+// in the title (10 each) and in the description (4 each), newest first
+// among equals. The body only matches.
 func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.SearchQuery) (conduit.ArticlePage, error) {
 	var window, ids string
 	var args []any
 	if db.d.name == "postgres" {
 		// plainto_tsquery reads the words as words: no operator in them
 		// can change the query.
-		match := strings.Join(q.Terms, " ")
-		window = `SELECT id, search FROM articles WHERE search @@ plainto_tsquery('english', ?) ORDER BY id DESC LIMIT ?`
-		ids = `SELECT id, count(*) OVER () FROM (` + window + `) w
-			ORDER BY ts_rank(w.search, plainto_tsquery('english', ?)) DESC, id DESC LIMIT ? OFFSET ?`
-		args = []any{match, conduit.SearchWindow, match, q.Limit, q.Offset}
+		window = `SELECT article_id AS id FROM article_search
+			WHERE words @@ plainto_tsquery('english', ?) ORDER BY article_id DESC LIMIT ?`
+		ids, args = postgresRankByFields(q)
 	} else {
 		match := ftsAll(q.Terms, -1)
 		window = `SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?`
@@ -57,12 +56,46 @@ func (db *DB) SearchArticles(ctx context.Context, viewerID int64, q conduit.Sear
 	}
 	page.Count = count
 	if len(order) == 0 && q.Offset > 0 {
-		// Past the matches: the page says nothing of their number.
-		err := db.queryRow(ctx, `SELECT count(*) FROM (`+window+`) w`, args[0], conduit.SearchWindow).Scan(&page.Count)
-		return page, db.mapErr(err)
+		// Past the matches: the page says nothing of their number. Counted
+		// as a ranking query (a row of an id and the count) for the plan
+		// searchIDs makes: a word that matches nothing must not walk.
+		_, page.Count, err = db.searchIDs(ctx, `SELECT 0, count(*) FROM (`+window+`) w`, []any{args[0], conduit.SearchWindow})
+		return page, err
 	}
 	page.Articles, err = db.articlesByID(ctx, viewerID, order)
 	return page, err
+}
+
+// postgresRankByFields is the ranking query of a PostgreSQL search: the
+// window of the newest conduit.SearchWindow matches, ranked as on SQLite
+// by the words in each article's title (10 each) and description (4 each),
+// a word counted once per field, newest first among equals, with the
+// window's size.
+//
+// The window is a backward walk of article_search's primary key for a
+// common word (the planner's choice, by the words' frequencies), and the
+// GIN index of its words for a rare one. article_search holds the words
+// without positions and nothing else of the article (migration 0019): a
+// search of two common words walks ~25,000 rows, which in articles, beside
+// the text and with positions, took ten times the pages.
+// Each word is its own plainto_tsquery in the score: a word the English
+// configuration drops (a stop word such as "the") matches no field and
+// scores nothing, as it takes no part in the match.
+func postgresRankByFields(q conduit.SearchQuery) (string, []any) {
+	args := []any{strings.Join(q.Terms, " "), conduit.SearchWindow}
+	var score []string
+	for _, t := range q.Terms {
+		args = append(args, t, t)
+		score = append(score, `10 * (w.title_words @@ plainto_tsquery('english', ?))::int
+			+ 4 * (w.description_words @@ plainto_tsquery('english', ?))::int`)
+	}
+	args = append(args, q.Limit, q.Offset)
+	return `SELECT id, count(*) OVER () FROM (
+			SELECT article_id AS id, title_words, description_words FROM article_search
+			WHERE words @@ plainto_tsquery('english', ?) ORDER BY article_id DESC LIMIT ?
+		) w
+		ORDER BY ` + strings.Join(score, "\n\t\t\t+ ") + ` DESC, id DESC
+		LIMIT ? OFFSET ?`, args
 }
 
 // maxTermsByColumn is the most words a SQLite search ranks with column
@@ -139,7 +172,7 @@ func ftsAll(terms []string, skip int) string {
 
 // searchIDs runs a search's ranking query, whose rows are an id and the
 // number of matches. On PostgreSQL it runs with a plan made for its
-// arguments: a generic plan (pgx prepares statements) cannot tell a rare
+// arguments, costed for pages in memory or on SSD (below): a generic plan (pgx prepares statements) cannot tell a rare
 // word, best found through the GIN index, from a common one, best found by
 // walking the newest articles, and either plan is slow for the other case.
 func (db *DB) searchIDs(ctx context.Context, q string, args []any) ([]int64, int, error) {
@@ -171,7 +204,16 @@ func (db *DB) searchIDs(ctx context.Context, q string, args []any) ([]int64, int
 		return nil, 0, db.mapErr(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+	// random_page_cost 1.1 (the default, 4, models a spinning disk): the
+	// planner's choice between the walk of article_search's primary key
+	// and the GIN bitmap for a word it has no statistics of (it assumes
+	// 0.5% of the rows) turns on it. With 4 it walks, and for a word
+	// that matches nothing the walk reads the whole table (338,000
+	// buffers, 9.3 s on the full dataset; docs/performance.md, Issue 14,
+	// fifth round); with 1.1 it reads the GIN index (1 ms), and common
+	// words still walk.
+	if _, err := tx.ExecContext(ctx, `SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
+		set_config('random_page_cost', '1.1', true)`); err != nil {
 		return nil, 0, db.mapErr(err)
 	}
 	rows, err := tx.QueryContext(ctx, db.d.rebind(q), args...)
@@ -253,7 +295,13 @@ func (db *DB) UsersByPrefix(ctx context.Context, viewerID int64, prefix string, 
 // every user; on the full dataset, searches, 1.3% of the benchmark's
 // requests, took 76% of the server's CPU.)
 // On PostgreSQL, the text_pattern_ops index of lower(username) of migration
-// 0009 (operators ~>=~ and ~<~).
+// 0009 (operators ~>=~ and ~<~), read in its order (USING ~<~, byte order
+// as COLLATE "C", which the planner does not know for that index's order):
+// ordered by COLLATE "C", a prefix every user has ("user" on the seeded
+// data, a word of the seed's titles) sorted all 1,000,000 users, 1.7 s cold,
+// and two searches of the bench's mix answered 503 after the 5 s timeout
+// (docs/performance.md, Issue 14, fifth round); in the index's order it
+// stops at the limit (7 ms).
 func (db *DB) usersByPrefix(viewerID int64, prefix string, limit int) (string, []any) {
 	q := `SELECT u.id, u.username, u.bio, u.image,
 			EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = u.id)
@@ -263,7 +311,7 @@ func (db *DB) usersByPrefix(viewerID int64, prefix string, limit int) (string, [
 		q = `SELECT u.id, u.username, u.bio, u.image,
 			EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = ? AND f.followee_id = u.id)
 		FROM users u WHERE lower(u.username) ~>=~ ? AND lower(u.username) ~<~ ?
-		ORDER BY lower(u.username) COLLATE "C" LIMIT ?`
+		ORDER BY lower(u.username) USING ~<~ LIMIT ?`
 	}
 	p := strings.ToLower(prefix)
 	return q, []any{viewerID, p, prefixEnd(p), limit}

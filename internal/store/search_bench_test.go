@@ -3,6 +3,7 @@
 package store_test
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -36,9 +37,46 @@ func BenchmarkSearchSeeded(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	for _, text := range []string{"stage", "city", "stage city", "view argument", "data base engine", "stage city river music", "zebra"} {
-		b.Run(strings.ReplaceAll(text, " ", "_"), func(b *testing.B) {
-			q, err := conduit.ParseSearch(text, 20, 0)
+	benchSearch(b, db)
+}
+
+// BenchmarkSearchSeededPostgres is BenchmarkSearchSeeded on a seeded
+// PostgreSQL database named by CONDUIT_BENCH_POSTGRES (a URL). The
+// database's CPU is not this process's: cpu-ms/op is the client's part
+// only, and the time per search is the figure to compare.
+//
+//	CONDUIT_BENCH_POSTGRES=postgres://… go test -run '^$' -bench SearchSeededPostgres ./internal/store
+func BenchmarkSearchSeededPostgres(b *testing.B) {
+	url := os.Getenv("CONDUIT_BENCH_POSTGRES")
+	if url == "" {
+		b.Skip("CONDUIT_BENCH_POSTGRES is not set: no seeded database to search")
+	}
+	db, err := store.OpenPostgres(ctx, url, store.PostgresOptions{MaxConns: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	benchSearch(b, db)
+}
+
+// benchSearch runs searches of the seed's words: one, two, three and four
+// common words and one without a match, first pages, the deepest page of
+// the window (offset 980) for one and two words, and a page past the
+// matches of a word without any (which counts them again).
+func benchSearch(b *testing.B, db *store.DB) {
+	for _, s := range []struct {
+		text   string
+		offset int
+	}{
+		{"stage", 0}, {"city", 0}, {"stage city", 0}, {"view argument", 0}, {"data base engine", 0},
+		{"stage city river music", 0}, {"zebra", 0}, {"stage", 980}, {"stage city", 980}, {"zebra", 20},
+	} {
+		name := strings.ReplaceAll(s.text, " ", "_")
+		if s.offset > 0 {
+			name += fmt.Sprintf("@%d", s.offset)
+		}
+		b.Run(name, func(b *testing.B) {
+			q, err := conduit.ParseSearch(s.text, 20, s.offset)
 			if err != nil {
 				b.Fatal(err)
 			}
