@@ -215,8 +215,10 @@ func (l *sqliteBulk) Finish(ctx context.Context, step func(string)) error {
 	step("search index")
 	// The triggers filled the full-text index row by row, leaving it in
 	// many segments (16 at scale 1), each searched by every query: one
-	// merged segment made a search ~25-30% cheaper (docs/performance.md),
-	// for ~27 s of merging here.
+	// merged segment makes a one- or two-word search ~25% cheaper, for
+	// ~30 s of CPU here at scale 1 ('optimize' merges all in one pass; a
+	// final 'merge' cost the same). docs/performance.md, "Issue 14: the
+	// seed's FTS index in one segment".
 	if _, err := l.conn.ExecContext(ctx, `INSERT INTO articles_fts (articles_fts) VALUES ('optimize')`); err != nil {
 		return fmt.Errorf("merging the search index: %w", err)
 	}
