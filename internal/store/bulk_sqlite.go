@@ -47,6 +47,11 @@ func (l *sqliteBulk) start(ctx context.Context) error {
 		`PRAGMA synchronous = OFF`,
 		`PRAGMA foreign_keys = OFF`,
 		`PRAGMA cache_size = -262144`, // 256 MiB
+		// A second thread for the sorter of CREATE INDEX: follows_followee_idx
+		// (20M rows) built ~10% faster in four alternating pairs, for the
+		// same or more CPU (docs/performance.md, "Issue 14: the seed's FTS
+		// index in one segment").
+		`PRAGMA threads = 2`,
 	} {
 		if _, err := l.conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
@@ -215,8 +220,10 @@ func (l *sqliteBulk) Finish(ctx context.Context, step func(string)) error {
 	step("search index")
 	// The triggers filled the full-text index row by row, leaving it in
 	// many segments (16 at scale 1), each searched by every query: one
-	// merged segment made a search ~25-30% cheaper (docs/performance.md),
-	// for ~27 s of merging here.
+	// merged segment makes a one- or two-word search ~25% cheaper, for
+	// ~30 s of CPU here at scale 1 ('optimize' merges all in one pass; a
+	// final 'merge' cost the same). docs/performance.md, "Issue 14: the
+	// seed's FTS index in one segment".
 	if _, err := l.conn.ExecContext(ctx, `INSERT INTO articles_fts (articles_fts) VALUES ('optimize')`); err != nil {
 		return fmt.Errorf("merging the search index: %w", err)
 	}
@@ -239,7 +246,7 @@ func (l *sqliteBulk) Finish(ctx context.Context, step func(string)) error {
 // restore puts back the pragmas OpenSQLite set on the write connection.
 func (l *sqliteBulk) restore(ctx context.Context) error {
 	var errs []error
-	for _, p := range []string{`PRAGMA synchronous = FULL`, `PRAGMA foreign_keys = ON`, `PRAGMA cache_size = -32000`} {
+	for _, p := range []string{`PRAGMA synchronous = FULL`, `PRAGMA foreign_keys = ON`, `PRAGMA cache_size = -32000`, `PRAGMA threads = 0`} {
 		if _, err := l.conn.ExecContext(ctx, p); err != nil {
 			errs = append(errs, err)
 		}
