@@ -26,8 +26,12 @@ DECLARE
     t tsvector := strip(to_tsvector('english', NEW.title));
     d tsvector := strip(to_tsvector('english', NEW.description));
 BEGIN
+    -- Every word is in the generated articles.search (0009), kept for the
+    -- previous release (below): its words without weights and positions,
+    -- rather than the body stemmed a second time. The release that drops
+    -- the column stems them here.
     INSERT INTO article_search (article_id, words, title_words, description_words)
-    VALUES (NEW.id, strip(t || d || to_tsvector('english', NEW.body)), t, d)
+    VALUES (NEW.id, strip(NEW.search), t, d)
     ON CONFLICT (article_id) DO UPDATE
     SET words = EXCLUDED.words, title_words = EXCLUDED.title_words,
         description_words = EXCLUDED.description_words;
@@ -59,7 +63,10 @@ BEGIN
 END
 $$;
 
--- The old column and its GIN index. Dropping a column frees no space in
--- the rows already written (each frees its ~1.1 KB when next rewritten,
--- or all at once with VACUUM FULL articles).
-ALTER TABLE articles DROP COLUMN search;
+-- The old column (articles.search) and its GIN index stay for one
+-- release: the previous release still searches through them, and a
+-- migration must keep it working through a rolling update and after a
+-- rollback (docs/operations.md, "Deploy a release"). A later release
+-- drops them; dropping frees no space in the rows already written (each
+-- frees its ~1.1 KB when next rewritten, or all at once with VACUUM FULL
+-- articles).
