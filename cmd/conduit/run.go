@@ -109,7 +109,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer tracing.stop()
 	tp := tracing.Provider
-	if err := tuneGC(getenv, cfg.MemoryLimit, os.DirFS("/"), logger); err != nil {
+	var outside int64 // held outside the Go heap
+	if cfg.DatabaseURL == "" {
+		outside = store.SQLiteCacheBytes()
+	}
+	if err := tuneGC(getenv, cfg.MemoryLimit, os.DirFS("/"), outside, logger); err != nil {
 		return err
 	}
 	tokens, err := newTokens(cfg)

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -31,7 +30,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		// survives a power loss, not just a process crash.
 		"synchronous(FULL)",
 		"temp_store(MEMORY)",
-		"cache_size(-32000)",
+		fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB),
 		// No memory map (mmap_size 0, SQLite's default). A WAL reader's
 		// page cache is emptied whenever another connection has committed,
 		// and with a map SQLite also unmaps the whole of it then, so that
@@ -60,7 +59,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		write.Close()
 		return nil, err
 	}
-	n := max(4, 2*runtime.GOMAXPROCS(0))
+	n := sqliteReadConns()
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 
