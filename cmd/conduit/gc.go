@@ -20,12 +20,13 @@ import (
 // The soft memory limit makes the collector work harder instead of letting
 // the heap grow past it. It was a fixed 256 MiB; it is now derived from
 // the memory the process may use (memlimit.Detect: 70% of a cgroup limit,
-// else 25% of the machine's memory, at most 512 MiB), or set with --memory-limit.
+// else 25% of the machine's memory, at most 384 MiB), or set with --memory-limit.
 //
 // The derived limit is the process's budget less what it holds outside the
 // Go heap by design (SQLite's page caches with the embedded database): at
 // 2,000 req/s offered, beyond what the node serves, the heap grew to the
-// whole budget with GOGC=400 and RSS reached 785 MB, the caches on top.
+// whole limit (then 512 MiB) with GOGC=400 and RSS reached 785 MB, the
+// caches on top.
 const serveGCPercent = 400
 
 // minHeapShare bounds how much of a derived limit the memory held outside

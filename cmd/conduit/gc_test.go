@@ -70,7 +70,7 @@ func TestGCSettingsOutsideTheHeap(t *testing.T) {
 		flag  string
 		limit int64
 	}{
-		{"host: the 512 MiB budget less the caches", host, "", 512<<20 - caches},
+		{"host: the capped budget less the caches", host, "", memlimit.HostCap - caches},
 		{"small container: the heap keeps half of 70%", small, "", int64(float64(smallDerived.Bytes) * minHeapShare)},
 		{"a limit given is not reduced", host, "300MiB", 300 << 20},
 	} {

@@ -151,7 +151,7 @@ func (c *Config) options() map[string]option {
 		{"edge-purge-url", "CONDUIT_EDGE_PURGE_URL", "comma-separated purge addresses of the edge caches (e.g. http://10.0.0.7:6081/): after each write its edge keys are sent there (PURGE with Surrogate-Key, see deploy/varnish/conduit.vcl); empty: no purges", str(&c.EdgePurgeURLs, "")},
 		{"shared-max-age", "CONDUIT_SHARED_MAX_AGE", "how long shared caches (a CDN, Varnish) may keep an answer every anonymous visitor gets alike (s-maxage); 0: no shared caching", dur(&c.SharedMaxAge, time.Minute)},
 		{"admin-addr", "CONDUIT_ADMIN_ADDR", "address of a separate, private listener serving Prometheus metrics on /metrics (e.g. 10.0.0.5:9090 on a private network); empty: no metrics. Never expose it publicly", str(&c.AdminAddr, "")},
-		{"memory-limit", "CONDUIT_MEMORY_LIMIT", "soft memory limit of the Go heap: a size (768MiB, 2GiB), a share of the memory found (60%), or off; empty: 70% of the cgroup's memory limit, else 25% of the machine's memory up to 512 MiB, less SQLite's page caches with the embedded database. GOMEMLIMIT in the environment wins", str(&c.MemoryLimit, "")},
+		{"memory-limit", "CONDUIT_MEMORY_LIMIT", "soft memory limit of the Go heap: a size (768MiB, 2GiB), a share of the memory found (60%), or off; empty: 70% of the cgroup's memory limit, else 25% of the machine's memory up to 384 MiB, less SQLite's page caches with the embedded database. GOMEMLIMIT in the environment wins", str(&c.MemoryLimit, "")},
 		{"debug-addr", "CONDUIT_DEBUG_ADDR", "address of a separate listener serving Go profiles under /debug/pprof/ (e.g. 127.0.0.1:6060; the same address as --admin-addr: one listener for both); empty: off. Never expose it publicly", str(&c.DebugAddr, "")},
 	}
 	m := make(map[string]option, len(list))

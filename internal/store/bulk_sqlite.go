@@ -246,7 +246,7 @@ func (l *sqliteBulk) Finish(ctx context.Context, step func(string)) error {
 // restore puts back the pragmas OpenSQLite set on the write connection.
 func (l *sqliteBulk) restore(ctx context.Context) error {
 	var errs []error
-	for _, p := range []string{`PRAGMA synchronous = FULL`, `PRAGMA foreign_keys = ON`, `PRAGMA cache_size = -32000`, `PRAGMA threads = 0`} {
+	for _, p := range []string{`PRAGMA synchronous = FULL`, `PRAGMA foreign_keys = ON`, fmt.Sprintf(`PRAGMA cache_size = -%d`, sqliteWriteCacheKiB), `PRAGMA threads = 0`} {
 		if _, err := l.conn.ExecContext(ctx, p); err != nil {
 			errs = append(errs, err)
 		}

@@ -30,7 +30,6 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		// survives a power loss, not just a process crash.
 		"synchronous(FULL)",
 		"temp_store(MEMORY)",
-		fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB),
 		// No memory map (mmap_size 0, SQLite's default). A WAL reader's
 		// page cache is emptied whenever another connection has committed,
 		// and with a map SQLite also unmaps the whole of it then, so that
@@ -46,7 +45,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	dsn := "file:" + path + "?" + q.Encode()
 
-	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate"+cacheSize(sqliteWriteCacheKiB))
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +53,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 
-	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	read, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)"+cacheSize(sqliteReadCacheKiB))
 	if err != nil {
 		write.Close()
 		return nil, err
@@ -88,4 +87,9 @@ func sqliteUniqueField(err error) string {
 func sqliteMissingRef(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// cacheSize is the DSN parameter that sets a connection's page cache.
+func cacheSize(kib int) string {
+	return "&" + url.Values{"_pragma": {fmt.Sprintf("cache_size(-%d)", kib)}}.Encode()
 }

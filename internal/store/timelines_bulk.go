@@ -211,7 +211,7 @@ func (db *DB) bulkSession(ctx context.Context) (restore func(), err error) {
 		set := []string{`PRAGMA synchronous = OFF`, `PRAGMA cache_size = -1048576`,
 			fmt.Sprintf(`PRAGMA threads = %d`, runtime.GOMAXPROCS(0)), `PRAGMA analysis_limit = 1000`}
 		// What OpenSQLite set.
-		undo = []string{`PRAGMA synchronous = FULL`, `PRAGMA cache_size = -32000`, `PRAGMA threads = 0`, `PRAGMA analysis_limit = 0`}
+		undo = []string{`PRAGMA synchronous = FULL`, fmt.Sprintf(`PRAGMA cache_size = -%d`, sqliteWriteCacheKiB), `PRAGMA threads = 0`, `PRAGMA analysis_limit = 0`}
 		for _, q := range set {
 			if _, err := db.write.ExecContext(ctx, q); err != nil {
 				restore()
