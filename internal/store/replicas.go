@@ -679,10 +679,10 @@ func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.
 	s.count(r, why)
 	try := 1
 	inTime := true
-	on := func(r *replica) *sql.Row {
-		tctx, answered := s.tryCtx(ctx, r)
+	run := func(on *replica) *sql.Row {
+		tctx, answered := s.tryCtx(ctx, on)
 		// The query has run (or failed) when QueryRowContext returns.
-		row := s.on(r).QueryRowContext(tctx, q, args...)
+		row := s.on(on).QueryRowContext(tctx, q, args...)
 		inTime = answered()
 		return row
 	}
@@ -697,9 +697,9 @@ func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.
 		try++
 		s.count(to, forRetry)
 		r = to
-		return on(to)
+		return run(to)
 	}
-	return on(r), again
+	return run(r), again
 }
 
 // afterCommit records a committed write transaction's position (see
