@@ -82,12 +82,15 @@ const (
 	// then passed by the balancer's checks).
 	primaryRetryPause = 250 * time.Millisecond
 	// primaryTryLimit bounds a read's try on a primary this node believes
-	// down (its last check or read failed; see tryCtx).
+	// down (its last check or read failed), counted from when the try
+	// starts or, for a try started while it was believed up, from when it
+	// is marked down (see tryCtx).
 	primaryTryLimit = 500 * time.Millisecond
 )
 
 // errPrimarySilent is a read's try on a primary believed down that had no
-// answer within its limit; it counts as the server being gone.
+// answer within its limit (see tryCtx); it counts as the server being
+// gone.
 var errPrimarySilent = fmt.Errorf("the primary, believed down, did not answer in time: %w", context.DeadlineExceeded)
 
 // ReplicaOptions configures AttachReplicas.
@@ -218,7 +221,12 @@ type replicaSet struct {
 	done       chan struct{}
 
 	mu        sync.Mutex
-	primaryUp bool
+	primaryUp bool // set through markPrimary
+	// upEnds ends when the primary is next marked down, so that the tries
+	// on it begun while it was believed up are bounded from then on (see
+	// tryCtx); nil until a try needs it, and again once it has ended.
+	upEnds    context.Context
+	endUp     context.CancelFunc
 	primaryOK time.Time // last time the primary answered a sample
 	history   []sample  // primary WAL positions, oldest first
 	viaPrim   [nReasons]atomic.Uint64
@@ -511,7 +519,7 @@ func (s *replicaSet) failed(ctx context.Context, r *replica, err error, try int)
 		return true, to
 	}
 	s.mu.Lock()
-	s.primaryUp = false
+	s.markPrimary(false)
 	s.mu.Unlock()
 	// Without a primary nothing new commits: the positions known are all.
 	need, _, fresh := s.needs(ctx)
@@ -533,26 +541,100 @@ func (s *replicaSet) failed(ctx context.Context, r *replica, err error, try int)
 }
 
 // tryCtx is the context of one try of a read on r (nil: the primary).
-// On a primary this node believes down, the try is given up (its context
-// cancelled) unless it has an answer within primaryTry; inTime stops
-// that clock once the answer is in and reports whether it came in time.
+// A try on the primary is given up (its context cancelled) unless it has
+// an answer within primaryTry of the primary being believed down: of its
+// start if this node believes the primary down already, else of the
+// moment it marks it down (a check or another read failed). answered
+// stops that clock once the answer is in and reports whether it came in
+// time; it must be called once the try's query call returns.
+//
 // Without the bound a read waits for the pool's connection attempts, and
 // a demoted primary's last seconds (accepting connections it never
 // answers, measured in the stage-4 drill) took every connection of the
 // pool for the whole connect timeout, while replicas holding every
-// position known here could have served the read.
-func (s *replicaSet) tryCtx(ctx context.Context, r *replica) (tctx context.Context, inTime func() bool) {
-	s.mu.Lock()
-	up := s.primaryUp
-	s.mu.Unlock()
-	if r != nil || up || s.primaryTry <= 0 {
+// position known here could have served the read. A try begun just
+// before the primary went silent would wait as long, hence the clock
+// that starts when the node marks it down.
+func (s *replicaSet) tryCtx(ctx context.Context, r *replica) (tctx context.Context, answered func() bool) {
+	if r != nil || s.primaryTry <= 0 {
 		return ctx, func() bool { return true }
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
-	t := time.AfterFunc(s.primaryTry, func() { cancel(errPrimarySilent) })
+	c := &tryClock{limit: s.primaryTry, cancel: cancel}
+	s.mu.Lock()
+	if s.primaryUp {
+		if s.upEnds == nil {
+			s.upEnds, s.endUp = context.WithCancel(context.Background())
+		}
+		// Registered under s.mu: markPrimary cannot end this epoch
+		// between the look at primaryUp and the registration.
+		c.unwatch = context.AfterFunc(s.upEnds, c.start)
+	} else {
+		c.start()
+	}
+	s.mu.Unlock()
 	// A try answered in time keeps tctx until the read's own context
 	// (its parent) ends with the read.
-	return tctx, t.Stop
+	return tctx, c.answered
+}
+
+// markPrimary records (s.mu held) whether the primary answers. Marking it
+// down starts the clock of the tries on it in flight (see tryCtx).
+func (s *replicaSet) markPrimary(up bool) {
+	if up == s.primaryUp {
+		return
+	}
+	s.primaryUp = up
+	if !up && s.endUp != nil {
+		s.endUp()
+		s.upEnds, s.endUp = nil, nil
+	}
+}
+
+// tryClock gives up one try on the primary (cancels its context with
+// errPrimarySilent) limit after start, unless answered comes first.
+type tryClock struct {
+	limit   time.Duration
+	cancel  context.CancelCauseFunc
+	unwatch func() bool // stops start being called when the primary is marked down
+
+	mu     sync.Mutex
+	timer  *time.Timer
+	over   bool // answered or given up
+	silent bool // given up
+}
+
+func (c *tryClock) start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.over {
+		c.timer = time.AfterFunc(c.limit, c.giveUp)
+	}
+}
+
+func (c *tryClock) giveUp() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.over {
+		c.over, c.silent = true, true
+		c.cancel(errPrimarySilent)
+	}
+}
+
+// answered stops the clock and reports whether the answer came in time.
+func (c *tryClock) answered() bool {
+	if c.unwatch != nil {
+		c.unwatch()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.over {
+		c.over = true
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}
+	return !c.silent
 }
 
 // on is the pool of r (nil: the primary's).
@@ -569,9 +651,9 @@ func (s *replicaSet) query(ctx context.Context, q string, args ...any) (*sql.Row
 	r, why := s.route(ctx)
 	s.count(r, why)
 	for try := 1; ; try++ {
-		tctx, inTime := s.tryCtx(ctx, r)
+		tctx, answered := s.tryCtx(ctx, r)
 		rs, err := s.on(r).QueryContext(tctx, q, args...)
-		if !inTime() {
+		if !answered() {
 			if err == nil {
 				rs.Close()
 			}
@@ -596,9 +678,16 @@ func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.
 	r, why := s.route(ctx)
 	s.count(r, why)
 	try := 1
-	tctx, inTime := s.tryCtx(ctx, r)
+	inTime := true
+	run := func(on *replica) *sql.Row {
+		tctx, answered := s.tryCtx(ctx, on)
+		// The query has run (or failed) when QueryRowContext returns.
+		row := s.on(on).QueryRowContext(tctx, q, args...)
+		inTime = answered()
+		return row
+	}
 	again := func(err error) *sql.Row {
-		if !inTime() {
+		if !inTime {
 			err = errPrimarySilent
 		}
 		retry, to := s.failed(ctx, r, err, try)
@@ -608,10 +697,9 @@ func (s *replicaSet) queryRow(ctx context.Context, q string, args ...any) (*sql.
 		try++
 		s.count(to, forRetry)
 		r = to
-		tctx, inTime = s.tryCtx(ctx, r)
-		return s.on(to).QueryRowContext(tctx, q, args...)
+		return run(to)
 	}
-	return s.on(r).QueryRowContext(tctx, q, args...), again
+	return run(r), again
 }
 
 // afterCommit records a committed write transaction's position (see
@@ -899,7 +987,8 @@ func (s *replicaSet) check(ctx context.Context) {
 		if !s.primaryUp {
 			s.logger.Info("primary answers again")
 		}
-		s.primaryUp, s.primaryOK = true, at
+		s.markPrimary(true)
+		s.primaryOK = at
 		if n := len(s.history); n > 0 && lsn < s.history[n-1].lsn {
 			// A new primary (failover) may be behind the old one's last
 			// unacknowledged WAL: start its history afresh.
@@ -912,7 +1001,7 @@ func (s *replicaSet) check(ctx context.Context) {
 			s.history = s.history[1:]
 		}
 	} else if s.primaryUp && ctx.Err() == nil {
-		s.primaryUp = false
+		s.markPrimary(false)
 		s.logger.Warn("primary does not answer; reads go to replicas with the positions known", slog.Any("error", err))
 	}
 	history := append([]sample(nil), s.history...)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -462,3 +463,166 @@ func (d *silentDB) Connect(ctx context.Context) (driver.Conn, error) {
 	return nil, ctx.Err()
 }
 func (d *silentDB) Driver() driver.Driver { return nil }
+
+// A read begun while the primary is believed up, on a primary that then
+// stops answering (a demoted primary's last seconds), goes on like one
+// begun after the primary was marked down: once this node marks it down
+// (the sampler's check, or another read that failed there), the try has
+// primaryTry left, then the read is served by a replica holding every
+// position known, or fails as the failover rules say; not at the read's
+// own deadline (or the pool's connect timeout).
+func TestSilentPrimaryMarkedDownMidRead(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSet(t, &now, "a")
+	s.pause, s.primaryTry = time.Millisecond, 20*time.Millisecond
+	silent := &silentDB{}
+	s.primary = sql.OpenDB(silent)
+	s.replicas[0].db = sql.OpenDB(&standbyDB{replay: 800})
+	t.Cleanup(func() { s.primary.Close(); s.replicas[0].db.Close() })
+	a := s.replicas[0]
+	a.set(true, 800, now)
+	s.pos.note(800, 7)
+
+	// inFlight runs read while the primary is believed up, marks the
+	// primary down once the read waits on it, and returns the read's
+	// error.
+	inFlight := func(ctx context.Context, read func(context.Context) error, markDown func()) error {
+		t.Helper()
+		s.mu.Lock()
+		s.markPrimary(true)
+		s.mu.Unlock()
+		tries := silent.tries.Load()
+		done := make(chan error, 1)
+		go func() { done <- read(ctx) }()
+		for silent.tries.Load() == tries {
+			select {
+			case err := <-done:
+				t.Fatalf("the read ended (%v) without waiting on the primary", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		markDown()
+		s.mu.Lock()
+		up := s.primaryUp
+		s.mu.Unlock()
+		if up {
+			t.Fatal("the primary was not marked down")
+		}
+		return <-done
+	}
+	query := func(ctx context.Context) error {
+		rs, err := s.query(ctx, "SELECT 1")
+		if err == nil {
+			rs.Close()
+		}
+		return err
+	}
+	queryRow := func(ctx context.Context) error {
+		r, again := s.queryRow(ctx, "SELECT 1")
+		var n int64
+		err := r.Scan(&n)
+		for err != nil {
+			other := again(err)
+			if other == nil {
+				break
+			}
+			err = other.Scan(&n)
+		}
+		return err
+	}
+	// The sampler marks it down (its own try times out after a second).
+	sampler := func() { s.check(context.Background()) }
+	// Another read, failed there, marks it down at once.
+	otherRead := func() { s.failed(context.Background(), nil, errGone, 1) }
+
+	// Positions may have been missed: the primary first, then the replica
+	// holding every position known.
+	s.pos.setBus(false, now)
+	for _, c := range []struct {
+		name     string
+		read     func(context.Context) error
+		markDown func()
+	}{{"query, sampler", query, sampler}, {"queryRow, another read", queryRow, otherRead}} {
+		ctx, cancel := context.WithTimeout(asUser(7), 10*time.Second)
+		reads := a.reads.Load()
+		if err := inFlight(ctx, c.read, c.markDown); err != nil {
+			t.Errorf("%s: %v, want the read served by the replica", c.name, err)
+		} else if ctx.Err() != nil {
+			t.Errorf("%s: the read waited for its own deadline", c.name)
+		} else if a.reads.Load() != reads+1 {
+			t.Errorf("%s: the replica served %d reads, want 1", c.name, a.reads.Load()-reads)
+		}
+		cancel()
+	}
+
+	// User 7's last write is past what the replica has: the primary is
+	// tried again while tries are left, then the read fails as silent.
+	s.pos.setBus(true, now)
+	s.pos.establish(s.pos.waiting(now.Add(busSettle)), 800)
+	s.pos.note(900, 7)
+	ctx, cancel := context.WithTimeout(asUser(7), 10*time.Second)
+	defer cancel()
+	tries := silent.tries.Load()
+	if err := inFlight(ctx, query, otherRead); !errors.Is(err, errPrimarySilent) || ctx.Err() != nil {
+		t.Errorf("with no replica holding the write: %v (deadline: %v), want the primary given up as silent", err, ctx.Err())
+	}
+	if n := silent.tries.Load() - tries; n != readTries {
+		t.Errorf("the primary was tried %d times, want %d", n, readTries)
+	}
+
+	// Marked up again, it keeps the whole deadline of a read begun then.
+	s.mu.Lock()
+	s.markPrimary(true)
+	s.mu.Unlock()
+	short, cancel2 := context.WithTimeout(asUser(7), 100*time.Millisecond)
+	defer cancel2()
+	if err := query(short); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errPrimarySilent) {
+		t.Errorf("with the primary believed up again: %v, want the read's own deadline", err)
+	}
+}
+
+// standbyDB is a database/sql connector for a standby that has replayed
+// up to replay: it answers the checks and probes, and any other query
+// with one row.
+type standbyDB struct{ replay int64 }
+
+func (d *standbyDB) Connect(context.Context) (driver.Conn, error) { return standbyConn{d}, nil }
+func (d *standbyDB) Driver() driver.Driver                        { return nil }
+
+type standbyConn struct{ d *standbyDB }
+
+func (c standbyConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+	switch {
+	case strings.Contains(q, "pg_is_in_recovery"):
+		return &valuesRow{vals: []driver.Value{true, c.d.replay}}, nil
+	case strings.Contains(q, "pg_last_wal_replay_lsn"):
+		return &valuesRow{vals: []driver.Value{c.d.replay}}, nil
+	}
+	return &valuesRow{vals: []driver.Value{int64(1)}}, nil
+}
+func (standbyConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("not supported") }
+func (standbyConn) Close() error                        { return nil }
+func (standbyConn) Begin() (driver.Tx, error)           { return nil, errors.New("not supported") }
+
+// valuesRow is one row of vals.
+type valuesRow struct {
+	vals []driver.Value
+	done bool
+}
+
+func (r *valuesRow) Columns() []string {
+	cols := make([]string, len(r.vals))
+	for i := range cols {
+		cols[i] = "c" + strconv.Itoa(i)
+	}
+	return cols
+}
+func (*valuesRow) Close() error { return nil }
+func (r *valuesRow) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	copy(dest, r.vals)
+	return nil
+}
