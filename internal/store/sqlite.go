@@ -8,8 +8,8 @@ import (
 )
 
 // The SQLite engine is chosen at build time: modernc.org/sqlite (pure Go,
-// the default) or, with the build tags sqlite_cgo and sqlite_fts5,
-// github.com/mattn/go-sqlite3 (SQLite's C source through cgo). Each of
+// the default) or, with the build tags sqlite_cgo, sqlite_fts5 and
+// sqlite_stat4, github.com/mattn/go-sqlite3 (SQLite's C source through cgo). Each of
 // sqlite_modernc.go and sqlite_cgo.go provides sqliteEngine,
 // openSQLitePool, checkSQLiteEngine, sqliteUniqueField and
 // sqliteMissingRef; everything else is the same SQL on either

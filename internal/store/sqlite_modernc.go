@@ -32,7 +32,7 @@ func openSQLitePool(path string, pragmas []string, immediate bool) (*sql.DB, err
 }
 
 // checkSQLiteEngine has nothing to check: modernc.org/sqlite always
-// includes FTS5.
+// includes FTS5 and STAT4.
 func checkSQLiteEngine(context.Context, *sql.DB) error { return nil }
 
 func sqliteUniqueField(err error) string {
