@@ -182,7 +182,7 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 	if err != nil || len(jobs) == 0 {
 		return 0, err
 	}
-	sent := 0
+	var sent []int64
 	var firstErr error
 	for _, j := range jobs {
 		if firstErr != nil {
@@ -201,19 +201,21 @@ func (r *Relay) relayOnce(ctx context.Context) (int, error) {
 			_ = r.outbox.RetryJob(ctx, j.ID, time.Now(), "relay: "+err.Error())
 			continue
 		}
-		if err := r.outbox.CompleteJob(ctx, j.ID); err != nil {
-			// Published but still in the outbox: it is published again
-			// after the lease and dropped as a duplicate.
-			firstErr = err
-			continue
-		}
-		sent++
+		sent = append(sent, j.ID)
 	}
-	r.opts.Metrics.relay(sent)
+	// The published jobs leave the outbox in one statement. If that fails
+	// they are published again after the lease and dropped as duplicates.
+	if err := r.outbox.CompleteJobs(ctx, sent...); err != nil {
+		if firstErr == nil {
+			firstErr = err
+		}
+		sent = nil
+	}
+	r.opts.Metrics.relay(len(sent))
 	if firstErr != nil && isMissingStream(firstErr) {
 		r.ready = false
 	}
-	return sent, firstErr
+	return len(sent), firstErr
 }
 
 func isMissingStream(err error) bool {

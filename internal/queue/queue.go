@@ -22,11 +22,13 @@ import (
 
 // Outbox is the database side of the queue (store.DB).
 type Outbox interface {
-	// ClaimJobs leases up to limit due jobs for lease.
-	ClaimJobs(ctx context.Context, limit int, lease time.Duration) ([]conduit.Job, error)
-	// CompleteJob deletes a job whose effect is committed (or that was
-	// handed to the broker).
-	CompleteJob(ctx context.Context, id int64) error
+	// ClaimJobs leases up to limit due jobs for lease, and deletes done
+	// (jobs of an earlier claim whose effect is committed) in the same
+	// transaction: all of it happens, or none.
+	ClaimJobs(ctx context.Context, limit int, lease time.Duration, done ...int64) ([]conduit.Job, error)
+	// CompleteJobs deletes jobs whose effect is committed (or that were
+	// handed to the broker), in one transaction.
+	CompleteJobs(ctx context.Context, ids ...int64) error
 	// RetryJob makes a claimed job due again at at.
 	RetryJob(ctx context.Context, id int64, at time.Time, reason string) error
 	// BuryJob moves a job to the dead letters.
@@ -207,7 +209,7 @@ func inParallel(n int, f func()) {
 
 func (l *Local) work(ctx context.Context) {
 	pollLoop(ctx, l.wake, l.opts.Poll, l.opts.retryDelay,
-		func() (int, error) { return l.RunDue(context.WithoutCancel(ctx)) },
+		func() (int, error) { return l.runDue(context.WithoutCancel(ctx), ctx) },
 		func(err error, _ int, delay time.Duration) {
 			l.opts.Logger.Warn("claiming jobs failed", slog.Any("error", err), slog.Duration("retry_in", delay))
 		})
@@ -249,21 +251,67 @@ func pollLoop(ctx context.Context, wake chan struct{}, poll time.Duration, backo
 	}
 }
 
-// RunDue claims one batch of due jobs and runs them; it returns how many
-// it claimed.
+// RunDue runs the due jobs a batch at a time: it claims a batch, runs its
+// jobs, and claims the next while the last claim came back full (there
+// may be more) and ctx has not ended. It returns how many jobs it claimed.
+//
+// A failed job is retried or buried at once, in a transaction of its own.
+// The jobs that are done are deleted together: in the transaction of the
+// next claim, or, after the last batch, in one statement. Deleting later
+// than each job's own effect is safe because delivery is at least once
+// anyway: a worker that dies before the delete leaves its done jobs to run
+// again after the lease, and every handler is idempotent (conduit.Jobs).
+// What keeps those repeats rare is that a done job's delete never waits
+// for more than half the lease: a batch that runs that long records what
+// it has done before going on.
 func (l *Local) RunDue(ctx context.Context) (int, error) {
-	jobs, err := l.outbox.ClaimJobs(ctx, l.opts.Batch, l.opts.Lease)
-	if err != nil || len(jobs) == 0 {
-		return 0, err
+	return l.runDue(ctx, ctx)
+}
+
+// runDue is RunDue with the jobs' context apart from stop, which ends the
+// loop between batches (the worker is stopping; the jobs in hand finish).
+func (l *Local) runDue(ctx, stop context.Context) (int, error) {
+	var done []int64
+	claimed := 0
+	for {
+		jobs, err := l.outbox.ClaimJobs(ctx, l.opts.Batch, l.opts.Lease, done...)
+		if err != nil {
+			// The claim's transaction rolled back the deletes with it;
+			// try them alone, so that a failed claim does not make the
+			// done jobs run again.
+			l.complete(ctx, done)
+			return claimed, err
+		}
+		claimed += len(jobs)
+		full := len(jobs) == l.opts.Batch
+		if full {
+			l.Wake() // another idle worker may share what is left
+		}
+		done = l.runBatch(ctx, jobs)
+		if !full || stop.Err() != nil {
+			l.complete(ctx, done)
+			return claimed, nil
+		}
 	}
+}
+
+// runBatch runs a claim's jobs one after the other and returns those that
+// are done and not yet deleted.
+func (l *Local) runBatch(ctx context.Context, jobs []conduit.Job) []int64 {
+	start := time.Now()
+	var finished []int64
 	for _, j := range jobs {
+		if len(finished) > 0 && time.Since(start) >= l.opts.Lease/2 {
+			l.complete(ctx, finished)
+			finished = nil
+		}
 		err := run(ctx, l.handler, j, l.opts)
 		out := l.opts.judge(j, err)
 		l.opts.record(j, out, err)
 		var ferr error
 		switch out {
 		case done:
-			ferr = l.outbox.CompleteJob(ctx, j.ID)
+			finished = append(finished, j.ID)
 		case retry:
 			ferr = l.outbox.RetryJob(ctx, j.ID, time.Now().Add(l.opts.retryDelay(j.Attempts)), err.Error())
 		case dead:
@@ -274,7 +322,18 @@ func (l *Local) RunDue(ctx context.Context) (int, error) {
 			l.opts.Logger.Warn("recording a job's outcome failed", slog.Int64("job", j.ID), slog.Any("error", ferr))
 		}
 	}
-	return len(jobs), nil
+	return finished
+}
+
+// complete deletes done jobs in one statement. If that fails, their leases
+// run out and they are delivered again (to an idempotent handler).
+func (l *Local) complete(ctx context.Context, done []int64) {
+	if len(done) == 0 {
+		return
+	}
+	if err := l.outbox.CompleteJobs(ctx, done...); err != nil {
+		l.opts.Logger.Warn("recording jobs as done failed", slog.Int("jobs", len(done)), slog.Any("error", err))
+	}
 }
 
 // Drain runs due jobs until none is left (tests, `conduit jobs run`). Jobs

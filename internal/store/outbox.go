@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -66,7 +67,12 @@ func (db *DB) Enqueue(ctx context.Context, jobs ...conduit.Job) error {
 // LOCKED lets several workers claim at once without waiting for or
 // taking each other's rows; on SQLite the single writer connection does
 // the same by running one claim at a time.
-func (db *DB) ClaimJobs(ctx context.Context, limit int, lease time.Duration) ([]conduit.Job, error) {
+//
+// done are jobs of an earlier claim whose effect is committed: they are
+// deleted in the same transaction, so that a worker going from one batch
+// to the next commits once, not once per job and once more for the claim.
+// If the claim fails, they are not deleted either.
+func (db *DB) ClaimJobs(ctx context.Context, limit int, lease time.Duration, done ...int64) ([]conduit.Job, error) {
 	now := time.Now()
 	lock := ""
 	if db.d.name == "postgres" {
@@ -74,6 +80,12 @@ func (db *DB) ClaimJobs(ctx context.Context, limit int, lease time.Duration) ([]
 	}
 	var jobs []conduit.Job
 	err := db.tx(ctx, func(tx *sqlTx) error {
+		if len(done) > 0 {
+			q, args := completeJobs(done)
+			if _, err := tx.exec(ctx, q, args...); err != nil {
+				return err
+			}
+		}
 		rs, err := tx.tx.QueryContext(ctx, tx.d.rebind(`
 			UPDATE jobs SET run_at = ?, attempts = attempts + 1
 			WHERE id IN (SELECT id FROM jobs WHERE run_at <= ? ORDER BY run_at, id LIMIT ?`+lock+`)
@@ -99,10 +111,29 @@ func (db *DB) ClaimJobs(ctx context.Context, limit int, lease time.Duration) ([]
 	return jobs, err
 }
 
-// CompleteJob deletes a job whose effect is committed.
-func (db *DB) CompleteJob(ctx context.Context, id int64) error {
-	_, err := db.execWrite(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+// CompleteJobs deletes jobs whose effect is committed (or that were handed
+// to the broker), all in one statement: one commit for a batch. An id no
+// longer in the outbox (completed by another worker after a lease ran out)
+// is no error.
+func (db *DB) CompleteJobs(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q, args := completeJobs(ids)
+	_, err := db.execWrite(ctx, q, args...)
 	return err
+}
+
+// completeJobs is the DELETE of the jobs ids, and its arguments. Workers
+// complete disjoint sets but for leases that ran out; in id order, two
+// deletes that share rows take them in the same order and cannot deadlock.
+func completeJobs(ids []int64) (string, []any) {
+	sorted := slices.Sorted(slices.Values(ids))
+	args := make([]any, len(sorted))
+	for i, id := range sorted {
+		args[i] = id
+	}
+	return `DELETE FROM jobs WHERE id IN (` + placeholders(len(ids)) + `)`, args
 }
 
 // RetryJob releases a claimed job to run again at at, noting why it failed.

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -115,7 +116,7 @@ func TestJobLifecycle(t *testing.T) {
 		if err != nil || len(again) != 2 || again[0].ID != first[0].ID || again[0].Attempts != 2 {
 			t.Fatalf("after the lease: %+v, %v; want the first two again", again, err)
 		}
-		if err := db.CompleteJob(ctx, again[0].ID); err != nil {
+		if err := db.CompleteJobs(ctx, again[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.RetryJob(ctx, again[1].ID, time.Now().Add(-time.Millisecond), "boom"); err != nil {
@@ -151,6 +152,73 @@ func TestJobLifecycle(t *testing.T) {
 		}
 		if n, err := db.DropDeadJobs(ctx, 0); err != nil || n != 1 {
 			t.Fatalf("drop: %d, %v", n, err)
+		}
+	})
+}
+
+// Done jobs are deleted together: by CompleteJobs in one statement, or by
+// the next claim in its transaction; a claim that fails deletes nothing.
+func TestCompleteJobsTogether(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		db.OnJobs(nil)
+		var jobs []conduit.Job
+		for i := range 9 {
+			jobs = append(jobs, conduit.TimelineBuildJob(int64(i+1)))
+		}
+		if err := db.Enqueue(ctx, jobs...); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(js []conduit.Job) []int64 {
+			var out []int64
+			for _, j := range js {
+				out = append(out, j.ID)
+			}
+			return out
+		}
+		pending := func() []int64 {
+			t.Helper()
+			ps, err := db.PendingJobs(ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []int64
+			for _, p := range ps {
+				out = append(out, p.ID)
+			}
+			return out
+		}
+		first, err := db.ClaimJobs(ctx, 3, time.Minute)
+		if err != nil || len(first) != 3 {
+			t.Fatalf("claim = %+v, %v", first, err)
+		}
+		// The next claim fails (its request is gone): the first three stay.
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := db.ClaimJobs(gone, 3, time.Minute, ids(first)...); err == nil {
+			t.Fatal("a claim with a cancelled context succeeded")
+		}
+		if got := pending(); len(got) != 9 {
+			t.Fatalf("after a failed claim: %d jobs pending, want all 9", len(got))
+		}
+		second, err := db.ClaimJobs(ctx, 3, time.Minute, ids(first)...)
+		if err != nil || len(second) != 3 || slices.Contains(ids(first), second[0].ID) {
+			t.Fatalf("second claim = %+v, %v; want three others", second, err)
+		}
+		if got := pending(); len(got) != 6 || slices.ContainsFunc(ids(first), func(id int64) bool { return slices.Contains(got, id) }) {
+			t.Fatalf("after the second claim: pending %v, want the first three deleted", got)
+		}
+		// In any order, with an id already gone: no error, all deleted.
+		done := append(slices.Clone(ids(second)), first[0].ID)
+		slices.Reverse(done)
+		if err := db.CompleteJobs(ctx, done...); err != nil {
+			t.Fatal(err)
+		}
+		if got := pending(); len(got) != 3 || slices.ContainsFunc(ids(second), func(id int64) bool { return slices.Contains(got, id) }) {
+			t.Fatalf("after CompleteJobs: pending %v, want the last three only", got)
+		}
+		if err := db.CompleteJobs(ctx); err != nil {
+			t.Fatalf("completing nothing: %v", err)
 		}
 	})
 }

@@ -83,7 +83,7 @@ func TestBuildTimelinesBulk(t *testing.T) {
 				break
 			}
 			for _, j := range jobs {
-				if err := db.CompleteJob(ctx, j.ID); err != nil {
+				if err := db.CompleteJobs(ctx, j.ID); err != nil {
 					t.Fatal(err)
 				}
 			}

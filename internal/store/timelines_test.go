@@ -37,7 +37,7 @@ func runJobs(t *testing.T, db *store.DB, h *conduit.Jobs, r *rand.Rand, twice bo
 					t.Fatalf("job %d %s: %v", j.ID, j.Kind, err)
 				}
 			}
-			if err := db.CompleteJob(ctx, j.ID); err != nil {
+			if err := db.CompleteJobs(ctx, j.ID); err != nil {
 				t.Fatal(err)
 			}
 			n++
@@ -247,7 +247,7 @@ func TestPendingFollowsReadAround(t *testing.T) {
 						t.Fatalf("job %d %s: %v", j.ID, j.Kind, err)
 					}
 				}
-				if err := db.CompleteJob(ctx, j.ID); err != nil {
+				if err := db.CompleteJobs(ctx, j.ID); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -323,7 +323,7 @@ func TestFollowJobsInEitherOrder(t *testing.T) {
 				if err := h.Handle(ctx, j); err != nil {
 					t.Fatal(err)
 				}
-				db.CompleteJob(ctx, j.ID)
+				db.CompleteJobs(ctx, j.ID)
 			}
 		}
 
