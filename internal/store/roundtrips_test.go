@@ -209,6 +209,34 @@ func TestWriteRoundTripsPostgres(t *testing.T) {
 	if err != nil || len(cs.Comments) != 1 || cs.Count != 1 || cs.Comments[0].ID != cm.ID || cs.Comments[0].Body != "hi" {
 		t.Errorf("comments %+v, %v; want the one with id %d", cs, err, cm.ID)
 	}
+
+	// A worker's bookkeeping (queue.Local): the done jobs of a batch are
+	// deleted by one statement, or by the next claim in its transaction.
+	claimed, err := db.ClaimJobs(ctx, 3, time.Minute)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claim: %d jobs, %v", len(claimed), err)
+	}
+	j2 := jobs()
+	got = statements(func(ctx context.Context) error {
+		next, err := db.ClaimJobs(ctx, 2, time.Minute, claimed[0].ID, claimed[1].ID)
+		claimed = append(claimed[2:], next...)
+		return err
+	})
+	if want := "BEGIN DELETE UPDATE COMMIT"; strings.Join(got, " ") != want {
+		t.Errorf("a claim with done jobs sent %v, want %s", got, want)
+	}
+	if len(claimed) != 3 || jobs() != j2-2 {
+		t.Errorf("a claim with two done jobs: %d jobs in hand, %d deleted; want 3 and 2", len(claimed), j2-jobs())
+	}
+	got = statements(func(ctx context.Context) error {
+		return db.CompleteJobs(ctx, claimed[0].ID, claimed[1].ID, claimed[2].ID)
+	})
+	if want := "DELETE"; strings.Join(got, " ") != want {
+		t.Errorf("CompleteJobs of three jobs sent %v, want %s", got, want)
+	}
+	if jobs() != j2-5 {
+		t.Errorf("CompleteJobs of three jobs deleted %d", j2-2-jobs())
+	}
 }
 
 func mustTags(t *testing.T, db *store.DB) []string {
