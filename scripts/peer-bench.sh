@@ -28,7 +28,12 @@
 # after/before are ratios of one run; the order of the three rotates each
 # round), WAITS (1: sample pg_stat_activity every 200 ms and count, per
 # server and only while its own round runs, what its active backends wait
-# on; "CPU" for none), PEER_DB (the peer's database name, for WAITS).
+# on; "CPU" for none), PEER_DB (the peer's database name, for WAITS),
+# DRAIN (1: after each of Conduit's rounds, wait, up to 120 s, until its
+# outbox is empty, so that its worker's deferred work (fan-out,
+# notifications) does not run during the next server's round; the time it
+# took is printed, and "sustained" req/s counts it as part of the round;
+# 0 to start the next round at once, as before 2026-12-01).
 set -euo pipefail
 
 peer_url=${1:?usage: scripts/peer-bench.sh PEER_URL [PEER_API_PREFIX]}
@@ -114,6 +119,21 @@ run() { # NAME URL PREFIX ROUND
 		--duration "$duration" --seed "$4" --json "$out/$1-$4.json" >/dev/null 2>"$out/$1-$4.log" ||
 		{ echo "$1 round $4 failed:" >&2; cat "$out/$1-$4.log" >&2; }
 	: >"$out/current"
+	[ "${DRAIN:-1}" = 1 ] && [ "$1" != peer ] && drain "$1" "$4"
+	return 0
+}
+
+# drain NAME ROUND: wait until NAME's outbox is empty (at most 120 s) and
+# keep the seconds it took in $out/NAME-ROUND.drain.
+drain() {
+	local start=$EPOCHREALTIME left
+	for _ in $(seq 1200); do
+		left=$(psql -X -A -t -q "$(db_url "${dbof[$1]}")" -c "SELECT count(*) FROM jobs") || left=?
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
+	awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f\n", b - a}' >"$out/$1-$2.drain"
+	[ "$left" = 0 ] || echo "$1 round $2: $left jobs still in the outbox after 120 s" >&2
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -153,6 +173,22 @@ table() {
 }
 table conduit peer
 if [ -n "${BEFORE_BIN:-}" ]; then table before peer; table conduit before; fi
+# Sustained: the writes of all rounds over the rounds' time plus the time
+# each server's outbox took to empty after them (the peer defers nothing).
+if [ "${DRAIN:-1}" = 1 ]; then
+	echo "== sustained (req/s with the outbox's drain counted in each round's time)"
+	peer_secs=$(jq -s 'map(.seconds) | add' "$out"/peer-*.json)
+	peer_reqs=$(jq -s 'map(.total.requests) | add' "$out"/peer-*.json)
+	for name in "${names[@]}"; do
+		[ "$name" = peer ] && continue
+		jq -r -s -n --arg n "$name" --argjson ps "$peer_secs" --argjson pr "$peer_reqs" \
+			--argjson drains "$(cat "$out/$name"-*.drain | jq -s .)" \
+			--slurpfile runs <(cat "$out/$name"-[0-9]*.json) '
+			($runs | map(.seconds) | add) as $secs | ($runs | map(.total.requests) | add) as $reqs
+			| ($drains | add) as $d
+			| "\($n): \($reqs / ($secs + $d) | floor) req/s (drains \($drains | map(tostring) | join(", ")) s), \($reqs / ($secs + $d) / ($pr / $ps) * 100 | round / 100)x the peer"'
+	done
+fi
 if [ -s "$out/waits.txt" ]; then
 	echo "== active backends' waits (samples every 200 ms, each server during its own rounds)"
 	for name in "${names[@]}"; do
