@@ -18,10 +18,9 @@ const (
 func sqliteReadConns() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 // SQLiteCacheBytes is the most that the page caches of an embedded
-// database's connections (the read pool, the writer and the checkpointer)
-// hold. SQLite
+// database's connections (the read pool and the writer) hold. SQLite
 // allocates them outside the Go heap, so the Go runtime's memory limit
 // does not count them: serve sets that limit net of this.
 func SQLiteCacheBytes() int64 {
-	return (int64(sqliteReadConns())*sqliteReadCacheKiB + sqliteWriteCacheKiB + sqliteCheckpointCacheKiB) << 10
+	return (int64(sqliteReadConns())*sqliteReadCacheKiB + sqliteWriteCacheKiB) << 10
 }

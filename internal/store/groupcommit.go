@@ -71,9 +71,6 @@ func (db *DB) groupTx(ctx context.Context, fn func(*sqlTx) error) error {
 func (db *DB) runGroups(mine *groupedTx) {
 	g := &db.group
 	for {
-		if db.ckpt != nil {
-			db.ckpt.finishBetweenGroups(db.write)
-		}
 		g.mu.Lock()
 		batch := g.pending[:min(len(g.pending), maxGroupedTx)]
 		g.pending = g.pending[len(batch):]
@@ -159,9 +156,6 @@ func (db *DB) runGroup(batch []*groupedTx) {
 	err = lost
 	if err == nil {
 		err = db.mapErr(tx.Commit())
-	}
-	if err == nil && db.ckpt != nil {
-		db.ckpt.committed()
 	}
 	if err != nil {
 		for _, t := range ran {

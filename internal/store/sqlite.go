@@ -15,14 +15,10 @@ import (
 // sqliteMissingRef; everything else is the same SQL on either
 // (docs/architecture.md, "Choosing the SQLite driver").
 
-// sqliteBusyTimeout: how long a connection waits for a lock another holds
-// (the checkpointer lowers it for a moment, checkpoint.go).
-const sqliteBusyTimeout = "busy_timeout(10000)"
-
 // sqlitePragmas are run, in this order, on every new connection of both
 // pools, whichever the engine.
 var sqlitePragmas = []string{
-	sqliteBusyTimeout,
+	"busy_timeout(10000)",
 	"journal_mode(WAL)",
 	"foreign_keys(1)",
 	// FULL syncs the WAL on every commit: a write that was answered
@@ -49,10 +45,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	// SQLite's own checkpoints at a commit only past what the
-	// checkpointer lets the WAL grow to (checkpoint.go).
-	autoCheckpoint := fmt.Sprintf("wal_autocheckpoint(%d)", autoCheckpointFrames)
-	write, err := openSQLitePool(path, withPragmas(cacheSize(sqliteWriteCacheKiB), autoCheckpoint), true)
+	write, err := openSQLitePool(path, withPragmas(cacheSize(sqliteWriteCacheKiB)), true)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +74,6 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if err := checkSQLiteEngine(ctx, write); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	if db.ckpt, err = startCheckpointer(path, restartFrames); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -66,8 +66,6 @@ type DB struct {
 	notices noticeBatch
 	// group gathers concurrent write transactions into one (SQLite).
 	group txGroup
-	// ckpt checkpoints the WAL beside the writer (SQLite; checkpoint.go).
-	ckpt *walCheckpointer
 	// sqliteTracer, if set, traces SQLite reads and write transactions
 	// (tracing.go); PostgreSQL is traced by its pool.
 	sqliteTracer trace.Tracer
@@ -87,9 +85,6 @@ func (db *DB) Close() error {
 	}
 	if db.readStmts != nil {
 		err = db.readStmts.close()
-	}
-	if db.ckpt != nil {
-		err = errors.Join(err, db.ckpt.close())
 	}
 	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
