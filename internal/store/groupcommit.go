@@ -114,6 +114,7 @@ func (db *DB) runGroup(batch []*groupedTx) {
 		return
 	}
 	defer tx.Rollback()
+	stmts := newGroupStmts(tx)
 	var ran []*groupedTx
 	var lost error // the transaction itself failed: every write in it fails
 	for _, t := range batch {
@@ -125,12 +126,12 @@ func (db *DB) runGroup(batch []*groupedTx) {
 			t.err = db.mapErr(err)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT grouped`); err != nil {
+		if _, err := stmts.exec(ctx, `SAVEPOINT grouped`); err != nil {
 			lost = db.mapErr(err)
 			t.err = lost
 			continue
 		}
-		st := &sqlTx{tx: tx, d: db.d}
+		st := &sqlTx{tx: tx, d: db.d, stmts: stmts}
 		tctx := context.WithoutCancel(t.ctx)
 		err := markClaimApplied(tctx, st)
 		if err == nil {
@@ -138,12 +139,12 @@ func (db *DB) runGroup(batch []*groupedTx) {
 		}
 		if err != nil {
 			t.err = db.mapErr(err)
-			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO grouped`); rerr != nil {
+			if _, rerr := stmts.exec(ctx, `ROLLBACK TO grouped`); rerr != nil {
 				lost = db.mapErr(rerr)
 				continue
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE grouped`); err != nil {
+		if _, err := stmts.exec(ctx, `RELEASE grouped`); err != nil {
 			lost = db.mapErr(err)
 			t.err = lost
 			continue

@@ -358,6 +358,9 @@ type sqlTx struct {
 	users []int64
 	// enqueued is set once the transaction wrote jobs to the outbox.
 	enqueued bool
+	// stmts, if set, are the statements of the group transaction this
+	// write runs in (SQLite, groupstmts.go).
+	stmts *groupStmts
 }
 
 // wroteFor names a user whose next reads must see this transaction,
@@ -366,11 +369,25 @@ type sqlTx struct {
 func (t *sqlTx) wroteFor(id int64) { t.users = append(t.users, id) }
 
 func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s := t.prepared(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
 }
 
 func (t *sqlTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := t.prepared(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+}
+
+// prepared is the group's prepared statement for q, if it keeps one.
+func (t *sqlTx) prepared(ctx context.Context, q string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	return t.stmts.stmt(ctx, t.d.rebind(q))
 }
 
 // mapErr turns driver errors into the domain's.
