@@ -52,7 +52,7 @@ for need in jq psql curl go; do
 	command -v "$need" >/dev/null || { echo "$need is not installed" >&2; exit 1; }
 done
 mkdir -p "$out"
-rm -f "$out"/*.json
+rm -f "$out"/*.json "$out"/*.drain
 
 conduit=$out/conduit
 (cd "$root" && go build -o "$conduit" ./cmd/conduit)
